@@ -1,0 +1,30 @@
+# Two commands for a fresh machine: `make demo` and `make test`. Both use ./.venv.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# Extra pip arguments, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+PIP_ARGS ?=
+
+.PHONY: demo test lint bench clean
+
+$(BIN)/tunelab: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet $(PIP_ARGS) -e '.[dev]'
+	@touch $@
+
+demo: $(BIN)/tunelab
+	$(BIN)/tunelab sweep search_spaces/cnn_digits.yaml --name cnn-digits-demo
+
+test: $(BIN)/tunelab
+	$(BIN)/python -m pytest -q
+
+lint: $(BIN)/tunelab
+	$(BIN)/ruff check platform tests benchmarks
+	$(BIN)/mypy
+
+bench: $(BIN)/tunelab
+	$(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV) mlflow.db mlruns tunelab_results

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Split:
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class DataSplits:
+    """Train, validation and test splits of one task. Tuning never looks at `test`."""
+
+    train: Split
+    val: Split
+    test: Split
+    task: str  # "classification"
+    n_classes: int
+    input_shape: tuple[int, ...]
+    feature_names: tuple[str, ...] = field(default=())
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """A named, offline data source. `load(seed)` must be deterministic for a given seed."""
+
+    name: str
+    description: str
+    task: str
+    load: Callable[[int], DataSplits]

@@ -1,0 +1,200 @@
+"""Load a spec file, apply command-line overrides, and turn every problem into one located line."""
+
+from __future__ import annotations
+
+import copy
+import difflib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+from pydantic_core import ErrorDetails
+
+from tunelab.errors import SpecError
+from tunelab.spec._schema import SweepSpec
+from tunelab.spec._yaml import KeyPath, load_yaml_with_lines
+
+# Command-line flags and the key each one overrides.
+FLAG_KEYS: dict[str, KeyPath] = {
+    "--trials": ("budget", "trials"),
+    "--max-epochs": ("budget", "max_epochs"),
+    "--concurrency": ("budget", "concurrency"),
+    "--seed": ("seed",),
+    "--name": ("name",),
+}
+
+
+@dataclass(frozen=True)
+class LoadedSpec:
+    """A validated spec with where it came from: the source text is kept as the sweep's record."""
+
+    spec: SweepSpec
+    source: str
+    text: str
+    lines: Mapping[KeyPath, int]
+    overrides: Mapping[str, Any]
+
+    def locate(self, path: KeyPath, message: str) -> SpecError:
+        return _locate(self.source, self.lines, self.overrides, path, message)
+
+
+def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:
+    """Read and validate a spec. `overrides` maps flags (`--trials`) to values; None means unset."""
+    from tunelab.spec._checks import check_spec
+
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror or exc}", source=source) from None
+    loaded = parse_spec(text, source, overrides)
+    check_spec(loaded)
+    return loaded
+
+
+def parse_spec(text: str, source: str, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:
+    data, lines = load_yaml_with_lines(text, source)
+    if not isinstance(data, dict):
+        got = "an empty file" if data is None else type(data).__name__
+        raise SpecError(f"must be a mapping of keys (model, dataset, ...), got {got}", source=source, line=1)
+    flags = {flag: value for flag, value in (overrides or {}).items() if value is not None}
+    data = copy.deepcopy(data)
+    for flag, value in flags.items():
+        if flag not in FLAG_KEYS:
+            raise ValueError(f"not an override flag: {flag}")
+        *parents, leaf = FLAG_KEYS[flag]
+        node = data
+        for key in parents:
+            node = node.setdefault(key, {})
+            if not isinstance(node, dict):
+                break  # the spec's own value has the wrong type; validation reports it
+        else:
+            node[leaf] = value
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        # An unknown key is usually the cause of a "missing" one (a typo), so it is named first.
+        details = sorted(exc.errors(), key=lambda err: err["type"] != "extra_forbidden")
+        errors = [_to_spec_error(err, data, source, lines, flags) for err in details]
+        first_kind = details[0]["type"]
+        same_kind = [e for e, d in zip(errors, details, strict=True) if d["type"] == first_kind]
+        raise min(same_kind, key=lambda e: (e.line is None, e.line or 0)) from None
+    return LoadedSpec(spec=spec, source=source, text=text, lines=lines, overrides=flags)
+
+
+def _locate(
+    source: str, lines: Mapping[KeyPath, int], flags: Mapping[str, Any], path: KeyPath, message: str
+) -> SpecError:
+    for flag, key in FLAG_KEYS.items():
+        if flag in flags and path[: len(key)] == key:
+            return SpecError(message, source=flag)
+    probe = path
+    while probe and probe not in lines:
+        probe = probe[:-1]
+    return SpecError(message, source=source, line=lines.get(probe), path=_dotted(path))
+
+
+def _dotted(path: KeyPath) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[KeyPath, Any]:
+    """Map pydantic's error location onto keys of the user's data, dropping union tags."""
+    path: list[str | int] = []
+    node: Any = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, dict) and isinstance(part, str) and not path_is_tag(part):
+            path.append(part)  # a missing or unknown key below the last real node
+            node = None
+    return tuple(path), node
+
+
+def path_is_tag(part: str) -> bool:
+    return part in {"float", "int", "categorical", "constant"}
+
+
+def _to_spec_error(
+    err: ErrorDetails, data: Any, source: str, lines: Mapping[KeyPath, int], flags: Mapping[str, Any]
+) -> SpecError:
+    path, value = _data_path(err["loc"], data)
+    kind = err["type"]
+    got = err.get("input")
+    if kind == "missing":
+        return _locate(source, lines, flags, path[:-1], f"missing required key '{path[-1]}'")
+    if kind == "extra_forbidden":
+        parent = _parent_fields(err["loc"])
+        close = difflib.get_close_matches(str(path[-1]), parent, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        known = f" (known: {', '.join(parent)})" if parent and not close else ""
+        return _locate(source, lines, flags, path, f"unknown key{hint}{known}")
+    messages = {
+        "float_parsing": "must be a number",
+        "float_type": "must be a number",
+        "int_parsing": "must be an integer",
+        "int_type": "must be an integer",
+        "int_from_float": "must be an integer",
+        "bool_parsing": "must be true or false",
+        "bool_type": "must be true or false",
+        "string_type": "must be a string",
+        "dict_type": "must be a mapping",
+        "model_type": "must be a mapping",
+        "model_attributes_type": "must be a mapping",
+        "list_type": "must be a list",
+    }
+    if kind in messages:
+        return _locate(source, lines, flags, path, f"{messages[kind]}, got {_show(got)}")
+    if kind == "union_tag_invalid":
+        ctx = err.get("ctx", {})
+        expected = ctx.get("expected_tags", "")
+        return _locate(
+            source, lines, flags, (*path, "type"),
+            f"must be one of {expected}, got {ctx.get('tag')!r}",
+        )
+    if kind == "union_tag_not_found":
+        return _locate(
+            source, lines, flags, path,
+            "missing required key 'type' (float, int, categorical) or a single fixed value",
+        )
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return _locate(source, lines, flags, path, f"must be one of {expected}, got {_show(got)}")
+    if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
+        ctx = err.get("ctx", {})
+        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        bound = next(iter(ctx.values()), "")
+        return _locate(source, lines, flags, path, f"must be {op} {bound}, got {_show(got)}")
+    message = err["msg"].removeprefix("Value error, ")
+    return _locate(source, lines, flags, path, message[:1].lower() + message[1:])
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return "a mapping" if isinstance(value, dict) else "a list"
+    return repr(value) if isinstance(value, str) else str(value)
+
+
+def _parent_fields(loc: tuple[int | str, ...]) -> list[str]:
+    """Field names allowed where an unknown key was found, for the did-you-mean hint."""
+    from tunelab.spec import _schema as s
+
+    models: dict[str, type] = {
+        "budget": s.Budget, "searcher": s.Searcher, "scheduler": s.Scheduler,
+        "resources": s.Resources, "float": s.FloatParam, "int": s.IntParam,
+        "categorical": s.CategoricalParam, "constant": s.ConstantParam,
+    }
+    model: type = s.SweepSpec
+    for part in loc[:-1]:
+        if isinstance(part, str) and part in models:
+            model = models[part]
+    return [name for name in model.model_fields if name != "type"]  # type: ignore[attr-defined]

@@ -1,0 +1,190 @@
+"""The sweep spec as typed data. Shape and per-field invariants live here; checks that need the
+model and dataset registries live in `_checks.py`."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+
+Scalar = str | bool | int | float | None
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+SCHEDULERS = ("asha", "hyperband", "median", "fifo")
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_when(value: dict[str, Scalar | list[Scalar]] | None) -> dict[str, Scalar | list[Scalar]] | None:
+    if value is not None and not value:
+        raise ValueError("must name at least one parameter")
+    return value
+
+
+class _Param(_Strict):
+    # `when: {optimizer: sgd}`: sampled only while every named parameter has one of the values.
+    when: Annotated[dict[str, Scalar | list[Scalar]] | None, BeforeValidator(_check_when)] = None
+
+
+class FloatParam(_Param):
+    type: Literal["float"]
+    # Declared before low/high so their validators can see them.
+    log: bool = False
+    step: float | None = None
+    low: float
+    high: float
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, step: float | None, info: ValidationInfo) -> float | None:
+        if step is not None and step <= 0:
+            raise ValueError(f"must be > 0, got {step:g}")
+        if step is not None and info.data.get("log"):
+            raise ValueError("cannot be combined with log: true; drop one of them")
+        return step
+
+    @field_validator("low")
+    @classmethod
+    def _low(cls, low: float, info: ValidationInfo) -> float:
+        if info.data.get("log") and low <= 0:
+            raise ValueError(f"must be > 0 when log is true, got {low:g}")
+        return low
+
+    @field_validator("high")
+    @classmethod
+    def _high(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError(f"must be >= low ({low:g}), got {high:g}")
+        return high
+
+
+class IntParam(_Param):
+    type: Literal["int"]
+    log: bool = False
+    step: int = 1
+    low: int
+    high: int
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, step: int, info: ValidationInfo) -> int:
+        if step <= 0:
+            raise ValueError(f"must be > 0, got {step}")
+        if step != 1 and info.data.get("log"):
+            raise ValueError(f"must be 1 when log is true, got {step}")
+        return step
+
+    @field_validator("low")
+    @classmethod
+    def _low(cls, low: int, info: ValidationInfo) -> int:
+        if info.data.get("log") and low <= 0:
+            raise ValueError(f"must be > 0 when log is true, got {low}")
+        return low
+
+    @field_validator("high")
+    @classmethod
+    def _high(cls, high: int, info: ValidationInfo) -> int:
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError(f"must be >= low ({low}), got {high}")
+        return high
+
+
+class CategoricalParam(_Param):
+    type: Literal["categorical"]
+    choices: list[Scalar]
+
+    @field_validator("choices")
+    @classmethod
+    def _choices(cls, choices: list[Scalar]) -> list[Scalar]:
+        if not choices:
+            raise ValueError("must list at least one value, got []")
+        seen: list[Scalar] = []
+        for choice in choices:
+            if any(type(choice) is type(s) and choice == s for s in seen):
+                raise ValueError(f"lists {choice!r} twice")
+            seen.append(choice)
+        return choices
+
+
+class ConstantParam(_Param):
+    """A value fixed for every trial, written as `name: value` in the space."""
+
+    type: Literal["constant"]
+    value: Scalar
+
+
+Param = Annotated[FloatParam | IntParam | CategoricalParam | ConstantParam, Field(discriminator="type")]
+
+
+def _scalar_to_constant(space: Any) -> Any:
+    if not isinstance(space, dict):
+        return space
+    return {
+        name: {"type": "constant", "value": v} if v is None or isinstance(v, str | int | float) else v
+        for name, v in space.items()
+    }
+
+
+def _shorthand(key: str) -> Any:
+    def expand(value: Any) -> Any:
+        return {key: value} if isinstance(value, str) else value
+
+    return BeforeValidator(expand)
+
+
+class Budget(_Strict):
+    trials: int = Field(ge=1)
+    max_epochs: int = Field(ge=1)
+    # None: as many trials at once as the resources allow.
+    concurrency: int | None = Field(default=None, ge=1)
+
+
+class Searcher(_Strict):
+    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
+
+
+class Scheduler(_Strict):
+    type: Literal["asha", "hyperband", "median", "fifo"] = "asha"
+    grace_period: int | None = Field(default=None, ge=1)
+    reduction_factor: float | None = Field(default=None, gt=1)
+
+
+class Resources(_Strict):
+    cpu: float = Field(default=1.0, gt=0)
+    gpu: float = Field(default=0.0, ge=0)
+
+
+class SweepSpec(_Strict):
+    name: str | None = None
+    experiment: str = "tunelab"
+    model: str
+    dataset: str
+    metric: str
+    mode: Literal["max", "min"]
+    budget: Budget
+    searcher: Annotated[Searcher, _shorthand("sampler")] = Searcher()
+    scheduler: Annotated[Scheduler, _shorthand("type")] = Scheduler()
+    resources: Resources = Resources()
+    seed: int = 0
+    space: Annotated[dict[str, Param], BeforeValidator(_scalar_to_constant)]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, name: str | None) -> str | None:
+        if name is not None and not NAME_PATTERN.match(name):
+            raise ValueError(
+                f"must be letters, digits, '.', '_' or '-' (it names a folder), got {name!r}"
+            )
+        return name
+
+    @field_validator("space")
+    @classmethod
+    def _space(cls, space: dict[str, Param]) -> dict[str, Param]:
+        if not space:
+            raise ValueError("must define at least one parameter")
+        return space

@@ -1,0 +1,51 @@
+"""Atomic, self-describing checkpoints that load with `weights_only=True`."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import tunelab
+
+CHECKPOINT_FILE = "checkpoint.pt"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
+    """Write `state` (tensors, numbers, strings, lists, dicts only) to DIRECTORY/checkpoint.pt by
+    writing a temporary file beside it and renaming, so a reader never sees half a checkpoint."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / CHECKPOINT_FILE
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "tunelab_version": tunelab.__version__,
+        "torch_version": torch.__version__,
+        **state,
+    }
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            torch.save(payload, handle)
+        os.replace(tmp, target)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return target
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint file (or a directory holding one) without unpickling arbitrary objects."""
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    if state.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: checkpoint format {state.get('format_version')!r} is not {FORMAT_VERSION}"
+        )
+    return state
