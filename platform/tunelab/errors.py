@@ -35,4 +35,9 @@ class NonFiniteMetricError(TunelabError):
     reason = "non_finite_metric"
 
     def __init__(self, name: str, value: float, epoch: int):
+        self.name, self.value, self.epoch = name, value, epoch
         super().__init__(f"{self.reason}: {name} is {value} at epoch {epoch}")
+
+    def __reduce__(self) -> tuple[type, tuple[str, float, int]]:
+        # Crosses process boundaries (Ray pickles a trial's exception for the driver).
+        return (type(self), (self.name, self.value, self.epoch))

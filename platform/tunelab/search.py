@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
 
@@ -43,18 +43,21 @@ def is_active(param: Param, values: Mapping[str, Any]) -> bool:
     return True
 
 
-def define_by_run(spec: SweepSpec) -> Callable[[optuna.Trial], dict[str, Any]]:
+class DefineByRun:
     """A define-by-run function for Ray's OptunaSearch: suggests the active parameters and returns
-    the constants (and the trial's seed), which Ray merges into the trial's config."""
-    space = spec.space
-    order = sampling_order(space)
-    base_seed = spec.seed
+    the constants (and the trial's seed), which Ray merges into the trial's config. A class, not
+    a closure, because Ray pickles its searcher to checkpoint the sweep."""
 
-    def suggest(trial: optuna.Trial) -> dict[str, Any]:
+    def __init__(self, space: Mapping[str, Param], seed: int) -> None:
+        self.space = dict(space)
+        self.order = sampling_order(space)
+        self.seed = seed
+
+    def __call__(self, trial: optuna.Trial) -> dict[str, Any]:
         values: dict[str, Any] = {}
-        constants: dict[str, Any] = {SEED_KEY: base_seed + trial.number}
-        for name in order:
-            param = space[name]
+        constants: dict[str, Any] = {SEED_KEY: self.seed + trial.number}
+        for name in self.order:
+            param = self.space[name]
             if not is_active(param, values):
                 continue
             if isinstance(param, ConstantParam):
@@ -71,7 +74,9 @@ def define_by_run(spec: SweepSpec) -> Callable[[optuna.Trial], dict[str, Any]]:
                 values[name] = trial.suggest_categorical(name, param.choices)  # type: ignore[arg-type]
         return constants
 
-    return suggest
+
+def define_by_run(spec: SweepSpec) -> DefineByRun:
+    return DefineByRun(spec.space, spec.seed)
 
 
 def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:

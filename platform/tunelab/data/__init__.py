@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tunelab.data._base import Dataset, DataSplits, Split
+from tunelab.data._base import DataInfo, Dataset, DataSplits, Split
 from tunelab.data._digits import load_digits_splits
 from tunelab.registry import Registry
 
@@ -18,4 +18,4 @@ datasets.register(
     ),
 )
 
-__all__ = ["DataSplits", "Dataset", "Split", "datasets", "load_digits_splits"]
+__all__ = ["DataInfo", "DataSplits", "Dataset", "Split", "datasets", "load_digits_splits"]

@@ -16,6 +16,15 @@ class Split:
 
 
 @dataclass(frozen=True)
+class DataInfo:
+    """What a model needs to know about its data to be built (and rebuilt from a checkpoint)."""
+
+    task: str  # "classification"
+    input_shape: tuple[int, ...]
+    n_classes: int
+
+
+@dataclass(frozen=True)
 class DataSplits:
     """Train, validation and test splits of one task. Tuning never looks at `test`."""
 
@@ -26,6 +35,10 @@ class DataSplits:
     n_classes: int
     input_shape: tuple[int, ...]
     feature_names: tuple[str, ...] = field(default=())
+
+    @property
+    def info(self) -> DataInfo:
+        return DataInfo(task=self.task, input_shape=self.input_shape, n_classes=self.n_classes)
 
 
 @dataclass(frozen=True)

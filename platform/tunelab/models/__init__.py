@@ -11,21 +11,21 @@ from tunelab.registry import Registry
 if TYPE_CHECKING:
     from torch import nn
 
-    from tunelab.data import DataSplits
+    from tunelab.data import DataInfo
 
 architectures: Registry[Architecture] = Registry("model")
 
 
-def _build_mlp(hp: Mapping[str, Any], data: DataSplits) -> nn.Module:
+def _build_mlp(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
     from tunelab.models._mlp import build_mlp
 
-    return build_mlp(hp, data)
+    return build_mlp(hp, info)
 
 
-def _build_cnn(hp: Mapping[str, Any], data: DataSplits) -> nn.Module:
+def _build_cnn(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
     from tunelab.models._cnn import build_cnn
 
-    return build_cnn(hp, data)
+    return build_cnn(hp, info)
 
 
 architectures.register(

@@ -5,17 +5,17 @@ from typing import Any
 
 from torch import nn
 
-from tunelab.data import DataSplits
+from tunelab.data import DataInfo
 from tunelab.models._layers import activation
 
 # Small inputs (8x8 digits) survive two 2x poolings; deeper blocks keep the spatial size.
 MAX_POOLED_BLOCKS = 2
 
 
-def build_cnn(hp: Mapping[str, Any], data: DataSplits) -> nn.Module:
+def build_cnn(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
     """`depth` conv blocks (3x3 conv, batch norm, activation; 2x2 pooling on the first two),
     then a dense layer of `width` units with dropout and the classifier."""
-    in_channels, height, width = data.input_shape
+    in_channels, height, width = info.input_shape
     channels = int(hp["channels"])
     layers: list[nn.Module] = []
     for block in range(int(hp["depth"])):
@@ -33,6 +33,6 @@ def build_cnn(hp: Mapping[str, Any], data: DataSplits) -> nn.Module:
         nn.Linear(in_channels * height * width, int(hp["width"])),
         activation(hp["activation"]),
         nn.Dropout(float(hp["dropout"])),
-        nn.Linear(int(hp["width"]), data.n_classes),
+        nn.Linear(int(hp["width"]), info.n_classes),
     ]
     return nn.Sequential(*layers)

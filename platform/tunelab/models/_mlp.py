@@ -6,18 +6,18 @@ from typing import Any
 
 from torch import nn
 
-from tunelab.data import DataSplits
+from tunelab.data import DataInfo
 from tunelab.models._layers import activation
 
 
-def build_mlp(hp: Mapping[str, Any], data: DataSplits) -> nn.Module:
+def build_mlp(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
     """`depth` hidden layers of `width` units, each followed by the activation and dropout."""
     layers: list[nn.Module] = [nn.Flatten()]
-    fan_in = math.prod(data.input_shape)
+    fan_in = math.prod(info.input_shape)
     for _ in range(int(hp["depth"])):
         layers += [nn.Linear(fan_in, int(hp["width"])), activation(hp["activation"])]
         if hp["dropout"] > 0:
             layers.append(nn.Dropout(float(hp["dropout"])))
         fan_in = int(hp["width"])
-    layers.append(nn.Linear(fan_in, data.n_classes))
+    layers.append(nn.Linear(fan_in, info.n_classes))
     return nn.Sequential(*layers)

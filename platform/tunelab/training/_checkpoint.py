@@ -24,7 +24,7 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     payload = {
         "format_version": FORMAT_VERSION,
         "tunelab_version": tunelab.__version__,
-        "torch_version": torch.__version__,
+        "torch_version": str(torch.__version__),  # TorchVersion is not a plain str
         **state,
     }
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")

@@ -67,7 +67,7 @@ def train_supervised(
     trainer_hp, model_hp = split_hyperparameters(config, arch)
     seed = int(config.get("seed", 0))
     torch.manual_seed(seed)
-    model = arch.build(model_hp, data).to(device)
+    model = arch.build(model_hp, data.info).to(device)
     optimizer = make_optimizer(model.parameters(), trainer_hp)
     shuffle = torch.Generator().manual_seed(seed)
     first_epoch = 1
@@ -107,7 +107,13 @@ def train_supervised(
         state = {
             "epoch": epoch,
             "config": dict(config),
+            "architecture": arch.name,
             "model_hparams": model_hp,
+            "data_info": {
+                "task": data.task,
+                "input_shape": list(data.input_shape),
+                "n_classes": data.n_classes,
+            },
             "model_state": model.state_dict(),
             "optimizer_state": optimizer.state_dict(),
             "shuffle_state": shuffle.get_state(),

@@ -1,0 +1,163 @@
+"""`tunelab` command line. Heavy libraries are imported inside commands so `--help` is instant."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+
+from tunelab import __version__
+from tunelab.errors import TunelabError
+
+EXIT_USAGE = 2  # bad input: spec, flags, names; nothing was started
+EXIT_NO_RESULT = 1  # the sweep ran but no trial finished
+EXIT_INTERRUPTED = 130
+
+
+def _positive_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="tunelab",
+        description="Hyperparameter sweeps for PyTorch: Optuna proposes, Ray Tune runs, MLflow records.",
+    )
+    parser.add_argument("--version", action="version", version=f"tunelab {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sweep = commands.add_parser("sweep", help="run a sweep from a spec file")
+    sweep.add_argument("spec", metavar="SPEC", help="sweep spec (YAML), e.g. search_spaces/cnn_digits.yaml")
+    sweep.add_argument("--trials", type=_positive_int, help="overrides budget.trials")
+    sweep.add_argument("--max-epochs", type=_positive_int, help="overrides budget.max_epochs")
+    sweep.add_argument("--concurrency", type=_positive_int, help="overrides budget.concurrency")
+    sweep.add_argument("--seed", type=_positive_int, help="overrides seed")
+    sweep.add_argument("--name", help="the sweep's exact name (default: the spec's name and a timestamp)")
+    sweep.add_argument("--address", help="Ray cluster to run on (default: $RAY_ADDRESS, else Ray in-process)")
+    sweep.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else MLflow's default in this folder)",
+    )
+    sweep.add_argument(
+        "--results-dir", help="checkpoints and the Optuna study (default: $TUNELAB_RESULTS_DIR or ./tunelab_results)"
+    )
+    sweep.add_argument("--json", action="store_true", help="end with one JSON line describing the sweep")
+    sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
+
+    ui = commands.add_parser("ui", help="start the MLflow UI on the same tracking store")
+    ui.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else MLflow's default here")
+    ui.add_argument("--host", default="127.0.0.1")
+    ui.add_argument("--port", type=int, default=5000)
+
+    commands.add_parser("list", help="list the models, datasets and ready specs")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    debug = getattr(args, "debug", False)
+    try:
+        if args.command == "sweep":
+            return _sweep(args)
+        if args.command == "ui":
+            return _ui(args)
+        if args.command == "list":
+            return _list()
+    except TunelabError as exc:
+        if debug:
+            raise
+        print(f"tunelab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("tunelab: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    return EXIT_USAGE
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    from tunelab.spec import load_spec
+
+    loaded = load_spec(
+        args.spec,
+        {
+            "--trials": args.trials,
+            "--max-epochs": args.max_epochs,
+            "--concurrency": args.concurrency,
+            "--seed": args.seed,
+            "--name": args.name,
+        },
+    )
+    from tunelab.sweep import run_sweep
+
+    report = run_sweep(
+        loaded,
+        address=args.address,
+        tracking_uri=args.tracking_uri,
+        results_dir=args.results_dir,
+        live=not args.json,
+        debug=args.debug,
+    )
+    out = sys.stdout
+    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items() if n)
+    print(f"sweep {report.sweep}: {counts or 'no trials'} in {report.wall_s:.1f} s", file=out)
+    if report.best is not None:
+        print(f"best: {report.best['trial']} {loaded.spec.metric}={report.best['metric']:.4f}", file=out)
+        print(f"  config: {json.dumps(report.best['config'], sort_keys=True)}", file=out)
+    else:
+        print("best: none (no trial finished)", file=out)
+    print(f"parent run: {report.parent_run_id} (experiment '{report.experiment}')", file=out)
+    print(f"browse: tunelab ui --tracking-uri {report.tracking_uri}", file=out)
+    if report.failed_writes:
+        print(f"warning: {len(report.failed_writes)} tracking writes failed: {report.failed_writes[0]}", file=out)
+    if args.json:
+        print(json.dumps(report.as_json(), sort_keys=True), file=out)
+    if report.interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if report.best is not None else EXIT_NO_RESULT
+
+
+def _ui(args: argparse.Namespace) -> int:
+    from tunelab import env
+
+    uri = args.tracking_uri or env.MLFLOW_TRACKING_URI.get() or _mlflow_default_uri()
+    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
+               "--host", args.host, "--port", str(args.port)]
+    print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", file=sys.stderr)
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+def _mlflow_default_uri() -> str:
+    import mlflow
+
+    return mlflow.get_tracking_uri()
+
+
+def _list() -> int:
+    from pathlib import Path
+
+    from tunelab.data import datasets
+    from tunelab.models import architectures
+
+    print("models:")
+    for name, arch in architectures.items():
+        print(f"  {name:<12} {arch.description}")
+    print("datasets:")
+    for name, dataset in datasets.items():
+        print(f"  {name:<12} {dataset.description}")
+    specs = sorted(Path("search_spaces").glob("*.yaml"))
+    if specs:
+        print("specs (search_spaces/):")
+        for path in specs:
+            first = path.read_text(encoding="utf-8").splitlines()[0].lstrip("# ").strip()
+            print(f"  {path.name:<24} {first}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,227 @@
+"""A sweep from start to end: the spec is already valid; this wires Ray, tracking and the view."""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from tunelab import env
+from tunelab.errors import TunelabError
+from tunelab.spec import LoadedSpec
+from tunelab.tracking import SWEEP, Outcome, TrackingWriter, model_logger, parent_summary_writer
+from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_ROLE, TAG_SWEEP, is_better
+
+DEFAULT_RESULTS_DIR = "tunelab_results"
+
+
+@dataclass
+class SweepReport:
+    sweep: str
+    experiment: str
+    tracking_uri: str
+    parent_run_id: str
+    counts: dict[str, int]
+    best: dict[str, Any] | None
+    wall_s: float
+    results_dir: str
+    interrupted: bool = False
+    failed_writes: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "sweep": self.sweep,
+            "parent_run_id": self.parent_run_id,
+            "trials": self.counts,
+            "best": self.best,
+            "wall_s": round(self.wall_s, 3),
+        }
+
+
+def sweep_name(loaded: LoadedSpec, results_dir: Path) -> str:
+    """The spec's name (or file name) and a timestamp, unless --name/name: fixes it exactly."""
+    spec = loaded.spec
+    if spec.name and "--name" in loaded.overrides:
+        name = spec.name
+    else:
+        base = spec.name or Path(loaded.source).stem.replace("_", "-")
+        name = f"{base}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if (results_dir / name).exists():
+        raise TunelabError(
+            f"a sweep named '{name}' already exists in {results_dir}; choose another --name"
+        )
+    return name
+
+
+def results_root(explicit: str | None = None) -> Path:
+    return Path(explicit or env.TUNELAB_RESULTS_DIR.get() or DEFAULT_RESULTS_DIR).resolve()
+
+
+def run_sweep(
+    loaded: LoadedSpec,
+    *,
+    address: str | None = None,
+    tracking_uri: str | None = None,
+    results_dir: str | None = None,
+    live: bool = True,
+    debug: bool = False,
+) -> SweepReport:
+    # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
+    from rich.console import Console
+    from rich.live import Live
+
+    import optuna
+
+    from tunelab import tune as ray_side
+    from tunelab.data import datasets
+    from tunelab.progress import Board
+
+    spec = loaded.spec
+    started = time.perf_counter()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    root = results_root(results_dir)
+    name = sweep_name(loaded, root)
+    address = address or env.RAY_ADDRESS.get()
+    tracking_uri = tracking_uri or env.MLFLOW_TRACKING_URI.get()
+
+    we_started_ray = False
+    try:
+        if address:  # join first: the cluster's resources are checked before any run is created
+            we_started_ray = ray_side.start_ray(address, debug=debug)
+            concurrency = spec.budget.concurrency or ray_side.check_resources(spec)
+        else:  # checked before Ray starts
+            concurrency = spec.budget.concurrency or ray_side.fit_trials(spec, [_local_resources(spec)])
+    except ray_side.ResourceProblem as problem:
+        if address:
+            ray_side.shutdown_ray()
+        raise loaded.locate(problem.path, str(problem)) from None
+    data = datasets.get(spec.dataset).load(spec.seed)
+
+    writer = TrackingWriter(tracking_uri, spec.experiment)
+    writer.open_sweep(
+        name,
+        tags={TAG_ROLE: "sweep", TAG_SWEEP: name, TAG_MODEL: spec.model, TAG_DATASET: spec.dataset},
+        params=_sweep_params(loaded),
+    )
+    try:
+        if not address:  # starts while the writer connects to the store
+            we_started_ray = ray_side.start_ray(None, debug=debug)
+        parent_run_id = writer.wait_ready()
+    except BaseException:
+        if we_started_ray:
+            ray_side.shutdown_ray()
+        raise
+
+    board = Board(
+        sweep=name, trials=spec.budget.trials, max_epochs=spec.budget.max_epochs,
+        metric=spec.metric, mode=spec.mode,
+    )
+    state = ray_side.SweepState()
+    callback = ray_side.TrackingCallback(
+        spec=spec, sweep=name, parent_run_id=parent_run_id, writer=writer,
+        board=board, state=state,
+    )
+    console = Console(stderr=True)
+    view = Live(board, console=console, refresh_per_second=4, transient=False) if live else nullcontext()
+    try:
+        with view:
+            outcome = ray_side.run_tune(
+                spec,
+                sweep=name,
+                data=data,
+                results_dir=root,
+                concurrency=concurrency,
+                callback=callback,
+                study_storage=ray_side.optuna_journal(root / name / "optuna.journal"),
+            )
+    finally:
+        callback.end_unfinished()
+        if we_started_ray:
+            ray_side.shutdown_ray()
+
+    counts = {o.value: 0 for o in Outcome}
+    for record in state.trials.values():
+        if record.outcome is not None:
+            counts[record.outcome.value] += 1
+    best = None
+    if outcome.best_trial_id is not None:
+        record = state.trials[outcome.best_trial_id]
+        best = {
+            "trial": record.name,
+            "metric": record.last_value,
+            "config": record.config,
+            "run_id": None,
+        }
+    wall_s = time.perf_counter() - started
+    writer.flush()
+    if best is not None and outcome.best_checkpoint is not None:
+        best["run_id"] = writer.run_id(outcome.best_trial_id or "")
+        writer.call(
+            "log the best model",
+            model_logger(
+                run_key=outcome.best_trial_id or "",
+                checkpoint_path=outcome.best_checkpoint,
+                tracking_uri=writer.tracking_uri or "",
+            ),
+        )
+    writer.call(
+        "record the sweep summary",
+        parent_summary_writer(
+            parent_run_id=parent_run_id, spec_text=loaded.text, metric=spec.metric,
+            counts={o: counts[o.value] for o in Outcome}, best=best, wall_s=wall_s,
+        ),
+    )
+    parent_status = "KILLED" if outcome.interrupted else "FINISHED"
+    writer.end_run(SWEEP, parent_status)
+    writer.close()
+    return SweepReport(
+        sweep=name,
+        experiment=spec.experiment,
+        tracking_uri=writer.tracking_uri or "",
+        parent_run_id=parent_run_id,
+        counts=counts,
+        best=best,
+        wall_s=time.perf_counter() - started,
+        results_dir=str(root / name),
+        interrupted=outcome.interrupted,
+        failed_writes=writer.failed_writes,
+    )
+
+
+def _sweep_params(loaded: LoadedSpec) -> dict[str, str]:
+    spec = loaded.spec
+    flat = {
+        "model": spec.model,
+        "dataset": spec.dataset,
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "trials": spec.budget.trials,
+        "max_epochs": spec.budget.max_epochs,
+        "concurrency": spec.budget.concurrency,
+        "sampler": spec.searcher.sampler,
+        "scheduler": spec.scheduler.type,
+        "cpu_per_trial": spec.resources.cpu,
+        "gpu_per_trial": spec.resources.gpu,
+        "seed": spec.seed,
+        "spec_file": loaded.source,
+    }
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
+
+
+def _local_resources(spec: Any) -> tuple[float, float]:
+    """(CPUs, GPUs) the in-process Ray will see on this machine."""
+    import os
+
+    gpus = 0.0
+    if spec.resources.gpu > 0:  # torch's import is paid only when a GPU is asked for
+        import torch
+
+        gpus = float(torch.cuda.device_count())
+    return float(os.cpu_count() or 1), gpus
+
+
+__all__ = ["SweepReport", "is_better", "run_sweep"]

@@ -1,0 +1,282 @@
+"""The one writer to MLflow. Callers enqueue and return at once; a background thread creates runs
+and writes params, metrics and tags in batches, so no trial and no scheduler decision ever waits
+on the tracking store."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import TunelabError
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+logger = logging.getLogger(__name__)
+
+SWEEP = "__sweep__"  # the key of the parent run
+# MLflow's per-call limits for log_batch.
+MAX_METRICS_PER_BATCH = 1000
+MAX_PARAMS_PER_BATCH = 100
+MAX_TAGS_PER_BATCH = 100
+RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+
+
+class TrackingError(TunelabError):
+    """The tracking store cannot be used."""
+
+
+@dataclass
+class _CreateRun:
+    key: str
+    name: str
+    tags: Mapping[str, str]
+    params: Mapping[str, str]
+
+
+@dataclass
+class _Log:
+    key: str
+    metrics: list[tuple[str, float, int, int]] = field(default_factory=list)  # name, value, ms, step
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class _End:
+    key: str
+    status: str
+    tags: Mapping[str, str]
+
+
+@dataclass
+class _Call:
+    """Arbitrary work with the client and the run-id map, in order with everything else."""
+
+    fn: Callable[[MlflowClient, Mapping[str, str]], None]
+    what: str
+
+
+@dataclass
+class _Barrier:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class _Pending:
+    metrics: list[Any] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    tags: list[Any] = field(default_factory=list)
+
+
+class TrackingWriter:
+    def __init__(self, tracking_uri: str | None, experiment: str, *, batch_window_s: float = 0.2):
+        self.tracking_uri = tracking_uri
+        self.experiment = experiment
+        self.batch_window_s = batch_window_s
+        self.failed_writes: list[str] = []
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._run_ids: dict[str, str] = {}
+        self._ended: set[str] = set()
+        self._ready = threading.Event()
+        self._open_error: str | None = None
+        self._closing = False
+        self._thread = threading.Thread(target=self._main, name="tunelab-tracking", daemon=True)
+        self.experiment_id: str | None = None
+
+    # -- called from the driver ------------------------------------------------------------------
+
+    def open_sweep(self, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> None:
+        """Start the writer; it connects and creates the parent run while the caller goes on."""
+        self._queue.put(_CreateRun(SWEEP, name, tags, params))
+        self._thread.start()
+
+    def wait_ready(self, timeout_s: float = 120.0) -> str:
+        """Block until the parent run exists; returns its id. Raises TrackingError if it cannot."""
+        if not self._ready.wait(timeout_s):
+            raise TrackingError(f"tracking store {self.tracking_uri} did not answer in {timeout_s:.0f} s")
+        if self._open_error:
+            raise TrackingError(f"cannot use tracking store {self.tracking_uri}: {self._open_error}")
+        return self._run_ids[SWEEP]
+
+    def start_run(self, key: str, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> None:
+        self._queue.put(_CreateRun(key, name, tags, params))
+
+    def log(
+        self, key: str, step: int, metrics: Mapping[str, float], timestamp_ms: int | None = None
+    ) -> None:
+        ms = timestamp_ms or int(time.time() * 1000)
+        self._queue.put(_Log(key, [(k, v, ms, step) for k, v in metrics.items()]))
+
+    def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
+        self._queue.put(_Log(key, tags=tags))
+
+    def end_run(self, key: str, status: str, tags: Mapping[str, str] | None = None) -> None:
+        self._queue.put(_End(key, status, tags or {}))
+
+    def call(self, what: str, fn: Callable[[MlflowClient, Mapping[str, str]], None]) -> None:
+        self._queue.put(_Call(fn, what))
+
+    def flush(self, timeout_s: float | None = None) -> bool:
+        """Wait until everything enqueued so far is written (or given up on)."""
+        if not self._thread.is_alive():
+            return True
+        barrier = _Barrier()
+        self._queue.put(barrier)
+        return barrier.done.wait(timeout_s)
+
+    def close(self, timeout_s: float | None = None) -> None:
+        self.flush(timeout_s)
+        self._closing = True
+        self._queue.put(None)
+        self._thread.join(timeout_s)
+
+    def run_id(self, key: str) -> str | None:
+        return self._run_ids.get(key)
+
+    def open_runs(self) -> list[str]:
+        return [key for key in self._run_ids if key not in self._ended and key != SWEEP]
+
+    # -- the writer thread -----------------------------------------------------------------------
+
+    def _main(self) -> None:
+        try:
+            from mlflow import MlflowClient
+
+            client = MlflowClient(self.tracking_uri)
+            self.tracking_uri = client.tracking_uri
+            self.experiment_id = self._experiment_id(client)
+        except Exception as exc:
+            self._open_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            self._ready.set()
+            self._drain_after_failure()
+            return
+        while True:
+            op = self._queue.get()
+            if op is None:
+                return
+            batch = [op]
+            if not isinstance(op, _Barrier) and not self._closing:
+                time.sleep(self.batch_window_s)  # let a batch gather
+            while True:
+                try:
+                    batch.append(self._queue.get_nowait())
+                except queue.Empty:
+                    break
+            stop = None in batch
+            self._apply(client, [op for op in batch if op is not None])
+            if stop:
+                return
+
+    def _experiment_id(self, client: MlflowClient) -> str:
+        found = client.get_experiment_by_name(self.experiment)
+        if found is not None:
+            return str(found.experiment_id)
+        try:
+            return str(client.create_experiment(self.experiment))
+        except Exception:
+            found = client.get_experiment_by_name(self.experiment)  # created concurrently
+            if found is None:
+                raise
+            return str(found.experiment_id)
+
+    def _drain_after_failure(self) -> None:
+        while True:
+            op = self._queue.get()
+            if op is None:
+                return
+            if isinstance(op, _Barrier):
+                op.done.set()
+
+    def _apply(self, client: MlflowClient, batch: list[Any]) -> None:
+        from mlflow.entities import Metric, RunTag
+
+        pending: dict[str, _Pending] = defaultdict(_Pending)
+        for op in batch:
+            if isinstance(op, _CreateRun):
+                self._create(client, op, pending)
+            elif isinstance(op, _Log):
+                run_id = self._run_ids.get(op.key)
+                if run_id is None:
+                    self.failed_writes.append(f"log for unknown run {op.key}")
+                    continue
+                entry = pending[run_id]
+                entry.metrics += [Metric(k, v, ms, step) for k, v, ms, step in op.metrics]
+                entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
+            elif isinstance(op, _End):
+                run_id = self._run_ids.get(op.key)
+                if run_id is None:
+                    continue
+                entry = pending[run_id]
+                entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
+                self._write_pending(client, run_id, pending.pop(run_id))
+                self._retry(f"end run {op.key}", lambda: client.set_terminated(run_id, op.status))
+                self._ended.add(op.key)
+            elif isinstance(op, _Call):
+                self._write_all(client, pending)
+                self._retry(op.what, lambda: op.fn(client, dict(self._run_ids)))
+            elif isinstance(op, _Barrier):
+                self._write_all(client, pending)
+                op.done.set()
+        self._write_all(client, pending)
+
+    def _create(self, client: MlflowClient, op: _CreateRun, pending: dict[str, _Pending]) -> None:
+        from mlflow.entities import Param
+
+        if op.key in self._run_ids:  # a restarted or resumed trial keeps its run
+            return
+        try:
+            run = self._retry_or_raise(
+                f"create run {op.name}",
+                lambda: client.create_run(self.experiment_id or "0", tags=dict(op.tags), run_name=op.name),
+            )
+        except Exception as exc:
+            if op.key == SWEEP:
+                self._open_error = str(exc).strip().splitlines()[0]
+                self._ready.set()
+            return
+        run_id = run.info.run_id
+        self._run_ids[op.key] = run_id
+        pending[run_id].params += [Param(k, v) for k, v in op.params.items()]
+        if op.key == SWEEP:
+            self._write_pending(client, run_id, pending.pop(run_id))
+            self._ready.set()
+
+    def _write_all(self, client: MlflowClient, pending: dict[str, _Pending]) -> None:
+        for run_id in list(pending):
+            self._write_pending(client, run_id, pending.pop(run_id))
+
+    def _write_pending(self, client: MlflowClient, run_id: str, entry: _Pending) -> None:
+        metrics, params, tags = entry.metrics, entry.params, entry.tags
+        while metrics or params or tags:
+            chunk_m, metrics = metrics[:MAX_METRICS_PER_BATCH], metrics[MAX_METRICS_PER_BATCH:]
+            chunk_p, params = params[:MAX_PARAMS_PER_BATCH], params[MAX_PARAMS_PER_BATCH:]
+            chunk_t, tags = tags[:MAX_TAGS_PER_BATCH], tags[MAX_TAGS_PER_BATCH:]
+            self._retry(
+                f"log_batch to run {run_id}",
+                lambda m=chunk_m, p=chunk_p, t=chunk_t: client.log_batch(run_id, metrics=m, params=p, tags=t),
+            )
+
+    def _retry(self, what: str, fn: Callable[[], Any]) -> None:
+        try:
+            self._retry_or_raise(what, fn)
+        except Exception as exc:
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            self.failed_writes.append(f"{what}: {first}")
+            logger.warning("tracking: gave up on %s: %s", what, first)
+
+    def _retry_or_raise(self, what: str, fn: Callable[[], Any]) -> Any:
+        for delay in (*RETRY_DELAYS_S, None):
+            try:
+                return fn()
+            except Exception as exc:
+                if delay is None:
+                    raise
+                logger.debug("tracking: %s failed (%s); retrying in %.1f s", what, exc, delay)
+                time.sleep(delay)
+        return None

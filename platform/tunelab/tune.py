@@ -1,0 +1,417 @@
+"""The only module that talks to Ray: the trial function, the scheduler, the searcher wiring, the
+driver-side callback that feeds tracking and the live view, and Ray's start and stop."""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import ray
+from ray import tune
+from ray.tune.experiment import Trial
+from ray.tune.logger import JsonLoggerCallback
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandScheduler,
+    MedianStoppingRule,
+    TrialScheduler,
+)
+from ray.tune.search.optuna import OptunaSearch
+
+from tunelab.data import DataSplits
+from tunelab.errors import TunelabError
+from tunelab.progress import Board
+from tunelab.search import define_by_run, make_sampler
+from tunelab.spec import SweepSpec
+from tunelab.tracking import (
+    RUN_STATUS,
+    Outcome,
+    TrackingWriter,
+    end_tags,
+    first_line,
+    metrics_of,
+    params_of,
+    trial_outcome,
+    trial_tags,
+)
+from tunelab.tracking._mapping import TAG_NODE, TAG_NODE_IP, is_better
+from tunelab.training import TASK_METRICS
+
+logger = logging.getLogger(__name__)
+
+# Fields every tunelab trial adds to its per-epoch result.
+EPOCH_KEY = "epoch"
+NODE_KEY = "node_id"
+
+
+class ClusterError(TunelabError):
+    """The Ray cluster cannot run this sweep as specified."""
+
+
+# -- Ray start and stop ---------------------------------------------------------------------------
+
+
+def start_ray(address: str | None, *, debug: bool = False) -> bool:
+    """Join the cluster at `address`, or start Ray in this process. True if we started it."""
+    if ray.is_initialized():
+        return False
+    log_level = logging.INFO if debug else logging.WARNING
+    if address:
+        try:
+            ray.init(address=address, logging_level=log_level, log_to_driver=debug)
+        except Exception as exc:
+            raise ClusterError(f"cannot join the Ray cluster at {address}: {first_line(str(exc))}") from None
+        return False
+    ray.init(
+        include_dashboard=False,
+        logging_level=log_level,
+        log_to_driver=debug,
+        configure_logging=True,
+    )
+    return True
+
+
+class ResourceProblem(ClusterError):
+    """A trial's resources that the cluster cannot provide; `path` is the spec key."""
+
+    def __init__(self, path: tuple[str, ...], message: str):
+        self.path = path
+        super().__init__(message)
+
+
+def check_resources(spec: SweepSpec) -> int:
+    """Fail before anything runs if no node can ever hold one trial. Returns the default
+    concurrency: as many trials as the cluster's CPUs (and GPUs) hold at once."""
+    nodes = [n["Resources"] for n in ray.nodes() if n.get("Alive")]
+    return fit_trials(spec, [(n.get("CPU", 0.0), n.get("GPU", 0.0)) for n in nodes])
+
+
+def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
+    """How many trials fit at once on nodes given as (CPUs, GPUs); raises if not even one."""
+    want_cpu, want_gpu = spec.resources.cpu, spec.resources.gpu
+    total_gpu = sum(gpu for _, gpu in nodes)
+    if want_gpu > 0 and total_gpu == 0:
+        raise ResourceProblem(
+            ("resources", "gpu"), f"{want_gpu:g} GPU per trial requested, but there is no GPU"
+        )
+    if not any(cpu >= want_cpu and gpu >= want_gpu for cpu, gpu in nodes):
+        biggest = max((cpu for cpu, _ in nodes), default=0.0)
+        key = "cpu" if want_cpu > biggest else "gpu"
+        raise ResourceProblem(
+            ("resources", key),
+            f"no node can hold one trial ({want_cpu:g} CPU, {want_gpu:g} GPU); the largest node "
+            f"has {biggest:g} CPU and there are {total_gpu:g} GPUs in all",
+        )
+    slots = sum(int(cpu // want_cpu) for cpu, _ in nodes)
+    if want_gpu > 0:
+        slots = min(slots, sum(int(gpu // want_gpu) for _, gpu in nodes))
+    return max(1, slots)
+
+
+# -- the trial ------------------------------------------------------------------------------------
+
+
+def _run_trial(
+    config: dict[str, Any],
+    *,
+    data: DataSplits,
+    architecture: str,
+    max_epochs: int,
+    threads: int,
+    use_gpu: bool,
+) -> None:
+    """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch."""
+    import torch
+
+    from tunelab.models import architectures
+    from tunelab.training._checkpoint import load_checkpoint, save_checkpoint
+    from tunelab.training._supervised import train_supervised
+
+    # One torch thread per CPU the trial was given, so concurrent trials do not oversubscribe.
+    torch.set_num_threads(threads)
+    node_id = ray.get_runtime_context().get_node_id()
+    restore = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            restore = load_checkpoint(directory)
+
+    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
+            save_checkpoint(directory, state)
+            tune.report(
+                {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id},
+                checkpoint=tune.Checkpoint.from_directory(directory),
+            )
+
+    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+    train_supervised(
+        config,
+        data,
+        architectures.get(architecture),
+        max_epochs=max_epochs,
+        report=report,
+        restore=restore,
+        device=device,
+    )
+
+
+# -- scheduler ------------------------------------------------------------------------------------
+
+
+def make_scheduler(spec: SweepSpec) -> TrialScheduler:
+    s, max_epochs = spec.scheduler, spec.budget.max_epochs
+    if s.type == "asha":
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max_epochs,
+            grace_period=s.grace_period or 1,
+            reduction_factor=s.reduction_factor or 3,
+        )
+    if s.type == "hyperband":
+        return HyperBandScheduler(
+            time_attr="training_iteration", max_t=max_epochs, reduction_factor=s.reduction_factor or 3
+        )
+    if s.type == "median":
+        return MedianStoppingRule(
+            time_attr="training_iteration", grace_period=s.grace_period or 1, min_samples_required=3
+        )
+    return FIFOScheduler()
+
+
+# -- the driver-side callback ---------------------------------------------------------------------
+
+
+@dataclass
+class TrialRecord:
+    name: str
+    config: dict[str, Any]
+    last_epoch: int | None = None
+    last_value: float | None = None
+    outcome: Outcome | None = None
+    error: str | None = None
+    checkpoint: str | None = None  # the latest checkpoint's directory
+
+
+@dataclass
+class SweepState:
+    """What the callback has seen, by Ray trial id."""
+
+    trials: dict[str, TrialRecord] = field(default_factory=dict)
+
+
+class TrackingCallback(tune.Callback):
+    """Maps Ray's trial events onto tracking calls (which only enqueue) and the live board."""
+
+    def __init__(
+        self, *, spec: SweepSpec, sweep: str, parent_run_id: str, writer: TrackingWriter,
+        board: Board | None, state: SweepState,
+    ) -> None:
+        self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
+        self.writer, self.board, self.state = writer, board, state
+        self.metric_names = TASK_METRICS["classification"]
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the Tuner, callbacks included, for `Tuner.restore`. The writer and the board
+        # are live objects of this process; a restored sweep attaches new ones.
+        return {**self.__dict__, "writer": None, "board": None}
+
+    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        record = self.state.trials.get(trial.trial_id)
+        if record is None:
+            record = TrialRecord(name=str(trial), config=dict(trial.config))
+            self.state.trials[trial.trial_id] = record
+            self.writer.start_run(
+                trial.trial_id,
+                record.name,
+                tags=trial_tags(
+                    sweep=self.sweep, parent_run_id=self.parent_run_id, trial_id=trial.trial_id,
+                    model=self.spec.model, dataset=self.spec.dataset,
+                ),
+                params=params_of(trial.config),
+            )
+        if self.board is not None:
+            self.board.started(trial.trial_id, record.name)
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        record = self.state.trials[trial.trial_id]
+        epoch = int(result.get(EPOCH_KEY, result.get("training_iteration", 0)))
+        if record.last_epoch is None:
+            self.writer.set_tags(
+                trial.trial_id,
+                {TAG_NODE: str(result.get(NODE_KEY, "")), TAG_NODE_IP: str(result.get("node_ip", ""))},
+            )
+        record.last_epoch = epoch
+        value = result.get(self.spec.metric)
+        record.last_value = float(value) if isinstance(value, int | float) else None
+        self.writer.log(
+            trial.trial_id, epoch, metrics_of(result, self.metric_names),
+            timestamp_ms=int(result.get("timestamp", 0)) * 1000 or None,
+        )
+        if self.board is not None:
+            self.board.result(trial.trial_id, epoch, record.last_value)
+
+    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        record = self.state.trials.get(trial.trial_id)
+        if record is None:
+            return  # removed before it ever started
+        if trial.checkpoint is not None:
+            record.checkpoint = trial.checkpoint.path
+        self._end(trial.trial_id, trial_outcome(
+            errored=False, finished=True, last_epoch=record.last_epoch,
+            max_epochs=self.spec.budget.max_epochs,
+        ))
+
+    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+        if trial.trial_id not in self.state.trials:
+            return
+        self._end(trial.trial_id, Outcome.FAILED, error=trial_error_line(trial))
+
+    def end_unfinished(self) -> None:
+        """Trials still open when the sweep stops (interrupted, or Ray gave up) were killed."""
+        for trial_id, record in self.state.trials.items():
+            if record.outcome is None:
+                self._end(trial_id, Outcome.KILLED)
+
+    def _end(self, trial_id: str, outcome: Outcome, error: str | None = None) -> None:
+        record = self.state.trials[trial_id]
+        if record.outcome is not None:
+            return
+        record.outcome, record.error = outcome, error
+        self.writer.end_run(trial_id, RUN_STATUS[outcome], end_tags(outcome, error))
+        if self.board is not None:
+            self.board.ended(trial_id, outcome)
+
+
+def trial_error_line(trial: Trial) -> str:
+    """The first line of the exception that ended a trial, without Ray's wrapping."""
+    try:
+        error = trial.get_pickled_error()
+    except Exception:
+        error = None
+    if error is not None:
+        cause = getattr(error, "cause", None) or error
+        return first_line(f"{type(cause).__name__}: {cause}") if not isinstance(
+            cause, TunelabError
+        ) else first_line(str(cause))
+    error_file = trial.error_file
+    if error_file and Path(error_file).exists():
+        return first_line(Path(error_file).read_text(errors="replace").splitlines()[-1])
+    return "unknown error"
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+@dataclass
+class TuneOutcome:
+    best_trial_id: str | None
+    best_checkpoint: str | None
+    interrupted: bool
+
+
+def run_tune(
+    spec: SweepSpec,
+    *,
+    sweep: str,
+    data: DataSplits,
+    results_dir: Path,
+    concurrency: int,
+    callback: TrackingCallback,
+    study_storage: Any,
+) -> TuneOutcome:
+    # Tune's default CSV/JSON/TensorBoard loggers would write every result again; MLflow has them.
+    os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+    # tunelab draws its own live view; Ray's new output engine prints a banner even at verbose=0.
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    trainable = tune.with_parameters(
+        _run_trial,
+        data=data,
+        architecture=spec.model,
+        max_epochs=spec.budget.max_epochs,
+        threads=max(1, int(spec.resources.cpu)),
+        use_gpu=spec.resources.gpu > 0,
+    )
+    trainable = tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    searcher = OptunaSearch(
+        space=define_by_run(spec),
+        metric=spec.metric,
+        mode=spec.mode,
+        sampler=make_sampler(spec),
+        storage=study_storage,
+        study_name=sweep,
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=searcher,
+            scheduler=make_scheduler(spec),
+            num_samples=spec.budget.trials,
+            max_concurrent_trials=concurrency,
+            # One worker process serves many trials: no process start and no re-import per trial.
+            reuse_actors=True,
+            trial_name_creator=trial_name,
+            trial_dirname_creator=trial_name,
+        ),
+        run_config=tune.RunConfig(
+            name=sweep,
+            storage_path=str(results_dir),
+            # The JSON logger keeps result.json per trial, which Ray's ResultGrid reads back.
+            callbacks=[callback, JsonLoggerCallback()],
+            # Every checkpoint is kept: with num_to_keep set, Ray snapshots the whole experiment
+            # state at each checkpoint, which costs more than the disk it saves on small models.
+            checkpoint_config=tune.CheckpointConfig(),
+            verbose=0,
+        ),
+    )
+    interrupted = False
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        interrupted = True
+    callback.end_unfinished()
+    best_id = best_trial(callback.state, spec.mode)
+    best_checkpoint = callback.state.trials[best_id].checkpoint if best_id else None
+    return TuneOutcome(best_id, best_checkpoint, interrupted=interrupted)
+
+
+def best_trial(state: SweepState, mode: str) -> str | None:
+    """The finished trial (completed or stopped early) with the best last metric and a checkpoint.
+    A failed trial never wins, whatever it reported before failing."""
+    best_id, best_value = None, None
+    for trial_id, record in state.trials.items():
+        if record.outcome not in (Outcome.COMPLETED, Outcome.STOPPED_EARLY):
+            continue
+        if record.last_value is None or record.checkpoint is None:
+            continue
+        if is_better(record.last_value, best_value, mode):
+            best_id, best_value = trial_id, record.last_value
+    return best_id
+
+
+def trial_name(trial: Trial) -> str:
+    """trial-000, trial-001, ... in the order the searcher created them, which is also the Optuna
+    trial number (and the offset of the trial's seed). Also the trial's folder name."""
+    counter = trial.experiment_tag.split("_", 1)[0]
+    return f"trial-{int(counter) - 1:03d}" if counter.isdigit() else f"trial-{trial.trial_id}"
+
+
+def shutdown_ray() -> None:
+    ray.shutdown()
+
+
+def optuna_journal(path: Path) -> Any:
+    import optuna
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+
