@@ -173,6 +173,7 @@ def _to_spec_error(
         ctx = err.get("ctx", {})
         op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
         bound = next(iter(ctx.values()), "")
+        bound = f"{bound:g}" if isinstance(bound, int | float) else bound
         return _locate(source, lines, flags, path, f"must be {op} {bound}, got {_show(got)}")
     message = err["msg"].removeprefix("Value error, ")
     return _locate(source, lines, flags, path, message[:1].lower() + message[1:])
