@@ -92,9 +92,10 @@ def run_sweep(
     try:
         if address:  # join first: the cluster's resources are checked before any run is created
             we_started_ray = ray_side.start_ray(address, debug=debug)
-            concurrency = spec.budget.concurrency or ray_side.check_resources(spec)
+            fits = ray_side.check_resources(spec)
         else:  # checked before Ray starts
-            concurrency = spec.budget.concurrency or ray_side.fit_trials(spec, [_local_resources(spec)])
+            fits = ray_side.fit_trials(spec, [_local_resources(spec)])
+        concurrency = spec.budget.concurrency or fits
     except ray_side.ResourceProblem as problem:
         if address:
             ray_side.shutdown_ray()

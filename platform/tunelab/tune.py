@@ -68,6 +68,9 @@ def start_ray(address: str | None, *, debug: bool = False) -> bool:
             raise ClusterError(f"cannot join the Ray cluster at {address}: {first_line(str(exc))}") from None
         return False
     ray.init(
+        # "local": always a fresh in-process Ray. With no address Ray would join any cluster named
+        # in /tmp/ray/ray_current_cluster, and wait forever if that cluster has since died.
+        address="local",
         include_dashboard=False,
         logging_level=log_level,
         log_to_driver=debug,
@@ -291,20 +294,33 @@ class TrackingCallback(tune.Callback):
 
 
 def trial_error_line(trial: Trial) -> str:
-    """The first line of the exception that ended a trial, without Ray's wrapping."""
+    """The first line of the exception that ended a trial, without Ray's wrapping; tunelab's own
+    errors read as their message (`non_finite_metric: ...`), others as `Type: message`."""
     try:
         error = trial.get_pickled_error()
     except Exception:
         error = None
     if error is not None:
         cause = getattr(error, "cause", None) or error
-        return first_line(f"{type(cause).__name__}: {cause}") if not isinstance(
-            cause, TunelabError
-        ) else first_line(str(cause))
+        if isinstance(cause, TunelabError):
+            return first_line(str(cause))
+        return first_line(f"{type(cause).__name__}: {cause}")
     error_file = trial.error_file
     if error_file and Path(error_file).exists():
-        return first_line(Path(error_file).read_text(errors="replace").splitlines()[-1])
+        lines = [ln for ln in Path(error_file).read_text(errors="replace").splitlines() if ln.strip()]
+        if lines:
+            return clean_error_line(lines[-1])
     return "unknown error"
+
+
+def clean_error_line(line: str) -> str:
+    """`tunelab.errors.NonFiniteMetricError: msg` -> `msg`; `pkg.mod.KeyError: msg` -> `KeyError: msg`."""
+    qualified, sep, message = line.strip().partition(": ")
+    if not sep or " " in qualified:
+        return first_line(line)
+    if qualified.startswith("tunelab."):
+        return first_line(message)
+    return first_line(f"{qualified.rsplit('.', 1)[-1]}: {message}")
 
 
 # -- the run --------------------------------------------------------------------------------------

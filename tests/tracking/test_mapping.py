@@ -62,3 +62,19 @@ def test_best_trial_ignores_failed_and_uncheckpointed_trials() -> None:
     }
     assert best_trial(state, "max") == "c"
     assert best_trial(state, "min") == "a"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        ("tunelab.errors.NonFiniteMetricError: non_finite_metric: val_loss is nan at epoch 2",
+         "non_finite_metric: val_loss is nan at epoch 2"),
+        ("torch.OutOfMemoryError: CUDA out of memory", "OutOfMemoryError: CUDA out of memory"),
+        ("KeyError: 'x'", "KeyError: 'x'"),
+        ("something went wrong: badly", "something went wrong: badly"),
+    ],
+)
+def test_error_lines_read_without_module_paths(line: str, expected: str) -> None:
+    from tunelab.tune import clean_error_line
+
+    assert clean_error_line(line) == expected

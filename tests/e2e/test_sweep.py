@@ -1,0 +1,118 @@
+"""Real tiny sweeps: Ray in-process, a real MLflow store, checked with MLflow's own client."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from tunelab.spec import load_spec, parse_spec
+from tunelab.sweep import run_sweep
+
+pytestmark = pytest.mark.e2e
+
+
+def runs_of(uri: str, sweep: str) -> tuple:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tunelab")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`tunelab.sweep` = '{sweep}'")
+    parents = [r for r in runs if r.data.tags.get("tunelab.role") == "sweep"]
+    children = [r for r in runs if r.data.tags.get("tunelab.role") == "trial"]
+    return client, parents, children
+
+
+def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(ray_session, store, repo) -> None:
+    loaded = load_spec(repo / "search_spaces/cnn_digits.yaml", {"--trials": 4, "--max-epochs": 2, "--name": "e2e-cnn"})
+    report = run_sweep(loaded, live=False, **store)
+
+    client, parents, children = runs_of(store["tracking_uri"], "e2e-cnn")
+    assert len(parents) == 1 and len(children) == 4
+    parent = parents[0]
+    assert parent.info.run_id == report.parent_run_id and parent.info.status == "FINISHED"
+    assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
+    assert sorted(c.info.run_name for c in children) == ["trial-000", "trial-001", "trial-002", "trial-003"]
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["tunelab.outcome"] == "completed"
+        assert child.data.tags["tunelab.stopped_early"] == "false"
+        assert child.data.tags["tunelab.node"]
+        assert child.data.params["optimizer"] in {"sgd", "adam", "adamw"}
+        assert ("momentum" in child.data.params) == (child.data.params["optimizer"] == "sgd")
+        history = client.get_metric_history(child.info.run_id, "val_accuracy")
+        assert sorted(m.step for m in history) == [1, 2]
+
+    assert report.counts == {"completed": 4, "stopped_early": 0, "failed": 0, "killed": 0}
+    best_run = client.get_run(report.best["run_id"])
+    accuracies = {c.info.run_id: c.data.metrics["val_accuracy"] for c in children}
+    assert report.best["metric"] == pytest.approx(max(accuracies.values()))
+    assert accuracies[best_run.info.run_id] == max(accuracies.values())
+    assert parent.data.tags["tunelab.best_run_id"] == best_run.info.run_id
+    assert parent.data.metrics["best_val_accuracy"] == pytest.approx(report.best["metric"])
+    assert parent.data.metrics["trials_completed"] == 4
+    artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
+    assert {"spec.yaml", "best_config.json", "sweep_summary.json"} <= artifacts
+
+    import mlflow.pyfunc
+
+    model = mlflow.pyfunc.load_model(f"runs:/{best_run.info.run_id}/model")
+    test = load_spec(repo / "search_spaces/cnn_digits.yaml").spec
+    from tunelab.data import datasets
+
+    data = datasets.get(test.dataset).load(test.seed)
+    probabilities = model.predict(data.val.x)
+    accuracy = float((np.argmax(probabilities, axis=1) == data.val.y).mean())
+    assert accuracy == pytest.approx(report.best["metric"], abs=1e-6)
+
+
+EARLY_STOP_SPEC = """
+name: e2e-asha
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {trials: 6, max_epochs: 4, concurrency: 1}
+searcher: random
+scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+space:
+  lr: {type: float, low: 1.0e-5, high: 1.0e-1, log: true}
+  width: {type: int, low: 8, high: 64}
+"""
+
+
+def test_asha_stops_weak_trials_early_and_marks_them(ray_session, store) -> None:
+    loaded = parse_spec(EARLY_STOP_SPEC, "asha.yaml", {"--name": "e2e-asha"})
+    report = run_sweep(loaded, live=False, **store)
+    client, _, children = runs_of(store["tracking_uri"], "e2e-asha")
+    stopped = [c for c in children if c.data.tags["tunelab.outcome"] == "stopped_early"]
+    assert report.counts["stopped_early"] == len(stopped) >= 1
+    for child in stopped:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["tunelab.stopped_early"] == "true"
+        assert len(client.get_metric_history(child.info.run_id, "val_accuracy")) < 4
+
+
+DIVERGING_SPEC = """
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {trials: 2, max_epochs: 3, concurrency: 1}
+scheduler: fifo
+space:
+  optimizer: sgd
+  lr: 1.0e12
+"""
+
+
+def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(ray_session, store) -> None:
+    loaded = parse_spec(DIVERGING_SPEC, "nan.yaml", {"--name": "e2e-nan"})
+    report = run_sweep(loaded, live=False, **store)
+    _, parents, children = runs_of(store["tracking_uri"], "e2e-nan")
+    assert report.counts["failed"] == 2 and report.best is None
+    assert len(children) == 2
+    for child in children:
+        assert child.info.status == "FAILED"
+        assert child.data.tags["tunelab.outcome"] == "failed"
+        assert child.data.tags["tunelab.error"].startswith("non_finite_metric: train_loss is nan")
+    assert parents[0].info.status == "FINISHED"
+    assert parents[0].data.metrics["trials_failed"] == 2
