@@ -13,12 +13,16 @@ TUNELAB = [sys.executable, "-m", "tunelab.cli"]
 
 
 def run(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*TUNELAB, *args], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs)
+    return subprocess.run(
+        [*TUNELAB, *args], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs
+    )
 
 
 def test_bad_spec_exits_2_with_one_line_and_starts_nothing(tmp_path: Path, repo: Path) -> None:
     spec = tmp_path / "bad.yaml"
-    spec.write_text((repo / "search_spaces/mlp_digits.yaml").read_text().replace("low: 1.0e-4", "low: 0"))
+    spec.write_text(
+        (repo / "search_spaces/mlp_digits.yaml").read_text().replace("low: 1.0e-4", "low: 0")
+    )
     result = run(["sweep", "bad.yaml"], cwd=tmp_path)
     assert result.returncode == 2
     assert result.stderr.splitlines() == [
@@ -28,7 +32,9 @@ def test_bad_spec_exits_2_with_one_line_and_starts_nothing(tmp_path: Path, repo:
 
 
 def test_flag_override_error_names_the_flag(tmp_path: Path, repo: Path) -> None:
-    result = run(["sweep", str(repo / "search_spaces/mlp_digits.yaml"), "--concurrency", "0"], cwd=tmp_path)
+    result = run(
+        ["sweep", str(repo / "search_spaces/mlp_digits.yaml"), "--concurrency", "0"], cwd=tmp_path
+    )
     assert result.returncode == 2
     assert result.stderr.strip() == "tunelab: error: --concurrency: must be >= 1, got 0"
 
@@ -36,17 +42,26 @@ def test_flag_override_error_names_the_flag(tmp_path: Path, repo: Path) -> None:
 def test_missing_spec_file_is_one_line(tmp_path: Path) -> None:
     result = run(["sweep", "nope.yaml"], cwd=tmp_path)
     assert result.returncode == 2
-    assert result.stderr.strip() == "tunelab: error: nope.yaml: cannot read spec: No such file or directory"
+    assert (
+        result.stderr.strip()
+        == "tunelab: error: nope.yaml: cannot read spec: No such file or directory"
+    )
 
 
-def test_gpu_request_on_a_machine_without_one_is_refused_before_anything_starts(tmp_path: Path, repo: Path) -> None:
+def test_gpu_request_on_a_machine_without_one_is_refused_before_anything_starts(
+    tmp_path: Path, repo: Path
+) -> None:
     pytest.importorskip("torch")
     import torch
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     spec = tmp_path / "gpu.yaml"
-    spec.write_text((repo / "search_spaces/mlp_digits.yaml").read_text().replace("  cpu: 1", "  cpu: 1\n  gpu: 0.5"))
+    spec.write_text(
+        (repo / "search_spaces/mlp_digits.yaml")
+        .read_text()
+        .replace("  cpu: 1", "  cpu: 1\n  gpu: 0.5")
+    )
     line = spec.read_text().splitlines().index("  gpu: 0.5") + 1
     result = run(["sweep", "gpu.yaml"], cwd=tmp_path)
     assert result.returncode == 2
@@ -68,8 +83,17 @@ def test_help_imports_no_heavy_library() -> None:
 @pytest.mark.e2e
 def test_sweep_command_ends_with_the_json_contract(tmp_path: Path, repo: Path) -> None:
     result = run(
-        ["sweep", str(repo / "search_spaces/mlp_digits.yaml"), "--trials", "2", "--max-epochs", "2",
-         "--name", "cli-json", "--json"],
+        [
+            "sweep",
+            str(repo / "search_spaces/mlp_digits.yaml"),
+            "--trials",
+            "2",
+            "--max-epochs",
+            "2",
+            "--name",
+            "cli-json",
+            "--json",
+        ],
         cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr[-2000:]
@@ -80,5 +104,7 @@ def test_sweep_command_ends_with_the_json_contract(tmp_path: Path, repo: Path) -
     assert set(summary["best"]) == {"trial", "metric", "config", "run_id"}
     assert (tmp_path / "mlflow.db").exists()  # MLflow's own default store, in the working folder
     # The name is taken now: running again with it is refused without touching the first sweep.
-    again = run(["sweep", str(repo / "search_spaces/mlp_digits.yaml"), "--name", "cli-json"], cwd=tmp_path)
+    again = run(
+        ["sweep", str(repo / "search_spaces/mlp_digits.yaml"), "--name", "cli-json"], cwd=tmp_path
+    )
     assert again.returncode == 2 and "already exists" in again.stderr

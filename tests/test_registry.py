@@ -21,4 +21,7 @@ def test_miss_lists_available_names_and_a_close_match() -> None:
     registry.register("wine", 2)
     with pytest.raises(NotFoundError) as caught:
         registry.get("digit")
-    assert str(caught.value) == "unknown dataset 'digit'; did you mean 'digits'? Available: digits, wine"
+    assert (
+        str(caught.value)
+        == "unknown dataset 'digit'; did you mean 'digits'? Available: digits, wine"
+    )

@@ -32,25 +32,36 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     sweep = commands.add_parser("sweep", help="run a sweep from a spec file")
-    sweep.add_argument("spec", metavar="SPEC", help="sweep spec (YAML), e.g. search_spaces/cnn_digits.yaml")
+    sweep.add_argument(
+        "spec", metavar="SPEC", help="sweep spec (YAML), e.g. search_spaces/cnn_digits.yaml"
+    )
     sweep.add_argument("--trials", type=_positive_int, help="overrides budget.trials")
     sweep.add_argument("--max-epochs", type=_positive_int, help="overrides budget.max_epochs")
     sweep.add_argument("--concurrency", type=_positive_int, help="overrides budget.concurrency")
     sweep.add_argument("--seed", type=_positive_int, help="overrides seed")
-    sweep.add_argument("--name", help="the sweep's exact name (default: the spec's name and a timestamp)")
-    sweep.add_argument("--address", help="Ray cluster to run on (default: $RAY_ADDRESS, else Ray in-process)")
+    sweep.add_argument(
+        "--name", help="the sweep's exact name (default: the spec's name and a timestamp)"
+    )
+    sweep.add_argument(
+        "--address", help="Ray cluster to run on (default: $RAY_ADDRESS, else Ray in-process)"
+    )
     sweep.add_argument(
         "--tracking-uri",
         help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else MLflow's default in this folder)",
     )
     sweep.add_argument(
-        "--results-dir", help="checkpoints and the Optuna study (default: $TUNELAB_RESULTS_DIR or ./tunelab_results)"
+        "--results-dir",
+        help="checkpoints and the Optuna study (default: $TUNELAB_RESULTS_DIR or ./tunelab_results)",
     )
-    sweep.add_argument("--json", action="store_true", help="end with one JSON line describing the sweep")
+    sweep.add_argument(
+        "--json", action="store_true", help="end with one JSON line describing the sweep"
+    )
     sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
 
     ui = commands.add_parser("ui", help="start the MLflow UI on the same tracking store")
-    ui.add_argument("--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else MLflow's default here")
+    ui.add_argument(
+        "--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else MLflow's default here"
+    )
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
 
@@ -106,14 +117,20 @@ def _sweep(args: argparse.Namespace) -> int:
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items() if n)
     print(f"sweep {report.sweep}: {counts or 'no trials'} in {report.wall_s:.1f} s", file=out)
     if report.best is not None:
-        print(f"best: {report.best['trial']} {loaded.spec.metric}={report.best['metric']:.4f}", file=out)
+        print(
+            f"best: {report.best['trial']} {loaded.spec.metric}={report.best['metric']:.4f}",
+            file=out,
+        )
         print(f"  config: {json.dumps(report.best['config'], sort_keys=True)}", file=out)
     else:
         print("best: none (no trial finished)", file=out)
     print(f"parent run: {report.parent_run_id} (experiment '{report.experiment}')", file=out)
     print(f"browse: tunelab ui --tracking-uri {report.tracking_uri}", file=out)
     if report.failed_writes:
-        print(f"warning: {len(report.failed_writes)} tracking writes failed: {report.failed_writes[0]}", file=out)
+        print(
+            f"warning: {len(report.failed_writes)} tracking writes failed: {report.failed_writes[0]}",
+            file=out,
+        )
     if args.json:
         print(json.dumps(report.as_json(), sort_keys=True), file=out)
     if report.interrupted:
@@ -125,8 +142,18 @@ def _ui(args: argparse.Namespace) -> int:
     from tunelab import env
 
     uri = args.tracking_uri or env.MLFLOW_TRACKING_URI.get() or _mlflow_default_uri()
-    command = [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri,
-               "--host", args.host, "--port", str(args.port)]
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "ui",
+        "--backend-store-uri",
+        uri,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+    ]
     print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", file=sys.stderr)
     os.execv(sys.executable, command)
     return 0  # not reached

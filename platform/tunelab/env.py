@@ -16,7 +16,9 @@ class _Var:
         return value if value else None
 
 
-MLFLOW_TRACKING_URI = _Var("MLFLOW_TRACKING_URI", "Tracking store when --tracking-uri is not given.")
+MLFLOW_TRACKING_URI = _Var(
+    "MLFLOW_TRACKING_URI", "Tracking store when --tracking-uri is not given."
+)
 RAY_ADDRESS = _Var("RAY_ADDRESS", "Ray cluster to join when --address is not given.")
 TUNELAB_RESULTS_DIR = _Var(
     "TUNELAB_RESULTS_DIR",

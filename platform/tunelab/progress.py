@@ -6,7 +6,14 @@ import threading
 from dataclasses import dataclass
 
 from rich.console import Group, RenderableType
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 from tunelab.tracking import Outcome
@@ -60,7 +67,9 @@ class Board:
             if row is None:
                 return
             row.epoch, row.value = epoch, value
-            if value is not None and is_better(value, self.best[1] if self.best else None, self.mode):
+            if value is not None and is_better(
+                value, self.best[1] if self.best else None, self.mode
+            ):
                 self.best = (row.name, value)
 
     def ended(self, trial_id: str, outcome: Outcome) -> None:

@@ -71,10 +71,9 @@ def run_sweep(
     debug: bool = False,
 ) -> SweepReport:
     # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
+    import optuna
     from rich.console import Console
     from rich.live import Live
-
-    import optuna
 
     from tunelab import tune as ray_side
     from tunelab.data import datasets
@@ -118,16 +117,27 @@ def run_sweep(
         raise
 
     board = Board(
-        sweep=name, trials=spec.budget.trials, max_epochs=spec.budget.max_epochs,
-        metric=spec.metric, mode=spec.mode,
+        sweep=name,
+        trials=spec.budget.trials,
+        max_epochs=spec.budget.max_epochs,
+        metric=spec.metric,
+        mode=spec.mode,
     )
     state = ray_side.SweepState()
     callback = ray_side.TrackingCallback(
-        spec=spec, sweep=name, parent_run_id=parent_run_id, writer=writer,
-        board=board, state=state,
+        spec=spec,
+        sweep=name,
+        parent_run_id=parent_run_id,
+        writer=writer,
+        board=board,
+        state=state,
     )
     console = Console(stderr=True)
-    view = Live(board, console=console, refresh_per_second=4, transient=False) if live else nullcontext()
+    view = (
+        Live(board, console=console, refresh_per_second=4, transient=False)
+        if live
+        else nullcontext()
+    )
     try:
         with view:
             outcome = ray_side.run_tune(
@@ -172,8 +182,12 @@ def run_sweep(
     writer.call(
         "record the sweep summary",
         parent_summary_writer(
-            parent_run_id=parent_run_id, spec_text=loaded.text, metric=spec.metric,
-            counts={o: counts[o.value] for o in Outcome}, best=best, wall_s=wall_s,
+            parent_run_id=parent_run_id,
+            spec_text=loaded.text,
+            metric=spec.metric,
+            counts={o: counts[o.value] for o in Outcome},
+            best=best,
+            wall_s=wall_s,
         ),
     )
     parent_status = "KILLED" if outcome.interrupted else "FINISHED"

@@ -65,7 +65,9 @@ def start_ray(address: str | None, *, debug: bool = False) -> bool:
         try:
             ray.init(address=address, logging_level=log_level, log_to_driver=debug)
         except Exception as exc:
-            raise ClusterError(f"cannot join the Ray cluster at {address}: {first_line(str(exc))}") from None
+            raise ClusterError(
+                f"cannot join the Ray cluster at {address}: {first_line(str(exc))}"
+            ) from None
         return False
     ray.init(
         # "local": always a fresh in-process Ray. With no address Ray would join any cluster named
@@ -178,7 +180,9 @@ def make_scheduler(spec: SweepSpec) -> TrialScheduler:
         )
     if s.type == "hyperband":
         return HyperBandScheduler(
-            time_attr="training_iteration", max_t=max_epochs, reduction_factor=s.reduction_factor or 3
+            time_attr="training_iteration",
+            max_t=max_epochs,
+            reduction_factor=s.reduction_factor or 3,
         )
     if s.type == "median":
         return MedianStoppingRule(
@@ -212,8 +216,14 @@ class TrackingCallback(tune.Callback):
     """Maps Ray's trial events onto tracking calls (which only enqueue) and the live board."""
 
     def __init__(
-        self, *, spec: SweepSpec, sweep: str, parent_run_id: str, writer: TrackingWriter,
-        board: Board | None, state: SweepState,
+        self,
+        *,
+        spec: SweepSpec,
+        sweep: str,
+        parent_run_id: str,
+        writer: TrackingWriter,
+        board: Board | None,
+        state: SweepState,
     ) -> None:
         self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
         self.writer, self.board, self.state = writer, board, state
@@ -224,7 +234,9 @@ class TrackingCallback(tune.Callback):
         # are live objects of this process; a restored sweep attaches new ones.
         return {**self.__dict__, "writer": None, "board": None}
 
-    def on_trial_start(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         record = self.state.trials.get(trial.trial_id)
         if record is None:
             record = TrialRecord(name=str(trial), config=dict(trial.config))
@@ -233,8 +245,11 @@ class TrackingCallback(tune.Callback):
                 trial.trial_id,
                 record.name,
                 tags=trial_tags(
-                    sweep=self.sweep, parent_run_id=self.parent_run_id, trial_id=trial.trial_id,
-                    model=self.spec.model, dataset=self.spec.dataset,
+                    sweep=self.sweep,
+                    parent_run_id=self.parent_run_id,
+                    trial_id=trial.trial_id,
+                    model=self.spec.model,
+                    dataset=self.spec.dataset,
                 ),
                 params=params_of(trial.config),
             )
@@ -249,30 +264,44 @@ class TrackingCallback(tune.Callback):
         if record.last_epoch is None:
             self.writer.set_tags(
                 trial.trial_id,
-                {TAG_NODE: str(result.get(NODE_KEY, "")), TAG_NODE_IP: str(result.get("node_ip", ""))},
+                {
+                    TAG_NODE: str(result.get(NODE_KEY, "")),
+                    TAG_NODE_IP: str(result.get("node_ip", "")),
+                },
             )
         record.last_epoch = epoch
         value = result.get(self.spec.metric)
         record.last_value = float(value) if isinstance(value, int | float) else None
         self.writer.log(
-            trial.trial_id, epoch, metrics_of(result, self.metric_names),
+            trial.trial_id,
+            epoch,
+            metrics_of(result, self.metric_names),
             timestamp_ms=int(result.get("timestamp", 0)) * 1000 or None,
         )
         if self.board is not None:
             self.board.result(trial.trial_id, epoch, record.last_value)
 
-    def on_trial_complete(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         record = self.state.trials.get(trial.trial_id)
         if record is None:
             return  # removed before it ever started
         if trial.checkpoint is not None:
             record.checkpoint = trial.checkpoint.path
-        self._end(trial.trial_id, trial_outcome(
-            errored=False, finished=True, last_epoch=record.last_epoch,
-            max_epochs=self.spec.budget.max_epochs,
-        ))
+        self._end(
+            trial.trial_id,
+            trial_outcome(
+                errored=False,
+                finished=True,
+                last_epoch=record.last_epoch,
+                max_epochs=self.spec.budget.max_epochs,
+            ),
+        )
 
-    def on_trial_error(self, iteration: int, trials: list[Trial], trial: Trial, **info: Any) -> None:
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
         if trial.trial_id not in self.state.trials:
             return
         self._end(trial.trial_id, Outcome.FAILED, error=trial_error_line(trial))
@@ -307,7 +336,9 @@ def trial_error_line(trial: Trial) -> str:
         return first_line(f"{type(cause).__name__}: {cause}")
     error_file = trial.error_file
     if error_file and Path(error_file).exists():
-        lines = [ln for ln in Path(error_file).read_text(errors="replace").splitlines() if ln.strip()]
+        lines = [
+            ln for ln in Path(error_file).read_text(errors="replace").splitlines() if ln.strip()
+        ]
         if lines:
             return clean_error_line(lines[-1])
     return "unknown error"
@@ -355,7 +386,9 @@ def run_tune(
         threads=max(1, int(spec.resources.cpu)),
         use_gpu=spec.resources.gpu > 0,
     )
-    trainable = tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+    trainable = tune.with_resources(
+        trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    )
     searcher = OptunaSearch(
         space=define_by_run(spec),
         metric=spec.metric,
@@ -430,4 +463,3 @@ def optuna_journal(path: Path) -> Any:
 
     path.parent.mkdir(parents=True, exist_ok=True)
     return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
-

@@ -29,11 +29,17 @@ def free_port() -> int:
 
 def alive_nodes(address: str, env: dict[str, str]) -> int:
     code = (
-        "import ray; ray.init(address=%r, logging_level='ERROR');"
-        "print(sum(1 for n in ray.nodes() if n['Alive']))" % address
+        f"import ray; ray.init(address={address!r}, logging_level='ERROR');"
+        "print(sum(1 for n in ray.nodes() if n['Alive']))"
     )
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
-    return int(out.stdout.strip().splitlines()[-1]) if out.returncode == 0 and out.stdout.strip() else 0
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60
+    )
+    return (
+        int(out.stdout.strip().splitlines()[-1])
+        if out.returncode == 0 and out.stdout.strip()
+        else 0
+    )
 
 
 @pytest.fixture
@@ -47,9 +53,20 @@ def two_node_cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
     logs = [open(tmp_path / f"node{i}.log", "w") for i in range(2)]  # noqa: SIM115
     nodes = [
         subprocess.Popen(
-            [RAY, "start", "--head", f"--port={port}", "--node-ip-address=127.0.0.1",
-             "--include-dashboard=false", f"--temp-dir={temp_dir}", *common],
-            env=env, stdout=logs[0], stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                RAY,
+                "start",
+                "--head",
+                f"--port={port}",
+                "--node-ip-address=127.0.0.1",
+                "--include-dashboard=false",
+                f"--temp-dir={temp_dir}",
+                *common,
+            ],
+            env=env,
+            stdout=logs[0],
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
     ]
     try:
@@ -60,7 +77,10 @@ def two_node_cluster(tmp_path: Path) -> Iterator[tuple[str, dict[str, str]]]:
         nodes.append(
             subprocess.Popen(
                 [RAY, "start", f"--address={address}", "--node-ip-address=127.0.0.1", *common],
-                env=env, stdout=logs[1], stderr=subprocess.STDOUT, start_new_session=True,
+                env=env,
+                stdout=logs[1],
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         )
         while alive_nodes(address, env) < 2:
@@ -85,10 +105,33 @@ def test_sweep_places_trials_on_both_nodes(two_node_cluster, tmp_path: Path, rep
     address, env = two_node_cluster
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     result = subprocess.run(
-        [sys.executable, "-m", "tunelab.cli", "sweep", str(repo / "search_spaces/mlp_digits.yaml"),
-         "--address", address, "--trials", "4", "--max-epochs", "3", "--concurrency", "2",
-         "--name", "two-nodes", "--tracking-uri", uri, "--results-dir", str(tmp_path / "results"), "--json"],
-        env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600,
+        [
+            sys.executable,
+            "-m",
+            "tunelab.cli",
+            "sweep",
+            str(repo / "search_spaces/mlp_digits.yaml"),
+            "--address",
+            address,
+            "--trials",
+            "4",
+            "--max-epochs",
+            "3",
+            "--concurrency",
+            "2",
+            "--name",
+            "two-nodes",
+            "--tracking-uri",
+            uri,
+            "--results-dir",
+            str(tmp_path / "results"),
+            "--json",
+        ],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
@@ -97,7 +140,8 @@ def test_sweep_places_trials_on_both_nodes(two_node_cluster, tmp_path: Path, rep
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("tunelab")
     children = client.search_runs(
-        [experiment.experiment_id], "tags.`tunelab.role` = 'trial' and tags.`tunelab.sweep` = 'two-nodes'"
+        [experiment.experiment_id],
+        "tags.`tunelab.role` = 'trial' and tags.`tunelab.sweep` = 'two-nodes'",
     )
     assert len(children) == 4
     assert len({c.data.tags["tunelab.node"] for c in children}) == 2

@@ -21,8 +21,13 @@ def runs_of(uri: str, sweep: str) -> tuple:
     return client, parents, children
 
 
-def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(ray_session, store, repo) -> None:
-    loaded = load_spec(repo / "search_spaces/cnn_digits.yaml", {"--trials": 4, "--max-epochs": 2, "--name": "e2e-cnn"})
+def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(
+    ray_session, store, repo
+) -> None:
+    loaded = load_spec(
+        repo / "search_spaces/cnn_digits.yaml",
+        {"--trials": 4, "--max-epochs": 2, "--name": "e2e-cnn"},
+    )
     report = run_sweep(loaded, live=False, **store)
 
     client, parents, children = runs_of(store["tracking_uri"], "e2e-cnn")
@@ -30,7 +35,12 @@ def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(ra
     parent = parents[0]
     assert parent.info.run_id == report.parent_run_id and parent.info.status == "FINISHED"
     assert {c.data.tags["mlflow.parentRunId"] for c in children} == {parent.info.run_id}
-    assert sorted(c.info.run_name for c in children) == ["trial-000", "trial-001", "trial-002", "trial-003"]
+    assert sorted(c.info.run_name for c in children) == [
+        "trial-000",
+        "trial-001",
+        "trial-002",
+        "trial-003",
+    ]
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["tunelab.outcome"] == "completed"

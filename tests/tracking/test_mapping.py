@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from tunelab.tracking import RUN_STATUS, Outcome, end_tags, metrics_of, params_of, trial_outcome, trial_tags
+from tunelab.tracking import (
+    RUN_STATUS,
+    Outcome,
+    end_tags,
+    metrics_of,
+    params_of,
+    trial_outcome,
+    trial_tags,
+)
 from tunelab.tune import SweepState, TrialRecord, best_trial
 
 
@@ -17,8 +25,13 @@ from tunelab.tune import SweepState, TrialRecord, best_trial
         (False, False, 3, Outcome.KILLED),
     ],
 )
-def test_outcome_of_an_ended_trial(errored: bool, finished: bool, last_epoch: int | None, expected: Outcome) -> None:
-    assert trial_outcome(errored=errored, finished=finished, last_epoch=last_epoch, max_epochs=5) is expected
+def test_outcome_of_an_ended_trial(
+    errored: bool, finished: bool, last_epoch: int | None, expected: Outcome
+) -> None:
+    assert (
+        trial_outcome(errored=errored, finished=finished, last_epoch=last_epoch, max_epochs=5)
+        is expected
+    )
 
 
 def test_run_status_is_faithful() -> None:
@@ -31,7 +44,9 @@ def test_run_status_is_faithful() -> None:
 def test_end_tags_mark_early_stop_and_keep_the_errors_first_line() -> None:
     assert end_tags(Outcome.STOPPED_EARLY)["tunelab.stopped_early"] == "true"
     assert end_tags(Outcome.COMPLETED)["tunelab.stopped_early"] == "false"
-    failed = end_tags(Outcome.FAILED, "\n  non_finite_metric: train_loss is nan at epoch 3\nTraceback ...")
+    failed = end_tags(
+        Outcome.FAILED, "\n  non_finite_metric: train_loss is nan at epoch 3\nTraceback ..."
+    )
     assert failed["tunelab.error"] == "non_finite_metric: train_loss is nan at epoch 3"
     assert failed["tunelab.outcome"] == "failed"
 
@@ -45,10 +60,16 @@ def test_child_tags_nest_under_the_parent() -> None:
 
 def test_params_are_strings_and_metrics_only_the_named_numbers() -> None:
     assert params_of({"lr": 0.1, "optimizer": "sgd", "depth": 2, "flag": True}) == {
-        "lr": "0.1", "optimizer": "sgd", "depth": "2", "flag": "true"
+        "lr": "0.1",
+        "optimizer": "sgd",
+        "depth": "2",
+        "flag": "true",
     }
     result = {"val_accuracy": 0.9, "val_loss": 1, "done": False, "config": {}, "train_loss": "x"}
-    assert metrics_of(result, ("val_accuracy", "val_loss", "train_loss")) == {"val_accuracy": 0.9, "val_loss": 1.0}
+    assert metrics_of(result, ("val_accuracy", "val_loss", "train_loss")) == {
+        "val_accuracy": 0.9,
+        "val_loss": 1.0,
+    }
 
 
 def test_best_trial_ignores_failed_and_uncheckpointed_trials() -> None:
@@ -67,8 +88,10 @@ def test_best_trial_ignores_failed_and_uncheckpointed_trials() -> None:
 @pytest.mark.parametrize(
     ("line", "expected"),
     [
-        ("tunelab.errors.NonFiniteMetricError: non_finite_metric: val_loss is nan at epoch 2",
-         "non_finite_metric: val_loss is nan at epoch 2"),
+        (
+            "tunelab.errors.NonFiniteMetricError: non_finite_metric: val_loss is nan at epoch 2",
+            "non_finite_metric: val_loss is nan at epoch 2",
+        ),
         ("torch.OutOfMemoryError: CUDA out of memory", "OutOfMemoryError: CUDA out of memory"),
         ("KeyError: 'x'", "KeyError: 'x'"),
         ("something went wrong: badly", "something went wrong: badly"),

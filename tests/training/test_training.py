@@ -21,8 +21,12 @@ def digits():
 def run(config, data, epochs, restore=None):
     seen: list[tuple[int, dict, dict]] = []
     train_supervised(
-        config, data, architectures.get("mlp"), max_epochs=epochs,
-        report=lambda e, m, s: seen.append((e, m, s)), restore=restore,
+        config,
+        data,
+        architectures.get("mlp"),
+        max_epochs=epochs,
+        report=lambda e, m, s: seen.append((e, m, s)),
+        restore=restore,
     )
     return seen
 
@@ -35,7 +39,9 @@ def test_learns_digits_and_reports_every_epoch(digits) -> None:
 
 
 def test_non_finite_loss_fails_with_its_reason(digits) -> None:
-    with pytest.raises(NonFiniteMetricError, match=r"^non_finite_metric: train_loss is nan at epoch 1$"):
+    with pytest.raises(
+        NonFiniteMetricError, match=r"^non_finite_metric: train_loss is nan at epoch 1$"
+    ):
         run({"seed": 0, "optimizer": "sgd", "lr": 1e12}, digits, 3)
 
 

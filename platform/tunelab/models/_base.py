@@ -24,5 +24,6 @@ class Architecture:
     hyperparameters: Mapping[str, Any]
     build: Callable[[Mapping[str, Any], DataInfo], nn.Module]
 
+
 # Activation names every built-in architecture understands (torch-free, for spec checks).
 ACTIVATION_NAMES = ("relu", "tanh", "sigmoid")

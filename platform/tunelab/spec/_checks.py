@@ -53,8 +53,10 @@ def check_spec(loaded: LoadedSpec) -> None:
             )
         allowed = NAMED_VALUES.get(name)
         if allowed:
-            values = param.choices if isinstance(param, CategoricalParam) else (
-                [param.value] if isinstance(param, ConstantParam) else None
+            values = (
+                param.choices
+                if isinstance(param, CategoricalParam)
+                else ([param.value] if isinstance(param, ConstantParam) else None)
             )
             if values is None:
                 raise loaded.locate(
@@ -62,8 +64,14 @@ def check_spec(loaded: LoadedSpec) -> None:
                 )
             for index, value in enumerate(values):
                 if value not in allowed:
-                    where = ("space", name, "choices", index) if isinstance(param, CategoricalParam) else ("space", name)
-                    raise loaded.locate(where, f"unknown {name} {value!r}; available: {', '.join(allowed)}")
+                    where = (
+                        ("space", name, "choices", index)
+                        if isinstance(param, CategoricalParam)
+                        else ("space", name)
+                    )
+                    raise loaded.locate(
+                        where, f"unknown {name} {value!r}; available: {', '.join(allowed)}"
+                    )
     _check_conditions(loaded)
 
     scheduler = spec.scheduler
@@ -83,22 +91,24 @@ def _check_conditions(loaded: LoadedSpec) -> None:
             where = ("space", name, "when", parent)
             if parent not in space:
                 raise loaded.locate(
-                    where, f"condition on '{parent}', which is not in the space; "
-                    f"parameters: {', '.join(space)}"
+                    where,
+                    f"condition on '{parent}', which is not in the space; "
+                    f"parameters: {', '.join(space)}",
                 )
             if parent == name:
                 raise loaded.locate(where, "a parameter cannot be conditional on itself")
             target = space[parent]
             if not isinstance(target, CategoricalParam | ConstantParam):
                 raise loaded.locate(
-                    where, f"conditions must name a categorical parameter; '{parent}' is {target.type}"
+                    where,
+                    f"conditions must name a categorical parameter; '{parent}' is {target.type}",
                 )
             options = target.choices if isinstance(target, CategoricalParam) else [target.value]
             for value in wanted if isinstance(wanted, list) else [wanted]:
                 if value not in options:
                     raise loaded.locate(
-                        where, f"{value!r} is not a choice of '{parent}' "
-                        f"({', '.join(map(str, options))})"
+                        where,
+                        f"{value!r} is not a choice of '{parent}' ({', '.join(map(str, options))})",
                     )
             graph[name].add(parent)
     try:

@@ -58,7 +58,9 @@ def parse_spec(text: str, source: str, overrides: Mapping[str, Any] | None = Non
     data, lines = load_yaml_with_lines(text, source)
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
-        raise SpecError(f"must be a mapping of keys (model, dataset, ...), got {got}", source=source, line=1)
+        raise SpecError(
+            f"must be a mapping of keys (model, dataset, ...), got {got}", source=source, line=1
+        )
     flags = {flag: value for flag, value in (overrides or {}).items() if value is not None}
     data = copy.deepcopy(data)
     for flag, value in flags.items():
@@ -108,10 +110,7 @@ def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[KeyPath, Any]:
     path: list[str | int] = []
     node: Any = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if (isinstance(node, dict) and part in node) or (isinstance(node, list) and isinstance(part, int) and part < len(node)):
             node = node[part]
             path.append(part)
         elif isinstance(node, dict) and isinstance(part, str) and not path_is_tag(part):
@@ -125,9 +124,13 @@ def path_is_tag(part: str) -> bool:
 
 
 def _to_spec_error(
-    err: ErrorDetails, data: Any, source: str, lines: Mapping[KeyPath, int], flags: Mapping[str, Any]
+    err: ErrorDetails,
+    data: Any,
+    source: str,
+    lines: Mapping[KeyPath, int],
+    flags: Mapping[str, Any],
 ) -> SpecError:
-    path, value = _data_path(err["loc"], data)
+    path, _ = _data_path(err["loc"], data)
     kind = err["type"]
     got = err.get("input")
     if kind == "missing":
@@ -158,12 +161,18 @@ def _to_spec_error(
         ctx = err.get("ctx", {})
         expected = ctx.get("expected_tags", "")
         return _locate(
-            source, lines, flags, (*path, "type"),
+            source,
+            lines,
+            flags,
+            (*path, "type"),
             f"must be one of {expected}, got {ctx.get('tag')!r}",
         )
     if kind == "union_tag_not_found":
         return _locate(
-            source, lines, flags, path,
+            source,
+            lines,
+            flags,
+            path,
             "missing required key 'type' (float, int, categorical) or a single fixed value",
         )
     if kind == "literal_error":
@@ -171,7 +180,12 @@ def _to_spec_error(
         return _locate(source, lines, flags, path, f"must be one of {expected}, got {_show(got)}")
     if kind in {"greater_than_equal", "greater_than", "less_than_equal", "less_than"}:
         ctx = err.get("ctx", {})
-        op = {"greater_than_equal": ">=", "greater_than": ">", "less_than_equal": "<=", "less_than": "<"}[kind]
+        op = {
+            "greater_than_equal": ">=",
+            "greater_than": ">",
+            "less_than_equal": "<=",
+            "less_than": "<",
+        }[kind]
         bound = next(iter(ctx.values()), "")
         bound = f"{bound:g}" if isinstance(bound, int | float) else bound
         return _locate(source, lines, flags, path, f"must be {op} {bound}, got {_show(got)}")
@@ -190,9 +204,14 @@ def _parent_fields(loc: tuple[int | str, ...]) -> list[str]:
     from tunelab.spec import _schema as s
 
     models: dict[str, type] = {
-        "budget": s.Budget, "searcher": s.Searcher, "scheduler": s.Scheduler,
-        "resources": s.Resources, "float": s.FloatParam, "int": s.IntParam,
-        "categorical": s.CategoricalParam, "constant": s.ConstantParam,
+        "budget": s.Budget,
+        "searcher": s.Searcher,
+        "scheduler": s.Scheduler,
+        "resources": s.Resources,
+        "float": s.FloatParam,
+        "int": s.IntParam,
+        "categorical": s.CategoricalParam,
+        "constant": s.ConstantParam,
     }
     model: type = s.SweepSpec
     for part in loc[:-1]:

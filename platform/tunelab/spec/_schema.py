@@ -18,7 +18,9 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_when(value: dict[str, Scalar | list[Scalar]] | None) -> dict[str, Scalar | list[Scalar]] | None:
+def _check_when(
+    value: dict[str, Scalar | list[Scalar]] | None,
+) -> dict[str, Scalar | list[Scalar]] | None:
     if value is not None and not value:
         raise ValueError("must name at least one parameter")
     return value
@@ -118,14 +120,18 @@ class ConstantParam(_Param):
     value: Scalar
 
 
-Param = Annotated[FloatParam | IntParam | CategoricalParam | ConstantParam, Field(discriminator="type")]
+Param = Annotated[
+    FloatParam | IntParam | CategoricalParam | ConstantParam, Field(discriminator="type")
+]
 
 
 def _scalar_to_constant(space: Any) -> Any:
     if not isinstance(space, dict):
         return space
     return {
-        name: {"type": "constant", "value": v} if v is None or isinstance(v, str | int | float) else v
+        name: {"type": "constant", "value": v}
+        if v is None or isinstance(v, str | int | float)
+        else v
         for name, v in space.items()
     }
 

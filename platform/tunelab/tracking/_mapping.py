@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 TAG_PREFIX = "tunelab."
@@ -26,7 +26,7 @@ PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
 
-class Outcome(str, Enum):
+class Outcome(StrEnum):
     COMPLETED = "completed"
     STOPPED_EARLY = "stopped_early"
     FAILED = "failed"
@@ -42,7 +42,9 @@ RUN_STATUS = {
 }
 
 
-def trial_outcome(*, errored: bool, finished: bool, last_epoch: int | None, max_epochs: int) -> Outcome:
+def trial_outcome(
+    *, errored: bool, finished: bool, last_epoch: int | None, max_epochs: int
+) -> Outcome:
     """The outcome of a trial that has ended. `finished` means Ray ended it normally (it returned,
     or the scheduler stopped it); anything else that ended without an error was killed."""
     if errored:

@@ -43,7 +43,9 @@ class _CreateRun:
 @dataclass
 class _Log:
     key: str
-    metrics: list[tuple[str, float, int, int]] = field(default_factory=list)  # name, value, ms, step
+    metrics: list[tuple[str, float, int, int]] = field(
+        default_factory=list
+    )  # name, value, ms, step
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -99,12 +101,18 @@ class TrackingWriter:
     def wait_ready(self, timeout_s: float = 120.0) -> str:
         """Block until the parent run exists; returns its id. Raises TrackingError if it cannot."""
         if not self._ready.wait(timeout_s):
-            raise TrackingError(f"tracking store {self.tracking_uri} did not answer in {timeout_s:.0f} s")
+            raise TrackingError(
+                f"tracking store {self.tracking_uri} did not answer in {timeout_s:.0f} s"
+            )
         if self._open_error:
-            raise TrackingError(f"cannot use tracking store {self.tracking_uri}: {self._open_error}")
+            raise TrackingError(
+                f"cannot use tracking store {self.tracking_uri}: {self._open_error}"
+            )
         return self._run_ids[SWEEP]
 
-    def start_run(self, key: str, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> None:
+    def start_run(
+        self, key: str, name: str, tags: Mapping[str, str], params: Mapping[str, str]
+    ) -> None:
         self._queue.put(_CreateRun(key, name, tags, params))
 
     def log(
@@ -215,11 +223,14 @@ class TrackingWriter:
                 entry = pending[run_id]
                 entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
                 self._write_pending(client, run_id, pending.pop(run_id))
-                self._retry(f"end run {op.key}", lambda: client.set_terminated(run_id, op.status))
+                self._retry(
+                    f"end run {op.key}",
+                    lambda run_id=run_id, status=op.status: client.set_terminated(run_id, status),
+                )
                 self._ended.add(op.key)
             elif isinstance(op, _Call):
                 self._write_all(client, pending)
-                self._retry(op.what, lambda: op.fn(client, dict(self._run_ids)))
+                self._retry(op.what, lambda fn=op.fn: fn(client, dict(self._run_ids)))
             elif isinstance(op, _Barrier):
                 self._write_all(client, pending)
                 op.done.set()
@@ -233,7 +244,9 @@ class TrackingWriter:
         try:
             run = self._retry_or_raise(
                 f"create run {op.name}",
-                lambda: client.create_run(self.experiment_id or "0", tags=dict(op.tags), run_name=op.name),
+                lambda: client.create_run(
+                    self.experiment_id or "0", tags=dict(op.tags), run_name=op.name
+                ),
             )
         except Exception as exc:
             if op.key == SWEEP:
@@ -259,7 +272,9 @@ class TrackingWriter:
             chunk_t, tags = tags[:MAX_TAGS_PER_BATCH], tags[MAX_TAGS_PER_BATCH:]
             self._retry(
                 f"log_batch to run {run_id}",
-                lambda m=chunk_m, p=chunk_p, t=chunk_t: client.log_batch(run_id, metrics=m, params=p, tags=t),
+                lambda m=chunk_m, p=chunk_p, t=chunk_t: client.log_batch(
+                    run_id, metrics=m, params=p, tags=t
+                ),
             )
 
     def _retry(self, what: str, fn: Callable[[], Any]) -> None:

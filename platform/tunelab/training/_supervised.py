@@ -31,7 +31,9 @@ def split_hyperparameters(
 def make_optimizer(params: Any, hp: Mapping[str, Any]) -> torch.optim.Optimizer:
     lr, weight_decay = float(hp["lr"]), float(hp["weight_decay"])
     if hp["optimizer"] == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=float(hp["momentum"]), weight_decay=weight_decay)
+        return torch.optim.SGD(
+            params, lr=lr, momentum=float(hp["momentum"]), weight_decay=weight_decay
+        )
     if hp["optimizer"] == "adam":
         return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
     if hp["optimizer"] == "adamw":
