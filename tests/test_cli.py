@@ -108,3 +108,72 @@ def test_sweep_command_ends_with_the_json_contract(tmp_path: Path, repo: Path) -
         ["sweep", str(repo / "search_spaces/mlp_digits.yaml"), "--name", "cli-json"], cwd=tmp_path
     )
     assert again.returncode == 2 and "already exists" in again.stderr
+
+
+@pytest.mark.e2e
+def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finished(
+    tmp_path: Path, repo: Path
+) -> None:
+    import signal
+    import time
+
+    from mlflow import MlflowClient
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    process = subprocess.Popen(
+        [
+            *TUNELAB,
+            "sweep",
+            str(repo / "search_spaces/cnn_digits.yaml"),
+            "--trials",
+            "6",
+            "--max-epochs",
+            "40",
+            "--concurrency",
+            "2",
+            "--name",
+            "interrupted",
+            "--json",
+            "--tracking-uri",
+            uri,
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    client = MlflowClient(uri)
+    deadline = time.monotonic() + 180
+    try:
+        while True:  # wait until trials are mid-training: a child run with metrics logged
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "no trial reported in time"
+            experiment = (
+                client.get_experiment_by_name("tunelab")
+                if (tmp_path / "mlflow.db").exists()
+                else None
+            )
+            if experiment is not None:
+                runs = client.search_runs(
+                    [experiment.experiment_id], "tags.`tunelab.role` = 'trial'"
+                )
+                if any(r.data.metrics for r in runs):
+                    break
+            time.sleep(0.5)
+        process.send_signal(signal.SIGINT)
+        stdout, stderr = process.communicate(timeout=120)
+    finally:
+        process.kill()
+    assert process.returncode == 130, stderr[-2000:]
+    summary = json.loads(stdout.strip().splitlines()[-1])
+    runs = client.search_runs([experiment.experiment_id], "tags.`tunelab.sweep` = 'interrupted'")
+    parent = next(r for r in runs if r.data.tags["tunelab.role"] == "sweep")
+    children = [r for r in runs if r.data.tags["tunelab.role"] == "trial"]
+    assert parent.info.status == "KILLED"
+    assert summary["trials"]["killed"] >= 1
+    killed = [c for c in children if c.data.tags.get("tunelab.outcome") == "killed"]
+    assert len(killed) == summary["trials"]["killed"]
+    assert all(c.info.status == "KILLED" for c in killed)
+    assert all(c.info.status != "RUNNING" for c in children)
+    # What was recorded before the stop is still there.
+    assert any(client.get_metric_history(c.info.run_id, "val_accuracy") for c in killed)

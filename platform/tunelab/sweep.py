@@ -174,9 +174,7 @@ def run_sweep(
         writer.call(
             "log the best model",
             model_logger(
-                run_key=outcome.best_trial_id or "",
-                checkpoint_path=outcome.best_checkpoint,
-                tracking_uri=writer.tracking_uri or "",
+                run_key=outcome.best_trial_id or "", checkpoint_path=outcome.best_checkpoint
             ),
         )
     writer.call(

@@ -425,8 +425,10 @@ def run_tune(
     interrupted = False
     try:
         tuner.fit()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a second Ctrl-C: Ray gives up its graceful stop
         interrupted = True
+    # On Ctrl-C Ray Tune stops gracefully and returns as usual; trials it left running tell.
+    interrupted = interrupted or any(r.outcome is None for r in callback.state.trials.values())
     callback.end_unfinished()
     best_id = best_trial(callback.state, spec.mode)
     best_checkpoint = callback.state.trials[best_id].checkpoint if best_id else None
@@ -459,7 +461,8 @@ def shutdown_ray() -> None:
 
 
 def optuna_journal(path: Path) -> Any:
-    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    return JournalStorage(JournalFileBackend(str(path)))

@@ -62,9 +62,13 @@ def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
     assert {"spec.yaml", "best_config.json", "sweep_summary.json"} <= artifacts
 
+    import mlflow.artifacts
     import mlflow.pyfunc
 
-    model = mlflow.pyfunc.load_model(f"runs:/{best_run.info.run_id}/model")
+    local = mlflow.artifacts.download_artifacts(
+        run_id=best_run.info.run_id, artifact_path="model", tracking_uri=store["tracking_uri"]
+    )
+    model = mlflow.pyfunc.load_model(local)
     test = load_spec(repo / "search_spaces/cnn_digits.yaml").spec
     from tunelab.data import datasets
 

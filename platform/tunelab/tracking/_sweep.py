@@ -63,9 +63,11 @@ def parent_summary_writer(
     return write
 
 
-def model_logger(*, run_key: str, checkpoint_path: str | Path, tracking_uri: str) -> Any:
-    """A writer call that logs a trial's checkpoint as an MLflow pyfunc model in the trial's run,
-    leaving the run's status and end time as they were."""
+def model_logger(*, run_key: str, checkpoint_path: str | Path) -> Any:
+    """A writer call that stores a trial's checkpoint as an MLflow pyfunc model in the trial's run.
+
+    The model is saved to a temporary folder and uploaded with the client, not through MLflow's
+    fluent API, which would reopen the run and set the process-wide tracking URI."""
 
     def write(client: MlflowClient, run_ids: Mapping[str, str]) -> None:
         import mlflow
@@ -79,8 +81,6 @@ def model_logger(*, run_key: str, checkpoint_path: str | Path, tracking_uri: str
         from tunelab.training._checkpoint import load_checkpoint
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        run_id = run_ids[run_key]
-        before = client.get_run(run_id).info
         state = load_checkpoint(checkpoint_path)
         model, info = build_from_state(state)
         example = np.zeros((2, *info.input_shape), dtype=np.float32)
@@ -89,23 +89,22 @@ def model_logger(*, run_key: str, checkpoint_path: str | Path, tracking_uri: str
         with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
             # MLflow suggests type hints on predict(); the signature below is the schema.
             warnings.simplefilter("ignore", UserWarning)
-            exported = export_model_state(state, tmp)
-            mlflow.set_tracking_uri(tracking_uri)
-            with mlflow.start_run(run_id=run_id):
-                mlflow.pyfunc.log_model(
-                    name=MODEL_ARTIFACT,
-                    python_model=_pyfunc_model.__file__,
-                    artifacts={"checkpoint": str(exported)},
-                    signature=infer_signature(example, output),
-                    input_example=example,
-                    # Given explicitly: inferring them would load the model in a subprocess.
-                    pip_requirements=[
-                        f"torch=={torch.__version__.split('+')[0]}",
-                        f"mlflow=={mlflow.__version__}",
-                        f"numpy=={np.__version__}",
-                        f"tunelab=={tunelab.__version__}",
-                    ],
-                )
-        client.set_terminated(run_id, before.status, end_time=before.end_time)
+            exported = export_model_state(state, Path(tmp) / "weights")
+            saved = Path(tmp) / MODEL_ARTIFACT
+            mlflow.pyfunc.save_model(
+                saved,
+                python_model=_pyfunc_model.__file__,
+                artifacts={"checkpoint": str(exported)},
+                signature=infer_signature(example, output),
+                input_example=example,
+                # Given explicitly: inferring them would load the model in a subprocess.
+                pip_requirements=[
+                    f"torch=={str(torch.__version__).split('+')[0]}",
+                    f"mlflow=={mlflow.__version__}",
+                    f"numpy=={np.__version__}",
+                    f"tunelab=={tunelab.__version__}",
+                ],
+            )
+            client.log_artifacts(run_ids[run_key], str(saved), MODEL_ARTIFACT)
 
     return write

@@ -11,6 +11,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import TunelabError
@@ -223,14 +224,11 @@ class TrackingWriter:
                 entry = pending[run_id]
                 entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
                 self._write_pending(client, run_id, pending.pop(run_id))
-                self._retry(
-                    f"end run {op.key}",
-                    lambda run_id=run_id, status=op.status: client.set_terminated(run_id, status),
-                )
+                self._retry(f"end run {op.key}", partial(client.set_terminated, run_id, op.status))
                 self._ended.add(op.key)
             elif isinstance(op, _Call):
                 self._write_all(client, pending)
-                self._retry(op.what, lambda fn=op.fn: fn(client, dict(self._run_ids)))
+                self._retry(op.what, partial(op.fn, client, dict(self._run_ids)))
             elif isinstance(op, _Barrier):
                 self._write_all(client, pending)
                 op.done.set()
@@ -272,9 +270,7 @@ class TrackingWriter:
             chunk_t, tags = tags[:MAX_TAGS_PER_BATCH], tags[MAX_TAGS_PER_BATCH:]
             self._retry(
                 f"log_batch to run {run_id}",
-                lambda m=chunk_m, p=chunk_p, t=chunk_t: client.log_batch(
-                    run_id, metrics=m, params=p, tags=t
-                ),
+                partial(client.log_batch, run_id, metrics=chunk_m, params=chunk_p, tags=chunk_t),
             )
 
     def _retry(self, what: str, fn: Callable[[], Any]) -> None:

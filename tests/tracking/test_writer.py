@@ -1,0 +1,49 @@
+"""The batching writer against a real MLflow store (SQLite), without Ray."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tunelab.tracking import SWEEP, TrackingError, TrackingWriter, trial_tags
+
+
+def test_every_point_arrives_once_runs_nest_and_end_with_their_status(tmp_path: Path) -> None:
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    writer = TrackingWriter(uri, "writer-test", batch_window_s=0.05)
+    writer.open_sweep("sweep-a", tags={"tunelab.role": "sweep"}, params={"trials": "2"})
+    parent = writer.wait_ready()
+    for key, status in (("t0", "FINISHED"), ("t1", "FAILED")):
+        tags = trial_tags(
+            sweep="sweep-a", parent_run_id=parent, trial_id=key, model="mlp", dataset="digits"
+        )
+        writer.start_run(key, f"trial-{key}", tags=tags, params={"lr": "0.1"})
+        for epoch in range(1, 1201):  # more than one log_batch holds
+            writer.log(key, epoch, {"val_loss": 1.0 / epoch, "val_accuracy": epoch / 1200})
+        writer.end_run(key, status, {"tunelab.outcome": status.lower()})
+    writer.end_run(SWEEP, "FINISHED")
+    writer.close()
+    assert writer.failed_writes == []
+
+    client = MlflowClient(uri)
+    assert client.get_run(parent).info.status == "FINISHED"
+    for key, status in (("t0", "FINISHED"), ("t1", "FAILED")):
+        run = client.get_run(writer.run_id(key) or "")
+        assert run.info.status == status
+        assert run.info.run_name == f"trial-{key}"
+        assert run.data.tags["mlflow.parentRunId"] == parent
+        assert run.data.params == {"lr": "0.1"}
+        history = client.get_metric_history(run.info.run_id, "val_loss")
+        assert sorted(m.step for m in history) == list(range(1, 1201))
+
+
+def test_an_unusable_store_fails_fast_with_one_line() -> None:
+    writer = TrackingWriter("nosuchscheme://here", "x")
+    writer.open_sweep("s", tags={}, params={})
+    with pytest.raises(TrackingError) as caught:
+        writer.wait_ready(timeout_s=30)
+    assert str(caught.value).startswith("cannot use tracking store nosuchscheme://here: ")
+    assert "\n" not in str(caught.value)
+    writer.close(timeout_s=5)
