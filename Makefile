@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Extra pip arguments, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_ARGS ?=
 
-.PHONY: demo test lint bench clean
+.PHONY: demo ui test lint bench clean
 
 $(BIN)/tunelab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,9 @@ $(BIN)/tunelab: pyproject.toml
 
 demo: $(BIN)/tunelab
 	$(BIN)/tunelab sweep search_spaces/cnn_digits.yaml --name cnn-digits-demo
+
+ui: $(BIN)/tunelab
+	$(BIN)/tunelab ui
 
 test: $(BIN)/tunelab
 	$(BIN)/python -m pytest -q

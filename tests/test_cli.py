@@ -177,3 +177,47 @@ def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finishe
     assert all(c.info.status != "RUNNING" for c in children)
     # What was recorded before the stop is still there.
     assert any(client.get_metric_history(c.info.run_id, "val_accuracy") for c in killed)
+
+
+def test_list_shows_models_datasets_and_ready_specs(repo: Path) -> None:
+    result = run(["list"], cwd=repo)
+    assert result.returncode == 0
+    lines = result.stdout.splitlines()
+    for name in ("mlp", "cnn", "digits", "cnn_digits.yaml", "mlp_digits.yaml"):
+        assert any(line.strip().startswith(name) for line in lines), name
+
+
+def test_ui_serves_the_mlflow_ui_on_the_store(tmp_path: Path) -> None:
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    process = subprocess.Popen(
+        [*TUNELAB, "ui", "--tracking-uri", uri, "--port", str(port)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the UI did not answer"
+            try:
+                with urllib.request.urlopen(
+                    f"http://127.0.0.1:{port}/ajax-api/2.0/mlflow/experiments/search?max_results=10",
+                    timeout=5,
+                ) as response:
+                    body = json.loads(response.read())
+                break
+            except OSError:
+                time.sleep(0.5)
+        assert [e["name"] for e in body["experiments"]] == ["Default"]
+    finally:
+        process.terminate()
+        process.wait(timeout=30)

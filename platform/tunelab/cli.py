@@ -125,7 +125,21 @@ def _sweep(args: argparse.Namespace) -> int:
     else:
         print("best: none (no trial finished)", file=out)
     print(f"parent run: {report.parent_run_id} (experiment '{report.experiment}')", file=out)
-    print(f"browse: tunelab ui --tracking-uri {report.tracking_uri}", file=out)
+    ui = f"{_invoked_as()} ui"
+    if args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI"):
+        ui += f" --tracking-uri {report.tracking_uri}"
+    if report.tracking_uri.startswith(("http://", "https://")):
+        base = report.tracking_uri.rstrip("/")
+        print(
+            f"browse: {base}/#/experiments/{report.experiment_id}/runs/{report.parent_run_id}",
+            file=out,
+        )
+    else:
+        print(
+            f"browse: run `{ui}`, then open "
+            f"http://127.0.0.1:5000/#/experiments/{report.experiment_id}/runs/{report.parent_run_id}",
+            file=out,
+        )
     if report.failed_writes:
         print(
             f"warning: {len(report.failed_writes)} tracking writes failed: {report.failed_writes[0]}",
@@ -136,6 +150,12 @@ def _sweep(args: argparse.Namespace) -> int:
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 0 if report.best is not None else EXIT_NO_RESULT
+
+
+def _invoked_as() -> str:
+    """How the user started tunelab (`tunelab`, or `.venv/bin/tunelab` from `make demo`)."""
+    program = sys.argv[0] if sys.argv and sys.argv[0] else "tunelab"
+    return program if os.path.basename(program) == "tunelab" else "tunelab"
 
 
 def _ui(args: argparse.Namespace) -> int:

@@ -23,6 +23,7 @@ DEFAULT_RESULTS_DIR = "tunelab_results"
 class SweepReport:
     sweep: str
     experiment: str
+    experiment_id: str
     tracking_uri: str
     parent_run_id: str
     counts: dict[str, int]
@@ -194,6 +195,7 @@ def run_sweep(
     return SweepReport(
         sweep=name,
         experiment=spec.experiment,
+        experiment_id=writer.experiment_id or "",
         tracking_uri=writer.tracking_uri or "",
         parent_run_id=parent_run_id,
         counts=counts,
