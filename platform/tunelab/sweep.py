@@ -13,7 +13,7 @@ from typing import Any
 from tunelab import env
 from tunelab.errors import TunelabError
 from tunelab.spec import LoadedSpec
-from tunelab.tracking import SWEEP, Outcome, TrackingWriter, model_logger, parent_summary_writer
+from tunelab.tracking import SWEEP, ModelTemplate, Outcome, TrackingWriter, parent_summary_writer
 from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_ROLE, TAG_SWEEP, is_better
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
@@ -108,6 +108,9 @@ def run_sweep(
         tags={TAG_ROLE: "sweep", TAG_SWEEP: name, TAG_MODEL: spec.model, TAG_DATASET: spec.dataset},
         params=_sweep_params(loaded),
     )
+    # Saved by the writer thread while Ray starts; only the best weights are copied in at the end.
+    template = ModelTemplate(data.info)
+    writer.call("prepare the model folder", template.prepare)
     try:
         if not address:  # starts while the writer connects to the store
             we_started_ray = ray_side.start_ray(None, debug=debug)
@@ -174,7 +177,7 @@ def run_sweep(
         best["run_id"] = writer.run_id(outcome.best_trial_id or "")
         writer.call(
             "log the best model",
-            model_logger(
+            template.logger(
                 run_key=outcome.best_trial_id or "", checkpoint_path=outcome.best_checkpoint
             ),
         )
@@ -192,6 +195,7 @@ def run_sweep(
     parent_status = "KILLED" if outcome.interrupted else "FINISHED"
     writer.end_run(SWEEP, parent_status)
     writer.close()
+    template.cleanup()
     return SweepReport(
         sweep=name,
         experiment=spec.experiment,

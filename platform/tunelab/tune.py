@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ from ray.tune.schedulers import (
 )
 from ray.tune.search.optuna import OptunaSearch
 
+from tunelab._trial import EPOCH_KEY, NODE_KEY, run_trial
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError
 from tunelab.progress import Board
@@ -43,10 +43,6 @@ from tunelab.tracking._mapping import TAG_NODE, TAG_NODE_IP, is_better
 from tunelab.training import TASK_METRICS
 
 logger = logging.getLogger(__name__)
-
-# Fields every tunelab trial adds to its per-epoch result.
-EPOCH_KEY = "epoch"
-NODE_KEY = "node_id"
 
 
 class ClusterError(TunelabError):
@@ -116,54 +112,6 @@ def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
     if want_gpu > 0:
         slots = min(slots, sum(int(gpu // want_gpu) for _, gpu in nodes))
     return max(1, slots)
-
-
-# -- the trial ------------------------------------------------------------------------------------
-
-
-def _run_trial(
-    config: dict[str, Any],
-    *,
-    data: DataSplits,
-    architecture: str,
-    max_epochs: int,
-    threads: int,
-    use_gpu: bool,
-) -> None:
-    """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch."""
-    import torch
-
-    from tunelab.models import architectures
-    from tunelab.training._checkpoint import load_checkpoint, save_checkpoint
-    from tunelab.training._supervised import train_supervised
-
-    # One torch thread per CPU the trial was given, so concurrent trials do not oversubscribe.
-    torch.set_num_threads(threads)
-    node_id = ray.get_runtime_context().get_node_id()
-    restore = None
-    checkpoint = tune.get_checkpoint()
-    if checkpoint is not None:
-        with checkpoint.as_directory() as directory:
-            restore = load_checkpoint(directory)
-
-    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
-        with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
-            save_checkpoint(directory, state)
-            tune.report(
-                {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id},
-                checkpoint=tune.Checkpoint.from_directory(directory),
-            )
-
-    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-    train_supervised(
-        config,
-        data,
-        architectures.get(architecture),
-        max_epochs=max_epochs,
-        report=report,
-        restore=restore,
-        device=device,
-    )
 
 
 # -- scheduler ------------------------------------------------------------------------------------
@@ -379,7 +327,7 @@ def run_tune(
     # tunelab draws its own live view; Ray's new output engine prints a banner even at verbose=0.
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     trainable = tune.with_parameters(
-        _run_trial,
+        run_trial,
         data=data,
         architecture=spec.model,
         max_epochs=spec.budget.max_epochs,

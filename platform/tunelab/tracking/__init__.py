@@ -12,20 +12,20 @@ from tunelab.tracking._mapping import (
     trial_outcome,
     trial_tags,
 )
-from tunelab.tracking._sweep import MODEL_ARTIFACT, model_logger, parent_summary_writer
+from tunelab.tracking._sweep import MODEL_ARTIFACT, ModelTemplate, parent_summary_writer
 from tunelab.tracking._writer import SWEEP, TrackingError, TrackingWriter
 
 __all__ = [
     "MODEL_ARTIFACT",
     "RUN_STATUS",
     "SWEEP",
+    "ModelTemplate",
     "Outcome",
     "TrackingError",
     "TrackingWriter",
     "end_tags",
     "first_line",
     "metrics_of",
-    "model_logger",
     "params_of",
     "parent_summary_writer",
     "trial_outcome",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 import warnings
 from collections.abc import Mapping
@@ -19,6 +20,8 @@ from tunelab.tracking._mapping import (
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+    from tunelab.data import DataInfo
 
 MODEL_ARTIFACT = "model"
 SPEC_ARTIFACT = "spec.yaml"
@@ -63,48 +66,86 @@ def parent_summary_writer(
     return write
 
 
-def model_logger(*, run_key: str, checkpoint_path: str | Path) -> Any:
-    """A writer call that stores a trial's checkpoint as an MLflow pyfunc model in the trial's run.
+class ModelTemplate:
+    """The best trial's MLflow model, prepared while the sweep runs.
 
-    The model is saved to a temporary folder and uploaded with the client, not through MLflow's
-    fluent API, which would reopen the run and set the process-wide tracking URI."""
+    Saving an MLflow model costs about a second (MLflow checks the requirements against the
+    installed packages), none of it specific to the trial. `prepare` saves the model once, with a
+    placeholder in place of the weights, at the start of the sweep; `logger` then copies the best
+    checkpoint in and uploads the folder. The checkpoint file is copied as it is (the model loads
+    it with `weights_only=True`), so the driver never imports torch, and the upload goes through
+    the client, not MLflow's fluent API, which would reopen the run and set the process-wide
+    tracking URI."""
 
-    def write(client: MlflowClient, run_ids: Mapping[str, str]) -> None:
+    def __init__(self, data: DataInfo) -> None:
+        self.data = data
+        self._folder = tempfile.TemporaryDirectory(prefix="tunelab-model-")
+        self.path = Path(self._folder.name) / MODEL_ARTIFACT
+        self.ready = False
+
+    def prepare(
+        self, _client: MlflowClient | None = None, _run_ids: Mapping[str, str] | None = None
+    ) -> None:
         import mlflow
         import numpy as np
-        import torch
-        from mlflow.models import infer_signature
+        from mlflow.models import ModelSignature
+        from mlflow.types import Schema, TensorSpec
 
         import tunelab
         from tunelab.tracking import _pyfunc_model
-        from tunelab.tracking._torch_model import build_from_state, export_model_state
-        from tunelab.training._checkpoint import load_checkpoint
+        from tunelab.training._checkpoint import CHECKPOINT_FILE
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
-        state = load_checkpoint(checkpoint_path)
-        model, info = build_from_state(state)
-        example = np.zeros((2, *info.input_shape), dtype=np.float32)
-        with torch.inference_mode():
-            output = torch.softmax(model(torch.from_numpy(example)), dim=1).numpy()
-        with tempfile.TemporaryDirectory() as tmp, warnings.catch_warnings():
-            # MLflow suggests type hints on predict(); the signature below is the schema.
+        signature = ModelSignature(
+            inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *self.data.input_shape))]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, self.data.n_classes))]),
+        )
+        placeholder = Path(self._folder.name) / CHECKPOINT_FILE
+        placeholder.write_bytes(b"")
+        with warnings.catch_warnings():
+            # MLflow suggests type hints on predict(); the signature above is the schema.
             warnings.simplefilter("ignore", UserWarning)
-            exported = export_model_state(state, Path(tmp) / "weights")
-            saved = Path(tmp) / MODEL_ARTIFACT
             mlflow.pyfunc.save_model(
-                saved,
+                self.path,
                 python_model=_pyfunc_model.__file__,
-                artifacts={"checkpoint": str(exported)},
-                signature=infer_signature(example, output),
-                input_example=example,
+                artifacts={"checkpoint": str(placeholder)},
+                signature=signature,
                 # Given explicitly: inferring them would load the model in a subprocess.
                 pip_requirements=[
-                    f"torch=={str(torch.__version__).split('+')[0]}",
+                    f"torch=={_version('torch')}",
                     f"mlflow=={mlflow.__version__}",
                     f"numpy=={np.__version__}",
                     f"tunelab=={tunelab.__version__}",
                 ],
             )
-            client.log_artifacts(run_ids[run_key], str(saved), MODEL_ARTIFACT)
+        self.ready = True
 
-    return write
+    def logger(self, *, run_key: str, checkpoint_path: str | Path) -> Any:
+        """A writer call that logs the model, with this checkpoint's weights, in the trial's run."""
+
+        def write(client: MlflowClient, run_ids: Mapping[str, str]) -> None:
+            from tunelab.training._checkpoint import CHECKPOINT_FILE
+
+            if not self.ready:
+                self.prepare()
+            source = Path(checkpoint_path)
+            if source.is_dir():
+                source = source / CHECKPOINT_FILE
+            weights = [p for p in self.path.rglob(CHECKPOINT_FILE)]
+            if len(weights) != 1:
+                raise RuntimeError(
+                    f"expected one {CHECKPOINT_FILE} in the model folder, found {len(weights)}"
+                )
+            shutil.copyfile(source, weights[0])
+            client.log_artifacts(run_ids[run_key], str(self.path), MODEL_ARTIFACT)
+
+        return write
+
+    def cleanup(self) -> None:
+        self._folder.cleanup()
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import version
+
+    return version(package).split("+")[0]

@@ -1,4 +1,5 @@
-"""Atomic, self-describing checkpoints that load with `weights_only=True`."""
+"""Atomic, self-describing checkpoints that load with `weights_only=True`. Torch is imported
+inside the functions: the driver uses this module's names without paying for torch."""
 
 from __future__ import annotations
 
@@ -6,8 +7,6 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Any
-
-import torch
 
 import tunelab
 
@@ -18,6 +17,8 @@ FORMAT_VERSION = 1
 def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     """Write `state` (tensors, numbers, strings, lists, dicts only) to DIRECTORY/checkpoint.pt by
     writing a temporary file beside it and renaming, so a reader never sees half a checkpoint."""
+    import torch
+
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / CHECKPOINT_FILE
@@ -40,6 +41,8 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file (or a directory holding one) without unpickling arbitrary objects."""
+    import torch
+
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE

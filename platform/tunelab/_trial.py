@@ -1,0 +1,61 @@
+"""The function Ray Tune runs for each trial. Kept apart from `tunelab.tune` so that a worker
+process imports only Ray's trainable, torch and the training loop: not Optuna, pydantic or rich."""
+
+from __future__ import annotations
+
+import tempfile
+from typing import Any
+
+import ray
+from ray import tune
+
+from tunelab.data import DataSplits
+
+# Fields every tunelab trial adds to its per-epoch result.
+EPOCH_KEY = "epoch"
+NODE_KEY = "node_id"
+
+
+def run_trial(
+    config: dict[str, Any],
+    *,
+    data: DataSplits,
+    architecture: str,
+    max_epochs: int,
+    threads: int,
+    use_gpu: bool,
+) -> None:
+    """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch."""
+    import torch
+
+    from tunelab.models import architectures
+    from tunelab.training._checkpoint import load_checkpoint, save_checkpoint
+    from tunelab.training._supervised import train_supervised
+
+    # One torch thread per CPU the trial was given, so concurrent trials do not oversubscribe.
+    torch.set_num_threads(threads)
+    node_id = ray.get_runtime_context().get_node_id()
+    restore = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            restore = load_checkpoint(directory)
+
+    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
+            save_checkpoint(directory, state)
+            tune.report(
+                {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id},
+                checkpoint=tune.Checkpoint.from_directory(directory),
+            )
+
+    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+    train_supervised(
+        config,
+        data,
+        architectures.get(architecture),
+        max_epochs=max_epochs,
+        report=report,
+        restore=restore,
+        device=device,
+    )
