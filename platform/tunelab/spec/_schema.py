@@ -31,9 +31,28 @@ class _Param(_Strict):
     when: Annotated[dict[str, Scalar | list[Scalar]] | None, BeforeValidator(_check_when)] = None
 
 
-class FloatParam(_Param):
+class _RangeParam(_Param):
+    """`low`/`high` checks shared by float and int; subclasses declare the fields, with `log` and
+    `step` before `low` and `high` so these validators can see them."""
+
+    @field_validator("low", check_fields=False)
+    @classmethod
+    def _low(cls, low: float, info: ValidationInfo) -> float:
+        if info.data.get("log") and low <= 0:
+            raise ValueError(f"must be > 0 when log is true, got {low:g}")
+        return low
+
+    @field_validator("high", check_fields=False)
+    @classmethod
+    def _high(cls, high: float, info: ValidationInfo) -> float:
+        low = info.data.get("low")
+        if low is not None and high < low:
+            raise ValueError(f"must be >= low ({low:g}), got {high:g}")
+        return high
+
+
+class FloatParam(_RangeParam):
     type: Literal["float"]
-    # Declared before low/high so their validators can see them.
     log: bool = False
     step: float | None = None
     low: float
@@ -48,23 +67,8 @@ class FloatParam(_Param):
             raise ValueError("cannot be combined with log: true; drop one of them")
         return step
 
-    @field_validator("low")
-    @classmethod
-    def _low(cls, low: float, info: ValidationInfo) -> float:
-        if info.data.get("log") and low <= 0:
-            raise ValueError(f"must be > 0 when log is true, got {low:g}")
-        return low
 
-    @field_validator("high")
-    @classmethod
-    def _high(cls, high: float, info: ValidationInfo) -> float:
-        low = info.data.get("low")
-        if low is not None and high < low:
-            raise ValueError(f"must be >= low ({low:g}), got {high:g}")
-        return high
-
-
-class IntParam(_Param):
+class IntParam(_RangeParam):
     type: Literal["int"]
     log: bool = False
     step: int = 1
@@ -79,21 +83,6 @@ class IntParam(_Param):
         if step != 1 and info.data.get("log"):
             raise ValueError(f"must be 1 when log is true, got {step}")
         return step
-
-    @field_validator("low")
-    @classmethod
-    def _low(cls, low: int, info: ValidationInfo) -> int:
-        if info.data.get("log") and low <= 0:
-            raise ValueError(f"must be > 0 when log is true, got {low}")
-        return low
-
-    @field_validator("high")
-    @classmethod
-    def _high(cls, high: int, info: ValidationInfo) -> int:
-        low = info.data.get("low")
-        if low is not None and high < low:
-            raise ValueError(f"must be >= low ({low}), got {high}")
-        return high
 
 
 class CategoricalParam(_Param):
