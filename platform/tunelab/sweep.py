@@ -95,7 +95,7 @@ def run_sweep(
             fits = ray_side.check_resources(spec)
         else:  # checked before Ray starts
             fits = ray_side.fit_trials(spec, [_local_resources(spec)])
-        concurrency = spec.budget.concurrency or fits
+        concurrency = spec.budget.concurrency or _default_concurrency(spec, fits)
     except ray_side.ResourceProblem as problem:
         if address:
             ray_side.shutdown_ray()
@@ -229,6 +229,18 @@ def _sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "spec_file": loaded.source,
     }
     return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
+
+
+def _default_concurrency(spec: Any, fits: int) -> int:
+    """As many trials at once as the resources hold; for hyperband, a whole bracket (the rest
+    wait for resources), since it halves a bracket only once all its trials have started."""
+    if spec.scheduler.type == "hyperband":
+        from tunelab.spec._checks import hyperband_bracket_size, hyperband_reduction_factor
+
+        return max(
+            fits, hyperband_bracket_size(spec.budget.max_epochs, hyperband_reduction_factor(spec))
+        )
+    return fits
 
 
 def _local_resources(spec: Any) -> tuple[float, float]:

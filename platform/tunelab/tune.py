@@ -28,6 +28,7 @@ from tunelab.errors import TunelabError
 from tunelab.progress import Board
 from tunelab.search import define_by_run, make_sampler
 from tunelab.spec import SweepSpec
+from tunelab.spec._checks import hyperband_reduction_factor
 from tunelab.tracking import (
     RUN_STATUS,
     Outcome,
@@ -130,7 +131,7 @@ def make_scheduler(spec: SweepSpec) -> TrialScheduler:
         return HyperBandScheduler(
             time_attr="training_iteration",
             max_t=max_epochs,
-            reduction_factor=s.reduction_factor or 3,
+            reduction_factor=hyperband_reduction_factor(spec),
         )
     if s.type == "median":
         return MedianStoppingRule(

@@ -31,3 +31,26 @@ def test_malformed_spec_gives_its_message(path: Path) -> None:
         load_spec(shown_as)
     assert str(caught.value) == expected_message(path, shown_as)
     assert "\n" not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("max_epochs", "reduction_factor"), [(9, 3), (27, 3), (10, 3), (8, 2), (2, 3), (1, 3)]
+)
+def test_hyperband_bracket_size_is_rays_largest_bracket(
+    max_epochs: int, reduction_factor: float
+) -> None:
+    """Feed Ray's HyperBand trials until its first band is full; the largest bracket it made is
+    the number of trials that must be live at once for it to halve."""
+    from ray.tune.schedulers import HyperBandScheduler
+
+    from tunelab.spec._checks import hyperband_bracket_size
+
+    scheduler = HyperBandScheduler(max_t=max_epochs, reduction_factor=reduction_factor)
+    scheduler.set_search_properties("val_accuracy", "max")
+    sizes: dict[int, int] = {}
+    while len(scheduler._hyperbands) == 1:
+        scheduler.on_trial_add(None, object())  # type: ignore[arg-type]
+        if len(scheduler._hyperbands) == 1:
+            bracket = scheduler._state["bracket"]
+            sizes[id(bracket)] = sizes.get(id(bracket), 0) + 1
+    assert hyperband_bracket_size(max_epochs, reduction_factor) == max(sizes.values())

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from graphlib import CycleError, TopologicalSorter
 from typing import TYPE_CHECKING
 
@@ -9,7 +10,7 @@ from tunelab.data import datasets
 from tunelab.errors import NotFoundError
 from tunelab.models import architectures
 from tunelab.models._base import ACTIVATION_NAMES
-from tunelab.spec._schema import CategoricalParam, ConstantParam
+from tunelab.spec._schema import CategoricalParam, ConstantParam, SweepSpec
 from tunelab.training._contract import OPTIMIZERS, TASK_METRICS, TRAINER_HYPERPARAMETERS
 
 if TYPE_CHECKING:
@@ -80,6 +81,35 @@ def check_spec(loaded: LoadedSpec) -> None:
             ("scheduler", "grace_period"),
             f"must be <= budget.max_epochs ({spec.budget.max_epochs}), got {scheduler.grace_period}",
         )
+    concurrency = spec.budget.concurrency
+    if scheduler.type == "hyperband" and concurrency is not None:
+        needed = hyperband_bracket_size(spec.budget.max_epochs, hyperband_reduction_factor(spec))
+        if concurrency < needed:
+            raise loaded.locate(
+                ("budget", "concurrency"),
+                f"hyperband halves a bracket only once all {needed} of its trials have started, "
+                f"so it needs >= {needed}, got {concurrency}; raise it or use scheduler asha, "
+                "which stops trials early at any concurrency",
+            )
+
+
+HYPERBAND_REDUCTION_FACTOR = 3
+
+
+def hyperband_reduction_factor(spec: SweepSpec) -> float:
+    return spec.scheduler.reduction_factor or HYPERBAND_REDUCTION_FACTOR
+
+
+def hyperband_bracket_size(max_epochs: int, reduction_factor: float) -> int:
+    """Trials in the largest bracket Ray's HyperBand builds, by Ray's own formulas: brackets
+    s = 0 .. s_max_1 - 1 of ceil(s_max_1 / (s + 1) * rf**s) trials, less those whose first
+    milestone, int(max_t * rf**-s), rounds to 0 epochs."""
+    s_max_1 = round(math.log(max_epochs) / math.log(reduction_factor)) + 1
+    return max(
+        math.ceil(s_max_1 / (s + 1) * reduction_factor**s)
+        for s in range(s_max_1)
+        if int(max_epochs * reduction_factor**-s) > 0
+    )
 
 
 def _check_conditions(loaded: LoadedSpec) -> None:
