@@ -16,7 +16,8 @@ EXIT_NO_RESULT = 1  # the sweep ran but no trial finished
 EXIT_INTERRUPTED = 130
 
 
-def _positive_int(text: str) -> int:
+def _int(text: str) -> int:
+    """Any integer: the spec's own checks give the range error, naming the flag."""
     try:
         return int(text)
     except ValueError:
@@ -35,10 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument(
         "spec", metavar="SPEC", help="sweep spec (YAML), e.g. search_spaces/cnn_digits.yaml"
     )
-    sweep.add_argument("--trials", type=_positive_int, help="overrides budget.trials")
-    sweep.add_argument("--max-epochs", type=_positive_int, help="overrides budget.max_epochs")
-    sweep.add_argument("--concurrency", type=_positive_int, help="overrides budget.concurrency")
-    sweep.add_argument("--seed", type=_positive_int, help="overrides seed")
+    sweep.add_argument("--trials", type=_int, help="overrides budget.trials")
+    sweep.add_argument("--max-epochs", type=_int, help="overrides budget.max_epochs")
+    sweep.add_argument("--concurrency", type=_int, help="overrides budget.concurrency")
+    sweep.add_argument("--seed", type=_int, help="overrides seed")
     sweep.add_argument(
         "--name", help="the sweep's exact name (default: the spec's name and a timestamp)"
     )

@@ -25,5 +25,3 @@ TUNELAB_RESULTS_DIR = _Var(
     "Where Ray keeps trial checkpoints and the Optuna study (default ./tunelab_results). "
     "On a multi-machine cluster this must be shared storage (NFS path or s3:// URI).",
 )
-
-ALL = (MLFLOW_TRACKING_URI, RAY_ADDRESS, TUNELAB_RESULTS_DIR)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -12,9 +11,16 @@ from typing import Any
 
 from tunelab import env
 from tunelab.errors import TunelabError
-from tunelab.spec import LoadedSpec
-from tunelab.tracking import SWEEP, ModelTemplate, Outcome, TrackingWriter, parent_summary_writer
-from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_ROLE, TAG_SWEEP, is_better
+from tunelab.spec import LoadedSpec, SweepSpec
+from tunelab.tracking import (
+    SWEEP,
+    ModelTemplate,
+    Outcome,
+    TrackingWriter,
+    params_of,
+    parent_summary_writer,
+)
+from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_ROLE, TAG_SWEEP
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
 
@@ -79,6 +85,7 @@ def run_sweep(
     from tunelab import tune as ray_side
     from tunelab.data import datasets
     from tunelab.progress import Board
+    from tunelab.training import TASK_METRICS
 
     spec = loaded.spec
     started = time.perf_counter()
@@ -135,6 +142,7 @@ def run_sweep(
         writer=writer,
         board=board,
         state=state,
+        metric_names=TASK_METRICS[data.task],
     )
     console = Console(stderr=True)
     view = (
@@ -187,7 +195,7 @@ def run_sweep(
             parent_run_id=parent_run_id,
             spec_text=loaded.text,
             metric=spec.metric,
-            counts={o: counts[o.value] for o in Outcome},
+            counts=counts,
             best=best,
             wall_s=wall_s,
         ),
@@ -228,10 +236,10 @@ def _sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "seed": spec.seed,
         "spec_file": loaded.source,
     }
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in flat.items()}
+    return params_of(flat)
 
 
-def _default_concurrency(spec: Any, fits: int) -> int:
+def _default_concurrency(spec: SweepSpec, fits: int) -> int:
     """As many trials at once as the resources hold; for hyperband, a whole bracket (the rest
     wait for resources), since it halves a bracket only once all its trials have started."""
     if spec.scheduler.type == "hyperband":
@@ -243,7 +251,7 @@ def _default_concurrency(spec: Any, fits: int) -> int:
     return fits
 
 
-def _local_resources(spec: Any) -> tuple[float, float]:
+def _local_resources(spec: SweepSpec) -> tuple[float, float]:
     """(CPUs, GPUs) the in-process Ray will see on this machine."""
     import os
 
@@ -255,4 +263,4 @@ def _local_resources(spec: Any) -> tuple[float, float]:
     return float(os.cpu_count() or 1), gpus
 
 
-__all__ = ["SweepReport", "is_better", "run_sweep"]
+__all__ = ["SweepReport", "run_sweep"]

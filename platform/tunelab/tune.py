@@ -41,9 +41,6 @@ from tunelab.tracking import (
     trial_tags,
 )
 from tunelab.tracking._mapping import TAG_NODE, TAG_NODE_IP, is_better
-from tunelab.training import TASK_METRICS
-
-logger = logging.getLogger(__name__)
 
 
 class ClusterError(TunelabError):
@@ -150,7 +147,6 @@ class TrialRecord:
     last_epoch: int | None = None
     last_value: float | None = None
     outcome: Outcome | None = None
-    error: str | None = None
     checkpoint: str | None = None  # the latest checkpoint's directory
 
 
@@ -173,10 +169,11 @@ class TrackingCallback(tune.Callback):
         writer: TrackingWriter,
         board: Board | None,
         state: SweepState,
+        metric_names: tuple[str, ...],
     ) -> None:
         self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
         self.writer, self.board, self.state = writer, board, state
-        self.metric_names = TASK_METRICS["classification"]
+        self.metric_names = metric_names
 
     def __getstate__(self) -> dict[str, Any]:
         # Ray pickles the Tuner, callbacks included, for `Tuner.restore`. The writer and the board
@@ -265,7 +262,7 @@ class TrackingCallback(tune.Callback):
         record = self.state.trials[trial_id]
         if record.outcome is not None:
             return
-        record.outcome, record.error = outcome, error
+        record.outcome = outcome
         self.writer.end_run(trial_id, RUN_STATUS[outcome], end_tags(outcome, error))
         if self.board is not None:
             self.board.ended(trial_id, outcome)
@@ -363,7 +360,8 @@ def run_tune(
         run_config=tune.RunConfig(
             name=sweep,
             storage_path=str(results_dir),
-            # The JSON logger keeps result.json per trial, which Ray's ResultGrid reads back.
+            # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
+            # trial without one; tunelab itself reads nothing back from it.
             callbacks=[callback, JsonLoggerCallback()],
             # Every checkpoint is kept: with num_to_keep set, Ray snapshots the whole experiment
             # state at each checkpoint, which costs more than the disk it saves on small models.
@@ -377,8 +375,8 @@ def run_tune(
     except KeyboardInterrupt:  # a second Ctrl-C: Ray gives up its graceful stop
         interrupted = True
     # On Ctrl-C Ray Tune stops gracefully and returns as usual; trials it left running tell.
+    # (The caller marks them killed.)
     interrupted = interrupted or any(r.outcome is None for r in callback.state.trials.values())
-    callback.end_unfinished()
     best_id = best_trial(callback.state, spec.mode)
     best_checkpoint = callback.state.trials[best_id].checkpoint if best_id else None
     return TuneOutcome(best_id, best_checkpoint, interrupted=interrupted)

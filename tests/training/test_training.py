@@ -8,7 +8,7 @@ import torch
 from tunelab.data import datasets
 from tunelab.errors import NonFiniteMetricError
 from tunelab.models import architectures
-from tunelab.tracking._torch_model import export_model_state, load_model
+from tunelab.tracking._torch_model import load_model
 from tunelab.training._checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
 from tunelab.training._supervised import train_supervised
 
@@ -72,9 +72,9 @@ def test_checkpoint_is_atomic_self_describing_and_weights_only(digits, tmp_path:
     assert loaded["config"] == {"seed": 0} and "torch_version" in loaded
 
 
-def test_exported_model_rebuilds_with_the_same_predictions(digits, tmp_path: Path) -> None:
+def test_model_rebuilt_from_a_checkpoint_predicts_the_same(digits, tmp_path: Path) -> None:
     state = run({"seed": 0}, digits, 2)[-1][2]
-    model, info = load_model(export_model_state(state, tmp_path))
+    model, info = load_model(save_checkpoint(tmp_path, state))
     reference = architectures.get("mlp").build(state["model_hparams"], info)
     reference.load_state_dict(state["model_state"])
     reference.eval()

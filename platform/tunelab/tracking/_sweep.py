@@ -6,6 +6,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,7 +33,7 @@ def parent_summary_writer(
     parent_run_id: str,
     spec_text: str,
     metric: str,
-    counts: Mapping[Outcome, int],
+    counts: Mapping[str, int],
     best: Mapping[str, Any] | None,
     wall_s: float,
 ) -> Any:
@@ -41,8 +42,8 @@ def parent_summary_writer(
     def write(client: MlflowClient, _run_ids: Mapping[str, str]) -> None:
         from mlflow.entities import Metric, RunTag
 
-        now = int(__import__("time").time() * 1000)
-        metrics = [Metric(f"trials_{o.value}", float(counts.get(o, 0)), now, 0) for o in Outcome]
+        now = int(time.time() * 1000)
+        metrics = [Metric(f"trials_{o}", float(counts.get(o, 0)), now, 0) for o in Outcome]
         metrics.append(Metric("wall_s", wall_s, now, 0))
         tags: list[RunTag] = []
         if best is not None:

@@ -10,14 +10,7 @@ from torch import nn
 
 from tunelab.data import DataInfo
 from tunelab.models import architectures
-from tunelab.training._checkpoint import load_checkpoint, save_checkpoint
-
-MODEL_KEYS = ("architecture", "model_hparams", "data_info", "config", "model_state", "epoch")
-
-
-def export_model_state(checkpoint: dict[str, Any], directory: str | Path) -> Path:
-    """Write just what inference needs (no optimizer state) from a training checkpoint."""
-    return save_checkpoint(directory, {key: checkpoint[key] for key in MODEL_KEYS})
+from tunelab.training._checkpoint import load_checkpoint
 
 
 def build_from_state(state: dict[str, Any]) -> tuple[nn.Module, DataInfo]:

@@ -85,7 +85,6 @@ class TrackingWriter:
         self.failed_writes: list[str] = []
         self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._run_ids: dict[str, str] = {}
-        self._ended: set[str] = set()
         self._ready = threading.Event()
         self._open_error: str | None = None
         self._closing = False
@@ -147,9 +146,6 @@ class TrackingWriter:
 
     def run_id(self, key: str) -> str | None:
         return self._run_ids.get(key)
-
-    def open_runs(self) -> list[str]:
-        return [key for key in self._run_ids if key not in self._ended and key != SWEEP]
 
     # -- the writer thread -----------------------------------------------------------------------
 
@@ -225,7 +221,6 @@ class TrackingWriter:
                 entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
                 self._write_pending(client, run_id, pending.pop(run_id))
                 self._retry(f"end run {op.key}", partial(client.set_terminated, run_id, op.status))
-                self._ended.add(op.key)
             elif isinstance(op, _Call):
                 self._write_all(client, pending)
                 self._retry(op.what, partial(op.fn, client, dict(self._run_ids)))
