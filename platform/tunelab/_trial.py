@@ -21,16 +21,19 @@ def run_trial(
     *,
     data: DataSplits,
     architecture: str,
+    options: dict[str, Any],
     max_epochs: int,
     threads: int,
     use_gpu: bool,
 ) -> None:
-    """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch."""
+    """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
+    `options` are the model's fixed options, resolved on the driver (weights included)."""
     import torch
 
-    from tunelab.models import architectures
+    from tunelab.plugins import resolve_architecture
     from tunelab.training._checkpoint import load_checkpoint, save_checkpoint
-    from tunelab.training._supervised import train_supervised
+    from tunelab.training._common import Device
+    from tunelab.training._loops import TRAINERS
 
     # One torch thread per CPU the trial was given, so concurrent trials do not oversubscribe.
     torch.set_num_threads(threads)
@@ -49,13 +52,14 @@ def run_trial(
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
 
-    device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
-    train_supervised(
+    arch = resolve_architecture(architecture)
+    TRAINERS[arch.trainer](
         config,
         data,
-        architectures.get(architecture),
+        arch,
         max_epochs=max_epochs,
         report=report,
         restore=restore,
-        device=device,
+        device=Device.pick(use_gpu),
+        options=options,
     )

@@ -190,14 +190,17 @@ def _list() -> int:
     from pathlib import Path
 
     from tunelab.data import datasets
+    from tunelab.errors import NotFoundError
     from tunelab.models import architectures
 
-    print("models:")
-    for name, arch in architectures.items():
-        print(f"  {name:<12} {arch.description}")
-    print("datasets:")
-    for name, dataset in datasets.items():
-        print(f"  {name:<12} {dataset.description}")
+    for title, registry in (("models", architectures), ("datasets", datasets)):
+        print(f"{title}:")
+        for name in registry.names():  # installed plugins' entries included
+            try:
+                description = registry.get(name).description  # type: ignore[attr-defined]
+            except NotFoundError as exc:
+                description = f"(cannot be loaded: {exc})"
+            print(f"  {name:<14} {description}")
     specs = sorted(Path("search_spaces").glob("*.yaml"))
     if specs:
         print("specs (search_spaces/):")

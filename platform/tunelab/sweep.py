@@ -83,9 +83,9 @@ def run_sweep(
     from rich.live import Live
 
     from tunelab import tune as ray_side
-    from tunelab.data import datasets
+    from tunelab.preflight import prepare
     from tunelab.progress import Board
-    from tunelab.training import TASK_METRICS
+    from tunelab.training import reported_metrics
 
     spec = loaded.spec
     started = time.perf_counter()
@@ -107,16 +107,27 @@ def run_sweep(
         if address:
             ray_side.shutdown_ray()
         raise loaded.locate(problem.path, str(problem)) from None
-    data = datasets.get(spec.dataset).load(spec.seed)
+    try:
+        prepared = prepare(loaded, tracking_uri=tracking_uri)
+    except BaseException:
+        if address:
+            ray_side.shutdown_ray()
+        raise
+    data = prepared.data
 
     writer = TrackingWriter(tracking_uri, spec.experiment)
     writer.open_sweep(
         name,
-        tags={TAG_ROLE: "sweep", TAG_SWEEP: name, TAG_MODEL: spec.model, TAG_DATASET: spec.dataset},
+        tags={
+            TAG_ROLE: "sweep",
+            TAG_SWEEP: name,
+            TAG_MODEL: spec.model.name,
+            TAG_DATASET: spec.dataset.label,
+        },
         params=_sweep_params(loaded),
     )
     # Saved by the writer thread while Ray starts; only the best weights are copied in at the end.
-    template = ModelTemplate(data.info)
+    template = ModelTemplate(data.info, prepared.arch.trainer)
     writer.call("prepare the model folder", template.prepare)
     try:
         if not address:  # starts while the writer connects to the store
@@ -142,7 +153,7 @@ def run_sweep(
         writer=writer,
         board=board,
         state=state,
-        metric_names=TASK_METRICS[data.task],
+        metric_names=reported_metrics(prepared.arch.trainer, data.task),
     )
     console = Console(stderr=True)
     view = (
@@ -156,6 +167,7 @@ def run_sweep(
                 spec,
                 sweep=name,
                 data=data,
+                options=prepared.options,
                 results_dir=root,
                 concurrency=concurrency,
                 callback=callback,
@@ -222,8 +234,10 @@ def run_sweep(
 def _sweep_params(loaded: LoadedSpec) -> dict[str, str]:
     spec = loaded.spec
     flat = {
-        "model": spec.model,
-        "dataset": spec.dataset,
+        "model": spec.model.name,
+        "dataset": spec.dataset.label,
+        **{f"model.{k}": v for k, v in spec.model.options.items()},
+        **{f"dataset.{k}": v for k, v in spec.dataset.options.items()},
         "metric": spec.metric,
         "mode": spec.mode,
         "trials": spec.budget.trials,

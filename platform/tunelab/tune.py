@@ -63,6 +63,10 @@ def start_ray(address: str | None, *, debug: bool = False) -> bool:
                 f"cannot join the Ray cluster at {address}: {first_line(str(exc))}"
             ) from None
         return False
+    # Workers run in their trial's folder; the working directory stays importable for them, as
+    # it is for the driver, so a spec can name a model in the user's own package.
+    paths = [str(Path.cwd()), *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
     ray.init(
         # "local": always a fresh in-process Ray. With no address Ray would join any cluster named
         # in /tmp/ray/ray_current_cluster, and wait forever if that cluster has since died.
@@ -194,8 +198,8 @@ class TrackingCallback(tune.Callback):
                     sweep=self.sweep,
                     parent_run_id=self.parent_run_id,
                     trial_id=trial.trial_id,
-                    model=self.spec.model,
-                    dataset=self.spec.dataset,
+                    model=self.spec.model.name,
+                    dataset=self.spec.dataset.label,
                 ),
                 params=params_of(trial.config),
             )
@@ -315,6 +319,7 @@ def run_tune(
     *,
     sweep: str,
     data: DataSplits,
+    options: dict[str, Any],
     results_dir: Path,
     concurrency: int,
     callback: TrackingCallback,
@@ -327,7 +332,8 @@ def run_tune(
     trainable = tune.with_parameters(
         run_trial,
         data=data,
-        architecture=spec.model,
+        architecture=spec.model.name,
+        options=options,
         max_epochs=spec.budget.max_epochs,
         threads=max(1, int(spec.resources.cpu)),
         use_gpu=spec.resources.gpu > 0,

@@ -74,7 +74,8 @@ def test_checkpoint_is_atomic_self_describing_and_weights_only(digits, tmp_path:
 
 def test_model_rebuilt_from_a_checkpoint_predicts_the_same(digits, tmp_path: Path) -> None:
     state = run({"seed": 0}, digits, 2)[-1][2]
-    model, info = load_model(save_checkpoint(tmp_path, state))
+    loaded = load_model(save_checkpoint(tmp_path, state))
+    model, info = loaded.model, loaded.info
     reference = architectures.get("mlp").build(state["model_hparams"], info)
     reference.load_state_dict(state["model_state"])
     reference.eval()

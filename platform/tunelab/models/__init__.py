@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tunelab.models._base import Architecture
+from tunelab.models._base import (
+    ACTIVATION_NAMES,
+    ALL_INPUTS,
+    ALL_TASKS,
+    FREEZE_STRATEGIES,
+    INIT_CHOICES,
+    Architecture,
+    as_architecture,
+)
 from tunelab.registry import Registry
 
 if TYPE_CHECKING:
@@ -13,7 +21,9 @@ if TYPE_CHECKING:
 
     from tunelab.data import DataInfo
 
-architectures: Registry[Architecture] = Registry("model")
+architectures: Registry[Architecture] = Registry(
+    "model", entry_point_group="tunelab.models", adapt=as_architecture
+)
 
 
 def _build_mlp(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
@@ -28,31 +38,106 @@ def _build_cnn(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
     return build_cnn(hp, info)
 
 
-architectures.register(
-    "mlp",
-    Architecture(
-        name="mlp",
-        description="multilayer perceptron: depth x width dense layers with dropout",
-        tasks=frozenset({"classification"}),
-        hyperparameters={"activation": "relu", "depth": 2, "width": 128, "dropout": 0.0},
-        build=_build_mlp,
-    ),
-)
-architectures.register(
-    "cnn",
-    Architecture(
-        name="cnn",
-        description="convolutional net: depth conv blocks of `channels` filters, one dense layer",
-        tasks=frozenset({"classification"}),
-        hyperparameters={
-            "activation": "relu",
-            "depth": 2,
-            "channels": 32,
-            "width": 64,
-            "dropout": 0.0,
-        },
-        build=_build_cnn,
-    ),
-)
+def _recurrent(cell: str) -> Any:
+    def build(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
+        from tunelab.models._recurrent import build_recurrent
 
-__all__ = ["Architecture", "architectures"]
+        return build_recurrent(cell, hp, info)
+
+    return build
+
+
+def _build_gan(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
+    from tunelab.models._gan import build_gan
+
+    return build_gan(hp, info)
+
+
+def _build_transfer(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
+    from tunelab.models._transfer import build_transfer
+
+    return build_transfer(hp, info)
+
+
+def _transfer_param_groups(model: nn.Module, hp: Mapping[str, Any]) -> list[dict[str, Any]]:
+    from tunelab.models._transfer import transfer_param_groups
+
+    return transfer_param_groups(model, hp)
+
+
+RECURRENT_HYPERPARAMETERS = {"depth": 1, "hidden": 64, "dropout": 0.0}
+
+for _arch in (
+    Architecture(
+        "mlp",
+        "multilayer perceptron: depth x width dense layers with dropout; any input, flattened",
+        _build_mlp,
+        {"activation": "relu", "depth": 2, "width": 128, "dropout": 0.0},
+    ),
+    Architecture(
+        "cnn",
+        "convolutional net: depth conv blocks of `channels` filters, one dense layer",
+        _build_cnn,
+        {"activation": "relu", "depth": 2, "channels": 32, "width": 64, "dropout": 0.0},
+        inputs=frozenset({"image"}),
+    ),
+    Architecture(
+        "rnn",
+        "vanilla (tanh) recurrent net read over the sequence; the last step predicts",
+        _recurrent("rnn"),
+        RECURRENT_HYPERPARAMETERS,
+        inputs=frozenset({"sequence"}),
+    ),
+    Architecture(
+        "lstm",
+        "LSTM read over the sequence (forget gates biased open); the last step predicts",
+        _recurrent("lstm"),
+        RECURRENT_HYPERPARAMETERS,
+        inputs=frozenset({"sequence"}),
+    ),
+    Architecture(
+        "gru",
+        "GRU read over the sequence; the last step predicts",
+        _recurrent("gru"),
+        RECURRENT_HYPERPARAMETERS,
+        inputs=frozenset({"sequence"}),
+    ),
+    Architecture(
+        "gan",
+        "generator and discriminator trained together; scored by Frechet distance (lower wins)",
+        _build_gan,
+        {"latent_size": 32, "g_width": 128, "d_width": 128, "depth": 2},
+        tasks=frozenset({"classification"}),
+        inputs=frozenset({"image", "tabular"}),
+        trainer="gan",
+    ),
+    Architecture(
+        "transfer",
+        "a source model's body with a new head: freeze strategy, head/body learning rates",
+        _build_transfer,
+        {
+            "init": "pretrained",
+            "freeze": "partial",
+            "trainable_layers": 2,
+            "lr_head": 1e-2,
+            "lr_body": 1e-2,
+        },
+        options={"source": "reference:digits_0_4"},
+        param_groups=_transfer_param_groups,
+    ),
+):
+    architectures.register(_arch.name, _arch)
+
+BUILTIN_ARCHITECTURES = frozenset(architectures)
+
+__all__ = [
+    "ACTIVATION_NAMES",
+    "ALL_INPUTS",
+    "ALL_TASKS",
+    "BUILTIN_ARCHITECTURES",
+    "FREEZE_STRATEGIES",
+    "INIT_CHOICES",
+    "Architecture",
+    "architectures",
+    "as_architecture",
+]

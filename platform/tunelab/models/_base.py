@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -9,21 +9,55 @@ if TYPE_CHECKING:
 
     from tunelab.data import DataInfo
 
+ALL_TASKS = frozenset({"classification", "regression"})
+ALL_INPUTS = frozenset({"image", "sequence", "tabular"})
+
 
 @dataclass(frozen=True)
 class Architecture:
     """A named model family: its tunable hyperparameters (with defaults) and how to build it.
 
-    `build(hparams, info)` receives only this architecture's hyperparameters, already merged with
-    the defaults, and what it needs to know of the data (input shape, number of classes).
+    `build(hparams, info)` receives this architecture's hyperparameters merged with the defaults
+    (and with `options`, the fixed settings a spec gives under `model.options`), and what it
+    needs to know of the data. It returns an `nn.Module` whose output is (batch, info.n_outputs).
+
+    `trainer` names the training loop ("supervised" or "gan"). With `strict` false the
+    architecture takes any hyperparameter the spec names (a plugin that declares none).
     """
 
     name: str
     description: str
-    tasks: frozenset[str]
-    hyperparameters: Mapping[str, Any]
     build: Callable[[Mapping[str, Any], DataInfo], nn.Module]
+    hyperparameters: Mapping[str, Any] = field(default_factory=dict)
+    tasks: frozenset[str] = ALL_TASKS
+    inputs: frozenset[str] = ALL_INPUTS
+    trainer: str = "supervised"
+    options: Mapping[str, Any] = field(default_factory=dict)
+    strict: bool = True
+    # Optimizer parameter groups (e.g. a learning rate per part); None: one group, the trainer's lr.
+    param_groups: Callable[[nn.Module, Mapping[str, Any]], list[dict[str, Any]]] | None = None
 
 
 # Activation names every built-in architecture understands (torch-free, for spec checks).
-ACTIVATION_NAMES = ("relu", "tanh", "sigmoid")
+ACTIVATION_NAMES = ("relu", "tanh", "sigmoid", "gelu", "leaky_relu")
+FREEZE_STRATEGIES = ("none", "backbone", "partial")
+INIT_CHOICES = ("pretrained", "scratch")
+
+
+def as_architecture(name: str, obj: Any) -> Architecture:
+    """A user's model as an Architecture: an Architecture as it is, or a builder function
+    `build(hparams, info) -> nn.Module`. A builder may declare its tunable hyperparameters and
+    their defaults in a `hyperparameters` dict attribute; one that does not takes any."""
+    if isinstance(obj, Architecture):
+        return obj
+    if not callable(obj):
+        raise TypeError(f"expected a builder function or an Architecture, got {type(obj).__name__}")
+    declared = getattr(obj, "hyperparameters", None)
+    doc = (obj.__doc__ or "").strip().splitlines()
+    return Architecture(
+        name=name,
+        description=doc[0] if doc else f"built by {name}",
+        build=obj,
+        hyperparameters=dict(declared or {}),
+        strict=declared is not None,
+    )

@@ -33,6 +33,6 @@ def build_cnn(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
         nn.Linear(in_channels * height * width, int(hp["width"])),
         activation(hp["activation"]),
         nn.Dropout(float(hp["dropout"])),
-        nn.Linear(int(hp["width"]), info.n_classes),
+        nn.Linear(int(hp["width"]), info.n_outputs),
     ]
     return nn.Sequential(*layers)

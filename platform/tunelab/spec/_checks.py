@@ -3,53 +3,128 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from graphlib import CycleError, TopologicalSorter
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from tunelab.data import datasets
+from tunelab.data import Dataset
 from tunelab.errors import NotFoundError
-from tunelab.models import architectures
-from tunelab.models._base import ACTIVATION_NAMES
+from tunelab.models import ACTIVATION_NAMES, FREEZE_STRATEGIES, INIT_CHOICES, Architecture
+from tunelab.plugins import PluginError, resolve_architecture, resolve_dataset
 from tunelab.spec._schema import CategoricalParam, ConstantParam, SweepSpec
-from tunelab.training._contract import OPTIMIZERS, TASK_METRICS, TRAINER_HYPERPARAMETERS
+from tunelab.training._contract import OPTIMIZERS, TRAINER_HYPERPARAMETERS, reported_metrics
 
 if TYPE_CHECKING:
     from tunelab.spec._load import LoadedSpec
 
 # Hyperparameters whose values are names: a typo is caught here, not in a trial.
-NAMED_VALUES: dict[str, tuple[str, ...]] = {"optimizer": OPTIMIZERS, "activation": ACTIVATION_NAMES}
+NAMED_VALUES: dict[str, tuple[str, ...]] = {
+    "optimizer": OPTIMIZERS,
+    "activation": ACTIVATION_NAMES,
+    "freeze": FREEZE_STRATEGIES,
+    "init": INIT_CHOICES,
+}
+
+
+def _ref_path(loaded: LoadedSpec, key: str, field: str) -> tuple[str, ...]:
+    """Where a model or dataset reference is written: `key.field` in the mapping form, `key` in
+    the short form (`model: cnn`)."""
+    return (key, field) if (key, field) in loaded.lines else (key,)
+
+
+def resolve_model(loaded: LoadedSpec) -> Architecture:
+    ref = loaded.spec.model.name
+    try:
+        return resolve_architecture(ref)
+    except (NotFoundError, PluginError) as exc:
+        raise loaded.locate(_ref_path(loaded, "model", "name"), str(exc)) from None
+
+
+def resolve_data(loaded: LoadedSpec) -> Dataset:
+    ref = loaded.spec.dataset
+    if ref.file is not None:
+        path = data_file(loaded)
+        if not path.exists():
+            raise loaded.locate(
+                _ref_path(loaded, "dataset", "file"), f"no such file or folder: {path}"
+            )
+        return resolve_dataset(file=path)
+    try:
+        return resolve_dataset(ref.name)
+    except (NotFoundError, PluginError) as exc:
+        raise loaded.locate(_ref_path(loaded, "dataset", "name"), str(exc)) from None
+
+
+def data_file(loaded: LoadedSpec) -> Path:
+    """A dataset file's path: relative paths are read from the spec file's folder."""
+    path = Path(loaded.spec.dataset.file or "").expanduser()
+    return path if path.is_absolute() else Path(loaded.source).resolve().parent / path
+
+
+def _check_options(
+    loaded: LoadedSpec,
+    key: str,
+    label: str,
+    accepted: Mapping[str, Any] | None,
+    given: Mapping[str, Any],
+) -> None:
+    if accepted is None:
+        return  # a plugin's loader or builder says for itself
+    for name in given:
+        if name not in accepted:
+            known = f"; it takes: {', '.join(accepted)}" if accepted else "; it takes none"
+            raise loaded.locate(
+                (key, "options", name),
+                f"not an option of {key} '{label}'{known}",
+            )
+
+
+def check_compatible(
+    loaded: LoadedSpec, arch: Architecture, task: str | None, kind: str | None
+) -> None:
+    """The model handles the dataset's task and input kind, and reports the spec's metric.
+    Run at spec time for declared datasets, and once loaded for files and plugins."""
+    spec = loaded.spec
+    data_label = spec.dataset.label
+    if task is not None and task not in arch.tasks:
+        raise loaded.locate(
+            ("dataset",),
+            f"model '{spec.model.name}' handles {', '.join(sorted(arch.tasks))} tasks; "
+            f"'{data_label}' is a {task} task",
+        )
+    if kind is not None and kind not in arch.inputs:
+        raise loaded.locate(
+            ("dataset",),
+            f"model '{spec.model.name}' reads {', '.join(sorted(arch.inputs))} inputs; "
+            f"'{data_label}' holds {kind} inputs",
+        )
+    if task is None:
+        return
+    reported = reported_metrics(arch.trainer, task)
+    if spec.metric not in reported:
+        raise loaded.locate(
+            ("metric",),
+            f"'{spec.metric}' is never reported by model '{spec.model.name}' on '{data_label}'; "
+            f"it reports: {', '.join(reported)}",
+        )
 
 
 def check_spec(loaded: LoadedSpec) -> None:
     spec = loaded.spec
-    try:
-        arch = architectures.get(spec.model)
-    except NotFoundError as exc:
-        raise loaded.locate(("model",), str(exc)) from None
-    try:
-        dataset = datasets.get(spec.dataset)
-    except NotFoundError as exc:
-        raise loaded.locate(("dataset",), str(exc)) from None
-    if dataset.task not in arch.tasks:
-        raise loaded.locate(
-            ("dataset",),
-            f"model '{spec.model}' handles {', '.join(sorted(arch.tasks))} tasks; "
-            f"'{spec.dataset}' is a {dataset.task} task",
-        )
-    reported = TASK_METRICS[dataset.task]
-    if spec.metric not in reported:
-        raise loaded.locate(
-            ("metric",),
-            f"'{spec.metric}' is never reported by model '{spec.model}' on '{spec.dataset}'; "
-            f"it reports: {', '.join(reported)}",
-        )
+    arch = resolve_model(loaded)
+    dataset = resolve_data(loaded)
+    _check_options(loaded, "model", spec.model.name, arch.options, spec.model.options)
+    _check_options(loaded, "dataset", spec.dataset.label, dataset.options, spec.dataset.options)
+    if dataset.task is not None or dataset.input_kind is not None:
+        check_compatible(loaded, arch, dataset.task, dataset.input_kind)
 
-    known = {**TRAINER_HYPERPARAMETERS, **arch.hyperparameters}
+    known = {**TRAINER_HYPERPARAMETERS[arch.trainer], **arch.hyperparameters}
     for name, param in spec.space.items():
-        if name not in known:
+        if name not in known and arch.strict:
             raise loaded.locate(
                 ("space", name),
-                f"not a hyperparameter of model '{spec.model}' or the trainer; "
+                f"not a hyperparameter of model '{spec.model.name}' or its trainer; "
                 f"known: {', '.join(sorted(known))}",
             )
         allowed = NAMED_VALUES.get(name)

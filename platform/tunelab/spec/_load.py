@@ -210,6 +210,8 @@ def _parent_fields(loc: tuple[int | str, ...]) -> list[str]:
         "searcher": s.Searcher,
         "scheduler": s.Scheduler,
         "resources": s.Resources,
+        "model": s.ModelRef,
+        "dataset": s.DatasetRef,
         "float": s.FloatParam,
         "int": s.IntParam,
         "categorical": s.CategoricalParam,

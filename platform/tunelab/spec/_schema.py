@@ -6,7 +6,15 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo, field_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Scalar = str | bool | int | float | None
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
@@ -132,6 +140,44 @@ def _shorthand(key: str) -> Any:
     return BeforeValidator(expand)
 
 
+def _named(value: Any) -> Any:
+    return {"name": value} if isinstance(value, str) else value
+
+
+def _dataset_ref(value: Any) -> Any:
+    if isinstance(value, str):
+        looks_like_file = value.lower().endswith((".csv", ".npz")) or "/" in value
+        return {"file": value} if looks_like_file else {"name": value}
+    return value
+
+
+class ModelRef(_Strict):
+    """`model: cnn`, `model: mypkg.models:build`, or `model: {name: ..., options: {...}}`:
+    options are fixed settings of the model that are not tuned (a transfer source, say)."""
+
+    name: str = Field(min_length=1)
+    options: dict[str, Scalar] = {}
+
+
+class DatasetRef(_Strict):
+    """`dataset: digits`, `dataset: mypkg.data:load`, `dataset: data/train.csv`, or a mapping
+    with `name` or `file` and `options` (a CSV's target column, the adding problem's length)."""
+
+    name: str | None = Field(default=None, min_length=1)
+    file: str | None = Field(default=None, min_length=1)
+    options: dict[str, Scalar] = {}
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetRef:
+        if (self.name is None) == (self.file is None):
+            raise ValueError("give exactly one of name (a registered dataset) or file")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or self.file or ""
+
+
 class Budget(_Strict):
     trials: int = Field(ge=1)
     max_epochs: int = Field(ge=1)
@@ -157,8 +203,8 @@ class Resources(_Strict):
 class SweepSpec(_Strict):
     name: str | None = None
     experiment: str = "tunelab"
-    model: str
-    dataset: str
+    model: Annotated[ModelRef, BeforeValidator(_named)]
+    dataset: Annotated[DatasetRef, BeforeValidator(_dataset_ref)]
     metric: str
     mode: Literal["max", "min"]
     budget: Budget

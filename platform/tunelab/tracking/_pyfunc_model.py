@@ -14,21 +14,30 @@ from mlflow.pyfunc import PythonModel
 
 
 class TunelabModel(PythonModel):
-    """Predicts class probabilities, shape (n, n_classes), for inputs of the training data's shape
-    (or flattened to one row per example)."""
+    """A classifier predicts class probabilities, (n, n_classes); a regressor its values, (n, 1);
+    inputs have the training data's shape or are flattened to one row per example. A GAN
+    generates one example per latent vector given."""
 
     def load_context(self, context: Any) -> None:
         from tunelab.tracking._torch_model import load_model
 
-        self.model, self.info = load_model(context.artifacts["checkpoint"])
+        self.loaded = load_model(context.artifacts["checkpoint"])
 
     # No type hints on predict: MLflow would read them as an input schema.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
         import torch
 
-        x = np.asarray(model_input, dtype=np.float32).reshape(-1, *self.info.input_shape)
+        model, info = self.loaded.model, self.loaded.info
+        x = np.asarray(model_input, dtype=np.float32)
+        if self.loaded.trainer != "gan":
+            x = x.reshape(-1, *info.input_shape)
         with torch.inference_mode():
-            return torch.softmax(self.model(torch.from_numpy(x)), dim=1).numpy()
+            out = model(torch.from_numpy(x))
+        if self.loaded.trainer == "gan":
+            return out.numpy()
+        if info.task == "classification":
+            return torch.softmax(out, dim=1).numpy()
+        return out.reshape(-1, 1).numpy()
 
 
 mlflow.models.set_model(TunelabModel())

@@ -78,8 +78,8 @@ class ModelTemplate:
     the client, not MLflow's fluent API, which would reopen the run and set the process-wide
     tracking URI."""
 
-    def __init__(self, data: DataInfo) -> None:
-        self.data = data
+    def __init__(self, data: DataInfo, trainer: str = "supervised") -> None:
+        self.data, self.trainer = data, trainer
         self._folder = tempfile.TemporaryDirectory(prefix="tunelab-model-")
         self.path = Path(self._folder.name) / MODEL_ARTIFACT
         self.ready = False
@@ -97,9 +97,15 @@ class ModelTemplate:
         from tunelab.training._checkpoint import CHECKPOINT_FILE
 
         os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+        example: tuple[int, ...] = (-1, *self.data.input_shape)
+        shapes: tuple[tuple[int, ...], tuple[int, ...]]
+        if self.trainer == "gan":  # latent vectors in, generated examples out
+            shapes = (-1, -1), example
+        else:
+            shapes = example, (-1, self.data.n_outputs)
         signature = ModelSignature(
-            inputs=Schema([TensorSpec(np.dtype(np.float32), (-1, *self.data.input_shape))]),
-            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, self.data.n_classes))]),
+            inputs=Schema([TensorSpec(np.dtype(np.float32), shapes[0])]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), shapes[1])]),
         )
         placeholder = Path(self._folder.name) / CHECKPOINT_FILE
         placeholder.write_bytes(b"")

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
-from tunelab.training._contract import OPTIMIZERS, TASK_METRICS, TRAINER_HYPERPARAMETERS
+from tunelab.training._contract import (
+    OPTIMIZERS,
+    REPORTED_METRICS,
+    TRAINER_HYPERPARAMETERS,
+    reported_metrics,
+)
 
-__all__ = ["OPTIMIZERS", "TASK_METRICS", "TRAINER_HYPERPARAMETERS"]
+__all__ = ["OPTIMIZERS", "REPORTED_METRICS", "TRAINER_HYPERPARAMETERS", "reported_metrics"]

@@ -1,20 +1,31 @@
-"""What every supervised trial accepts and reports. Torch-free, so specs validate without it."""
+"""What every trial accepts and reports. Torch-free, so specs validate without it."""
 
 from __future__ import annotations
 
 from typing import Any
 
-# Hyperparameters the training loop itself consumes, with their defaults.
-TRAINER_HYPERPARAMETERS: dict[str, Any] = {
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "momentum": 0.9,
-    "weight_decay": 0.0,
-    "batch_size": 64,
+# Hyperparameters each training loop itself consumes, with their defaults.
+TRAINER_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
+    "supervised": {
+        "optimizer": "adam",
+        "lr": 1e-3,
+        "momentum": 0.9,
+        "weight_decay": 0.0,
+        "batch_size": 64,
+        "grad_clip": 0.0,  # max gradient norm; 0 turns clipping off
+    },
+    "gan": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64},
 }
 OPTIMIZERS = ("sgd", "adam", "adamw")
 
-# Metrics a trial reports every epoch, by task.
-TASK_METRICS: dict[str, tuple[str, ...]] = {
-    "classification": ("train_loss", "val_loss", "val_accuracy"),
+# Metrics a trial reports every epoch, by (training loop, task). Regression losses are mean
+# squared errors; `frechet_distance` is measured in a fixed classifier's feature space.
+REPORTED_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("supervised", "classification"): ("train_loss", "val_loss", "val_accuracy"),
+    ("supervised", "regression"): ("train_loss", "val_mse", "val_mae"),
+    ("gan", "classification"): ("loss_d", "loss_g", "frechet_distance"),
 }
+
+
+def reported_metrics(trainer: str, task: str) -> tuple[str, ...]:
+    return REPORTED_METRICS.get((trainer, task), ())

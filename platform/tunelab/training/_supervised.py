@@ -1,9 +1,9 @@
-"""The supervised training loop: one function, readable top to bottom."""
+"""The supervised training loop (classification and regression): one function, top to bottom."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import torch
@@ -13,42 +13,36 @@ from torch import nn
 from tunelab.data import DataSplits
 from tunelab.errors import NonFiniteMetricError
 from tunelab.models import Architecture
-from tunelab.training._contract import TRAINER_HYPERPARAMETERS
-
-# report(epoch, metrics, checkpoint_state): called once per epoch, after validation.
-Report = Callable[[int, dict[str, float], dict[str, Any]], None]
-
-
-def split_hyperparameters(
-    config: Mapping[str, Any], arch: Architecture
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(trainer hyperparameters, model hyperparameters), each filled in with its defaults."""
-    trainer = {k: config.get(k, v) for k, v in TRAINER_HYPERPARAMETERS.items()}
-    model = {k: config.get(k, v) for k, v in arch.hyperparameters.items()}
-    return trainer, model
+from tunelab.training._common import (
+    CPU,
+    Device,
+    Report,
+    checkpoint_state,
+    make_optimizer,
+    split_hyperparameters,
+)
 
 
-def make_optimizer(params: Any, hp: Mapping[str, Any]) -> torch.optim.Optimizer:
-    lr, weight_decay = float(hp["lr"]), float(hp["weight_decay"])
-    if hp["optimizer"] == "sgd":
-        return torch.optim.SGD(
-            params, lr=lr, momentum=float(hp["momentum"]), weight_decay=weight_decay
-        )
-    if hp["optimizer"] == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
-    if hp["optimizer"] == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    raise ValueError(f"unknown optimizer {hp['optimizer']!r}")
+def loss_fn(task: str) -> Any:
+    if task == "classification":
+        return F.cross_entropy
+    return lambda out, y: F.mse_loss(out.reshape(-1), y)
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """(mean cross-entropy, accuracy) over the whole split, in evaluation mode."""
+def evaluate(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, task: str, device: Device = CPU
+) -> dict[str, float]:
+    """The validation metrics over a whole split, in evaluation mode (dropout off)."""
     model.eval()
-    with torch.inference_mode():
-        logits = model(x)
-        loss = F.cross_entropy(logits, y).item()
-        accuracy = (logits.argmax(dim=1) == y).float().mean().item()
-    return loss, accuracy
+    with torch.inference_mode(), device.autocast():
+        out = model(x).float()
+    if task == "classification":
+        return {
+            "val_loss": F.cross_entropy(out, y).item(),
+            "val_accuracy": (out.argmax(dim=1) == y).float().mean().item(),
+        }
+    error = out.reshape(-1) - y
+    return {"val_mse": error.square().mean().item(), "val_mae": error.abs().mean().item()}
 
 
 def train_supervised(
@@ -59,18 +53,21 @@ def train_supervised(
     max_epochs: int,
     report: Report,
     restore: Mapping[str, Any] | None = None,
-    device: str = "cpu",
+    device: Device = CPU,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
-    """Train a classifier for up to `max_epochs`, reporting validation metrics every epoch.
+    """Train for up to `max_epochs`, reporting validation metrics and a checkpoint every epoch.
 
     Raises NonFiniteMetricError as soon as a loss is NaN or infinite. `restore` (a checkpoint's
     state) resumes after the epoch it was written at, with the same shuffling it would have had.
+    `options` are the model's resolved fixed options (a transfer source's weights, say).
     """
-    trainer_hp, model_hp = split_hyperparameters(config, arch)
+    trainer_hp, model_hp = split_hyperparameters(config, arch, options)
     seed = int(config.get("seed", 0))
     torch.manual_seed(seed)
-    model = arch.build(model_hp, data.info).to(device)
-    optimizer = make_optimizer(model.parameters(), trainer_hp)
+    model = arch.build(model_hp, data.info).to(device.name)
+    params = arch.param_groups(model, model_hp) if arch.param_groups else model.parameters()
+    optimizer = make_optimizer(params, trainer_hp)
     shuffle = torch.Generator().manual_seed(seed)
     first_epoch = 1
     if restore is not None:
@@ -79,46 +76,45 @@ def train_supervised(
         shuffle.set_state(restore["shuffle_state"])
         first_epoch = int(restore["epoch"]) + 1
 
-    # These sets are small: keep them as whole tensors on the device, batch by indexing.
-    x_train = torch.as_tensor(data.train.x, device=device)
-    y_train = torch.as_tensor(data.train.y, device=device)
-    x_val = torch.as_tensor(data.val.x, device=device)
-    y_val = torch.as_tensor(data.val.y, device=device)
+    x_train, y_train, x_val, y_val = device.tensors(data, "train", "val")
     n_train, batch_size = len(y_train), int(trainer_hp["batch_size"])
+    clip = float(trainer_hp["grad_clip"])
+    criterion = loss_fn(data.task)
 
     for epoch in range(first_epoch, max_epochs + 1):
         model.train()
-        order = torch.randperm(n_train, generator=shuffle).to(device)
-        loss_sum, seen = 0.0, 0
+        order = torch.randperm(n_train, generator=shuffle).to(device.name)
+        loss_sum, seen = torch.zeros((), device=device.name), 0
         for start in range(0, n_train, batch_size):
             batch = order[start : start + batch_size]
             if len(batch) < 2 and seen:
                 break  # batch norm cannot train on a single example
-            loss = F.cross_entropy(model(x_train[batch]), y_train[batch])
+            with device.autocast():
+                loss = criterion(model(x_train[batch]).float(), y_train[batch])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
+            if clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), clip)
             optimizer.step()
-            loss_sum += loss.item() * len(batch)
+            # Summed on the device: no host sync per batch.
+            loss_sum += loss.detach() * len(batch)
             seen += len(batch)
-        train_loss = loss_sum / seen
-        val_loss, val_accuracy = evaluate(model, x_val, y_val)
-        for name, value in (("train_loss", train_loss), ("val_loss", val_loss)):
+        metrics = {
+            "train_loss": loss_sum.item() / seen,
+            **evaluate(model, x_val, y_val, data.task, device),
+        }
+        for name, value in metrics.items():
             if not math.isfinite(value):
                 raise NonFiniteMetricError(name, value, epoch)
 
-        state = {
-            "epoch": epoch,
-            "config": dict(config),
-            "architecture": arch.name,
-            "model_hparams": model_hp,
-            "data_info": {
-                "task": data.task,
-                "input_shape": list(data.input_shape),
-                "n_classes": data.n_classes,
-            },
-            "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(),
-            "shuffle_state": shuffle.get_state(),
-        }
-        metrics = {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy}
+        state = checkpoint_state(
+            epoch=epoch,
+            config=config,
+            arch=arch,
+            model_hp=model_hp,
+            data=data,
+            model=model,
+            optimizer_state=optimizer.state_dict(),
+            shuffle_state=shuffle.get_state(),
+        )
         report(epoch, metrics, state)

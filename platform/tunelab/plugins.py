@@ -1,0 +1,70 @@
+"""What a spec's `model` and `dataset` name, found: a registered name (built in, or installed
+through the `tunelab.models` / `tunelab.datasets` entry points), an import path
+`package.module:attribute`, or (datasets only) a data file. Torch-free."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+from typing import Any
+
+from tunelab.data import Dataset, datasets
+from tunelab.data._files import FILE_OPTIONS, file_kind, load_file
+from tunelab.data._plugins import as_dataset
+from tunelab.models import Architecture, architectures, as_architecture
+
+
+class PluginError(Exception):
+    """A model or dataset that cannot be found or imported; the message is one line."""
+
+
+def is_import_path(ref: str) -> bool:
+    module, sep, attribute = ref.partition(":")
+    return bool(sep and module and attribute and "/" not in ref)
+
+
+def import_object(ref: str) -> Any:
+    """`package.module:attr.sub` -> the object. The working directory is importable, as it is
+    for `python -m`, so a project's own package works without installing it."""
+    module_name, _, attribute = ref.partition(":")
+    if "" not in sys.path and str(Path.cwd()) not in sys.path:
+        sys.path.insert(0, str(Path.cwd()))
+    try:
+        obj: Any = importlib.import_module(module_name)
+    except Exception as exc:
+        raise PluginError(f"cannot import '{module_name}': {type(exc).__name__}: {exc}") from None
+    for part in attribute.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise PluginError(f"module '{module_name}' has no attribute '{attribute}'") from None
+    return obj
+
+
+def resolve_architecture(ref: str) -> Architecture:
+    if is_import_path(ref):
+        try:
+            return as_architecture(ref, import_object(ref))
+        except TypeError as exc:
+            raise PluginError(f"'{ref}': {exc}") from None
+    return architectures.get(ref)
+
+
+def resolve_dataset(name: str | None = None, file: str | Path | None = None) -> Dataset:
+    if file is not None:
+        path = Path(file)
+        kind = file_kind(path) if path.exists() else path.suffix.lower()
+        return Dataset(
+            name=str(path),
+            description=f"data file {path.name}",
+            load=lambda **options: load_file(path, **options),
+            options=FILE_OPTIONS.get(kind, {}),
+        )
+    assert name is not None
+    if is_import_path(name):
+        try:
+            return as_dataset(name, import_object(name))
+        except TypeError as exc:
+            raise PluginError(f"'{name}': {exc}") from None
+    return datasets.get(name)

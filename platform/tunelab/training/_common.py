@@ -1,0 +1,115 @@
+"""What the training loops share: hyperparameter split, optimizer, device, checkpoint state."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from tunelab.data import DataSplits
+from tunelab.models import Architecture
+from tunelab.training._contract import TRAINER_HYPERPARAMETERS
+
+# report(epoch, metrics, checkpoint_state): called once per epoch, after validation.
+Report = Callable[[int, dict[str, float], dict[str, Any]], None]
+
+
+def split_hyperparameters(
+    config: Mapping[str, Any], arch: Architecture, options: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(trainer hyperparameters, model hyperparameters), each filled in with its defaults. The
+    model's fixed options join its hyperparameters; a non-strict (plugin) architecture gets every
+    key of the config the trainer does not take."""
+    trainer_defaults = TRAINER_HYPERPARAMETERS[arch.trainer]
+    trainer = {k: config.get(k, v) for k, v in trainer_defaults.items()}
+    model = {k: config.get(k, v) for k, v in arch.hyperparameters.items()}
+    if not arch.strict:
+        model.update({k: v for k, v in config.items() if k not in trainer_defaults and k != "seed"})
+    model.update({**arch.options, **(options or {})})
+    return trainer, model
+
+
+def plain(value: Any) -> Any:
+    """`value` without tensors (weights travel in state dicts, not in recorded hyperparameters)."""
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items() if not _holds_tensors(v)}
+    return value
+
+
+def _holds_tensors(value: Any) -> bool:
+    if isinstance(value, torch.Tensor):
+        return True
+    return isinstance(value, Mapping) and any(isinstance(v, torch.Tensor) for v in value.values())
+
+
+def make_optimizer(params: Any, hp: Mapping[str, Any]) -> torch.optim.Optimizer:
+    lr, weight_decay = float(hp["lr"]), float(hp["weight_decay"])
+    if hp["optimizer"] == "sgd":
+        return torch.optim.SGD(
+            params, lr=lr, momentum=float(hp["momentum"]), weight_decay=weight_decay
+        )
+    if hp["optimizer"] == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if hp["optimizer"] == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {hp['optimizer']!r}")
+
+
+@dataclass(frozen=True)
+class Device:
+    """Where a trial trains. On CUDA: bf16 autocast where supported and cuDNN's autotuner."""
+
+    name: str = "cpu"
+
+    @classmethod
+    def pick(cls, use_gpu: bool) -> Device:
+        if use_gpu and torch.cuda.is_available():
+            torch.backends.cudnn.benchmark = True
+            return cls("cuda")
+        return cls("cpu")
+
+    @property
+    def bf16(self) -> bool:
+        return self.name == "cuda" and torch.cuda.is_bf16_supported()
+
+    def autocast(self) -> contextlib.AbstractContextManager[Any]:
+        if self.bf16:
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    def tensors(self, data: DataSplits, *splits: str) -> Iterator[torch.Tensor]:
+        """Whole splits as tensors resident on the device: these sets are small, so batches
+        are taken by indexing instead of through a DataLoader."""
+        for name in splits:
+            split = getattr(data, name)
+            yield torch.as_tensor(split.x, device=self.name)
+            yield torch.as_tensor(split.y, device=self.name)
+
+
+CPU = Device()
+
+
+def checkpoint_state(
+    *,
+    epoch: int,
+    config: Mapping[str, Any],
+    arch: Architecture,
+    model_hp: Mapping[str, Any],
+    data: DataSplits,
+    model: torch.nn.Module,
+    **training_state: Any,
+) -> dict[str, Any]:
+    """A self-describing checkpoint: enough to rebuild the model without the spec."""
+    return {
+        "epoch": epoch,
+        "config": dict(config),
+        "architecture": arch.name,
+        "trainer": arch.trainer,
+        "model_hparams": plain(model_hp),
+        "data_info": data.info.as_dict(),
+        "model_state": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        **training_state,
+    }

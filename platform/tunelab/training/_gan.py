@@ -1,0 +1,120 @@
+"""The GAN training loop: discriminator and generator trained together, scored every epoch by
+the Frechet distance of generated to real validation examples (lower is better)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any, cast
+
+import torch
+import torch.nn.functional as F
+
+from tunelab.data import DataSplits
+from tunelab.errors import NonFiniteMetricError
+from tunelab.models import Architecture
+from tunelab.models._gan import GAN
+from tunelab.training._common import CPU, Device, Report, checkpoint_state, split_hyperparameters
+from tunelab.training._frechet import embed, feature_extractor, frechet_distance, statistics
+
+# Generated examples scored per epoch, from the same noise every epoch.
+SCORED_SAMPLES = 1000
+
+
+def train_gan(
+    config: Mapping[str, Any],
+    data: DataSplits,
+    arch: Architecture,
+    *,
+    max_epochs: int,
+    report: Report,
+    restore: Mapping[str, Any] | None = None,
+    device: Device = CPU,
+    options: Mapping[str, Any] | None = None,
+) -> None:
+    """Non-saturating GAN losses, Adam for each network with its own learning rate and betas.
+    `options["reference"]` is the reference classifier whose features score the samples."""
+    options = dict(options or {})
+    reference = options.pop("reference")
+    trainer_hp, model_hp = split_hyperparameters(config, arch, options)
+    seed = int(config.get("seed", 0))
+    torch.manual_seed(seed)
+    gan = cast(GAN, arch.build(model_hp, data.info).to(device.name))
+    betas = (float(trainer_hp["beta1"]), float(trainer_hp["beta2"]))
+    opt_g = torch.optim.Adam(gan.generator.parameters(), lr=float(trainer_hp["lr_g"]), betas=betas)
+    opt_d = torch.optim.Adam(
+        gan.discriminator.parameters(), lr=float(trainer_hp["lr_d"]), betas=betas
+    )
+    shuffle = torch.Generator().manual_seed(seed)
+    noise = torch.Generator().manual_seed(seed + 1)
+    first_epoch = 1
+    if restore is not None:
+        gan.load_state_dict(restore["model_state"])
+        opt_g.load_state_dict(restore["optimizer_g_state"])
+        opt_d.load_state_dict(restore["optimizer_d_state"])
+        shuffle.set_state(restore["shuffle_state"])
+        noise.set_state(restore["noise_state"])
+        first_epoch = int(restore["epoch"]) + 1
+
+    features = feature_extractor(reference).to(device.name)
+    x_train, _, x_val, _ = device.tensors(data, "train", "val")
+    real_stats = statistics(embed(features, x_val))
+    fixed_z = torch.randn(
+        SCORED_SAMPLES, gan.latent_size, generator=torch.Generator().manual_seed(seed)
+    )
+    fixed_z = fixed_z.to(device.name)
+    n_train, batch_size = len(x_train), int(trainer_hp["batch_size"])
+
+    for epoch in range(first_epoch, max_epochs + 1):
+        gan.train()
+        order = torch.randperm(n_train, generator=shuffle).to(device.name)
+        sums = torch.zeros(2, device=device.name)
+        batches = 0
+        for start in range(0, n_train, batch_size):
+            real = x_train[order[start : start + batch_size]]
+            z = torch.randn(len(real), gan.latent_size, generator=noise).to(device.name)
+            with device.autocast():
+                fake = gan(z)
+                real_logits = gan.discriminator(real).float()
+                fake_logits = gan.discriminator(fake.detach()).float()
+                loss_d = F.binary_cross_entropy_with_logits(
+                    real_logits, torch.ones_like(real_logits)
+                ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
+            opt_d.zero_grad(set_to_none=True)
+            loss_d.backward()
+            opt_d.step()
+            with device.autocast():
+                gen_logits = gan.discriminator(fake).float()
+                loss_g = F.binary_cross_entropy_with_logits(gen_logits, torch.ones_like(gen_logits))
+            opt_g.zero_grad(set_to_none=True)
+            loss_g.backward()
+            opt_g.step()
+            sums += torch.stack([loss_d.detach(), loss_g.detach()])
+            batches += 1
+        loss_d_mean, loss_g_mean = (sums / batches).tolist()
+        for name, value in (("loss_d", loss_d_mean), ("loss_g", loss_g_mean)):
+            if not math.isfinite(value):
+                raise NonFiniteMetricError(name, value, epoch)
+        gan.eval()
+        with torch.inference_mode():
+            generated = gan(fixed_z)
+        if not torch.isfinite(generated).all():
+            raise NonFiniteMetricError("generated samples", float("nan"), epoch)
+        distance = frechet_distance(statistics(embed(features, generated)), real_stats)
+        if not math.isfinite(distance):
+            raise NonFiniteMetricError("frechet_distance", distance, epoch)
+
+        state = checkpoint_state(
+            epoch=epoch,
+            config=config,
+            arch=arch,
+            model_hp=model_hp,
+            data=data,
+            model=gan,
+            optimizer_g_state=opt_g.state_dict(),
+            optimizer_d_state=opt_d.state_dict(),
+            shuffle_state=shuffle.get_state(),
+            noise_state=noise.get_state(),
+        )
+        metrics = {"loss_d": loss_d_mean, "loss_g": loss_g_mean, "frechet_distance": distance}
+        report(epoch, metrics, state)
