@@ -53,7 +53,7 @@ def _bare_worker_init() -> None:
     global _DATA
     from tunelab.data import datasets
 
-    _DATA = datasets.get("digits").load(0)
+    _DATA = datasets.get("digits").load()
 
 
 def _bare_trial(args: tuple[int, int]) -> float:
@@ -115,7 +115,7 @@ def _plain_trainable(config: dict[str, Any]) -> None:
     from tunelab.models import architectures
     from tunelab.training._supervised import train_supervised
 
-    data = datasets.get("digits").load(0)
+    data = datasets.get("digits").load()
 
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as directory:

@@ -72,7 +72,7 @@ def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(
     test = load_spec(repo / "search_spaces/cnn_digits.yaml").spec
     from tunelab.data import datasets
 
-    data = datasets.get(test.dataset).load(test.seed)
+    data = datasets.get(test.dataset.name or "").load()
     probabilities = model.predict(data.val.x)
     accuracy = float((np.argmax(probabilities, axis=1) == data.val.y).mean())
     assert accuracy == pytest.approx(report.best["metric"], abs=1e-6)
@@ -130,3 +130,100 @@ def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(ray_sessi
         assert child.data.tags["tunelab.error"].startswith("non_finite_metric: train_loss is nan")
     assert parents[0].info.status == "FINISHED"
     assert parents[0].data.metrics["trials_failed"] == 2
+
+
+SOURCE_SPEC = """
+name: e2e-source
+model: cnn
+dataset: digits_0_4
+metric: val_accuracy
+mode: max
+budget: {trials: 2, max_epochs: 2, concurrency: 2}
+searcher: random
+scheduler: fifo
+space:
+  lr: 3.0e-3
+  channels: {type: categorical, choices: [8, 16]}
+"""
+
+TRANSFER_SPEC = """
+name: e2e-transfer
+model:
+  name: transfer
+  options: {{source: "{source}"}}
+dataset: {{name: digits_5_9, options: {{labels_per_class: 20}}}}
+metric: val_accuracy
+mode: max
+budget: {{trials: 2, max_epochs: 2, concurrency: 2}}
+searcher: random
+scheduler: fifo
+space:
+  init: {{type: categorical, choices: [pretrained, scratch]}}
+  freeze: partial
+"""
+
+
+def test_transfer_sweep_starts_from_a_registered_model(ray_session, store) -> None:
+    from tunelab.preflight import load_source
+
+    source = run_sweep(
+        parse_spec(SOURCE_SPEC, "source.yaml", {"--name": "e2e-source"}), live=False, **store
+    )
+    client = MlflowClient(store["tracking_uri"])
+    client.create_registered_model("digits-0-4")
+    version = client.create_model_version(
+        "digits-0-4", f"runs:/{source.best['run_id']}/model", source.best["run_id"]
+    )
+    client.set_registered_model_alias("digits-0-4", "champion", version.version)
+
+    # The registry, the run id and the run's model all name the same weights.
+    by_alias = load_source("models:/digits-0-4@champion", store["tracking_uri"])
+    by_run = load_source(source.best["run_id"], store["tracking_uri"])
+    assert by_alias["architecture"] == "cnn"
+    assert by_alias["model_hparams"]["channels"] == source.best["config"]["channels"]
+    for key, tensor in by_alias["model_state"].items():
+        assert (tensor == by_run["model_state"][key]).all()
+
+    spec = TRANSFER_SPEC.format(source="models:/digits-0-4@champion")
+    report = run_sweep(
+        parse_spec(spec, "transfer.yaml", {"--name": "e2e-transfer"}), live=False, **store
+    )
+    assert report.counts["completed"] == 2
+    _, parents, children = runs_of(store["tracking_uri"], "e2e-transfer")
+    assert parents[0].data.params["model.source"] == "models:/digits-0-4@champion"
+    assert sorted(c.data.params["init"] for c in children) == ["pretrained", "scratch"]
+
+
+ADDING_SPEC = """
+name: e2e-adding
+model: lstm
+dataset: {name: adding, options: {length: 10, size: 400}}
+metric: val_mse
+mode: min
+budget: {trials: 2, max_epochs: 2, concurrency: 2}
+searcher: random
+scheduler: fifo
+space:
+  hidden: {type: int, low: 8, high: 16}
+"""
+
+
+def test_regression_sweep_records_mse_and_its_model_predicts_values(ray_session, store) -> None:
+    import mlflow.pyfunc
+
+    report = run_sweep(
+        parse_spec(ADDING_SPEC, "adding.yaml", {"--name": "e2e-adding"}), live=False, **store
+    )
+    client, _, children = runs_of(store["tracking_uri"], "e2e-adding")
+    assert {c.data.tags["tunelab.outcome"] for c in children} == {"completed"}
+    assert all({"train_loss", "val_mse", "val_mae"} <= set(c.data.metrics) for c in children)
+    assert report.best["metric"] == pytest.approx(min(c.data.metrics["val_mse"] for c in children))
+
+    from tunelab.data import datasets
+
+    data = datasets.get("adding").load(length=10, size=400)
+    model = mlflow.pyfunc.load_model(f"runs:/{report.best['run_id']}/model")
+    predicted = np.asarray(model.predict(data.val.x)).reshape(-1)
+    assert float(((predicted - data.val.y) ** 2).mean()) == pytest.approx(
+        report.best["metric"], rel=1e-4
+    )

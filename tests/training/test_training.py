@@ -15,7 +15,7 @@ from tunelab.training._supervised import train_supervised
 
 @pytest.fixture(scope="module")
 def digits():
-    return datasets.get("digits").load(0)
+    return datasets.get("digits").load()
 
 
 def run(config, data, epochs, restore=None):

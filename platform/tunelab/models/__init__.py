@@ -106,7 +106,7 @@ for _arch in (
         "gan",
         "generator and discriminator trained together; scored by Frechet distance (lower wins)",
         _build_gan,
-        {"latent_size": 32, "g_width": 128, "d_width": 128, "depth": 2},
+        {"latent_size": 32, "g_width": 128, "d_width": 128, "depth": 2, "d_dropout": 0.3},
         tasks=frozenset({"classification"}),
         inputs=frozenset({"image", "tabular"}),
         trainer="gan",

@@ -10,10 +10,14 @@ from torch import nn
 from tunelab.data import DataInfo
 
 
-def _mlp(fan_in: int, width: int, depth: int, fan_out: int, leak: float) -> nn.Sequential:
+def _mlp(
+    fan_in: int, width: int, depth: int, fan_out: int, leak: float, dropout: float = 0.0
+) -> nn.Sequential:
     layers: list[nn.Module] = []
     for _ in range(depth):
         layers += [nn.Linear(fan_in, width), nn.LeakyReLU(leak)]
+        if dropout:
+            layers.append(nn.Dropout(dropout))
         fan_in = width
     layers.append(nn.Linear(fan_in, fan_out))
     return nn.Sequential(*layers)
@@ -32,7 +36,8 @@ class GAN(nn.Module):
             _mlp(self.latent_size, int(hp["g_width"]), int(hp["depth"]), size, 0.2), nn.Sigmoid()
         )
         self.discriminator = nn.Sequential(
-            nn.Flatten(), _mlp(size, int(hp["d_width"]), int(hp["depth"]), 1, 0.2)
+            nn.Flatten(),
+            _mlp(size, int(hp["d_width"]), int(hp["depth"]), 1, 0.2, float(hp["d_dropout"])),
         )
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ TRAINER_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
         "batch_size": 64,
         "grad_clip": 0.0,  # max gradient norm; 0 turns clipping off
     },
-    "gan": {"lr_g": 2e-4, "lr_d": 2e-4, "beta1": 0.5, "beta2": 0.999, "batch_size": 64},
+    "gan": {"lr_g": 2e-3, "lr_d": 1e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 16},
 }
 OPTIMIZERS = ("sgd", "adam", "adamw")
 

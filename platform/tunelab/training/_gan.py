@@ -19,6 +19,7 @@ from tunelab.training._frechet import embed, feature_extractor, frechet_distance
 
 # Generated examples scored per epoch, from the same noise every epoch.
 SCORED_SAMPLES = 1000
+REAL_LABEL = 0.9
 
 
 def train_gan(
@@ -77,8 +78,10 @@ def train_gan(
                 fake = gan(z)
                 real_logits = gan.discriminator(real).float()
                 fake_logits = gan.discriminator(fake.detach()).float()
+                # One-sided label smoothing: real examples are labelled 0.9, which keeps the
+                # discriminator from growing too sure on a small training set.
                 loss_d = F.binary_cross_entropy_with_logits(
-                    real_logits, torch.ones_like(real_logits)
+                    real_logits, torch.full_like(real_logits, REAL_LABEL)
                 ) + F.binary_cross_entropy_with_logits(fake_logits, torch.zeros_like(fake_logits))
             opt_d.zero_grad(set_to_none=True)
             loss_d.backward()
