@@ -63,9 +63,9 @@ def split_arrays(
         train, val, test = random_split(len(y), FRACTIONS, SPLIT_SEED)
         n_classes = 0
     if standardize:
-        mean = x[train].mean(axis=0)
-        scale = x[train].std(axis=0)
-        x = ((x - mean) / np.where(scale > 0, scale, 1.0)).astype(np.float32)
+        wide = x.astype(np.float64)
+        mean, scale = wide[train].mean(axis=0), wide[train].std(axis=0)
+        x = ((wide - mean) / np.where(scale > 0, scale, 1.0)).astype(np.float32)
     return DataSplits(
         train=Split(x[train], y[train]),
         val=Split(x[val], y[val]),
