@@ -214,7 +214,7 @@ def test_regression_sweep_records_mse_and_its_model_predicts_values(ray_session,
     report = run_sweep(
         parse_spec(ADDING_SPEC, "adding.yaml", {"--name": "e2e-adding"}), live=False, **store
     )
-    client, _, children = runs_of(store["tracking_uri"], "e2e-adding")
+    _, _, children = runs_of(store["tracking_uri"], "e2e-adding")
     assert {c.data.tags["tunelab.outcome"] for c in children} == {"completed"}
     assert all({"train_loss", "val_mse", "val_mae"} <= set(c.data.metrics) for c in children)
     assert report.best["metric"] == pytest.approx(min(c.data.metrics["val_mse"] for c in children))

@@ -66,7 +66,7 @@ def test_a_diverging_gan_fails_with_non_finite_metric() -> None:
     from tunelab.errors import NonFiniteMetricError
 
     data = datasets.get("digits").load()
-    with pytest.raises(NonFiniteMetricError, match="^non_finite_metric: "):
+    with pytest.raises(NonFiniteMetricError, match=r"^non_finite_metric: "):
         history(
             "gan",
             data,
