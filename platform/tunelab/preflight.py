@@ -29,8 +29,8 @@ def prepare(loaded: LoadedSpec, *, tracking_uri: str | None) -> Prepared:
     data = load_data(loaded)
     check_compatible(loaded, arch, data.task, data.info.input_kind)
     options = resolve_options(loaded, arch, data, tracking_uri)
-    if spec.model.name not in BUILTIN_ARCHITECTURES:
-        try_builder(loaded, arch, data, options)
+    if spec.model.name not in BUILTIN_ARCHITECTURES or "source" in options:
+        try_builder(loaded, arch, data, options)  # a plugin, or a source of another shape
     return Prepared(arch=arch, data=data, options=options)
 
 

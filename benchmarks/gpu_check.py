@@ -1,0 +1,110 @@
+"""The GPU check, in one run on one CUDA device (a few minutes):
+
+  1. every family trains 2 epochs on CUDA (bf16 autocast where supported, data on the device,
+     cuDNN's autotuner on), timed, with its last metrics;
+  2. a CNN sweep of 8 trials at 0.25 GPU per trial (4 at once) through `run_sweep`.
+
+    python benchmarks/gpu_check.py --out results.json
+
+Writes a small JSON of times and metrics (also printed as the last line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
+    "mlp": ("breast_cancer", {}),
+    "cnn": ("digits", {}),
+    "rnn": ("digits_rows", {"lr": 1e-2}),
+    "lstm": ("digits_rows", {"lr": 1e-2}),
+    "gru": ("digits_rows", {"lr": 1e-2}),
+    "gan": ("digits", {}),
+    "transfer": ("digits_5_9", {}),
+}
+
+
+def families() -> dict[str, Any]:
+    import torch
+
+    from tunelab.data import datasets
+    from tunelab.models import architectures
+    from tunelab.preflight import load_source
+    from tunelab.training._common import Device
+    from tunelab.training._loops import TRAINERS
+    from tunelab.training._reference import reference_state
+
+    device = Device.pick(use_gpu=True)
+    out: dict[str, Any] = {"device": torch.cuda.get_device_name(0), "bf16": device.bf16}
+    for model, (dataset, config) in FAMILIES.items():
+        data = datasets.get(dataset).load()
+        arch = architectures.get(model)
+        options: dict[str, Any] = {}
+        if model == "gan":
+            options["reference"] = reference_state(data)
+        if model == "transfer":
+            options["source"] = load_source("reference:digits_0_4", None)
+        seen: list[dict[str, float]] = []
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        TRAINERS[arch.trainer](
+            {"seed": 0, **config},
+            data,
+            arch,
+            max_epochs=2,
+            report=lambda epoch, metrics, state, seen=seen: seen.append(metrics),
+            device=device,
+            options=options,
+        )
+        torch.cuda.synchronize()
+        out[model] = {
+            "dataset": dataset,
+            "seconds": round(time.perf_counter() - started, 3),
+            **{k: round(v, 4) for k, v in seen[-1].items()},
+        }
+        print(model, out[model], flush=True)
+    return out
+
+
+def sweep() -> dict[str, Any]:
+    from tunelab.spec import load_spec
+    from tunelab.sweep import run_sweep
+
+    spec = REPO / "search_spaces" / "cnn_digits.yaml"
+    text = spec.read_text().replace("  cpu: 1\n", "  cpu: 1\n  gpu: 0.25\n")
+    text = text.replace("concurrency: 2", "concurrency: 4")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cnn_gpu.yaml"
+        path.write_text(text)
+        loaded = load_spec(path, {"--trials": 8, "--max-epochs": 5, "--name": "gpu-cnn"})
+        os.chdir(folder)
+        started = time.perf_counter()
+        report = run_sweep(
+            loaded, tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder, live=False
+        )
+        return {
+            "trials": report.counts,
+            "best_val_accuracy": report.best["metric"] if report.best else None,
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="gpu_check.json")
+    args = parser.parse_args()
+    result = {"families": families()}
+    result["cnn_sweep_quarter_gpu"] = sweep()
+    Path(args.out).write_text(json.dumps(result, indent=2))
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
