@@ -35,34 +35,16 @@ def families() -> dict[str, Any]:
     import torch
 
     from tunelab.data import datasets
-    from tunelab.models import architectures
-    from tunelab.preflight import load_source
+    from tunelab.preflight import train_briefly
     from tunelab.training._common import Device
-    from tunelab.training._loops import TRAINERS
-    from tunelab.training._reference import reference_state
 
     device = Device.pick(use_gpu=True)
     out: dict[str, Any] = {"device": torch.cuda.get_device_name(0), "bf16": device.bf16}
     for model, (dataset, config) in FAMILIES.items():
         data = datasets.get(dataset).load()
-        arch = architectures.get(model)
-        options: dict[str, Any] = {}
-        if model == "gan":
-            options["reference"] = reference_state(data)
-        if model == "transfer":
-            options["source"] = load_source("reference:digits_0_4", None)
-        seen: list[dict[str, float]] = []
         torch.cuda.synchronize()
         started = time.perf_counter()
-        TRAINERS[arch.trainer](
-            {"seed": 0, **config},
-            data,
-            arch,
-            max_epochs=2,
-            report=lambda epoch, metrics, state, seen=seen: seen.append(metrics),
-            device=device,
-            options=options,
-        )
+        seen = [metrics for metrics, _ in train_briefly(model, data, config, 2, device=device)]
         torch.cuda.synchronize()
         out[model] = {
             "dataset": dataset,

@@ -4,6 +4,7 @@ plugin's builder once. Every failure is one located line; no trial has started."
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,18 +51,55 @@ def load_data(loaded: LoadedSpec) -> DataSplits:
 def resolve_options(
     loaded: LoadedSpec, arch: Architecture, data: DataSplits, tracking_uri: str | None
 ) -> dict[str, Any]:
-    options: dict[str, Any] = {**arch.options, **loaded.spec.model.options}
-    if "source" in arch.options:  # by contract, a model reference to start from
-        where = ("model", "options", "source")
-        try:
-            options["source"] = load_source(str(options["source"]), tracking_uri)
-        except TunelabError as exc:
-            raise loaded.locate(where, str(exc)) from None
+    try:
+        return model_options(arch, data, loaded.spec.model.options, tracking_uri)
+    except TunelabError as exc:
+        raise loaded.locate(("model", "options", "source"), str(exc)) from None
+
+
+def model_options(
+    arch: Architecture, data: DataSplits, given: Mapping[str, Any], tracking_uri: str | None
+) -> dict[str, Any]:
+    """The model's options with what they name fetched: a `source` (by contract, a model
+    reference to start from) becomes its weights; a GAN gets the reference classifier that
+    scores it. Raises TunelabError for a source that cannot be fetched."""
+    options: dict[str, Any] = {**arch.options, **given}
+    if "source" in arch.options:
+        options["source"] = load_source(str(options["source"]), tracking_uri)
     if arch.trainer == "gan":
         from tunelab.training._reference import reference_state
 
         options["reference"] = reference_state(data)
     return options
+
+
+def train_briefly(
+    model: str,
+    data: DataSplits,
+    config: Mapping[str, Any],
+    epochs: int,
+    *,
+    device: Any = None,
+    options: Mapping[str, Any] | None = None,
+) -> list[tuple[dict[str, float], dict[str, Any]]]:
+    """Train a registered architecture for a few epochs outside any sweep, as a trial would
+    (options resolved the same way); returns each epoch's (metrics, checkpoint state)."""
+    from tunelab.plugins import resolve_architecture
+    from tunelab.training._common import CPU
+    from tunelab.training._loops import TRAINERS
+
+    arch = resolve_architecture(model)
+    seen: list[tuple[dict[str, float], dict[str, Any]]] = []
+    TRAINERS[arch.trainer](
+        {"seed": 0, **config},
+        data,
+        arch,
+        max_epochs=epochs,
+        report=lambda epoch, metrics, state: seen.append((metrics, state)),
+        device=device or CPU,
+        options=model_options(arch, data, options or {}, None),
+    )
+    return seen
 
 
 def load_source(ref: str, tracking_uri: str | None) -> dict[str, Any]:

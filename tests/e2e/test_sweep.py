@@ -227,3 +227,33 @@ def test_regression_sweep_records_mse_and_its_model_predicts_values(ray_session,
     assert float(((predicted - data.val.y) ** 2).mean()) == pytest.approx(
         report.best["metric"], rel=1e-4
     )
+
+
+GAN_SPEC = """
+name: e2e-gan
+model: gan
+dataset: digits
+metric: frechet_distance
+mode: min
+budget: {trials: 2, max_epochs: 2, concurrency: 2}
+searcher: random
+scheduler: fifo
+space:
+  latent_size: {type: categorical, choices: [8, 16]}
+"""
+
+
+def test_gan_sweep_minimises_frechet_distance_and_its_model_generates(ray_session, store) -> None:
+    import mlflow.pyfunc
+
+    report = run_sweep(parse_spec(GAN_SPEC, "gan.yaml", {"--name": "e2e-gan"}), live=False, **store)
+    _, _, children = runs_of(store["tracking_uri"], "e2e-gan")
+    distances = {c.info.run_id: c.data.metrics["frechet_distance"] for c in children}
+    assert report.counts["completed"] == 2
+    assert report.best["metric"] == pytest.approx(min(distances.values()))
+    assert distances[report.best["run_id"]] == min(distances.values())
+
+    model = mlflow.pyfunc.load_model(f"runs:/{report.best['run_id']}/model")
+    latent = report.best["config"]["latent_size"]
+    samples = np.asarray(model.predict(np.zeros((3, latent), dtype=np.float32)))
+    assert samples.shape == (3, 1, 8, 8) and samples.min() >= 0.0 and samples.max() <= 1.0

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 import torch
 
 from tunelab.data import datasets
-from tunelab.models import architectures
-from tunelab.preflight import load_source
+from tunelab.preflight import train_briefly
 from tunelab.training._common import Device
-from tunelab.training._loops import TRAINERS
-from tunelab.training._reference import reference_state
 
 pytestmark = [
     pytest.mark.gpu,
@@ -34,24 +29,9 @@ FAMILIES = {
 def test_family_trains_two_epochs_on_cuda(model: str) -> None:
     dataset, config = FAMILIES[model]
     data = datasets.get(dataset).load()
-    arch = architectures.get(model)
-    options: dict[str, Any] = {}
-    if model == "gan":
-        options["reference"] = reference_state(data)
-    if model == "transfer":
-        options["source"] = load_source("reference:digits_0_4", None)
     device = Device.pick(use_gpu=True)
     assert device.name == "cuda" and torch.backends.cudnn.benchmark
-    seen: list[tuple[dict[str, float], dict[str, Any]]] = []
-    TRAINERS[arch.trainer](
-        {"seed": 0, **config},
-        data,
-        arch,
-        max_epochs=2,
-        report=lambda epoch, metrics, state: seen.append((metrics, state)),
-        device=device,
-        options=options,
-    )
+    seen = train_briefly(model, data, config, 2, device=device)
     metrics, state = seen[-1]
     assert all(torch.isfinite(torch.tensor(v)) for v in metrics.values())
     assert all(

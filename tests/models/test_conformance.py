@@ -9,13 +9,12 @@ from typing import Any
 import pytest
 import torch
 
-from tunelab.data import DataSplits, datasets
+from tunelab.data import datasets
 from tunelab.models import architectures
-from tunelab.preflight import load_source
+from tunelab.preflight import train_briefly
 from tunelab.tracking._torch_model import load_model
 from tunelab.training._checkpoint import save_checkpoint
 from tunelab.training._frechet import embed, feature_extractor, frechet_distance, statistics
-from tunelab.training._loops import TRAINERS
 from tunelab.training._reference import reference_state
 from tunelab.training._supervised import evaluate
 
@@ -40,14 +39,6 @@ def digits_reference() -> dict[str, Any]:
     return reference_state(datasets.get("digits").load())
 
 
-def options_for(model: str, data: DataSplits, reference: dict[str, Any]) -> dict[str, Any]:
-    if model == "gan":
-        return {"reference": reference}
-    if model == "transfer":
-        return {"source": load_source("reference:digits_0_4", None)}
-    return {}
-
-
 @pytest.mark.parametrize("model", sorted(HOME))
 def test_trains_beats_chance_and_reloads_to_the_same_outputs(
     model: str, digits_reference: dict[str, Any], tmp_path: Path
@@ -56,16 +47,7 @@ def test_trains_beats_chance_and_reloads_to_the_same_outputs(
     dataset, dataset_options, config = HOME[model]
     data = datasets.get(dataset).load(**dataset_options)
     arch = architectures.get(model)
-    options = options_for(model, data, digits_reference)
-    seen: list[tuple[dict[str, float], dict[str, Any]]] = []
-    TRAINERS[arch.trainer](
-        {"seed": 0, **config},
-        data,
-        arch,
-        max_epochs=1,
-        report=lambda epoch, metrics, state: seen.append((metrics, state)),
-        options=options,
-    )
+    seen = train_briefly(model, data, config, 1)
     ((metrics, state),) = seen
     reloaded = load_model(save_checkpoint(tmp_path, state))
     assert reloaded.info == data.info

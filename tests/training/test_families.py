@@ -7,26 +7,13 @@ from typing import Any
 import pytest
 import torch
 
-from tunelab.data import datasets
-from tunelab.models import architectures
-from tunelab.preflight import load_source
-from tunelab.training._loops import TRAINERS
-from tunelab.training._reference import reference_state
+from tunelab.data import DataSplits, datasets
+from tunelab.preflight import train_briefly
 
 
-def history(model: str, dataset: Any, config: dict[str, Any], epochs: int, **options: Any):
+def history(model: str, data: DataSplits, config: dict[str, Any], epochs: int) -> list[dict]:
     torch.set_num_threads(1)
-    arch = architectures.get(model)
-    seen: list[dict[str, float]] = []
-    TRAINERS[arch.trainer](
-        {"seed": 0, **config},
-        dataset,
-        arch,
-        max_epochs=epochs,
-        report=lambda epoch, metrics, state: seen.append(metrics),
-        options=options,
-    )
-    return seen
+    return [metrics for metrics, _ in train_briefly(model, data, config, epochs)]
 
 
 def test_adding_problem_lstm_solves_it_where_a_vanilla_rnn_stays_at_the_baseline() -> None:
@@ -43,20 +30,20 @@ def test_adding_problem_lstm_solves_it_where_a_vanilla_rnn_stays_at_the_baseline
 def test_gan_frechet_distance_falls_over_a_few_epochs() -> None:
     data = datasets.get("digits").load()
     config = {"lr_g": 2e-3, "lr_d": 1e-3, "batch_size": 16, "d_dropout": 0.5}
-    seen = history("gan", data, config, 12, reference=reference_state(data))
+    seen = history("gan", data, config, 12)
     distances = [m["frechet_distance"] for m in seen]
     assert max(distances[-3:]) < 0.5 * distances[0], distances
 
 
 def test_pretrained_source_beats_scratch_with_fifty_labels_per_class() -> None:
     data = datasets.get("digits_5_9").load(labels_per_class=50)
-    source = load_source("reference:digits_0_4", None)
+    # The transfer model's default source: tunelab's reference CNN for digits 0-4.
     config = {"freeze": "partial", "trainable_layers": 2, "lr_head": 1e-2, "lr_body": 1e-2}
     for seed in (0, 1):
         accuracy = {
-            init: history(
-                "transfer", data, {**config, "seed": seed, "init": init}, 10, source=source
-            )[-1]["val_accuracy"]
+            init: history("transfer", data, {**config, "seed": seed, "init": init}, 10)[-1][
+                "val_accuracy"
+            ]
             for init in ("pretrained", "scratch")
         }
         assert accuracy["pretrained"] > accuracy["scratch"], accuracy
@@ -67,10 +54,4 @@ def test_a_diverging_gan_fails_with_non_finite_metric() -> None:
 
     data = datasets.get("digits").load()
     with pytest.raises(NonFiniteMetricError, match=r"^non_finite_metric: "):
-        history(
-            "gan",
-            data,
-            {"lr_g": 1e12, "lr_d": 1e12, "beta1": 0.0},
-            3,
-            reference=reference_state(data),
-        )
+        history("gan", data, {"lr_g": 1e12, "lr_d": 1e12, "beta1": 0.0}, 3)
