@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 # Extra pip arguments, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
 PIP_ARGS ?=
 
-.PHONY: demo ui test lint bench clean
+.PHONY: demo ui test lint bench bench-families clean
 
 $(BIN)/tunelab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,11 @@ lint: $(BIN)/tunelab
 
 bench: $(BIN)/tunelab
 	$(BIN)/python benchmarks/overhead.py
+
+# Every ready spec at its default budget, and the adding problem's LSTM/RNN contrast (~1 h).
+bench-families: $(BIN)/tunelab
+	$(BIN)/python benchmarks/ready_specs.py
+	$(BIN)/python benchmarks/adding.py
 
 clean:
 	rm -rf $(VENV) mlflow.db mlruns tunelab_results
