@@ -43,11 +43,6 @@ class GAN(nn.Module):
     def forward(self, z: torch.Tensor) -> torch.Tensor:
         return self.generator(z).view(-1, *self.example_shape)
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        device = next(self.parameters()).device
-        z = torch.randn(n, self.latent_size, generator=generator, device="cpu").to(device)
-        return self(z)
-
 
 def build_gan(hp: Mapping[str, Any], info: DataInfo) -> nn.Module:
     return GAN(hp, info)
