@@ -26,3 +26,13 @@ def reference_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("TUNELAB_CACHE_DIR", None)
     else:
         os.environ["TUNELAB_CACHE_DIR"] = before
+
+
+@pytest.fixture(scope="session")
+def ray_session() -> Iterator[None]:
+    """One in-process Ray for every end-to-end sweep in this session; sweeps reuse it."""
+    import ray
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()

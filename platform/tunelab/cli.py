@@ -55,6 +55,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="checkpoints and the Optuna study (default: $TUNELAB_RESULTS_DIR or ./tunelab_results)",
     )
     sweep.add_argument(
+        "--database-uri",
+        help="server mode: PostgreSQL for the Optuna study (default: $TUNELAB_DATABASE_URI, "
+        "else a file beside the results)",
+    )
+    sweep.add_argument(
         "--json", action="store_true", help="end with one JSON line describing the sweep"
     )
     sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
@@ -65,6 +70,23 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)
+
+    server = commands.add_parser(
+        "server", help="start the tracking server on PostgreSQL (the set-up a cluster uses)"
+    )
+    server.add_argument(
+        "--host", help="address to listen on (default: $TUNELAB_SERVER_HOST or 127.0.0.1)"
+    )
+    server.add_argument("--port", type=int, help="default: $TUNELAB_SERVER_PORT or 5000")
+    server.add_argument(
+        "--database-uri",
+        help="postgresql://USER:PASSWORD@HOST:PORT/DB (default: $TUNELAB_DATABASE_URI)",
+    )
+    server.add_argument(
+        "--artifacts-destination",
+        help="folder or s3:// URI for artifacts (default: $TUNELAB_ARTIFACTS_DESTINATION or ./tunelab_artifacts)",
+    )
+    server.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
 
     commands.add_parser("list", help="list the models, datasets and ready specs")
     return parser
@@ -80,6 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _ui(args)
         if args.command == "list":
             return _list()
+        if args.command == "server":
+            return _server(args)
     except TunelabError as exc:
         if debug:
             raise
@@ -111,6 +135,7 @@ def _sweep(args: argparse.Namespace) -> int:
         address=args.address,
         tracking_uri=args.tracking_uri,
         results_dir=args.results_dir,
+        database_uri=args.database_uri,
         live=not args.json,
         debug=args.debug,
     )
@@ -177,6 +202,41 @@ def _ui(args: argparse.Namespace) -> int:
     ]
     print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", file=sys.stderr)
     os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+def _server(args: argparse.Namespace) -> int:
+    from tunelab import env
+    from tunelab.server import (
+        DEFAULT_ARTIFACTS,
+        DEFAULT_HOST,
+        DEFAULT_PORT,
+        ServerConfig,
+        check_database,
+        redact,
+    )
+
+    database_uri = args.database_uri or env.TUNELAB_DATABASE_URI.get()
+    if not database_uri:
+        raise TunelabError("--database-uri (or $TUNELAB_DATABASE_URI) is required")
+    port = args.port or int(env.TUNELAB_SERVER_PORT.get() or DEFAULT_PORT)
+    config = ServerConfig(
+        database_uri=database_uri,
+        artifacts_destination=args.artifacts_destination
+        or env.TUNELAB_ARTIFACTS_DESTINATION.get()
+        or DEFAULT_ARTIFACTS,
+        host=args.host or env.TUNELAB_SERVER_HOST.get() or DEFAULT_HOST,
+        port=port,
+        workers=args.workers,
+    )
+    check_database(config.database_uri)
+    print(
+        f"tracking server on http://{config.host}:{config.port} for {redact(database_uri)}, "
+        f"artifacts in {config.artifacts_destination}",
+        file=sys.stderr,
+    )
+    command = config.command()
+    os.execv(command[0], command)
     return 0  # not reached
 
 

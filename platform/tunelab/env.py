@@ -25,3 +25,18 @@ TUNELAB_RESULTS_DIR = _Var(
     "Where Ray keeps trial checkpoints and the Optuna study (default ./tunelab_results). "
     "On a multi-machine cluster this must be shared storage (NFS path or s3:// URI).",
 )
+TUNELAB_DATABASE_URI = _Var(
+    "TUNELAB_DATABASE_URI",
+    "PostgreSQL database of server mode (postgresql://USER:PASSWORD@HOST:PORT/DB): the tracking "
+    "server's store, and the sweeps' Optuna studies (schema `optuna`). Set it on the server and "
+    "where sweeps are launched.",
+)
+TUNELAB_ARTIFACTS_DESTINATION = _Var(
+    "TUNELAB_ARTIFACTS_DESTINATION",
+    "Where `tunelab server` keeps artifacts it serves (a folder or s3:// URI; default "
+    "./tunelab_artifacts).",
+)
+TUNELAB_SERVER_HOST = _Var(
+    "TUNELAB_SERVER_HOST", "Address `tunelab server` listens on (127.0.0.1)."
+)
+TUNELAB_SERVER_PORT = _Var("TUNELAB_SERVER_PORT", "Port `tunelab server` listens on (5000).")

@@ -74,6 +74,7 @@ def run_sweep(
     address: str | None = None,
     tracking_uri: str | None = None,
     results_dir: str | None = None,
+    database_uri: str | None = None,
     live: bool = True,
     debug: bool = False,
 ) -> SweepReport:
@@ -94,6 +95,12 @@ def run_sweep(
     name = sweep_name(loaded, root)
     address = address or env.RAY_ADDRESS.get()
     tracking_uri = tracking_uri or env.MLFLOW_TRACKING_URI.get()
+    database_uri = database_uri or env.TUNELAB_DATABASE_URI.get()
+    storage = None
+    if database_uri:  # server mode: the study lives in the server's database; checked first
+        from tunelab.server import study_storage
+
+        storage = study_storage(database_uri)
 
     we_started_ray = False
     try:
@@ -171,7 +178,7 @@ def run_sweep(
                 results_dir=root,
                 concurrency=concurrency,
                 callback=callback,
-                study_storage=ray_side.optuna_journal(root / name / "optuna.journal"),
+                study_storage=storage or ray_side.optuna_journal(root / name / "optuna.journal"),
             )
     finally:
         callback.end_unfinished()
