@@ -8,6 +8,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tunelab.errors import TunelabError
@@ -82,7 +83,7 @@ def study_storage_uri(database_uri: str) -> str:
     return urlunsplit(parts._replace(query=urlencode(query)))
 
 
-def study_storage(database_uri: str) -> object:
+def study_storage(database_uri: str) -> Any:
     """Optuna's storage in server mode (the schema is created if missing)."""
     import optuna
 

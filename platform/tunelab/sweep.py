@@ -21,8 +21,10 @@ from tunelab.tracking import (
     parent_summary_writer,
 )
 from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_ROLE, TAG_SWEEP
+from tunelab.tracking._views import views_writer
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
+TOP_TRIALS = 10  # listed in sweep_summary.json
 
 
 @dataclass
@@ -168,6 +170,7 @@ def run_sweep(
         if live
         else nullcontext()
     )
+    study_store = storage or ray_side.optuna_journal(root / name / "optuna.journal")
     try:
         with view:
             outcome = ray_side.run_tune(
@@ -178,7 +181,7 @@ def run_sweep(
                 results_dir=root,
                 concurrency=concurrency,
                 callback=callback,
-                study_storage=storage or ray_side.optuna_journal(root / name / "optuna.journal"),
+                study_storage=study_store,
             )
     finally:
         callback.end_unfinished()
@@ -208,6 +211,17 @@ def run_sweep(
                 run_key=outcome.best_trial_id or "", checkpoint_path=outcome.best_checkpoint
             ),
         )
+    top = [
+        {
+            "trial": state.trials[trial_id].name,
+            "metric": state.trials[trial_id].last_value,
+            "outcome": str(state.trials[trial_id].outcome),
+            "config": state.trials[trial_id].config,
+            "run_id": writer.run_id(trial_id),
+        }
+        for trial_id in ray_side.ranked_trials(state, spec.mode)[:TOP_TRIALS]
+    ]
+    trial_hours = sum(record.seconds for record in state.trials.values()) / 3600
     writer.call(
         "record the sweep summary",
         parent_summary_writer(
@@ -216,7 +230,20 @@ def run_sweep(
             metric=spec.metric,
             counts=counts,
             best=best,
+            top=top,
             wall_s=wall_s,
+            usage={
+                "cpu_hours": trial_hours * spec.resources.cpu,
+                "gpu_hours": trial_hours * spec.resources.gpu,
+            },
+        ),
+    )
+    writer.call(
+        "draw the sweep's views",
+        views_writer(
+            parent_run_id=parent_run_id,
+            load_study=lambda: optuna.load_study(study_name=name, storage=study_store),
+            target_name=spec.metric,
         ),
     )
     parent_status = "KILLED" if outcome.interrupted else "FINISHED"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,7 +41,7 @@ from tunelab.tracking import (
     trial_outcome,
     trial_tags,
 )
-from tunelab.tracking._mapping import TAG_NODE, TAG_NODE_IP, is_better
+from tunelab.tracking._mapping import TAG_NODE, TAG_NODE_IP
 
 
 class ClusterError(TunelabError):
@@ -152,6 +153,12 @@ class TrialRecord:
     last_value: float | None = None
     outcome: Outcome | None = None
     checkpoint: str | None = None  # the latest checkpoint's directory
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.time()) - self.started
 
 
 @dataclass
@@ -267,6 +274,7 @@ class TrackingCallback(tune.Callback):
         if record.outcome is not None:
             return
         record.outcome = outcome
+        record.ended = time.time()
         self.writer.end_run(trial_id, RUN_STATUS[outcome], end_tags(outcome, error))
         if self.board is not None:
             self.board.ended(trial_id, outcome)
@@ -388,18 +396,24 @@ def run_tune(
     return TuneOutcome(best_id, best_checkpoint, interrupted=interrupted)
 
 
+def ranked_trials(state: SweepState, mode: str) -> list[str]:
+    """Finished trials (completed or stopped early) with a metric, best first. A failed trial is
+    never ranked, whatever it reported before failing."""
+    finished = [
+        (trial_id, record.last_value)
+        for trial_id, record in state.trials.items()
+        if record.outcome in (Outcome.COMPLETED, Outcome.STOPPED_EARLY)
+        and record.last_value is not None
+    ]
+    finished.sort(key=lambda item: item[1] if mode == "min" else -item[1])  # type: ignore[operator]
+    return [trial_id for trial_id, _ in finished]
+
+
 def best_trial(state: SweepState, mode: str) -> str | None:
-    """The finished trial (completed or stopped early) with the best last metric and a checkpoint.
-    A failed trial never wins, whatever it reported before failing."""
-    best_id, best_value = None, None
-    for trial_id, record in state.trials.items():
-        if record.outcome not in (Outcome.COMPLETED, Outcome.STOPPED_EARLY):
-            continue
-        if record.last_value is None or record.checkpoint is None:
-            continue
-        if is_better(record.last_value, best_value, mode):
-            best_id, best_value = trial_id, record.last_value
-    return best_id
+    """The best ranked trial that left a checkpoint."""
+    return next(
+        (t for t in ranked_trials(state, mode) if state.trials[t].checkpoint is not None), None
+    )
 
 
 def trial_name(trial: Trial) -> str:

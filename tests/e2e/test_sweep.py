@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import mlflow.artifacts
+import mlflow.pyfunc
 import numpy as np
 import pytest
 from mlflow import MlflowClient
@@ -60,10 +64,19 @@ def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(
     assert parent.data.metrics["best_val_accuracy"] == pytest.approx(report.best["metric"])
     assert parent.data.metrics["trials_completed"] == 4
     artifacts = {a.path for a in client.list_artifacts(parent.info.run_id)}
-    assert {"spec.yaml", "best_config.json", "sweep_summary.json"} <= artifacts
+    assert {"spec.yaml", "best_config.json", "sweep_summary.json", "views"} <= artifacts
 
-    import mlflow.artifacts
-    import mlflow.pyfunc
+    summary = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/sweep_summary.json")
+    assert [t["metric"] for t in summary["top"]] == sorted(accuracies.values(), reverse=True)
+    assert summary["top"][0]["run_id"] == best_run.info.run_id
+    assert summary["trials"]["completed"] == 4 and summary["gpu_hours"] == 0
+    assert 0 < summary["cpu_hours"] < 4 * summary["wall_s"] / 3600
+    views = {a.path for a in client.list_artifacts(parent.info.run_id, "views")}
+    for view in ("optimization_history", "param_importances", "parallel_coordinate", "slice"):
+        assert {f"views/{view}.html", f"views/{view}.png"} <= views, view
+    page = client.download_artifacts(parent.info.run_id, "views/parallel_coordinate.html")
+    html = Path(page).read_text()
+    assert "<script" in html and 'src="http' not in html  # plotly inlined: opens offline
 
     local = mlflow.artifacts.download_artifacts(
         run_id=best_run.info.run_id, artifact_path="model", tracking_uri=store["tracking_uri"]

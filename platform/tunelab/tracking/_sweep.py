@@ -8,7 +8,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,9 @@ def parent_summary_writer(
     metric: str,
     counts: Mapping[str, int],
     best: Mapping[str, Any] | None,
+    top: Sequence[Mapping[str, Any]],
     wall_s: float,
+    usage: Mapping[str, float],
 ) -> Any:
     """A writer call that records the sweep's outcome on the parent run."""
 
@@ -45,6 +47,7 @@ def parent_summary_writer(
         now = int(time.time() * 1000)
         metrics = [Metric(f"trials_{o}", float(counts.get(o, 0)), now, 0) for o in Outcome]
         metrics.append(Metric("wall_s", wall_s, now, 0))
+        metrics += [Metric(name, float(value), now, 0) for name, value in usage.items()]
         tags: list[RunTag] = []
         if best is not None:
             metrics.append(Metric(f"best_{metric}", float(best["metric"]), now, 0))
@@ -60,7 +63,9 @@ def parent_summary_writer(
             "metric": metric,
             "trials": {o.value: counts.get(o, 0) for o in Outcome},
             "best": dict(best) if best is not None else None,
+            "top": [dict(t) for t in top],
             "wall_s": wall_s,
+            **{name: round(value, 6) for name, value in usage.items()},
         }
         client.log_dict(parent_run_id, summary, "sweep_summary.json")
 

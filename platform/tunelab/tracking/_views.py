@@ -1,0 +1,88 @@
+"""The sweep's analysis, drawn with Optuna's visualization on the sweep's own study and logged
+on the parent run under `views/`: each view as an HTML page that opens with no network (plotly,
+its script inlined) and as a PNG (Optuna's matplotlib backend)."""
+
+from __future__ import annotations
+
+import tempfile
+import warnings
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+VIEWS_ARTIFACT = "views"
+# name -> (Optuna plotting function name, needs at least this many finished trials)
+VIEWS: dict[str, tuple[str, int]] = {
+    "optimization_history": ("plot_optimization_history", 1),
+    "param_importances": ("plot_param_importances", 2),
+    "parallel_coordinate": ("plot_parallel_coordinate", 1),
+    "slice": ("plot_slice", 1),
+}
+PARETO_VIEW = ("pareto_front", ("plot_pareto_front", 1))
+
+
+def draw_views(study: Any, folder: Path, *, target_name: str) -> dict[str, str]:
+    """Write every view this study supports to `folder`; returns {view: why not} for the views
+    it could not draw (too few finished trials, a single value per parameter, ...)."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display on a driver or in CI
+    import matplotlib.pyplot as plt
+    import optuna.visualization as interactive
+    import optuna.visualization.matplotlib as static
+    from optuna.trial import TrialState
+
+    finished = [t for t in study.trials if t.state == TrialState.COMPLETE]
+    views = dict(VIEWS)
+    multi = len(study.directions) > 1
+    if multi:
+        views = {
+            "pareto_front": PARETO_VIEW[1],
+            "parallel_coordinate": VIEWS["parallel_coordinate"],
+        }
+    skipped: dict[str, str] = {}
+    for name, (function, needed) in views.items():
+        if len(finished) < needed:
+            skipped[name] = f"needs {needed} finished trials, the study has {len(finished)}"
+            continue
+        kwargs: dict[str, Any] = {} if multi else {"target_name": target_name}
+        if name == "pareto_front":
+            kwargs = {"target_names": target_name.split(",")}
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # Optuna marks its matplotlib backend experimental
+                figure = getattr(interactive, function)(study, **kwargs)
+                figure.write_html(folder / f"{name}.html", include_plotlyjs=True, full_html=True)
+                axes = getattr(static, function)(study, **kwargs)
+                image = _figure_of(axes)
+                image.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
+                plt.close(image)
+        except (ValueError, RuntimeError) as exc:  # e.g. importances of a constant parameter
+            skipped[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            for suffix in (".html", ".png"):
+                (folder / f"{name}{suffix}").unlink(missing_ok=True)
+    return skipped
+
+
+def _figure_of(axes: Any) -> Any:
+    first = axes.flat[0] if hasattr(axes, "flat") else axes
+    return first.get_figure()
+
+
+def views_writer(
+    *, parent_run_id: str, load_study: Callable[[], Any], target_name: str
+) -> Callable[[MlflowClient, Mapping[str, str]], None]:
+    """A writer call that draws the views and logs them on the parent run."""
+
+    def write(client: MlflowClient, _run_ids: Mapping[str, str]) -> None:
+        with tempfile.TemporaryDirectory(prefix="tunelab-views-") as folder:
+            skipped = draw_views(load_study(), Path(folder), target_name=target_name)
+            if skipped:
+                lines = [f"{view}: {why}" for view, why in sorted(skipped.items())]
+                (Path(folder) / "not_drawn.txt").write_text("\n".join(lines) + "\n")
+            client.log_artifacts(parent_run_id, folder, VIEWS_ARTIFACT)
+
+    return write
