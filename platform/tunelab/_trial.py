@@ -25,11 +25,13 @@ def run_trial(
     max_epochs: int,
     threads: int,
     use_gpu: bool,
+    system_interval_s: float = 0.0,
 ) -> None:
     """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
     `options` are the model's fixed options, resolved on the driver (weights included)."""
     import torch
 
+    from tunelab._system import SYSTEM_KEY, SystemSampler
     from tunelab.plugins import resolve_architecture
     from tunelab.training._checkpoint import load_checkpoint, save_checkpoint
     from tunelab.training._common import Device
@@ -44,22 +46,26 @@ def run_trial(
         with checkpoint.as_directory() as directory:
             restore = load_checkpoint(directory)
 
+    device = Device.pick(use_gpu)
+    sampler = SystemSampler(system_interval_s, gpu=device.name == "cuda")
+
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
             save_checkpoint(directory, state)
             tune.report(
-                {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id},
+                {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id, SYSTEM_KEY: sampler.drain()},
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
 
     arch = resolve_architecture(architecture)
-    TRAINERS[arch.trainer](
-        config,
-        data,
-        arch,
-        max_epochs=max_epochs,
-        report=report,
-        restore=restore,
-        device=Device.pick(use_gpu),
-        options=options,
-    )
+    with sampler:
+        TRAINERS[arch.trainer](
+            config,
+            data,
+            arch,
+            max_epochs=max_epochs,
+            report=report,
+            restore=restore,
+            device=device,
+            options=options,
+        )

@@ -23,6 +23,7 @@ from ray.tune.schedulers import (
 )
 from ray.tune.search.optuna import OptunaSearch
 
+from tunelab._system import SYSTEM_KEY
 from tunelab._trial import EPOCH_KEY, NODE_KEY, run_trial
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError
@@ -153,6 +154,7 @@ class TrialRecord:
     last_value: float | None = None
     outcome: Outcome | None = None
     checkpoint: str | None = None  # the latest checkpoint's directory
+    system_samples: int = 0  # system metrics logged so far: the next sample's step
     started: float = field(default_factory=time.time)
     ended: float | None = None
 
@@ -227,6 +229,11 @@ class TrackingCallback(tune.Callback):
                 },
             )
         record.last_epoch = epoch
+        for sample in result.get(SYSTEM_KEY) or []:
+            values = {k: float(v) for k, v in sample.items() if k != "t"}
+            timestamp = int(sample.get("t", 0)) or None
+            self.writer.log(trial.trial_id, record.system_samples, values, timestamp_ms=timestamp)
+            record.system_samples += 1
         value = result.get(self.spec.metric)
         record.last_value = float(value) if isinstance(value, int | float) else None
         self.writer.log(
@@ -345,6 +352,7 @@ def run_tune(
         max_epochs=spec.budget.max_epochs,
         threads=max(1, int(spec.resources.cpu)),
         use_gpu=spec.resources.gpu > 0,
+        system_interval_s=spec.system_metrics.interval_s,
     )
     trainable = tune.with_resources(
         trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}

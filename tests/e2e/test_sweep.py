@@ -216,6 +216,7 @@ mode: min
 budget: {trials: 2, max_epochs: 2, concurrency: 2}
 searcher: random
 scheduler: fifo
+system_metrics: {interval_s: 0.2}
 space:
   hidden: {type: int, low: 8, high: 16}
 """
@@ -230,6 +231,15 @@ def test_regression_sweep_records_mse_and_its_model_predicts_values(ray_session,
     _, _, children = runs_of(store["tracking_uri"], "e2e-adding")
     assert {c.data.tags["tunelab.outcome"] for c in children} == {"completed"}
     assert all({"train_loss", "val_mse", "val_mae"} <= set(c.data.metrics) for c in children)
+    # System metrics, sampled in each trial's process, with the time they were taken.
+    client = MlflowClient(store["tracking_uri"])
+    for child in children:
+        cpu = client.get_metric_history(child.info.run_id, "system/cpu_utilization_percentage")
+        assert cpu and [m.step for m in cpu] == list(range(len(cpu)))
+        assert all(0 <= m.value <= 100 for m in cpu)
+        assert child.info.start_time <= cpu[0].timestamp <= child.info.end_time
+        rss = client.get_metric_history(child.info.run_id, "system/process_memory_rss_megabytes")
+        assert len(rss) == len(cpu) and all(m.value > 50 for m in rss)  # torch alone is more
     assert report.best["metric"] == pytest.approx(min(c.data.metrics["val_mse"] for c in children))
 
     from tunelab.data import datasets

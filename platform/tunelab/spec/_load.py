@@ -210,6 +210,7 @@ def _parent_fields(loc: tuple[int | str, ...]) -> list[str]:
         "searcher": s.Searcher,
         "scheduler": s.Scheduler,
         "resources": s.Resources,
+        "system_metrics": s.SystemMetrics,
         "model": s.ModelRef,
         "dataset": s.DatasetRef,
         "float": s.FloatParam,

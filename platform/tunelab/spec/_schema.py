@@ -200,6 +200,11 @@ class Resources(_Strict):
     gpu: float = Field(default=0.0, ge=0)
 
 
+class SystemMetrics(_Strict):
+    # Seconds between samples of CPU, memory (and GPU) in each trial's process; 0 turns them off.
+    interval_s: float = Field(default=10.0, ge=0)
+
+
 class SweepSpec(_Strict):
     name: str | None = None
     experiment: str = "tunelab"
@@ -211,6 +216,7 @@ class SweepSpec(_Strict):
     searcher: Annotated[Searcher, _shorthand("sampler")] = Searcher()
     scheduler: Annotated[Scheduler, _shorthand("type")] = Scheduler()
     resources: Resources = Resources()
+    system_metrics: SystemMetrics = SystemMetrics()
     seed: int = 0
     space: Annotated[dict[str, Param], BeforeValidator(_scalar_to_constant)]
 
