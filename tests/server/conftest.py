@@ -109,3 +109,42 @@ def server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         if process.poll() is None:
             os.killpg(process.pid, 15)
             process.wait(timeout=30)
+
+
+SWEEP_SPEC = """
+name: server-sweep
+model: mlp
+dataset: wine
+metric: val_accuracy
+mode: max
+budget: {trials: 3, max_epochs: 2, concurrency: 2}
+searcher: random
+scheduler: fifo
+space:
+  lr: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}
+  depth: {type: int, low: 1, high: 2}
+"""
+
+
+@pytest.fixture(scope="session")
+def server_sweep(
+    ray_session: None, server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict]:
+    """One small sweep recorded through the server, for the tests that look at it."""
+    from tunelab.spec import parse_spec
+    from tunelab.sweep import run_sweep
+
+    folder = tmp_path_factory.mktemp("server-sweep")
+    before = Path.cwd()
+    os.chdir(folder)  # anything written to the working folder by mistake lands here
+    try:
+        report = run_sweep(
+            parse_spec(SWEEP_SPEC, "server.yaml", {"--name": "server-sweep"}),
+            tracking_uri=server["url"],
+            database_uri=server["database_uri"],
+            results_dir=str(folder / "results"),
+            live=False,
+        )
+    finally:
+        os.chdir(before)
+    yield {"report": report, "folder": folder}

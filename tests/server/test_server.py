@@ -8,43 +8,19 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.spec import parse_spec
-from tunelab.sweep import run_sweep
-
 pytestmark = pytest.mark.e2e
-
-SPEC = """
-name: server-sweep
-model: mlp
-dataset: wine
-metric: val_accuracy
-mode: max
-budget: {trials: 3, max_epochs: 2, concurrency: 2}
-searcher: random
-scheduler: fifo
-space:
-  lr: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}
-"""
 
 
 def test_sweep_records_through_the_server_and_keeps_its_study_in_postgres(
-    ray_session, server, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    server, server_sweep
 ) -> None:
     import optuna
     from mlflow import MlflowClient
 
     from tunelab.server import study_storage_uri
 
-    monkeypatch.chdir(tmp_path)
-    report = run_sweep(
-        parse_spec(SPEC, "server.yaml", {"--name": "server-sweep"}),
-        tracking_uri=server["url"],
-        database_uri=server["database_uri"],
-        results_dir=str(tmp_path / "results"),
-        live=False,
-    )
+    report, folder = server_sweep["report"], server_sweep["folder"]
     assert report.counts["completed"] == 3
-
     client = MlflowClient(server["url"])
     experiment = client.get_experiment_by_name("tunelab")
     runs = client.search_runs([experiment.experiment_id], "tags.`tunelab.sweep` = 'server-sweep'")
@@ -53,13 +29,13 @@ def test_sweep_records_through_the_server_and_keeps_its_study_in_postgres(
     model_files = [a.path for a in client.list_artifacts(report.best["run_id"], "model")]
     assert "model/MLmodel" in model_files
     assert list(Path(server["artifacts"]).rglob("MLmodel"))
-    assert not (tmp_path / "mlruns").exists() and not (tmp_path / "mlflow.db").exists()
+    assert not (folder / "mlruns").exists() and not (folder / "mlflow.db").exists()
     # The study is in PostgreSQL, in its own schema, beside MLflow's tables.
     study = optuna.load_study(
         study_name="server-sweep", storage=study_storage_uri(server["database_uri"])
     )
     assert len(study.trials) == 3
-    assert not (tmp_path / "results" / "server-sweep" / "optuna.journal").exists()
+    assert not (folder / "results" / "server-sweep" / "optuna.journal").exists()
 
 
 def test_server_with_an_unreachable_database_is_one_line_and_exit_2(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ on the tracking store."""
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import threading
 import time
@@ -150,6 +151,9 @@ class TrackingWriter:
     # -- the writer thread -----------------------------------------------------------------------
 
     def _main(self) -> None:
+        # With an HTTP store MLflow prints a "View run at" line for every run it ends; tunelab
+        # draws its own view and prints one link to the sweep.
+        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
         try:
             from mlflow import MlflowClient
 

@@ -1,0 +1,149 @@
+"""The sweep as a user browses it: the MLflow UI and the sweep's views in headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+# As root in a container, without the background-networking flags Chromium keeps trying (and
+# failing) to reach Google's hosts.
+FLAGS = [
+    "--headless=new",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--window-size=1400,900",
+]
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    if not (shutil.which(CHROMIUM) and shutil.which(CHROMEDRIVER)):
+        if os.environ.get("CI"):
+            pytest.fail("Chromium is not installed; .ci/run installs Debian's chromium")
+        pytest.skip("Chromium is not installed (.ci/run installs Debian's chromium)")
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in FLAGS:
+        options.add_argument(flag)
+    options.add_argument(f"--user-data-dir={tmp_path_factory.mktemp('chromium')}")
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL", "performance": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def wait_for(condition: Any, timeout: float = 60) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise TimeoutError("the page did not get there in time")
+
+
+def search_responses(driver: Any) -> list[dict]:
+    """Bodies of the runs/search responses the page received."""
+    bodies = []
+    for entry in driver.get_log("performance"):
+        message = json.loads(entry["message"])["message"]
+        if message["method"] != "Network.responseReceived":
+            continue
+        if "/runs/search" not in message["params"]["response"]["url"]:
+            continue
+        try:
+            body = driver.execute_cdp_cmd(
+                "Network.getResponseBody", {"requestId": message["params"]["requestId"]}
+            )
+        except Exception:
+            continue  # evicted from the browser's buffer
+        bodies.append(json.loads(body["body"]))
+    return bodies
+
+
+def test_experiment_page_shows_the_sweep_and_its_trials(
+    browser: Any, server: dict[str, str], server_sweep: dict, tmp_path: Path
+) -> None:
+    from mlflow import MlflowClient
+
+    report = server_sweep["report"]
+    client = MlflowClient(server["url"])
+    children = {
+        run.info.run_id
+        for run in client.search_runs(
+            [report.experiment_id], f"tags.`mlflow.parentRunId` = '{report.parent_run_id}'"
+        )
+    }
+    assert len(children) == 3
+
+    # MLflow 3 opens an experiment on its GenAI overview; runs are under "Model training".
+    browser.get(
+        f"{server['url']}/#/experiments/{report.experiment_id}/runs?workflowType=machine_learning"
+    )
+    page = wait_for(
+        lambda: (
+            (text := browser.find_element("tag name", "body").text)
+            and report.sweep in text
+            and "4 matching runs" in text
+            and text
+        )
+    )
+    assert "server-sweep" in page
+    seen: set[str] = set()
+
+    def all_runs_fetched() -> bool:
+        for body in search_responses(browser):
+            seen.update(run["info"]["run_id"] for run in body.get("runs", []))
+        return {report.parent_run_id, *children} <= seen
+
+    wait_for(all_runs_fetched)
+    screenshot = tmp_path / "experiment.png"
+    assert browser.save_screenshot(str(screenshot))
+    assert screenshot.stat().st_size > 10_000  # a rendered page, not a blank one
+
+
+def test_parallel_coordinates_view_renders_with_no_console_errors(
+    browser: Any, server: dict[str, str], server_sweep: dict
+) -> None:
+    from mlflow import MlflowClient
+
+    report = server_sweep["report"]
+    page = MlflowClient(server["url"]).download_artifacts(
+        report.parent_run_id, "views/parallel_coordinate.html", str(server_sweep["folder"])
+    )
+    browser.get_log("browser")  # drop what earlier pages logged
+    browser.get(Path(page).as_uri())
+    title = wait_for(
+        lambda: browser.execute_script(
+            "const p = document.querySelector('.js-plotly-plot');"
+            "return p && p.layout && p.layout.title && p.layout.title.text;"
+        )
+    )
+    assert title == "Parallel Coordinate Plot"
+    lines = browser.execute_script(
+        "return document.querySelectorAll('.js-plotly-plot .scatterlayer path.js-line').length"
+    )
+    assert lines >= 3  # one line per finished trial
+    errors = [e for e in browser.get_log("browser") if e["level"] == "SEVERE"]
+    assert errors == []
