@@ -47,7 +47,7 @@ def main() -> None:
         results[path.stem] = {
             "wall_s": round(wall, 1),
             "metric": loaded.spec.metric,
-            "best": round(best, 4) if best is not None else None,
+            "best": float(f"{best:.4g}") if best is not None else None,
             "trials": report.counts,
         }
         print(f"{path.stem:<22} {wall:6.0f} s  best {loaded.spec.metric} {best}", flush=True)
