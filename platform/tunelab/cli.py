@@ -166,6 +166,16 @@ def _sweep(args: argparse.Namespace) -> int:
             f"http://127.0.0.1:5000/#/experiments/{report.experiment_id}/runs/{report.parent_run_id}",
             file=out,
         )
+    if report.pending_writes is not None:
+        kept = report.pending_writes
+        dropped = (
+            f"; {kept.dropped_points} points dropped (spool full)" if kept.dropped_points else ""
+        )
+        print(
+            f"warning: the tracking store stayed unreachable: {kept.writes} writes "
+            f"({kept.points} metric points) are still pending, kept in {kept.path}{dropped}",
+            file=sys.stderr,
+        )
     if report.failed_writes:
         print(
             f"warning: {len(report.failed_writes)} tracking writes failed: {report.failed_writes[0]}",

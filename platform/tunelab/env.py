@@ -40,3 +40,8 @@ TUNELAB_SERVER_HOST = _Var(
     "TUNELAB_SERVER_HOST", "Address `tunelab server` listens on (127.0.0.1)."
 )
 TUNELAB_SERVER_PORT = _Var("TUNELAB_SERVER_PORT", "Port `tunelab server` listens on (5000).")
+TUNELAB_TRACKING_GIVE_UP_S = _Var(
+    "TUNELAB_TRACKING_GIVE_UP_S",
+    "At the end of a sweep, how long to wait for an unreachable tracking store before giving up "
+    "(default 120); what is still pending stays in the sweep's tracking_spool.jsonl.",
+)

@@ -21,10 +21,12 @@ from tunelab.tracking import (
     parent_summary_writer,
 )
 from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_ROLE, TAG_SWEEP
+from tunelab.tracking._spool import SpoolState
 from tunelab.tracking._views import views_writer
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
 TOP_TRIALS = 10  # listed in sweep_summary.json
+GIVE_UP_S = 120.0  # default wait for an unreachable tracking store at the end
 
 
 @dataclass
@@ -40,6 +42,7 @@ class SweepReport:
     results_dir: str
     interrupted: bool = False
     failed_writes: list[str] = field(default_factory=list)
+    pending_writes: SpoolState | None = None  # kept on disk: the store stayed unreachable
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -124,7 +127,9 @@ def run_sweep(
         raise
     data = prepared.data
 
-    writer = TrackingWriter(tracking_uri, spec.experiment)
+    writer = TrackingWriter(
+        tracking_uri, spec.experiment, spool_path=root / name / "tracking_spool.jsonl"
+    )
     writer.open_sweep(
         name,
         tags={
@@ -202,7 +207,9 @@ def run_sweep(
             "run_id": None,
         }
     wall_s = time.perf_counter() - started
-    writer.flush()
+    # If the store is unreachable, wait a while for it; what is left is kept on disk.
+    give_up_at = time.monotonic() + float(env.TUNELAB_TRACKING_GIVE_UP_S.get() or GIVE_UP_S)
+    writer.flush(timeout_s=max(0.0, give_up_at - time.monotonic()))
     if best is not None and outcome.best_checkpoint is not None:
         best["run_id"] = writer.run_id(outcome.best_trial_id or "")
         writer.call(
@@ -248,8 +255,10 @@ def run_sweep(
     )
     parent_status = "KILLED" if outcome.interrupted else "FINISHED"
     writer.end_run(SWEEP, parent_status)
-    writer.close()
-    template.cleanup()
+    writer.close(timeout_s=max(0.0, give_up_at - time.monotonic()))
+    pending = writer.pending()
+    if pending is None:
+        template.cleanup()  # (else the kept model upload still needs its folder)
     return SweepReport(
         sweep=name,
         experiment=spec.experiment,
@@ -262,6 +271,7 @@ def run_sweep(
         results_dir=str(root / name),
         interrupted=outcome.interrupted,
         failed_writes=writer.failed_writes,
+        pending_writes=pending,
     )
 
 

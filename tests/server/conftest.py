@@ -88,27 +88,42 @@ def wait_until_up(
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+class ServerProcess:
+    """A `tunelab server` the test can stop and start again on the same port."""
+
+    def __init__(self, database_uri: str, artifacts: Path, log: Path) -> None:
+        self.database_uri, self.artifacts, self.log = database_uri, artifacts, log
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tunelab.cli", "server", "--database-uri", self.database_uri,
+             "--artifacts-destination", str(self.artifacts), "--port", str(self.port),
+             "--workers", "1"],
+            stdout=self.log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        wait_until_up(self.url, self.process, self.log)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            self.process.wait(timeout=30)
+
+
 @pytest.fixture(scope="session")
 def server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """`tunelab server` on PostgreSQL with proxied artifacts; its URL, database and folder."""
     artifacts = tmp_path_factory.mktemp("server-artifacts")
-    log = artifacts.parent / "server.log"
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "tunelab.cli", "server", "--database-uri", postgres,
-         "--artifacts-destination", str(artifacts), "--port", str(port), "--workers", "1"],
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
+    process = ServerProcess(postgres, artifacts, artifacts.parent / "server.log")
+    process.start()
     try:
-        wait_until_up(url, process, log)
-        yield {"url": url, "database_uri": postgres, "artifacts": str(artifacts)}
+        yield {"url": process.url, "database_uri": postgres, "artifacts": str(artifacts)}
     finally:
-        if process.poll() is None:
-            os.killpg(process.pid, 15)
-            process.wait(timeout=30)
+        process.stop()
 
 
 SWEEP_SPEC = """

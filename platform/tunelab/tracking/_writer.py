@@ -7,15 +7,18 @@ from __future__ import annotations
 import logging
 import os
 import queue
+import tempfile
 import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import TunelabError
+from tunelab.tracking._spool import Spool, SpoolState
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -28,6 +31,9 @@ MAX_METRICS_PER_BATCH = 1000
 MAX_PARAMS_PER_BATCH = 100
 MAX_TAGS_PER_BATCH = 100
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)
+OUTAGE_PROBE_S = 2.0  # while the store is unreachable, how often to try it again
+REPLAY_CHUNK = 500  # kept writes sent per batch once it is back
+SPOOL_MAX_BYTES = 512 * 2**20  # past this, kept metric points are dropped (and counted)
 
 
 class TrackingError(TunelabError):
@@ -79,8 +85,22 @@ class _Pending:
 
 
 class TrackingWriter:
-    def __init__(self, tracking_uri: str | None, experiment: str, *, batch_window_s: float = 0.2):
+    def __init__(
+        self,
+        tracking_uri: str | None,
+        experiment: str,
+        *,
+        batch_window_s: float = 0.2,
+        spool_path: str | Path | None = None,
+        spool_max_bytes: int = SPOOL_MAX_BYTES,
+    ):
         self.tracking_uri = tracking_uri
+        self.spool_path = Path(spool_path) if spool_path else None
+        self.spool_max_bytes = spool_max_bytes
+        self._spool: Spool | None = None  # set while the store is unreachable
+        self._replaying = False
+        self._stopping = False
+        self._next_probe = 0.0
         self.experiment = experiment
         self.batch_window_s = batch_window_s
         self.failed_writes: list[str] = []
@@ -148,12 +168,22 @@ class TrackingWriter:
     def run_id(self, key: str) -> str | None:
         return self._run_ids.get(key)
 
+    def pending(self) -> SpoolState | None:
+        """What is still waiting for an unreachable store, or None when nothing is."""
+        spool = self._spool
+        return spool.state() if spool is not None else None
+
     # -- the writer thread -----------------------------------------------------------------------
 
     def _main(self) -> None:
         # With an HTTP store MLflow prints a "View run at" line for every run it ends; tunelab
         # draws its own view and prints one link to the sweep.
         os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
+        # MLflow's HTTP client retries for minutes on its own; this writer keeps what it cannot
+        # send and tries again itself, so each request gives up fast.
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
+        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
         try:
             from mlflow import MlflowClient
 
@@ -166,6 +196,10 @@ class TrackingWriter:
             self._drain_after_failure()
             return
         while True:
+            if self._spool is not None:
+                if self._outage_step(client):
+                    return
+                continue
             op = self._queue.get()
             if op is None:
                 return
@@ -178,9 +212,81 @@ class TrackingWriter:
                 except queue.Empty:
                     break
             stop = None in batch
-            self._apply(client, [op for op in batch if op is not None])
+            batch = [op for op in batch if op is not None]
+            try:
+                self._apply(client, batch)
+            except _Unreachable as exc:
+                self._begin_outage(batch, exc)
+                self._stopping = stop
+                continue
             if stop:
                 return
+
+    # -- outages: keep what cannot be written on disk, send it when the store is back -------------
+
+    def _begin_outage(self, batch: list[Any], exc: _Unreachable) -> None:
+        logger.warning("tracking: store unreachable (%s); keeping writes on disk", exc)
+        path = self.spool_path or Path(tempfile.mkdtemp(prefix="tunelab-spool-")) / "spool.jsonl"
+        self._spool = Spool(path, self.spool_max_bytes)
+        for op in batch:  # the whole batch again: every write is safe to repeat
+            self._spool_op(op)
+        self._next_probe = time.monotonic() + OUTAGE_PROBE_S
+
+    def _spool_op(self, op: Any) -> None:
+        assert self._spool is not None
+        if isinstance(op, _CreateRun):
+            record = {"op": "create", "key": op.key, "name": op.name}
+            self._spool.append({**record, "tags": dict(op.tags), "params": dict(op.params)})
+        elif isinstance(op, _Log):
+            self._spool.append(
+                {"op": "log", "key": op.key, "metrics": op.metrics, "tags": dict(op.tags)}
+            )
+        elif isinstance(op, _End):
+            self._spool.append(
+                {"op": "end", "key": op.key, "status": op.status, "tags": dict(op.tags)}
+            )
+        else:  # code (_Call) and barriers wait in memory, in their place
+            self._spool.append(None, in_memory=op)
+
+    def _outage_step(self, client: MlflowClient) -> bool:
+        """Move what arrives to the spool; every few seconds try to send it. True: all is sent
+        and the writer was asked to stop."""
+        wait = max(0.0, self._next_probe - time.monotonic())
+        if self._stopping:
+            time.sleep(wait)  # nothing more can arrive
+        else:
+            try:
+                op = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
+                while True:
+                    if op is None:
+                        self._stopping = True
+                        break
+                    self._spool_op(op)
+                    op = self._queue.get_nowait()
+            except queue.Empty:
+                pass
+        if time.monotonic() >= self._next_probe:
+            self._replay(client)
+            self._next_probe = time.monotonic() + OUTAGE_PROBE_S
+        return self._spool is None and self._stopping
+
+    def _replay(self, client: MlflowClient) -> None:
+        """Send the spool in order. Stays in the outage at the first write the store refuses."""
+        spool = self._spool
+        assert spool is not None
+        self._replaying = True
+        try:
+            while len(spool):
+                records = spool.peek(REPLAY_CHUNK)
+                self._apply(client, [_from_record(r) for r in records])
+                spool.commit(len(records))
+        except _Unreachable:
+            return
+        finally:
+            self._replaying = False
+        logger.warning("tracking: store reachable again; the kept writes are sent")
+        self._spool = None
+        spool.remove()
 
     def _experiment_id(self, client: MlflowClient) -> str:
         found = client.get_experiment_by_name(self.experiment)
@@ -239,12 +345,20 @@ class TrackingWriter:
         if op.key in self._run_ids:  # a restarted or resumed trial keeps its run
             return
         try:
-            run = self._retry_or_raise(
+            # After an outage the first attempt may have reached the store: look before creating.
+            run = self._existing_run(client, op) if self._replaying else None
+            run = run or self._retry_or_raise(
                 f"create run {op.name}",
                 lambda: client.create_run(
                     self.experiment_id or "0", tags=dict(op.tags), run_name=op.name
                 ),
             )
+        except _Unreachable:
+            if op.key == SWEEP and not self._ready.is_set():
+                self._open_error = "the tracking store is unreachable"
+                self._ready.set()
+                return
+            raise
         except Exception as exc:
             if op.key == SWEEP:
                 self._open_error = str(exc).strip().splitlines()[0]
@@ -256,6 +370,20 @@ class TrackingWriter:
         if op.key == SWEEP:
             self._write_pending(client, run_id, pending.pop(run_id))
             self._ready.set()
+
+    def _existing_run(self, client: MlflowClient, op: _CreateRun) -> Any:
+        sweep = op.tags.get("tunelab.sweep")
+        if not sweep:
+            return None
+        found = self._retry_or_raise(
+            f"look up run {op.name}",
+            lambda: client.search_runs(
+                [self.experiment_id or "0"],
+                f"tags.`tunelab.sweep` = '{sweep}' and attributes.run_name = '{op.name}'",
+                max_results=1,
+            ),
+        )
+        return found[0] if found else None
 
     def _write_all(self, client: MlflowClient, pending: dict[str, _Pending]) -> None:
         for run_id in list(pending):
@@ -275,6 +403,8 @@ class TrackingWriter:
     def _retry(self, what: str, fn: Callable[[], Any]) -> None:
         try:
             self._retry_or_raise(what, fn)
+        except _Unreachable:
+            raise
         except Exception as exc:
             first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
             self.failed_writes.append(f"{what}: {first}")
@@ -286,7 +416,54 @@ class TrackingWriter:
                 return fn()
             except Exception as exc:
                 if delay is None:
+                    if unreachable(exc):
+                        raise _Unreachable(first_line_of(exc)) from exc
                     raise
                 logger.debug("tracking: %s failed (%s); retrying in %.1f s", what, exc, delay)
                 time.sleep(delay)
         return None
+
+
+class _Unreachable(Exception):
+    """The tracking store did not answer (refused, timed out, or a server error)."""
+
+
+UNREACHABLE_SIGNS = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Connection aborted",
+    "Connection reset",
+    "timed out",
+    "Read timed out",
+    "502",
+    "503",
+    "504",
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a failed write failed because the store was not there (worth keeping and trying
+    again), not because the store refused it (a bad request, which trying again will not fix)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    text = str(exc)
+    return any(sign in text for sign in UNREACHABLE_SIGNS)
+
+
+def first_line_of(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else repr(exc)
+
+
+def _from_record(record: Any) -> Any:
+    if not isinstance(record, dict):
+        return record  # code or a barrier, kept in memory
+    kind = record["op"]
+    if kind == "create":
+        return _CreateRun(record["key"], record["name"], record["tags"], record["params"])
+    if kind == "log":
+        metrics = [tuple(m) for m in record["metrics"]]
+        return _Log(record["key"], metrics, record["tags"])  # type: ignore[arg-type]
+    return _End(record["key"], record["status"], record["tags"])
