@@ -20,7 +20,7 @@ from tunelab.tracking import (
     params_of,
     parent_summary_writer,
 )
-from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_ROLE, TAG_SWEEP
+from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_PARETO, TAG_ROLE, TAG_SWEEP
 from tunelab.tracking._spool import SpoolState
 from tunelab.tracking._views import views_writer
 
@@ -228,6 +228,20 @@ def run_sweep(
         }
         for trial_id in ray_side.ranked_trials(state, spec.mode)[:TOP_TRIALS]
     ]
+    front: list[dict[str, Any]] | None = None
+    if spec.objectives:  # the trade-offs, tagged on their runs and listed in the summary
+        front = []
+        for trial_id in ray_side.pareto_front(state, spec.targets):
+            record = state.trials[trial_id]
+            writer.set_tags(trial_id, {TAG_PARETO: "true"})
+            front.append(
+                {
+                    "trial": record.name,
+                    "values": {m: record.last_values[m] for m, _ in spec.targets},
+                    "config": record.config,
+                    "run_id": writer.run_id(trial_id),
+                }
+            )
     trial_hours = sum(record.seconds for record in state.trials.values()) / 3600
     writer.call(
         "record the sweep summary",
@@ -238,6 +252,7 @@ def run_sweep(
             counts=counts,
             best=best,
             top=top,
+            pareto_front=front,
             wall_s=wall_s,
             usage={
                 "cpu_hours": trial_hours * spec.resources.cpu,
@@ -250,7 +265,7 @@ def run_sweep(
         views_writer(
             parent_run_id=parent_run_id,
             load_study=lambda: optuna.load_study(study_name=name, storage=study_store),
-            target_name=spec.metric,
+            target_name=",".join(metric for metric, _ in spec.targets),
         ),
     )
     parent_status = "KILLED" if outcome.interrupted else "FINISHED"
@@ -284,6 +299,9 @@ def _sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         **{f"dataset.{k}": v for k, v in spec.dataset.options.items()},
         "metric": spec.metric,
         "mode": spec.mode,
+        "objectives": ",".join(f"{m}:{mode}" for m, mode in spec.targets)
+        if spec.objectives
+        else None,
         "trials": spec.budget.trials,
         "max_epochs": spec.budget.max_epochs,
         "concurrency": spec.budget.concurrency,
@@ -294,7 +312,7 @@ def _sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "seed": spec.seed,
         "spec_file": loaded.source,
     }
-    return params_of(flat)
+    return params_of({k: v for k, v in flat.items() if v is not None})
 
 
 def _default_concurrency(spec: SweepSpec, fits: int) -> int:

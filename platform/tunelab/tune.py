@@ -154,6 +154,7 @@ class TrialRecord:
     last_value: float | None = None
     outcome: Outcome | None = None
     checkpoint: str | None = None  # the latest checkpoint's directory
+    last_values: dict[str, float] = field(default_factory=dict)  # every objective's, last epoch
     system_samples: int = 0  # system metrics logged so far: the next sample's step
     started: float = field(default_factory=time.time)
     ended: float | None = None
@@ -236,6 +237,9 @@ class TrackingCallback(tune.Callback):
             record.system_samples += 1
         value = result.get(self.spec.metric)
         record.last_value = float(value) if isinstance(value, int | float) else None
+        for metric, _ in self.spec.targets:
+            if isinstance(result.get(metric), int | float):
+                record.last_values[metric] = float(result[metric])
         self.writer.log(
             trial.trial_id,
             epoch,
@@ -357,10 +361,13 @@ def run_tune(
     trainable = tune.with_resources(
         trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
     )
+    metrics = [metric for metric, _ in spec.targets]
+    modes = [mode for _, mode in spec.targets]
     searcher = OptunaSearch(
         space=define_by_run(spec),
-        metric=spec.metric,
-        mode=spec.mode,
+        # Several objectives: Optuna searches for the Pareto front; Tune ranks by the first.
+        metric=metrics if len(metrics) > 1 else metrics[0],
+        mode=modes if len(modes) > 1 else modes[0],
         sampler=make_sampler(spec),
         storage=study_storage,
         study_name=sweep,
@@ -415,6 +422,29 @@ def ranked_trials(state: SweepState, mode: str) -> list[str]:
     ]
     finished.sort(key=lambda item: item[1] if mode == "min" else -item[1])  # type: ignore[operator]
     return [trial_id for trial_id, _ in finished]
+
+
+def pareto_front(state: SweepState, targets: list[tuple[str, str]]) -> list[str]:
+    """Finished trials that no other finished trial beats on every objective (and strictly on
+    one), in the order of the first objective."""
+    ranked = ranked_trials(state, targets[0][1])
+    scores = {}
+    for trial_id in ranked:
+        values = state.trials[trial_id].last_values
+        if all(metric in values for metric, _ in targets):
+            # Minimise everything: negate what is maximised.
+            scores[trial_id] = [
+                -values[metric] if mode == "max" else values[metric] for metric, mode in targets
+            ]
+
+    def dominates(a: list[float], b: list[float]) -> bool:
+        return all(x <= y for x, y in zip(a, b, strict=True)) and a != b
+
+    return [
+        trial_id
+        for trial_id, score in scores.items()
+        if not any(dominates(other, score) for o, other in scores.items() if o != trial_id)
+    ]
 
 
 def best_trial(state: SweepState, mode: str) -> str | None:

@@ -280,3 +280,45 @@ def test_gan_sweep_minimises_frechet_distance_and_its_model_generates(ray_sessio
     latent = report.best["config"]["latent_size"]
     samples = np.asarray(model.predict(np.zeros((3, latent), dtype=np.float32)))
     assert samples.shape == (3, 1, 8, 8) and samples.min() >= 0.0 and samples.max() <= 1.0
+
+
+MULTI_SPEC = """
+name: e2e-multi
+model: mlp
+dataset: wine
+objectives:
+  - {metric: val_accuracy, mode: max}
+  - {metric: param_count, mode: min}
+budget: {trials: 6, max_epochs: 2, concurrency: 2}
+space:
+  lr: 3.0e-2
+  depth: {type: int, low: 1, high: 3}
+  width: {type: int, low: 2, high: 64, log: true}
+"""
+
+
+def test_multi_objective_sweep_tags_and_lists_its_pareto_front(ray_session, store) -> None:
+    report = run_sweep(
+        parse_spec(MULTI_SPEC, "multi.yaml", {"--name": "e2e-multi"}), live=False, **store
+    )
+    client, parents, children = runs_of(store["tracking_uri"], "e2e-multi")
+    assert len(children) == 6 and report.counts["completed"] == 6
+    points = {
+        c.info.run_id: (c.data.metrics["val_accuracy"], c.data.metrics["param_count"])
+        for c in children
+    }
+
+    def dominated(run_id: str) -> bool:
+        acc, size = points[run_id]
+        return any(a >= acc and s <= size and (a, s) != (acc, size) for a, s in points.values())
+
+    expected = {run_id for run_id in points if not dominated(run_id)}
+    tagged = {c.info.run_id for c in children if c.data.tags.get("tunelab.pareto_front") == "true"}
+    assert tagged == expected and expected
+
+    parent = parents[0]
+    summary = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/sweep_summary.json")
+    assert {t["run_id"] for t in summary["pareto_front"]} == expected
+    assert parent.data.params["objectives"] == "val_accuracy:max,param_count:min"
+    views = {a.path for a in client.list_artifacts(parent.info.run_id, "views")}
+    assert {"views/pareto_front.html", "views/pareto_front.png"} <= views

@@ -102,12 +102,18 @@ def check_compatible(
     if task is None:
         return
     reported = reported_metrics(arch.trainer, task)
-    if spec.metric not in reported:
-        raise loaded.locate(
-            ("metric",),
-            f"'{spec.metric}' is never reported by model '{spec.model.name}' on '{data_label}'; "
-            f"it reports: {', '.join(reported)}",
-        )
+    named: list[tuple[tuple[str | int, ...], str]] = (
+        [(("objectives", i, "metric"), o.metric) for i, o in enumerate(spec.objectives)]
+        if spec.objectives
+        else [(("metric",), spec.metric)]
+    )
+    for where, metric in named:
+        if metric not in reported:
+            raise loaded.locate(
+                where,
+                f"'{metric}' is never reported by model '{spec.model.name}' on '{data_label}'; "
+                f"it reports: {', '.join(reported)}",
+            )
 
 
 def check_spec(loaded: LoadedSpec) -> None:
@@ -151,6 +157,17 @@ def check_spec(loaded: LoadedSpec) -> None:
     _check_conditions(loaded)
 
     scheduler = spec.scheduler
+    if spec.objectives and scheduler.type != "fifo":
+        raise loaded.locate(
+            ("scheduler",),
+            f"a multi-objective sweep runs every trial to the end: {scheduler.type} would stop "
+            "trials by the first objective alone; use scheduler fifo (the default here)",
+        )
+    if spec.objectives and spec.searcher.sampler == "cmaes":
+        raise loaded.locate(
+            ("searcher",),
+            "cmaes optimises one objective; for several use tpe, nsga2, gp or random",
+        )
     if scheduler.grace_period is not None and scheduler.grace_period > spec.budget.max_epochs:
         raise loaded.locate(
             ("scheduler", "grace_period"),

@@ -17,7 +17,7 @@ from pydantic import (
 )
 
 Scalar = str | bool | int | float | None
-SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc")
+SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "nsga2")
 SCHEDULERS = ("asha", "hyperband", "median", "fifo")
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -186,7 +186,7 @@ class Budget(_Strict):
 
 
 class Searcher(_Strict):
-    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc"] = "tpe"
+    sampler: Literal["tpe", "random", "cmaes", "gp", "qmc", "nsga2"] = "tpe"
 
 
 class Scheduler(_Strict):
@@ -205,6 +205,27 @@ class SystemMetrics(_Strict):
     interval_s: float = Field(default=10.0, ge=0)
 
 
+class Objective(_Strict):
+    metric: str
+    mode: Literal["max", "min"]
+
+
+def _objectives_first(data: Any) -> Any:
+    """With `objectives`, the first one is also `metric`/`mode` (what a scheduler and the
+    "best" trial go by), and a sweep that names no scheduler runs every trial to the end."""
+    if not isinstance(data, dict) or "objectives" not in data:
+        return data
+    objectives = data["objectives"]
+    if "metric" in data or "mode" in data:
+        return data  # refused below
+    data = dict(data)
+    if isinstance(objectives, list) and objectives and isinstance(objectives[0], dict):
+        data.setdefault("metric", objectives[0].get("metric"))
+        data.setdefault("mode", objectives[0].get("mode"))
+    data.setdefault("scheduler", "fifo")
+    return data
+
+
 class SweepSpec(_Strict):
     name: str | None = None
     experiment: str = "tunelab"
@@ -212,6 +233,8 @@ class SweepSpec(_Strict):
     dataset: Annotated[DatasetRef, BeforeValidator(_dataset_ref)]
     metric: str
     mode: Literal["max", "min"]
+    # Two or more metrics to optimise at once (multi-objective); instead of metric and mode.
+    objectives: list[Objective] = []
     budget: Budget
     searcher: Annotated[Searcher, _shorthand("sampler")] = Searcher()
     scheduler: Annotated[Scheduler, _shorthand("type")] = Scheduler()
@@ -228,6 +251,31 @@ class SweepSpec(_Strict):
                 f"must be letters, digits, '.', '_' or '-' (it names a folder), got {name!r}"
             )
         return name
+
+    @model_validator(mode="before")
+    @classmethod
+    def _expand_objectives(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "objectives" in data and ("metric" in data or "mode" in data):
+            raise ValueError("give either metric and mode, or objectives, not both")
+        return _objectives_first(data)
+
+    @field_validator("objectives")
+    @classmethod
+    def _objectives(cls, objectives: list[Objective]) -> list[Objective]:
+        if len(objectives) == 1:
+            raise ValueError("must list two or more metrics; for one, use metric and mode")
+        names = [o.metric for o in objectives]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"lists '{name}' twice")
+        return objectives
+
+    @property
+    def targets(self) -> list[tuple[str, str]]:
+        """(metric, mode) of every objective: one, or the multi-objective list."""
+        if self.objectives:
+            return [(o.metric, o.mode) for o in self.objectives]
+        return [(self.metric, self.mode)]
 
     @field_validator("space")
     @classmethod

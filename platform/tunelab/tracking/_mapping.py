@@ -15,6 +15,7 @@ TAG_TRIAL_ID = "tunelab.trial_id"
 TAG_NODE = "tunelab.node"
 TAG_NODE_IP = "tunelab.node_ip"
 TAG_MODEL = "tunelab.model"
+TAG_PARETO = "tunelab.pareto_front"  # "true" on the runs of a multi-objective sweep's front
 TAG_DATASET = "tunelab.dataset"
 TAG_OUTCOME = "tunelab.outcome"
 TAG_ERROR = "tunelab.error"

@@ -37,6 +37,7 @@ def parent_summary_writer(
     best: Mapping[str, Any] | None,
     top: Sequence[Mapping[str, Any]],
     wall_s: float,
+    pareto_front: Sequence[Mapping[str, Any]] | None = None,
     usage: Mapping[str, float],
 ) -> Any:
     """A writer call that records the sweep's outcome on the parent run."""
@@ -64,6 +65,11 @@ def parent_summary_writer(
             "trials": {o.value: counts.get(o, 0) for o in Outcome},
             "best": dict(best) if best is not None else None,
             "top": [dict(t) for t in top],
+            **(
+                {"pareto_front": [dict(t) for t in pareto_front]}
+                if pareto_front is not None
+                else {}
+            ),
             "wall_s": wall_s,
             **{name: round(value, 6) for name, value in usage.items()},
         }

@@ -20,9 +20,12 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 
 # Metrics a trial reports every epoch, by (training loop, task). Regression losses are mean
 # squared errors; `frechet_distance` is measured in a fixed classifier's feature space.
+# `param_count` (trainable parameters) and `latency_ms` (median time to predict a fixed batch of
+# 64 validation examples) make size and speed objectives of a multi-objective sweep.
+COST_METRICS = ("param_count", "latency_ms")
 REPORTED_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
-    ("supervised", "classification"): ("train_loss", "val_loss", "val_accuracy"),
-    ("supervised", "regression"): ("train_loss", "val_mse", "val_mae"),
+    ("supervised", "classification"): ("train_loss", "val_loss", "val_accuracy", *COST_METRICS),
+    ("supervised", "regression"): ("train_loss", "val_mse", "val_mae", *COST_METRICS),
     ("gan", "classification"): ("loss_d", "loss_g", "frechet_distance"),
 }
 

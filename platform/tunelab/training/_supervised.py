@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import statistics
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -45,6 +47,28 @@ def evaluate(
     return {"val_mse": error.square().mean().item(), "val_mae": error.abs().mean().item()}
 
 
+LATENCY_BATCH = 64
+LATENCY_REPEATS = 5
+
+
+def latency_ms(model: nn.Module, x: torch.Tensor, device: Device = CPU) -> float:
+    """Median milliseconds to predict one fixed batch, in evaluation mode, after a warm-up."""
+    model.eval()
+    batch = x[:LATENCY_BATCH]
+    times = []
+    with torch.inference_mode(), device.autocast():
+        model(batch)
+        for _ in range(LATENCY_REPEATS):
+            if device.name == "cuda":
+                torch.cuda.synchronize()
+            started = time.perf_counter()
+            model(batch)
+            if device.name == "cuda":
+                torch.cuda.synchronize()
+            times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times)
+
+
 def train_supervised(
     config: Mapping[str, Any],
     data: DataSplits,
@@ -80,6 +104,7 @@ def train_supervised(
     n_train, batch_size = len(y_train), int(trainer_hp["batch_size"])
     clip = float(trainer_hp["grad_clip"])
     criterion = loss_fn(data.task)
+    param_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     for epoch in range(first_epoch, max_epochs + 1):
         model.train()
@@ -102,6 +127,8 @@ def train_supervised(
         metrics = {
             "train_loss": loss_sum.item() / seen,
             **evaluate(model, x_val, y_val, data.task, device),
+            "param_count": float(param_count),
+            "latency_ms": latency_ms(model, x_val, device),
         }
         for name, value in metrics.items():
             if not math.isfinite(value):
