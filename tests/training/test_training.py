@@ -59,7 +59,11 @@ def test_resuming_from_a_checkpoint_matches_an_uninterrupted_run(digits, tmp_pat
     save_checkpoint(tmp_path, first_two[-1][2])
     resumed = run(config, digits, 3, restore=load_checkpoint(tmp_path))
     assert [e for e, _, _ in resumed] == [3]
-    assert resumed[0][1] == pytest.approx(straight[-1][1], rel=1e-6)
+
+    def learned(metrics: dict) -> dict:
+        return {k: v for k, v in metrics.items() if k != "latency_ms"}  # a timing, not learnt
+
+    assert learned(resumed[0][1]) == pytest.approx(learned(straight[-1][1]), rel=1e-6)
 
 
 def test_checkpoint_is_atomic_self_describing_and_weights_only(digits, tmp_path: Path) -> None:
