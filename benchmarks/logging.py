@@ -22,8 +22,8 @@ from __future__ import annotations
 
 import sys
 
-# Run as a script, this file's folder comes first on sys.path, and this file's name would stand
-# in for the standard library's `logging` for every module imported after it.
+# Run as a script, this file's folder comes first on sys.path, where this file would stand in
+# for the standard library's logging.
 if sys.path and sys.path[0] == __file__.rsplit("/", 1)[0]:
     sys.path.pop(0)
 
