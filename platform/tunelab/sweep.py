@@ -22,7 +22,7 @@ from tunelab.tracking import (
 )
 from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_PARETO, TAG_ROLE, TAG_SWEEP
 from tunelab.tracking._spool import SpoolState
-from tunelab.tracking._views import views_writer
+from tunelab.tracking._views import prewarm_views, views_writer
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
 TOP_TRIALS = 10  # listed in sweep_summary.json
@@ -143,6 +143,7 @@ def run_sweep(
     # Saved by the writer thread while Ray starts; only the best weights are copied in at the end.
     template = ModelTemplate(data.info, prepared.arch.trainer)
     writer.call("prepare the model folder", template.prepare)
+    writer.call("warm up the views", prewarm_views)
     try:
         if not address:  # starts while the writer connects to the store
             we_started_ray = ray_side.start_ray(None, debug=debug)
