@@ -6,13 +6,17 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tunelab.data import Dataset, datasets
 from tunelab.data._files import FILE_OPTIONS, file_kind, load_file
 from tunelab.data._plugins import as_dataset
 from tunelab.models import Architecture, architectures, as_architecture
+from tunelab.registry import Registry
+
+T = TypeVar("T")
 
 
 class PluginError(Exception):
@@ -42,13 +46,18 @@ def import_object(ref: str) -> Any:
     return obj
 
 
+def _by_name(ref: str, registry: Registry[T], adapt: Callable[[str, Any], T]) -> T:
+    """An import path's object, made an entry by `adapt`; or a registered name's entry."""
+    if not is_import_path(ref):
+        return registry.get(ref)
+    try:
+        return adapt(ref, import_object(ref))
+    except TypeError as exc:
+        raise PluginError(f"'{ref}': {exc}") from None
+
+
 def resolve_architecture(ref: str) -> Architecture:
-    if is_import_path(ref):
-        try:
-            return as_architecture(ref, import_object(ref))
-        except TypeError as exc:
-            raise PluginError(f"'{ref}': {exc}") from None
-    return architectures.get(ref)
+    return _by_name(ref, architectures, as_architecture)
 
 
 def resolve_dataset(name: str | None = None, file: str | Path | None = None) -> Dataset:
@@ -62,9 +71,4 @@ def resolve_dataset(name: str | None = None, file: str | Path | None = None) -> 
             options=FILE_OPTIONS.get(kind, {}),
         )
     assert name is not None
-    if is_import_path(name):
-        try:
-            return as_dataset(name, import_object(name))
-        except TypeError as exc:
-            raise PluginError(f"'{name}': {exc}") from None
-    return datasets.get(name)
+    return _by_name(name, datasets, as_dataset)

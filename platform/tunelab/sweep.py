@@ -115,15 +115,12 @@ def run_sweep(
         else:  # checked before Ray starts
             fits = ray_side.fit_trials(spec, [_local_resources(spec)])
         concurrency = spec.budget.concurrency or _default_concurrency(spec, fits)
-    except ray_side.ResourceProblem as problem:
-        if address:
-            ray_side.shutdown_ray()
-        raise loaded.locate(problem.path, str(problem)) from None
-    try:
         prepared = prepare(loaded, tracking_uri=tracking_uri)
-    except BaseException:
+    except BaseException as exc:  # leave a joined cluster before reporting
         if address:
             ray_side.shutdown_ray()
+        if isinstance(exc, ray_side.ResourceProblem):
+            raise loaded.locate(exc.path, str(exc)) from None
         raise
     data = prepared.data
 
@@ -198,51 +195,41 @@ def run_sweep(
     for record in state.trials.values():
         if record.outcome is not None:
             counts[record.outcome.value] += 1
-    best = None
-    if outcome.best_trial_id is not None:
-        record = state.trials[outcome.best_trial_id]
-        best = {
-            "trial": record.name,
-            "metric": record.last_value,
-            "config": record.config,
-            "run_id": None,
-        }
     wall_s = time.perf_counter() - started
     # If the store is unreachable, wait a while for it; what is left is kept on disk.
     give_up_at = time.monotonic() + float(env.TUNELAB_TRACKING_GIVE_UP_S.get() or GIVE_UP_S)
     writer.flush(timeout_s=max(0.0, give_up_at - time.monotonic()))
-    if best is not None and outcome.best_checkpoint is not None:
-        best["run_id"] = writer.run_id(outcome.best_trial_id or "")
-        writer.call(
-            "log the best model",
-            template.logger(
-                run_key=outcome.best_trial_id or "", checkpoint_path=outcome.best_checkpoint
-            ),
-        )
-    top = [
-        {
-            "trial": state.trials[trial_id].name,
-            "metric": state.trials[trial_id].last_value,
-            "outcome": str(state.trials[trial_id].outcome),
-            "config": state.trials[trial_id].config,
+
+    def entry(trial_id: str, **values: Any) -> dict[str, Any]:
+        record = state.trials[trial_id]
+        return {
+            "trial": record.name,
+            **values,
+            "config": record.config,
             "run_id": writer.run_id(trial_id),
         }
-        for trial_id in ray_side.ranked_trials(state, spec.mode)[:TOP_TRIALS]
+
+    best = None
+    if outcome.best_trial_id is not None:
+        best = entry(outcome.best_trial_id, metric=state.trials[outcome.best_trial_id].last_value)
+        if outcome.best_checkpoint is not None:
+            writer.call(
+                "log the best model",
+                template.logger(
+                    run_key=outcome.best_trial_id, checkpoint_path=outcome.best_checkpoint
+                ),
+            )
+    top = [
+        entry(t, metric=state.trials[t].last_value, outcome=str(state.trials[t].outcome))
+        for t in ray_side.ranked_trials(state, spec.mode)[:TOP_TRIALS]
     ]
     front: list[dict[str, Any]] | None = None
     if spec.objectives:  # the trade-offs, tagged on their runs and listed in the summary
         front = []
         for trial_id in ray_side.pareto_front(state, spec.targets):
-            record = state.trials[trial_id]
             writer.set_tags(trial_id, {TAG_PARETO: "true"})
-            front.append(
-                {
-                    "trial": record.name,
-                    "values": {m: record.last_values[m] for m, _ in spec.targets},
-                    "config": record.config,
-                    "run_id": writer.run_id(trial_id),
-                }
-            )
+            values = state.trials[trial_id].last_values
+            front.append(entry(trial_id, values={m: values[m] for m, _ in spec.targets}))
     trial_hours = sum(record.seconds for record in state.trials.values()) / 3600
     writer.call(
         "record the sweep summary",

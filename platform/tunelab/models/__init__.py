@@ -7,8 +7,6 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab.models._base import (
     ACTIVATION_NAMES,
-    ALL_INPUTS,
-    ALL_TASKS,
     FREEZE_STRATEGIES,
     INIT_CHOICES,
     Architecture,
@@ -132,8 +130,6 @@ BUILTIN_ARCHITECTURES = frozenset(architectures)
 
 __all__ = [
     "ACTIVATION_NAMES",
-    "ALL_INPUTS",
-    "ALL_TASKS",
     "BUILTIN_ARCHITECTURES",
     "FREEZE_STRATEGIES",
     "INIT_CHOICES",

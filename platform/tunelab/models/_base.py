@@ -4,13 +4,15 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from tunelab.data._base import INPUT_KINDS, TASKS
+
 if TYPE_CHECKING:
     from torch import nn
 
     from tunelab.data import DataInfo
 
-ALL_TASKS = frozenset({"classification", "regression"})
-ALL_INPUTS = frozenset({"image", "sequence", "tabular"})
+ALL_TASKS = frozenset(TASKS)
+ALL_INPUTS = frozenset(INPUT_KINDS.values())
 
 
 @dataclass(frozen=True)

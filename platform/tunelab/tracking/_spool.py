@@ -30,9 +30,11 @@ class Spool:
         self._file = path.open("a+b")
         self._read_offset = 0
         self._in_memory: dict[int, Any] = {}
-        self._peek_ids: list[int]
         self._next_id = 0
-        self._peek_end, self._peek_ids, self._peek_points = 0, [], 0
+        # What the last peek read: where it ended, its in-memory ids and its metric points.
+        self._peek_end = 0
+        self._peek_ids: list[int] = []
+        self._peek_points = 0
         self.writes = 0
         self.points = 0
         self.dropped_points = 0
@@ -92,6 +94,3 @@ class Spool:
     def remove(self) -> None:
         self._file.close()
         self.path.unlink(missing_ok=True)
-
-    def close(self) -> None:
-        self._file.close()

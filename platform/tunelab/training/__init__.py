@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from tunelab.training._contract import (
     OPTIMIZERS,
-    REPORTED_METRICS,
     TRAINER_HYPERPARAMETERS,
     reported_metrics,
 )
 
-__all__ = ["OPTIMIZERS", "REPORTED_METRICS", "TRAINER_HYPERPARAMETERS", "reported_metrics"]
+__all__ = ["OPTIMIZERS", "TRAINER_HYPERPARAMETERS", "reported_metrics"]
