@@ -12,7 +12,7 @@ from tunelab.data import DataSplits, check_splits
 from tunelab.errors import TunelabError
 from tunelab.models import BUILTIN_ARCHITECTURES, Architecture
 from tunelab.spec import CategoricalParam, ConstantParam, FloatParam, IntParam, LoadedSpec
-from tunelab.spec._checks import check_compatible, resolve_data, resolve_model
+from tunelab.spec._checks import check_compatible, ref_path, resolve_data, resolve_model
 
 REFERENCE_PREFIX = "reference:"
 
@@ -141,7 +141,7 @@ def try_builder(
     from tunelab.training._common import split_hyperparameters
 
     _, model_hp = split_hyperparameters(representative_config(loaded), arch, options)
-    where = ("model",) if ("model", "name") not in loaded.lines else ("model", "name")
+    where = ref_path(loaded, "model", "name")
     try:
         model = arch.build(model_hp, data.info)
     except Exception as exc:

@@ -27,7 +27,7 @@ NAMED_VALUES: dict[str, tuple[str, ...]] = {
 }
 
 
-def _ref_path(loaded: LoadedSpec, key: str, field: str) -> tuple[str, ...]:
+def ref_path(loaded: LoadedSpec, key: str, field: str) -> tuple[str, ...]:
     """Where a model or dataset reference is written: `key.field` in the mapping form, `key` in
     the short form (`model: cnn`)."""
     return (key, field) if (key, field) in loaded.lines else (key,)
@@ -38,7 +38,7 @@ def resolve_model(loaded: LoadedSpec) -> Architecture:
     try:
         return resolve_architecture(ref)
     except (NotFoundError, PluginError) as exc:
-        raise loaded.locate(_ref_path(loaded, "model", "name"), str(exc)) from None
+        raise loaded.locate(ref_path(loaded, "model", "name"), str(exc)) from None
 
 
 def resolve_data(loaded: LoadedSpec) -> Dataset:
@@ -47,13 +47,13 @@ def resolve_data(loaded: LoadedSpec) -> Dataset:
         path = data_file(loaded)
         if not path.exists():
             raise loaded.locate(
-                _ref_path(loaded, "dataset", "file"), f"no such file or folder: {path}"
+                ref_path(loaded, "dataset", "file"), f"no such file or folder: {path}"
             )
         return resolve_dataset(file=path)
     try:
         return resolve_dataset(ref.name)
     except (NotFoundError, PluginError) as exc:
-        raise loaded.locate(_ref_path(loaded, "dataset", "name"), str(exc)) from None
+        raise loaded.locate(ref_path(loaded, "dataset", "name"), str(exc)) from None
 
 
 def data_file(loaded: LoadedSpec) -> Path:

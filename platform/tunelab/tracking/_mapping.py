@@ -74,6 +74,11 @@ def first_line(text: str) -> str:
     return ""
 
 
+def first_line_of(exc: BaseException) -> str:
+    """An exception's message in one line, or its type when it has none."""
+    return first_line(str(exc)) or type(exc).__name__
+
+
 def trial_tags(
     *, sweep: str, parent_run_id: str, trial_id: str, model: str, dataset: str
 ) -> dict[str, str]:

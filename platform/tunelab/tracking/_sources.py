@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from tunelab.errors import TunelabError
+from tunelab.tracking._mapping import first_line_of
 from tunelab.training._checkpoint import CHECKPOINT_FILE
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
@@ -32,8 +33,7 @@ def fetch_checkpoint(ref: str, tracking_uri: str | None, into: Path) -> Path:
                 download_artifacts(artifact_uri=uri, dst_path=str(into), tracking_uri=tracking_uri)
             )
         except (MlflowException, OSError) as exc:
-            message = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise SourceError(f"cannot fetch the model {ref}: {message}") from None
+            raise SourceError(f"cannot fetch the model {ref}: {first_line_of(exc)}") from None
         found = [folder] if folder.is_file() else sorted(folder.rglob(CHECKPOINT_FILE))
         if not found:
             raise SourceError(f"{ref} holds no {CHECKPOINT_FILE}: not a tunelab model")

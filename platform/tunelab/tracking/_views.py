@@ -11,6 +11,8 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunelab.tracking._mapping import first_line_of
+
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
@@ -62,7 +64,7 @@ def draw_views(study: Any, folder: Path, *, target_name: str) -> dict[str, str]:
                 image.savefig(folder / f"{name}.png", dpi=110, bbox_inches="tight")
                 plt.close(image)
         except (ValueError, RuntimeError) as exc:  # e.g. importances of a constant parameter
-            skipped[name] = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            skipped[name] = first_line_of(exc)
             for suffix in (".html", ".png"):
                 (folder / f"{name}{suffix}").unlink(missing_ok=True)
     return skipped

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import TunelabError
+from tunelab.tracking._mapping import first_line_of
 from tunelab.tracking._spool import Spool, SpoolState
 
 if TYPE_CHECKING:
@@ -197,7 +198,7 @@ class TrackingWriter:
             self.tracking_uri = client.tracking_uri
             self.experiment_id = self._experiment_id(client)
         except Exception as exc:
-            self._open_error = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            self._open_error = first_line_of(exc)
             self._ready.set()
             self._drain_after_failure()
             return
@@ -367,7 +368,7 @@ class TrackingWriter:
             raise
         except Exception as exc:
             if op.key == SWEEP:
-                self._open_error = str(exc).strip().splitlines()[0]
+                self._open_error = first_line_of(exc)
                 self._ready.set()
             return
         run_id = run.info.run_id
@@ -412,7 +413,7 @@ class TrackingWriter:
         except _Unreachable:
             raise
         except Exception as exc:
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else repr(exc)
+            first = first_line_of(exc)
             self.failed_writes.append(f"{what}: {first}")
             logger.warning("tracking: gave up on %s: %s", what, first)
 
@@ -456,11 +457,6 @@ def unreachable(exc: BaseException) -> bool:
         return True
     text = str(exc)
     return any(sign in text for sign in UNREACHABLE_SIGNS)
-
-
-def first_line_of(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else repr(exc)
 
 
 def _from_record(record: Any) -> Any:
