@@ -88,6 +88,44 @@ def build_parser() -> argparse.ArgumentParser:
     )
     server.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
 
+    report = commands.add_parser(
+        "report",
+        help="explain a trained model with Captum; the report is logged to the model's run",
+        description="Explain a trained model: attributions chosen by its family, checked for "
+        "faithfulness, written as HTML, JSON and PNG under --out and logged to the model's run.",
+    )
+    report.add_argument(
+        "target",
+        metavar="TARGET",
+        help="a trial's MLflow run id, a sweep name (its best trial), or models:/NAME@ALIAS",
+    )
+    report.add_argument(
+        "--top", type=_int, help="with a sweep name: explain its K best trials and compare them"
+    )
+    report.add_argument(
+        "--methods",
+        help="comma-separated, overriding the family's defaults: integrated_gradients, "
+        "saliency, occlusion, grad_cam, feature_ablation",
+    )
+    report.add_argument(
+        "--examples", type=_int, default=256, help="validation examples explained (default 256)"
+    )
+    report.add_argument(
+        "--out", default="tunelab_reports", help="output folder (default ./tunelab_reports)"
+    )
+    report.add_argument(
+        "--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else MLflow's default here"
+    )
+    report.add_argument(
+        "--device",
+        default="auto",
+        help="auto (the GPU when there is one), cpu or cuda",
+    )
+    report.add_argument(
+        "--no-log", action="store_true", help="write the report locally, do not log it to MLflow"
+    )
+    report.add_argument("--debug", action="store_true", help="full tracebacks")
+
     commands.add_parser("list", help="list the models, datasets and ready specs")
     return parser
 
@@ -104,6 +142,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _list()
         if args.command == "server":
             return _server(args)
+        if args.command == "report":
+            return _report(args)
     except TunelabError as exc:
         if debug:
             raise
@@ -186,6 +226,36 @@ def _sweep(args: argparse.Namespace) -> int:
     if report.interrupted:
         return EXIT_INTERRUPTED
     return 0 if report.best is not None else EXIT_NO_RESULT
+
+
+def _report(args: argparse.Namespace) -> int:
+    from tunelab.report import make_report
+
+    methods = [m.strip() for m in args.methods.split(",") if m.strip()] if args.methods else None
+    outcome = make_report(
+        args.target,
+        top=args.top,
+        methods=methods,
+        examples=args.examples,
+        out_dir=args.out,
+        tracking_uri=args.tracking_uri,
+        device=args.device,
+        log=not args.no_log,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    for written in outcome.reports:
+        verdict = "passed" if written.sanity_passed else "FAILED"
+        print(
+            f"report: {written.folder / 'report.html'} ({written.label}, {written.seconds:.1f} s)"
+        )
+        print(f"  sanity checks {verdict}")
+        for flag in written.flags:
+            print(f"  flagged: {flag}")
+        if written.logged:
+            print(f"  logged to run {written.run_id} under report/")
+    if outcome.comparison is not None:
+        print(f"comparison: {outcome.comparison / 'comparison.html'}")
+    return 0
 
 
 def _invoked_as() -> str:

@@ -22,10 +22,10 @@ from tunelab.tracking import (
 )
 from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_PARETO, TAG_ROLE, TAG_SWEEP
 from tunelab.tracking._spool import SpoolState
+from tunelab.tracking._sweep import TOP_TRIALS
 from tunelab.tracking._views import prewarm_views, views_writer
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
-TOP_TRIALS = 10  # listed in sweep_summary.json
 GIVE_UP_S = 120.0  # default wait for an unreachable tracking store at the end
 
 
@@ -212,17 +212,19 @@ def run_sweep(
     best = None
     if outcome.best_trial_id is not None:
         best = entry(outcome.best_trial_id, metric=state.trials[outcome.best_trial_id].last_value)
-        if outcome.best_checkpoint is not None:
-            writer.call(
-                "log the best model",
-                template.logger(
-                    run_key=outcome.best_trial_id, checkpoint_path=outcome.best_checkpoint
-                ),
-            )
+    ranked = ray_side.ranked_trials(state, spec.mode)[:TOP_TRIALS]
     top = [
         entry(t, metric=state.trials[t].last_value, outcome=str(state.trials[t].outcome))
-        for t in ray_side.ranked_trials(state, spec.mode)[:TOP_TRIALS]
+        for t in ranked
     ]
+    # The best trials keep their models (the best first): reports explain and compare them.
+    for trial_id in ranked:
+        checkpoint = state.trials[trial_id].checkpoint
+        if checkpoint is not None:
+            writer.call(
+                "log a top trial's model",
+                template.logger(run_key=trial_id, checkpoint_path=checkpoint),
+            )
     front: list[dict[str, Any]] | None = None
     if spec.objectives:  # the trade-offs, tagged on their runs and listed in the summary
         front = []

@@ -329,7 +329,6 @@ def clean_error_line(line: str) -> str:
 @dataclass
 class TuneOutcome:
     best_trial_id: str | None
-    best_checkpoint: str | None
     interrupted: bool
 
 
@@ -406,9 +405,7 @@ def run_tune(
     # On Ctrl-C Ray Tune stops gracefully and returns as usual; trials it left running tell.
     # (The caller marks them killed.)
     interrupted = interrupted or any(r.outcome is None for r in callback.state.trials.values())
-    best_id = best_trial(callback.state, spec.mode)
-    best_checkpoint = callback.state.trials[best_id].checkpoint if best_id else None
-    return TuneOutcome(best_id, best_checkpoint, interrupted=interrupted)
+    return TuneOutcome(best_trial(callback.state, spec.mode), interrupted=interrupted)
 
 
 def ranked_trials(state: SweepState, mode: str) -> list[str]:

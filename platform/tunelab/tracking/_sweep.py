@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tunelab.data import DataInfo
 
 MODEL_ARTIFACT = "model"
+TOP_TRIALS = 10  # listed in sweep_summary.json, with their models logged
 SPEC_ARTIFACT = "spec.yaml"
 
 

@@ -20,6 +20,9 @@ from tunelab.training._frechet import embed, feature_extractor, frechet_distance
 # Generated examples scored per epoch, from the same noise every epoch.
 SCORED_SAMPLES = 1000
 REAL_LABEL = 0.9
+# The first few of those, kept in every checkpoint for every epoch so far (as 8-bit images): a
+# report shows how the generator's samples evolved.
+KEPT_SAMPLES = 16
 
 
 def train_gan(
@@ -49,7 +52,9 @@ def train_gan(
     shuffle = torch.Generator().manual_seed(seed)
     noise = torch.Generator().manual_seed(seed + 1)
     first_epoch = 1
+    kept: list[torch.Tensor] = []
     if restore is not None:
+        kept = list(restore.get("samples_by_epoch", []))
         gan.load_state_dict(restore["model_state"])
         opt_g.load_state_dict(restore["optimizer_g_state"])
         opt_d.load_state_dict(restore["optimizer_d_state"])
@@ -103,6 +108,9 @@ def train_gan(
             generated = gan(fixed_z)
         if not torch.isfinite(generated).all():
             raise NonFiniteMetricError("generated samples", float("nan"), epoch)
+        kept.append(
+            (generated[:KEPT_SAMPLES].float().clamp(0, 1) * 255).round().to(torch.uint8).cpu()
+        )
         distance = frechet_distance(statistics(embed(features, generated)), real_stats)
         if not math.isfinite(distance):
             raise NonFiniteMetricError("frechet_distance", distance, epoch)
@@ -118,6 +126,7 @@ def train_gan(
             optimizer_d_state=opt_d.state_dict(),
             shuffle_state=shuffle.get_state(),
             noise_state=noise.get_state(),
+            samples_by_epoch=torch.stack(kept),
         )
         metrics = {"loss_d": loss_d_mean, "loss_g": loss_g_mean, "frechet_distance": distance}
         report(epoch, metrics, state)

@@ -1,0 +1,290 @@
+"""Interpretability reports: Captum's attributions for a trained model, chosen by its family,
+checked for faithfulness, written as one self-contained HTML page, a JSON summary and PNG
+figures, and logged to the run of the model they explain."""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tunelab.report._attribution import METHODS
+from tunelab.report._families import DEFAULT_METHODS, FAMILIES, Explanation, Material
+from tunelab.report._target import ReportError, Subject
+
+REPORT_ARTIFACTS = "report"  # the folder of the explained run's artifacts
+COMPARISON_ARTIFACTS = "report_comparison"  # on a sweep's parent run, with --top K
+TAG_SANITY = "tunelab.report.sanity"  # "passed" or "failed" on the explained run
+DEFAULT_EXAMPLES = 256
+DEFAULT_OUT = "tunelab_reports"
+# Output folders are named after run ids: nothing else ever becomes part of a path.
+_SAFE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Written:
+    run_id: str
+    label: str
+    folder: Path
+    sanity_passed: bool
+    flags: list[str]
+    seconds: float
+    logged: bool
+
+
+@dataclass(frozen=True)
+class ReportOutcome:
+    reports: list[Written]
+    comparison: Path | None
+
+
+def make_report(
+    target: str,
+    *,
+    top: int | None = None,
+    methods: Sequence[str] | None = None,
+    examples: int = DEFAULT_EXAMPLES,
+    out_dir: str | Path = DEFAULT_OUT,
+    tracking_uri: str | None = None,
+    device: str = "auto",
+    log: bool = True,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ReportOutcome:
+    """Explain TARGET (a trial's run id, a sweep's name, or models:/NAME@ALIAS) and write and log
+    its report. Raises ReportError (a TunelabError) for anything that cannot be explained."""
+    from mlflow import MlflowClient
+
+    from tunelab.report._target import resolve
+
+    check_arguments(top=top, methods=methods, examples=examples, device=device)
+    out_root = Path(out_dir).resolve()
+    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="tunelab-report-") as scratch:
+        resolved = resolve(target, top=top, client=client, into=Path(scratch))
+        materials = [_material(subject, _device(device)) for subject in resolved.subjects]
+        for subject, material in zip(resolved.subjects, materials, strict=True):
+            _check_methods(methods, material, subject)
+        written, globals_ = [], []
+        for subject, material in zip(resolved.subjects, materials, strict=True):
+            progress(f"explaining {subject.label} ({material.family})")
+            explanation = _explain(material, methods, examples)
+            folder = write_report(out_root, subject, material, explanation, examples)
+            logged = False
+            if log:
+                client.log_artifacts(subject.run_id, str(folder), REPORT_ARTIFACTS)
+                client.set_tag(
+                    subject.run_id, TAG_SANITY, "passed" if explanation.sanity_passed else "failed"
+                )
+                logged = True
+            written.append(
+                Written(
+                    run_id=subject.run_id,
+                    label=subject.label,
+                    folder=folder,
+                    sanity_passed=explanation.sanity_passed,
+                    flags=explanation.flags,
+                    seconds=explanation.seconds,
+                    logged=logged,
+                )
+            )
+            globals_.append(explanation.global_attribution)
+    comparison = None
+    if len(written) > 1 and resolved.parent_run_id is not None:
+        comparison = write_comparison(
+            out_root, resolved.parent_run_id, resolved.sweep, written, globals_
+        )
+        if log:
+            client.log_artifacts(resolved.parent_run_id, str(comparison), COMPARISON_ARTIFACTS)
+    return ReportOutcome(written, comparison)
+
+
+def check_arguments(
+    *, top: int | None, methods: Sequence[str] | None, examples: int, device: str
+) -> None:
+    if top is not None and not 1 <= top <= 10:
+        raise ReportError(f"--top must be between 1 and 10, got {top}")
+    if examples < 2:
+        raise ReportError(f"--examples must be at least 2, got {examples}")
+    if device not in ("auto", "cpu", "cuda"):
+        raise ReportError(f"--device must be auto, cpu or cuda, got {device!r}")
+    for method in methods or ():
+        if method not in METHODS:
+            raise ReportError(f"unknown method {method!r}; choose from {', '.join(METHODS)}")
+
+
+def _device(name: str) -> Any:
+    import torch
+
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ReportError("--device cuda: no CUDA device here")
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    return torch.device(name)
+
+
+def _material(subject: Subject, device: Any) -> Material:
+    from tunelab.errors import NotFoundError
+    from tunelab.plugins import resolve_architecture
+    from tunelab.preflight import load_data
+    from tunelab.report._families import family_of
+    from tunelab.tracking._torch_model import build_from_state
+    from tunelab.training._checkpoint import load_checkpoint
+
+    try:
+        state = load_checkpoint(subject.checkpoint)
+    except Exception as exc:
+        raise ReportError(f"{subject.label}: the model's checkpoint is unreadable: {exc}") from None
+    try:
+        loaded = build_from_state(state)
+        arch = resolve_architecture(state["architecture"])
+    except (NotFoundError, KeyError) as exc:
+        raise ReportError(f"{subject.label}: cannot rebuild the model: {exc}") from None
+    family = family_of(state, loaded.info.input_kind)
+    if family is None:
+        raise ReportError(
+            f"{subject.label}: no report for a model of family '{state['architecture']}' with "
+            f"{loaded.info.input_kind} inputs {loaded.info.input_shape}; reports cover "
+            f"{', '.join(FAMILIES)}"
+        )
+    data = load_data(subject.spec)
+    hyperparameters = {**arch.hyperparameters, **state["model_hparams"]}
+    return Material(
+        model=loaded.model.to(device),
+        rebuild=lambda: arch.build(hyperparameters, loaded.info),
+        state=state,
+        data=data,
+        dataset=subject.spec.spec.dataset.name or "",
+        family=family,
+    )
+
+
+def _check_methods(methods: Sequence[str] | None, material: Material, subject: Subject) -> None:
+    from tunelab.report._attribution import last_conv
+
+    for method in methods or ():
+        if method == "grad_cam":
+            model = material.model
+            model = getattr(model, "discriminator", model)
+            if last_conv(model) is None:
+                raise ReportError(
+                    f"{subject.label}: grad_cam needs a convolutional layer and this "
+                    f"{material.state['architecture']} model has none"
+                )
+
+
+def _explain(material: Material, methods: Sequence[str] | None, examples: int) -> Explanation:
+    from tunelab.report._attribution import last_conv
+    from tunelab.report._families import explain
+
+    chosen = list(methods or DEFAULT_METHODS[material.family])
+    if methods is None and "grad_cam" in chosen:
+        model = getattr(material.model, "discriminator", material.model)
+        if last_conv(model) is None:
+            chosen.remove("grad_cam")  # the default list, for a model without convolutions
+    return explain(material, chosen, examples)
+
+
+def safe_child(root: Path, name: str) -> Path:
+    """ROOT/NAME for a NAME that is a run id: anything else, or a path that would resolve
+    outside ROOT, is refused."""
+    if not _SAFE_NAME.match(name):
+        raise ReportError(f"refusing to name an output folder {name!r}: not a run id")
+    path = (root / name).resolve()
+    if not path.is_relative_to(root):
+        raise ReportError(f"refusing to write outside {root}")
+    return path
+
+
+def write_report(
+    out_root: Path, subject: Subject, material: Material, explanation: Explanation, examples: int
+) -> Path:
+    from tunelab.report._render import page
+
+    folder = safe_child(out_root, subject.run_id)
+    folder.mkdir(parents=True, exist_ok=True)
+    n_examples = min(examples, len(material.data.val))
+    facts = [
+        ("model", subject.label),
+        ("run id", subject.run_id),
+        ("family", f"{material.family} ({material.state['architecture']})"),
+        ("dataset", material.dataset),
+        ("examples", f"{n_examples} validation examples"),
+        ("device", str(next(material.model.parameters()).device)),
+        ("sanity checks", "passed" if explanation.sanity_passed else "FAILED: see Faithfulness"),
+        ("time", f"{explanation.seconds:.1f} s"),
+    ]
+    (folder / "report.html").write_text(
+        page(f"tunelab report: {subject.label}", facts, explanation.sections), encoding="utf-8"
+    )
+    summary = {
+        "run_id": subject.run_id,
+        "label": subject.label,
+        "family": material.family,
+        "architecture": material.state["architecture"],
+        "dataset": material.dataset,
+        "examples": n_examples,
+        "sanity_passed": explanation.sanity_passed,
+        "flags": explanation.flags,
+        "seconds": round(explanation.seconds, 3),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        **explanation.summary,
+    }
+    _write_json(folder / "report.json", summary)
+    for section in explanation.sections:
+        for figure in section.figures:
+            (folder / f"{figure.key}.png").write_bytes(figure.png)
+    return folder
+
+
+def write_comparison(
+    out_root: Path,
+    parent_run_id: str,
+    sweep: str | None,
+    written: Sequence[Written],
+    globals_: Sequence[Any],
+) -> Path:
+    from tunelab.report._families import compare
+    from tunelab.report._render import page
+
+    folder = safe_child(out_root, f"compare-{parent_run_id}")
+    folder.mkdir(parents=True, exist_ok=True)
+    labels = [w.label.split(" of sweep ")[0] for w in written]
+    section = compare(labels, globals_)
+    section.numbers["run_ids"] = [w.run_id for w in written]
+    facts = [
+        ("sweep", sweep or ""),
+        ("parent run id", parent_run_id),
+        ("trials", str(len(written))),
+    ]
+    (folder / "comparison.html").write_text(
+        page(f"tunelab: the {len(written)} best trials of {sweep}", facts, [section]),
+        encoding="utf-8",
+    )
+    _write_json(folder / "comparison.json", section.numbers)
+    for figure in section.figures:
+        (folder / f"{figure.key}.png").write_bytes(figure.png)
+    return folder
+
+
+def _write_json(path: Path, value: Any) -> None:
+    path.write_text(json.dumps(_finite(value), indent=1, sort_keys=True), encoding="utf-8")
+
+
+def _finite(value: Any) -> Any:
+    """JSON has no NaN: an undefined number (a constant attribution's correlation) is null."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _finite(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_finite(v) for v in value]
+    return value
+
+
+__all__ = ["DEFAULT_EXAMPLES", "ReportError", "ReportOutcome", "make_report"]
