@@ -112,6 +112,8 @@ def _attribute_chunk(
         )
         return ig, delta
     if method == "saliency":
+        # An input that does not require gradients yet would make Captum warn.
+        x = x.detach().requires_grad_()
         return attr.Saliency(forward).attribute(x, target=target, abs=True), None
     if method == "occlusion":
         window, strides = occlusion_window(tuple(x.shape[1:]))
