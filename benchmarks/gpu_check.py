@@ -2,7 +2,9 @@
 
   1. every family trains 2 epochs on CUDA (bf16 autocast where supported, data on the device,
      cuDNN's autotuner on), timed, with its last metrics;
-  2. a CNN sweep of 8 trials at 0.25 GPU per trial (4 at once) through `run_sweep`.
+  2. a CNN sweep of 8 trials at 0.25 GPU per trial (4 at once) through `run_sweep`;
+  3. an interpretability report over 256 examples for a CNN and a 2-layer LSTM on the GPU
+     (cuDNN's recurrent backward runs in training mode there), timed.
 
     python benchmarks/gpu_check.py --out results.json
 
@@ -85,11 +87,39 @@ def sweep() -> dict[str, Any]:
         }
 
 
+def reports() -> dict[str, Any]:
+    import torch
+
+    from tunelab.data import datasets
+    from tunelab.preflight import train_briefly
+    from tunelab.report._families import DEFAULT_METHODS, explain, material_from_state
+
+    out: dict[str, Any] = {}
+    for model, dataset in (("cnn", "digits"), ("lstm", "digits_rows")):
+        data = datasets.get(dataset).load()
+        state = train_briefly(model, data, {"depth": 2, "dropout": 0.3}, 2)[-1][1]
+        material = material_from_state(state, data, dataset)
+        material.model.to("cuda")
+        torch.cuda.synchronize()
+        started = time.perf_counter()
+        result = explain(material, DEFAULT_METHODS[material.family], 256)
+        torch.cuda.synchronize()
+        out[model] = {
+            "seconds": round(time.perf_counter() - started, 3),
+            "sanity_passed": result.sanity_passed,
+            "ig_relative_delta": result.summary["faithfulness"][
+                "integrated_gradients_completeness"
+            ]["relative_delta"],
+        }
+        print("report", model, out[model], flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="gpu_check.json")
     args = parser.parse_args()
-    result = {"families": families()}
+    result = {"families": families(), "reports": reports()}
     result["cnn_sweep_quarter_gpu"] = sweep()
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result))

@@ -39,3 +39,25 @@ def test_family_trains_two_epochs_on_cuda(model: str) -> None:
     )  # checkpoints load anywhere
     if "val_accuracy" in metrics:
         assert metrics["val_accuracy"] > 1.5 / data.n_classes
+
+
+@pytest.mark.parametrize("model", ["lstm", "cnn"])
+def test_report_explains_a_model_on_the_gpu(model: str) -> None:
+    """A model on a GPU is explained there; a recurrent one needs cuDNN's training-mode
+    backward, which must leave its outputs as evaluation mode gives them."""
+    from tunelab.report._families import DEFAULT_METHODS, explain, material_from_state
+
+    dataset, config = FAMILIES[model]
+    data = datasets.get(dataset).load()
+    state = train_briefly(model, data, {**config, "depth": 2, "dropout": 0.3}, 1)[-1][1]
+    material = material_from_state(state, data, dataset)
+    gpu_model = material.model.to("cuda")
+    x = torch.as_tensor(data.val.x[:64], device="cuda")
+    with torch.no_grad():
+        expected = gpu_model.eval()(x)
+    result = explain(material, DEFAULT_METHODS[material.family], 64)
+    assert next(gpu_model.parameters()).device.type == "cuda"
+    with torch.no_grad():
+        assert torch.allclose(gpu_model.eval()(x), expected)
+    completeness = result.summary["faithfulness"]["integrated_gradients_completeness"]
+    assert completeness["relative_delta"] < 0.1

@@ -9,35 +9,24 @@ from typing import Any
 import pytest
 import torch
 
-from tunelab.data import DataSplits, datasets
+from tunelab.data import datasets
 from tunelab.plugins import resolve_architecture
 from tunelab.preflight import train_briefly
 from tunelab.report import ReportError, _attribution, safe_child, write_report
-from tunelab.report._families import DEFAULT_METHODS, Material, explain, family_of
+from tunelab.report._families import (
+    DEFAULT_METHODS,
+    Material,
+    explain,
+    family_of,
+    material_from_state,
+)
 from tunelab.report._target import Subject
-from tunelab.tracking._torch_model import build_from_state
-
-
-def material(state: dict[str, Any], data: DataSplits, dataset: str) -> Material:
-    loaded = build_from_state(state)
-    arch = resolve_architecture(state["architecture"])
-    hp = {**arch.hyperparameters, **state["model_hparams"]}
-    family = family_of(state, loaded.info.input_kind)
-    assert family is not None
-    return Material(
-        model=loaded.model,
-        rebuild=lambda: arch.build(hp, loaded.info),
-        state=state,
-        data=data,
-        dataset=dataset,
-        family=family,
-    )
 
 
 def trained(model: str, dataset: str, config: dict[str, Any], epochs: int) -> Material:
     torch.set_num_threads(1)
     data = datasets.get(dataset).load()
-    return material(train_briefly(model, data, config, epochs)[-1][1], data, dataset)
+    return material_from_state(train_briefly(model, data, config, epochs)[-1][1], data, dataset)
 
 
 @pytest.fixture(scope="module")
@@ -148,7 +137,7 @@ def test_adding_problem_a_trained_lstm_attends_to_the_marked_steps_a_random_one_
     trained_adding,
 ) -> None:
     data, epochs = trained_adding
-    solved = material(epochs[-1][1], data, "adding")
+    solved = material_from_state(epochs[-1][1], data, "adding")
     share = explain(solved, DEFAULT_METHODS["sequences"], 256).summary["sequences"]
     assert share["marked_share_method"] == "feature_ablation"
     assert share["marked_share"] >= 0.8, share["marked_share_by_method"]
@@ -181,7 +170,7 @@ def test_transfer_report_labels_frozen_and_fine_tuned_blocks() -> None:
     data = datasets.get("digits_5_9").load(labels_per_class=30)
     config = {"freeze": "partial", "trainable_layers": 2}
     state = train_briefly("transfer", data, config, 2)[-1][1]
-    result = explain(material(state, data, "digits_5_9"), ("integrated_gradients",), 32)
+    result = explain(material_from_state(state, data, "digits_5_9"), ("integrated_gradients",), 32)
     blocks = result.summary["transfer"]["blocks"]
     assert [b["frozen"] for b in blocks] == [True] * (len(blocks) - 2) + [False, False]
     # Conductance is complete: each block's units sum to about the same output change.

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.report._attribution import METHODS
-from tunelab.report._families import DEFAULT_METHODS, FAMILIES, Explanation, Material
+from tunelab.report._families import DEFAULT_METHODS, Explanation, Material
 from tunelab.report._target import ReportError, Subject
 
 REPORT_ARTIFACTS = "report"  # the folder of the explained run's artifacts
@@ -130,38 +130,21 @@ def _device(name: str) -> Any:
 
 def _material(subject: Subject, device: Any) -> Material:
     from tunelab.errors import NotFoundError
-    from tunelab.plugins import resolve_architecture
     from tunelab.preflight import load_data
-    from tunelab.report._families import family_of
-    from tunelab.tracking._torch_model import build_from_state
+    from tunelab.report._families import material_from_state
     from tunelab.training._checkpoint import load_checkpoint
 
     try:
         state = load_checkpoint(subject.checkpoint)
     except Exception as exc:
         raise ReportError(f"{subject.label}: the model's checkpoint is unreadable: {exc}") from None
-    try:
-        loaded = build_from_state(state)
-        arch = resolve_architecture(state["architecture"])
-    except (NotFoundError, KeyError) as exc:
-        raise ReportError(f"{subject.label}: cannot rebuild the model: {exc}") from None
-    family = family_of(state, loaded.info.input_kind)
-    if family is None:
-        raise ReportError(
-            f"{subject.label}: no report for a model of family '{state['architecture']}' with "
-            f"{loaded.info.input_kind} inputs {loaded.info.input_shape}; reports cover "
-            f"{', '.join(FAMILIES)}"
-        )
     data = load_data(subject.spec)
-    hyperparameters = {**arch.hyperparameters, **state["model_hparams"]}
-    return Material(
-        model=loaded.model.to(device),
-        rebuild=lambda: arch.build(hyperparameters, loaded.info),
-        state=state,
-        data=data,
-        dataset=subject.spec.spec.dataset.name or "",
-        family=family,
-    )
+    try:
+        material = material_from_state(state, data, subject.spec.spec.dataset.name or "")
+    except (NotFoundError, KeyError, ValueError) as exc:
+        raise ReportError(f"{subject.label}: {exc}") from None
+    material.model.to(device)
+    return material
 
 
 def _check_methods(methods: Sequence[str] | None, material: Material, subject: Subject) -> None:

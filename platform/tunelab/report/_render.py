@@ -64,19 +64,47 @@ def image_grid(
     cmap: str = "viridis",
     signed: bool = False,
 ) -> bytes:
-    """Small 2-d maps in a grid. Signed maps share a colour scale centred on zero."""
+    """Small 2-d maps in a grid, drawn as one mosaic (one axes, however many maps: subplots
+    cost tens of milliseconds each). Each map is scaled to its own range, or, when `signed`,
+    all share one colour scale centred on zero."""
     plt = _pyplot()
+    from matplotlib import colormaps
+
     rows = max(1, math.ceil(len(images) / columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.6 * columns, 1.75 * rows), squeeze=False)
+    height = max(im.shape[0] for im in images)
+    width = max(im.shape[1] for im in images)
+    pad = max(1, height // 8)
+    cell_h, cell_w = height + pad, width + pad
+    mosaic = np.ones((rows * cell_h, columns * cell_w, 4))
     limit = max((float(np.abs(im).max()) for im in images), default=1.0) or 1.0
-    for ax in axes.flat:
-        ax.axis("off")
-    for ax, image, title in zip(axes.flat, images, titles, strict=False):
-        if signed:
-            ax.imshow(image, cmap="RdBu_r", vmin=-limit, vmax=limit)
+    for index, image in enumerate(images):
+        if image.ndim == 3:  # already RGB in [0, 1]
+            rgba = np.concatenate([image, np.ones((*image.shape[:2], 1))], axis=2)
+        elif signed:
+            rgba = colormaps["RdBu_r"]((image / limit + 1) / 2)
         else:
-            ax.imshow(image, cmap=cmap)
-        ax.set_title(title, fontsize=8)
+            lo, hi = float(image.min()), float(image.max())
+            rgba = colormaps[cmap]((image - lo) / (hi - lo) if hi > lo else np.zeros_like(image))
+        r, c = divmod(index, columns)
+        top, left = r * cell_h, c * cell_w
+        mosaic[top : top + image.shape[0], left : left + image.shape[1]] = rgba
+    scale = 1.6 / cell_w * 8 if cell_w < 32 else 1.6 / cell_w * 32
+    fig, ax = plt.subplots(
+        figsize=(columns * cell_w * scale / 8 + 0.2, rows * cell_h * scale / 8 + 0.4)
+    )
+    ax.imshow(mosaic, interpolation="nearest")
+    ax.axis("off")
+    for index, title in enumerate(titles[: len(images)]):
+        if title:
+            r, c = divmod(index, columns)
+            ax.text(
+                c * cell_w + width / 2,
+                r * cell_h - 0.3,
+                title,
+                ha="center",
+                va="bottom",
+                fontsize=7,
+            )
     return _png(fig)
 
 
