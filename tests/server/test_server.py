@@ -50,3 +50,32 @@ def test_server_with_an_unreachable_database_is_one_line_and_exit_2(tmp_path: Pa
         'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused'
     ]
     assert "secret" not in result.stderr
+
+
+def test_report_reads_from_and_logs_to_the_tracking_server(
+    server, server_sweep, tmp_path: Path
+) -> None:
+    import json
+
+    from mlflow import MlflowClient
+
+    from tunelab.cli import main
+
+    out = tmp_path / "reports"
+    code = main(
+        ["report", "server-sweep", "--top", "2", "--tracking-uri", server["url"], "--out", str(out)]
+    )
+    assert code == 0
+    client = MlflowClient(server["url"])
+    best = server_sweep["report"].best["run_id"]
+    logged = {a.path for a in client.list_artifacts(best, "report")}
+    assert {"report/report.html", "report/report.json", "report/feature_importance.png"} <= logged
+    # Stored where the server keeps artifacts, not beside the client.
+    assert any(best in str(p) for p in Path(server["artifacts"]).rglob("report.json"))
+    data = json.loads((out / best / "report.json").read_text())
+    assert data["family"] == "tabular" and len(data["tabular"]["features"]) == 13
+    assert set(data["tabular"]["rank_agreement"]) == {"integrated_gradients", "feature_ablation"}
+    parent = server_sweep["report"].parent_run_id
+    assert "report_comparison/comparison.json" in {
+        a.path for a in client.list_artifacts(parent, "report_comparison")
+    }
