@@ -166,6 +166,13 @@ def run_sweep(
         board=board,
         state=state,
         metric_names=reported_metrics(prepared.arch.trainer, data.task),
+        # A trial among the final 10 best was among the best when it finished, so each of them
+        # has its model; a few that later fell out of the 10 keep theirs.
+        keep_model=lambda trial_id, checkpoint: writer.call(
+            "log a top trial's model",
+            template.logger(run_key=trial_id, checkpoint_path=checkpoint),
+        ),
+        keep_models=TOP_TRIALS,
     )
     console = Console(stderr=True)
     view = (
@@ -217,14 +224,6 @@ def run_sweep(
         entry(t, metric=state.trials[t].last_value, outcome=str(state.trials[t].outcome))
         for t in ranked
     ]
-    # The best trials keep their models (the best first): reports explain and compare them.
-    for trial_id in ranked:
-        checkpoint = state.trials[trial_id].checkpoint
-        if checkpoint is not None:
-            writer.call(
-                "log a top trial's model",
-                template.logger(run_key=trial_id, checkpoint_path=checkpoint),
-            )
     front: list[dict[str, Any]] | None = None
     if spec.objectives:  # the trade-offs, tagged on their runs and listed in the summary
         front = []

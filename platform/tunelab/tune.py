@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,15 +185,21 @@ class TrackingCallback(tune.Callback):
         board: Board | None,
         state: SweepState,
         metric_names: tuple[str, ...],
+        keep_model: Callable[[str, str], None] | None = None,
+        keep_models: int = 0,
     ) -> None:
         self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
         self.writer, self.board, self.state = writer, board, state
         self.metric_names = metric_names
+        # keep_model(trial_id, checkpoint) logs a trial's model; it is called as soon as a trial
+        # finishes among the `keep_models` best so far, so the uploads happen while others train.
+        self.keep_model, self.keep_models = keep_model, keep_models
 
     def __getstate__(self) -> dict[str, Any]:
-        # Ray pickles the Tuner, callbacks included, for `Tuner.restore`. The writer and the board
-        # are live objects of this process; a restored sweep attaches new ones.
-        return {**self.__dict__, "writer": None, "board": None}
+        # Ray pickles the Tuner, callbacks included, for `Tuner.restore`. The writer, the board
+        # and the model logger are live objects of this process; a restored sweep attaches new
+        # ones.
+        return {**self.__dict__, "writer": None, "board": None, "keep_model": None}
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
@@ -266,6 +273,9 @@ class TrackingCallback(tune.Callback):
                 max_epochs=self.spec.budget.max_epochs,
             ),
         )
+        top = ranked_trials(self.state, self.spec.mode)[: self.keep_models]
+        if self.keep_model is not None and record.checkpoint is not None and trial.trial_id in top:
+            self.keep_model(trial.trial_id, record.checkpoint)
 
     def on_trial_error(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any

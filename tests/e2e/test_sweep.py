@@ -69,6 +69,8 @@ def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(
     summary = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/sweep_summary.json")
     assert [t["metric"] for t in summary["top"]] == sorted(accuracies.values(), reverse=True)
     assert summary["top"][0]["run_id"] == best_run.info.run_id
+    for entry in summary["top"]:  # the best trials keep their models, for reports
+        assert "model/MLmodel" in {a.path for a in client.list_artifacts(entry["run_id"], "model")}
     assert summary["trials"]["completed"] == 4 and summary["gpu_hours"] == 0
     assert 0 < summary["cpu_hours"] < 4 * summary["wall_s"] / 3600
     views = {a.path for a in client.list_artifacts(parent.info.run_id, "views")}
