@@ -162,7 +162,7 @@ def test_gan_report_compares_real_and_generated_and_shows_each_epoch() -> None:
     p = section["discriminator_p_real"]
     assert 0 <= p["generated"] <= 1 and 0 <= p["real"] <= 1
     keys = {f.key for s in result.sections for f in s.figures}
-    assert {"samples_epoch_0001", "samples_epoch_0003", "real_and_generated"} <= keys
+    assert {"samples_by_epoch", "real_and_generated"} <= keys
     assert set(result.summary["faithfulness"]["methods"]) == {"integrated_gradients", "saliency"}
 
 
@@ -193,3 +193,21 @@ def test_json_summary_writes_undefined_numbers_as_null(tmp_path: Path) -> None:
 
     _write_json(tmp_path / "x.json", {"a": float("nan"), "b": [1.0, float("inf")]})
     assert json.loads((tmp_path / "x.json").read_text()) == {"a": None, "b": [1.0, None]}
+
+
+def test_a_model_of_no_known_family_is_refused_by_name() -> None:
+    from tunelab.data import DataInfo
+
+    info = DataInfo(task="classification", input_shape=(2, 2, 2, 2), n_classes=3)
+    arch = resolve_architecture("mlp")
+    model = arch.build(arch.hyperparameters, info)
+    state = {
+        "architecture": "mlp",
+        "trainer": "supervised",
+        "model_hparams": dict(arch.hyperparameters),
+        "data_info": info.as_dict(),
+        "model_state": model.state_dict(),
+    }
+    data = datasets.get("digits").load()
+    with pytest.raises(ValueError, match=r"no report for a model of family 'mlp' with 4-d inputs"):
+        material_from_state(state, data, "digits")

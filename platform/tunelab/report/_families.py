@@ -205,6 +205,13 @@ def _show(x: np.ndarray) -> np.ndarray:
     return x.mean(0)
 
 
+def _rgb(x: np.ndarray) -> np.ndarray:
+    """A (C, H, W) example in [0, 1] as an (H, W, 3) image, shown as it is (not rescaled)."""
+    if x.shape[0] == 3:
+        return np.transpose(x, (1, 2, 0)).clip(0, 1)
+    return np.repeat(x.mean(0)[..., None], 3, axis=2).clip(0, 1)
+
+
 def _r(values: np.ndarray, digits: int = 6) -> Any:
     return np.round(values.astype(float), digits).tolist()
 
@@ -677,23 +684,18 @@ def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanat
     if isinstance(history, Tensor) and history.dim() == 5:
         epochs = history.shape[0]
         section.numbers["sample_grids_epochs"] = list(range(1, epochs + 1))
-        picked = sorted({round(float(e)) for e in np.linspace(0, epochs - 1, min(epochs, 12))})
-        for e in picked:
-            samples = history[e].float().numpy() / 255.0
-            section.figures.append(
-                Figure(
-                    f"samples_epoch_{e + 1:04d}",
-                    f"Generated samples after epoch {e + 1}",
-                    image_grid(
-                        [_show(s) for s in samples], [""] * len(samples), columns=8, cmap="gray"
-                    ),
-                    "The same latent vectors every epoch.",
-                )
+        images, titles = [], []
+        for epoch, samples in enumerate(history.float().numpy() / 255.0, start=1):
+            images += [_rgb(sample) for sample in samples]
+            titles += [f"epoch {epoch}"] + [""] * (len(samples) - 1)
+        section.figures.append(
+            Figure(
+                "samples_by_epoch",
+                "Generated samples, one row per epoch",
+                image_grid(images, titles, columns=history.shape[1]),
+                "The same latent vectors every epoch: how the generator's samples evolved.",
             )
-        if len(picked) < epochs:
-            section.notes.append(
-                f"Sample grids for {len(picked)} of the {epochs} epochs, evenly spaced."
-            )
+        )
     else:
         section.notes.append(
             "This checkpoint holds no per-epoch samples (trained before tunelab kept them)."
