@@ -153,7 +153,7 @@ def _faithfulness(
         section.numbers["integrated_gradients_completeness"] = A.completeness(ex, deltas)
         c = section.numbers["integrated_gradients_completeness"]
         section.notes.append(
-            f"Integrated Gradients completeness: attributions miss f(x) - f(0) by "
+            f"Integrated Gradients completeness: attributions miss f(x) - f(baseline) by "
             f"{c['mean_abs_delta']:.3g} on average ({c['relative_delta']:.1%} of the mean output "
             f"change), at most {c['max_abs_delta']:.3g}, with {A.IG_STEPS} steps."
         )
@@ -172,6 +172,10 @@ def _faithfulness(
                 for m, v in per_method.items()
             ],
         )
+    )
+    section.notes.append(
+        "Baseline of Integrated Gradients, occlusion and ablation: the training split's mean "
+        "example."
     )
     section.notes.append(
         f"Sanity check (Adebayo et al. 2018): each method re-run on the same architecture with "
@@ -600,8 +604,8 @@ def _conductance(m: Material, ex: A.Explainer) -> Section:
         )
     )
     section.notes.append(
-        "Conductance of a layer's units sums, per example, to the output change from the zero "
-        "input (completeness), so Σcond. is about the same in every block; Σ|cond.| and the "
+        "Conductance of a layer's units sums, per example, to the output change from the "
+        "baseline (the training mean; completeness), so Σcond. is about the same in every block; Σ|cond.| and the "
         "share of the top tenth of units show how spread out each block's contribution is."
     )
     return section
