@@ -265,13 +265,13 @@ def max_sensitivity(method: str, ex: Explainer) -> float:
     return float(values.float().mean().item())
 
 
-def rank_correlation(a: Tensor, b: Tensor) -> float:
-    """Mean over examples of the Spearman correlation of |a| and |b|, ties ranked by their
-    average (Adebayo et al. 2018 compare attribution magnitudes this way)."""
+def rank_correlation(a: Tensor, b: Tensor, *, absolute: bool = True) -> float:
+    """Mean over examples of the Spearman correlation of |a| and |b| (of a and b with
+    `absolute` false), ties ranked by their average: Adebayo et al. (2018) compare both."""
     from scipy.stats import spearmanr
 
-    a2 = a.abs().flatten(1).numpy()
-    b2 = b.abs().flatten(1).numpy()
+    a2 = (a.abs() if absolute else a).flatten(1).numpy()
+    b2 = (b.abs() if absolute else b).flatten(1).numpy()
     values = []
     for row_a, row_b in zip(a2, b2, strict=True):
         if np.ptp(row_a) == 0 or np.ptp(row_b) == 0:

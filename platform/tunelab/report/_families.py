@@ -139,6 +139,9 @@ def _faithfulness(
             "infidelity": A.infidelity(ex, attr),
             "max_sensitivity": A.max_sensitivity(method, ex),
             "randomisation_rank_correlation": correlation,
+            "randomisation_rank_correlation_signed": A.rank_correlation(
+                attr[:n], random_attr, absolute=False
+            ),
             "sanity_passed": passed,
         }
         if not passed:
@@ -160,13 +163,21 @@ def _faithfulness(
     section.tables.append(
         Table(
             "Per method (infidelity and max-sensitivity: lower is better)",
-            ["method", "infidelity", "max-sensitivity", "rank corr. vs random weights", "sanity"],
+            [
+                "method",
+                "infidelity",
+                "max-sensitivity",
+                "rank corr. vs random weights",
+                "(signed)",
+                "sanity",
+            ],
             [
                 [
                     m,
                     v["infidelity"],
                     v["max_sensitivity"],
                     v["randomisation_rank_correlation"],
+                    v["randomisation_rank_correlation_signed"],
                     v["sanity_passed"],
                 ]
                 for m, v in per_method.items()
@@ -180,7 +191,9 @@ def _faithfulness(
     section.notes.append(
         f"Sanity check (Adebayo et al. 2018): each method re-run on the same architecture with "
         f"re-initialised weights; a rank correlation of {SANITY_MAX_RANK_CORRELATION} or more "
-        f"between the two attributions, over the first {SANITY_EXAMPLES} examples, fails. "
+        f"between the magnitudes of the two attributions, over the first {SANITY_EXAMPLES} "
+        f"examples, fails. The signed correlation is shown too: a method can keep the input's "
+        f"magnitudes (a failure) while its signs follow the weights. "
         f"Max-sensitivity on the first "
         f"{A.SENSITIVITY_EXAMPLES} examples, radius {A.SENSITIVITY_RADIUS}."
     )
