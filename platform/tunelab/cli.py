@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tunelab import __version__
 from tunelab.errors import TunelabError
@@ -126,6 +127,60 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_argument("--debug", action="store_true", help="full tracebacks")
 
+    tracking_help = "default: $MLFLOW_TRACKING_URI, else MLflow's default here"
+    promote = commands.add_parser(
+        "promote",
+        help="register a sweep's best model and make it the champion if it passes the gates",
+        description="Register the sweep's best trial model as a new version (alias challenger), "
+        "evaluate it and the champion on the test split, and move the champion alias to it "
+        "when the gates pass. Exit status 1 when the promotion is refused.",
+    )
+    promote.add_argument("sweep", metavar="SWEEP", help="the sweep's name")
+    promote.add_argument("--model-name", required=True, help="registered model name")
+    promote.add_argument(
+        "--margin",
+        type=float,
+        default=0.0,
+        help="how much better than the champion on the test metric (default 0: strictly better)",
+    )
+    promote.add_argument(
+        "--require-reproducible",
+        action="store_true",
+        help="retrain the trial and require the same metric (to 1e-6 relative)",
+    )
+    promote.add_argument("--force", action="store_true", help="promote whatever the gates say")
+    promote.add_argument("--reason", help="why (required with --force); kept in the registry")
+    promote.add_argument("--tracking-uri", help=tracking_help)
+
+    models = commands.add_parser("models", help="a registered model's versions and history")
+    models.add_argument("name", metavar="NAME")
+    models.add_argument("--tracking-uri", help=tracking_help)
+
+    rollback = commands.add_parser(
+        "rollback", help="move the champion alias back to the version it replaced"
+    )
+    rollback.add_argument("name", metavar="NAME")
+    rollback.add_argument("--reason", help="kept in the registry")
+    rollback.add_argument("--tracking-uri", help=tracking_help)
+
+    reproduce = commands.add_parser(
+        "reproduce",
+        help="retrain a trial from its logged config and seed; compare the metric",
+        description="Exit status 1 when the metric differs by more than 1e-6 relative.",
+    )
+    reproduce.add_argument("run_id", metavar="RUN_ID")
+    reproduce.add_argument("--tracking-uri", help=tracking_help)
+
+    predict = commands.add_parser("predict", help="predict with a registered model on a file")
+    predict.add_argument(
+        "model", metavar="MODEL", help="models:/NAME@ALIAS or models:/NAME/VERSION"
+    )
+    predict.add_argument(
+        "file", metavar="FILE", help="CSV (one example per row, header optional) or .npy"
+    )
+    predict.add_argument("--out", help="write the predictions as CSV here (default: stdout)")
+    predict.add_argument("--tracking-uri", help=tracking_help)
+
     commands.add_parser("list", help="list the models, datasets and ready specs")
     return parser
 
@@ -144,6 +199,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _server(args)
         if args.command == "report":
             return _report(args)
+        if args.command == "promote":
+            return _promote(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "rollback":
+            return _rollback(args)
+        if args.command == "reproduce":
+            return _reproduce(args)
+        if args.command == "predict":
+            return _predict(args)
     except TunelabError as exc:
         if debug:
             raise
@@ -256,6 +321,156 @@ def _report(args: argparse.Namespace) -> int:
     if outcome.comparison is not None:
         print(f"comparison: {outcome.comparison / 'comparison.html'}")
     return 0
+
+
+def _promote(args: argparse.Namespace) -> int:
+    from tunelab.promote import promote
+
+    decision = promote(
+        args.sweep,
+        args.model_name,
+        margin=args.margin,
+        require_reproducible=args.require_reproducible,
+        force=args.force,
+        reason=args.reason,
+        tracking_uri=args.tracking_uri,
+        progress=lambda line: print(line, file=sys.stderr),
+    )
+    for gate in decision.gates:
+        verdict = {True: "pass", False: "FAIL", None: "n/a"}[gate.passed]
+        print(f"  {gate.name:<17} {verdict:<4}  {gate.detail}")
+    name, version = decision.model, decision.version
+    if decision.action == "promote":
+        print(
+            f"promoted: {name} version {version} is the champion (was {decision.champion_before})"
+        )
+    elif decision.action == "force":
+        failed = ", ".join(g.name for g in decision.failed_gates)
+        print(f"forced: {name} version {version} is the champion despite {failed}; reason kept")
+    else:
+        failed = ", ".join(g.name for g in decision.failed_gates)
+        print(
+            f"refused ({failed}): {name} version {version} stays the challenger; "
+            f"the champion is still version {decision.champion_before}"
+        )
+    return 0 if decision.promoted else EXIT_NO_RESULT
+
+
+def _models(args: argparse.Namespace) -> int:
+    from tunelab.tracking import _lookup as lookup
+    from tunelab.tracking import _registry as registry
+
+    client = lookup.client(args.tracking_uri)
+    events = registry.history(client, args.name)
+    print(f"{args.name}:")
+    aliases_of: dict[str, list[str]] = {}
+    for alias, version_number in registry.aliases(client, args.name).items():
+        aliases_of.setdefault(version_number, []).append(alias)
+    for version in registry.versions(client, args.name):
+        names = sorted(aliases_of.get(str(version.version), []))
+        aliases = f" [{', '.join(names)}]" if names else ""
+        tags = version.tags
+        print(
+            f"  version {version.version}{aliases}: {tags.get('tunelab.trial', '?')} of sweep "
+            f"{tags.get('tunelab.sweep', '?')}, {tags.get('tunelab.decision', 'registered')}"
+        )
+    print("history:")
+    for number, event in enumerate(events, start=1):
+        extra = f" reason: {event['reason']}" if event.get("reason") else ""
+        failed = [n for n, g in event.get("gates", {}).items() if g.get("passed") is False]
+        gates = f" failed: {', '.join(failed)}" if failed else ""
+        print(
+            f"  {number:>3}. {event['time']} {event['user']}: {event['action']} version "
+            f"{event['version']}; champion {event['champion_before']} -> "
+            f"{event['champion_after']}{gates}{extra}"
+        )
+    return 0
+
+
+def _rollback(args: argparse.Namespace) -> int:
+    from tunelab.promote import rollback
+
+    event = rollback(args.name, reason=args.reason, tracking_uri=args.tracking_uri)
+    print(
+        f"rolled back: {args.name} champion is version {event['champion_after']} "
+        f"(was {event['champion_before']})"
+    )
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from tunelab.reproduce import REPRODUCIBLE_RTOL, reproduce
+
+    result = reproduce(args.run_id, tracking_uri=args.tracking_uri)
+    verdict = "reproducible" if result.reproducible else "NOT reproducible"
+    print(
+        f"{result.trial} (run {result.run_id}), {result.epochs} epochs on {result.threads} "
+        f"CPU thread(s): {result.metric} {result.reproduced:.9g} retrained vs "
+        f"{result.logged:.9g} logged, relative difference {result.relative_difference:.2e} "
+        f"(tolerance {REPRODUCIBLE_RTOL:g}): {verdict}"
+    )
+    return 0 if result.reproducible else EXIT_NO_RESULT
+
+
+def _predict(args: argparse.Namespace) -> int:
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from tunelab.promote import verified_checkpoint
+    from tunelab.tracking import _lookup as lookup
+    from tunelab.tracking._torch_model import load_model, predict
+
+    inputs = _read_inputs(args.file)
+    client = lookup.client(args.tracking_uri)
+    with tempfile.TemporaryDirectory(prefix="tunelab-predict-") as folder:
+        loaded = load_model(verified_checkpoint(client, args.model, Path(folder)))
+    shape = loaded.info.input_shape
+    if loaded.trainer != "gan" and inputs[0].size != int(np.prod(shape)):
+        raise TunelabError(
+            f"{args.file}: each example has {inputs[0].size} values, the model takes "
+            f"{int(np.prod(shape))} (shaped {shape})"
+        )
+    out = predict(loaded, inputs).reshape(len(inputs), -1)
+    if loaded.info.task == "classification" and loaded.trainer != "gan":
+        header = ["predicted", *(f"p_{c}" for c in range(out.shape[1]))]
+        rows = [[int(p.argmax()), *p] for p in out]
+    else:
+        header = [f"y{i}" for i in range(out.shape[1])]
+        rows = [list(p) for p in out]
+    lines = [",".join(header)]
+    lines += [",".join(str(v) if isinstance(v, int) else f"{v:.6g}" for v in row) for row in rows]
+    text = "\n".join(lines) + "\n"
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"{len(rows)} predictions written to {args.out}", file=sys.stderr)
+    else:
+        sys.stdout.write(text)
+    return 0
+
+
+def _read_inputs(path: str) -> Any:
+    """Examples from a .npy file (no pickles) or a CSV of numbers, header row optional."""
+    import numpy as np
+
+    try:
+        if path.endswith(".npy"):
+            array = np.load(path, allow_pickle=False)
+        else:
+            with open(path, encoding="utf-8") as handle:
+                first = handle.readline()
+            try:
+                [float(v) for v in first.strip().split(",")]
+                skip = 0
+            except ValueError:
+                skip = 1  # a header
+            array = np.loadtxt(path, delimiter=",", skiprows=skip, dtype=np.float32, ndmin=2)
+    except (OSError, ValueError) as exc:
+        raise TunelabError(f"{path}: cannot read examples: {str(exc).splitlines()[0]}") from None
+    if array.ndim < 2 or len(array) == 0:
+        raise TunelabError(f"{path}: expected one example per row, got shape {array.shape}")
+    return array
 
 
 def _invoked_as() -> str:

@@ -29,6 +29,10 @@ class NotFoundError(TunelabError):
     """A name looked up in a registry (model, dataset, ...) that is not there."""
 
 
+class UnsafeModelError(TunelabError):
+    """A model artifact that is not what was recorded, or that would run code when loaded."""
+
+
 class NonFiniteMetricError(TunelabError):
     """A trial's loss or metric became NaN or infinite. Recorded as failure reason `non_finite_metric`."""
 

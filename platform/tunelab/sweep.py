@@ -27,6 +27,7 @@ from tunelab.tracking._views import prewarm_views, views_writer
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
 GIVE_UP_S = 120.0  # default wait for an unreachable tracking store at the end
+EXAMPLE_INPUTS = 2  # validation examples saved as the model's input example
 
 
 @dataclass
@@ -138,7 +139,11 @@ def run_sweep(
         params=_sweep_params(loaded),
     )
     # Saved by the writer thread while Ray starts; only the best weights are copied in at the end.
-    template = ModelTemplate(data.info, prepared.arch.trainer)
+    template = ModelTemplate(
+        data.info,
+        prepared.arch.trainer,
+        example=None if prepared.arch.trainer == "gan" else data.val.x[:EXAMPLE_INPUTS],
+    )
     writer.call("prepare the model folder", template.prepare)
     writer.call("warm up the views", prewarm_views)
     try:

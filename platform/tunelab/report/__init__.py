@@ -58,13 +58,12 @@ def make_report(
 ) -> ReportOutcome:
     """Explain TARGET (a trial's run id, a sweep's name, or models:/NAME@ALIAS) and write and log
     its report. Raises ReportError (a TunelabError) for anything that cannot be explained."""
-    from mlflow import MlflowClient
-
     from tunelab.report._target import resolve
+    from tunelab.tracking._lookup import client as tracking_client
 
     check_arguments(top=top, methods=methods, examples=examples, device=device)
     out_root = Path(out_dir).resolve()
-    client = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+    client = tracking_client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="tunelab-report-") as scratch:
         resolved = resolve(target, top=top, client=client, into=Path(scratch))
         materials = [_material(subject, _device(device)) for subject in resolved.subjects]

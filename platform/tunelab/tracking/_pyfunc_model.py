@@ -9,7 +9,6 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
-import numpy as np
 from mlflow.pyfunc import PythonModel
 
 
@@ -25,19 +24,9 @@ class TunelabModel(PythonModel):
 
     # No type hints on predict: MLflow would read them as an input schema.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        import torch
+        from tunelab.tracking._torch_model import predict
 
-        model, info = self.loaded.model, self.loaded.info
-        x = np.asarray(model_input, dtype=np.float32)
-        if self.loaded.trainer != "gan":
-            x = x.reshape(-1, *info.input_shape)
-        with torch.inference_mode():
-            out = model(torch.from_numpy(x))
-        if self.loaded.trainer == "gan":
-            return out.numpy()
-        if info.task == "classification":
-            return torch.softmax(out, dim=1).numpy()
-        return out.reshape(-1, 1).numpy()
+        return predict(self.loaded, model_input)
 
 
 mlflow.models.set_model(TunelabModel())

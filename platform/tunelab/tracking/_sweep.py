@@ -90,8 +90,10 @@ class ModelTemplate:
     the client, not MLflow's fluent API, which would reopen the run and set the process-wide
     tracking URI."""
 
-    def __init__(self, data: DataInfo, trainer: str = "supervised") -> None:
-        self.data, self.trainer = data, trainer
+    def __init__(self, data: DataInfo, trainer: str = "supervised", example: Any = None) -> None:
+        """`example`: a few inputs, saved as the model's input example (the first validation
+        examples; a GAN, whose inputs are latent vectors of a size each trial picks, has none)."""
+        self.data, self.trainer, self.example = data, trainer, example
         self._folder = tempfile.TemporaryDirectory(prefix="tunelab-model-")
         self.path = Path(self._folder.name) / MODEL_ARTIFACT
         self.ready = False
@@ -129,6 +131,9 @@ class ModelTemplate:
                 python_model=_pyfunc_model.__file__,
                 artifacts={"checkpoint": str(placeholder)},
                 signature=signature,
+                input_example=None
+                if self.example is None
+                else np.asarray(self.example, np.float32),
                 # Given explicitly: inferring them would load the model in a subprocess.
                 pip_requirements=[
                     f"torch=={_version('torch')}",

@@ -33,3 +33,22 @@ def build_from_state(state: dict[str, Any]) -> LoadedModel:
 
 def load_model(path: str | Path) -> LoadedModel:
     return build_from_state(load_checkpoint(path))
+
+
+def predict(loaded: LoadedModel, inputs: Any) -> Any:
+    """What a served model answers: class probabilities (n, n_classes) for a classifier, values
+    (n, 1) for a regressor, one generated example per latent vector for a GAN. Inputs have the
+    training data's shape or one flat row per example."""
+    import numpy as np
+    import torch
+
+    x = np.asarray(inputs, dtype=np.float32)
+    if loaded.trainer != "gan":
+        x = x.reshape(-1, *loaded.info.input_shape)
+    with torch.inference_mode():
+        out = loaded.model(torch.from_numpy(x))
+    if loaded.trainer == "gan":
+        return out.numpy()
+    if loaded.info.task == "classification":
+        return torch.softmax(out, dim=1).numpy()
+    return out.reshape(-1, 1).numpy()

@@ -41,14 +41,38 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load a checkpoint file (or a directory holding one) without unpickling arbitrary objects."""
+    import pickle
+
     import torch
+
+    from tunelab.errors import UnsafeModelError
 
     path = Path(path)
     if path.is_dir():
         path = path / CHECKPOINT_FILE
-    state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state: dict[str, Any] = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise UnsafeModelError(
+            f"refusing to load {path}: it holds objects other than tensors and plain data, "
+            "which would run code when unpickled; tunelab checkpoints never do"
+        ) from None
     if state.get("format_version") != FORMAT_VERSION:
         raise ValueError(
             f"{path}: checkpoint format {state.get('format_version')!r} is not {FORMAT_VERSION}"
         )
     return state
+
+
+def sha256_of(path: str | Path) -> str:
+    """The SHA-256 of a checkpoint file (or of the one in a folder)."""
+    import hashlib
+
+    path = Path(path)
+    if path.is_dir():
+        path = path / CHECKPOINT_FILE
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()

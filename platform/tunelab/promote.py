@@ -1,0 +1,340 @@
+"""Promotion through the MLflow Model Registry: the sweep's best trial becomes a new version and
+the `challenger`; it replaces the `champion` only when the gates pass, and every promotion,
+refusal and rollback is recorded on the version and in the registered model's history."""
+
+from __future__ import annotations
+
+import getpass
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import tunelab
+from tunelab.errors import NotFoundError, TunelabError, UnsafeModelError
+from tunelab.tracking import _lookup as lookup
+from tunelab.tracking import _registry as registry
+from tunelab.tracking._registry import CHALLENGER, CHAMPION, TAG_CHECKPOINT_SHA256
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+    from tunelab.data import DataSplits
+
+TAG_REPORT_SANITY = "tunelab.report.sanity"  # set on a trial's run by `tunelab report`
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    passed: bool | None  # None: does not apply (no champion is a pass; see each gate)
+    detail: str
+
+
+@dataclass
+class Decision:
+    model: str
+    version: str
+    action: str  # "promote", "force" or "refuse"
+    gates: list[Gate]
+    champion_before: str | None
+    champion_after: str | None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    champion_test_metrics: dict[str, float] | None = None
+
+    @property
+    def promoted(self) -> bool:
+        return self.action in ("promote", "force")
+
+    @property
+    def failed_gates(self) -> list[Gate]:
+        return [g for g in self.gates if g.passed is False]
+
+
+def promote(
+    sweep: str,
+    model_name: str,
+    *,
+    margin: float = 0.0,
+    require_reproducible: bool = False,
+    force: bool = False,
+    reason: str | None = None,
+    tracking_uri: str | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Decision:
+    from tunelab.evaluation import data_fingerprint, evaluate_on_test, test_metric_name
+    from tunelab.preflight import load_data
+
+    if force and not (reason and reason.strip()):
+        raise TunelabError("--force needs --reason TEXT: the reason is kept in the registry")
+    if margin < 0:
+        raise TunelabError(f"--margin must be >= 0, got {margin}")
+    client = lookup.client(tracking_uri)
+    parent = lookup.find_sweep(client, sweep)
+    with tempfile.TemporaryDirectory(prefix="tunelab-promote-") as scratch:
+        folder = Path(scratch)
+        summary = lookup.sweep_summary(client, parent, folder)
+        best = summary.get("best")
+        if not best or not best.get("run_id"):
+            raise NotFoundError(f"sweep {sweep!r} has no best trial to promote")
+        run = lookup.get_run(client, best["run_id"])
+        loaded = lookup.trial_spec(client, run, folder, parent)
+        metric, mode = loaded.spec.metric, loaded.spec.mode
+        test_name = test_metric_name(metric)
+        data = load_data(loaded)
+        checkpoint = _fetch(client, f"runs:/{run.info.run_id}/model", folder / "challenger")
+        from tunelab.tracking._torch_model import load_model
+        from tunelab.training._checkpoint import sha256_of
+
+        challenger = load_model(checkpoint)
+        progress(f"evaluating {best['trial']} of sweep {sweep} on the test split")
+        test_metrics = evaluate_on_test(challenger.model, challenger.trainer, data)
+        champion_version = registry.alias_version(client, model_name, CHAMPION)
+        facts = {
+            "tunelab.sweep": sweep,
+            "tunelab.trial": best["trial"],
+            "tunelab.run_id": run.info.run_id,
+            "tunelab.metric": metric,
+            f"tunelab.{metric}": best["metric"],
+            **{f"tunelab.{k}": v for k, v in test_metrics.items()},
+            "tunelab.data_fingerprint": data_fingerprint(data, loaded.spec.dataset.label),
+            "tunelab.code_version": code_version(),
+            "tunelab.user": user(),
+            "tunelab.time": now(),
+            TAG_CHECKPOINT_SHA256: sha256_of(checkpoint),
+        }
+        version = registry.register(client, model_name, run.info.run_id, facts)
+        registry.set_alias(client, model_name, CHALLENGER, version.version)
+        progress(f"registered {model_name} version {version.version} as {CHALLENGER}")
+
+        champion_metrics = None
+        if champion_version is not None:
+            champion_metrics = _champion_metrics(
+                client, model_name, champion_version, data, folder / "champion"
+            )
+        gates = [
+            _beats_champion(
+                test_name, mode, margin, test_metrics, champion_version, champion_metrics
+            ),
+            _reproducible(run.info.run_id, require_reproducible, client.tracking_uri, progress),
+            _interpretable(run.data.tags.get(TAG_REPORT_SANITY)),
+        ]
+    passed = all(g.passed is not False for g in gates)
+    action = "promote" if passed else ("force" if force else "refuse")
+    number = str(version.version)  # an int in MLflow 3's entities; events keep strings
+    before = str(champion_version.version) if champion_version is not None else None
+    after = number if action != "refuse" else before
+    if action != "refuse":
+        registry.set_alias(client, model_name, CHAMPION, number)
+    decision = Decision(
+        model=model_name,
+        version=number,
+        action=action,
+        gates=gates,
+        champion_before=before,
+        champion_after=after,
+        test_metrics=test_metrics,
+        champion_test_metrics=champion_metrics,
+    )
+    record = {
+        "action": action,
+        "version": number,
+        "champion_before": before,
+        "champion_after": after,
+        "sweep": sweep,
+        "trial": best["trial"],
+        "run_id": run.info.run_id,
+        "gates": {g.name: {"passed": g.passed, "detail": g.detail} for g in gates},
+        "user": facts["tunelab.user"],
+        "time": now(),
+        **_reason(reason, key="reason"),
+    }
+    registry.tag_version(
+        client,
+        model_name,
+        number,
+        {"tunelab.decision": action, "tunelab.gates": record["gates"], **_reason(reason)},
+    )
+    registry.append_event(client, model_name, record)
+    return decision
+
+
+def rollback(
+    model_name: str, *, reason: str | None = None, tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """Move `champion` back to the version it replaced, recorded like a promotion."""
+    client = lookup.client(tracking_uri)
+    events = registry.history(client, model_name)
+    found = registry.alias_version(client, model_name, CHAMPION)
+    if found is None:
+        raise NotFoundError(f"{model_name!r} has no {CHAMPION} to roll back")
+    current = str(found.version)
+    arrival = next(
+        (
+            e
+            for e in reversed(events)
+            if e.get("champion_after") == current and e.get("champion_before") != current
+        ),
+        None,
+    )
+    previous = arrival.get("champion_before") if arrival else None
+    if previous is None:
+        raise TunelabError(
+            f"{model_name} version {current} is the first {CHAMPION}: there is none to roll back to"
+        )
+    registry.set_alias(client, model_name, CHAMPION, previous)
+    event = {
+        "action": "rollback",
+        "version": previous,
+        "champion_before": current,
+        "champion_after": previous,
+        "user": user(),
+        "time": now(),
+        **_reason(reason, key="reason"),
+    }
+    registry.tag_version(
+        client,
+        model_name,
+        previous,
+        {
+            "tunelab.rollback": {
+                "from": current,
+                "time": event["time"],
+                "user": event["user"],
+            }
+        },
+    )
+    registry.append_event(client, model_name, event)
+    return event
+
+
+def _reason(reason: str | None, key: str = "tunelab.reason") -> dict[str, str]:
+    return {key: reason.strip()} if reason and reason.strip() else {}
+
+
+def _fetch(client: MlflowClient, uri: str, into: Path) -> Path:
+    from tunelab.tracking._sources import fetch_checkpoint
+
+    return fetch_checkpoint(uri, client.tracking_uri, into)
+
+
+def verified_checkpoint(client: MlflowClient, uri: str, into: Path) -> Path:
+    """The checkpoint of the registered model `uri`, refused unless it is byte for byte the
+    one registered (its SHA-256 is kept on the version, outside the artifact store)."""
+    from tunelab.training._checkpoint import sha256_of
+
+    version = lookup.model_version(client, uri)
+    path = _fetch(client, uri, into)
+    expected = version.tags.get(TAG_CHECKPOINT_SHA256)
+    if expected is not None and sha256_of(path) != expected:
+        raise UnsafeModelError(
+            f"refusing to load {uri}: its checkpoint's SHA-256 is not the one recorded when "
+            f"version {version.version} was registered (the artifact was changed)"
+        )
+    return path
+
+
+def _champion_metrics(
+    client: MlflowClient, name: str, version: Any, data: DataSplits, into: Path
+) -> dict[str, float] | None:
+    from tunelab.evaluation import evaluate_on_test
+    from tunelab.tracking._torch_model import load_model
+
+    model = load_model(verified_checkpoint(client, f"models:/{name}/{version.version}", into))
+    if tuple(model.info.input_shape) != tuple(data.info.input_shape):
+        return None
+    return evaluate_on_test(model.model, model.trainer, data)
+
+
+def _beats_champion(
+    test_name: str,
+    mode: str,
+    margin: float,
+    challenger: dict[str, float],
+    champion_version: Any,
+    champion: dict[str, float] | None,
+) -> Gate:
+    value = challenger[test_name]
+    if champion_version is None:
+        return Gate("beats_champion", True, f"no {CHAMPION} yet; {test_name} {value:.6g}")
+    if champion is None:
+        return Gate(
+            "beats_champion",
+            False,
+            f"the {CHAMPION} (version {champion_version.version}) takes other inputs than this data",
+        )
+    old = champion[test_name]
+    gain = value - old if mode == "max" else old - value
+    passed = gain >= margin if margin > 0 else gain > 0
+    return Gate(
+        "beats_champion",
+        passed,
+        f"{test_name} {value:.6g} vs {CHAMPION} (version {champion_version.version}) {old:.6g}: "
+        f"{'better' if gain > 0 else 'not better'} by {abs(gain):.6g}, margin {margin:g}",
+    )
+
+
+def _reproducible(
+    run_id: str, required: bool, tracking_uri: str, progress: Callable[[str], None]
+) -> Gate:
+    if not required:
+        return Gate("reproducible", None, "not required")
+    from tunelab.reproduce import REPRODUCIBLE_RTOL, reproduce
+
+    progress(f"reproducing run {run_id}")
+    result = reproduce(run_id, tracking_uri=tracking_uri)
+    return Gate(
+        "reproducible",
+        result.reproducible,
+        f"{result.metric} {result.reproduced:.9g} retrained vs {result.logged:.9g} logged: "
+        f"relative difference {result.relative_difference:.2e} (tolerance {REPRODUCIBLE_RTOL:g})",
+    )
+
+
+def _interpretable(sanity: str | None) -> Gate:
+    if sanity is None:
+        return Gate("interpretability", None, "no report on this trial")
+    return Gate(
+        "interpretability",
+        sanity == "passed",
+        f"the trial's report sanity checks {sanity}",
+    )
+
+
+def code_version() -> str:
+    """tunelab's version, and the git commit of the working folder when it is a clean checkout
+    (a dirty one is marked so)."""
+    text = f"tunelab {tunelab.__version__}"
+    try:
+        commit = subprocess.run(
+            ["git", "rev-parse", "--short=12", "HEAD"], capture_output=True, text=True, timeout=5
+        )
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            timeout=5,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return text
+    if commit.returncode == 0:
+        text += f" (git {commit.stdout.strip()}{', modified' if dirty.stdout.strip() else ''})"
+    return text
+
+
+def user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def as_dict(decision: Decision) -> dict[str, Any]:
+    return asdict(decision)

@@ -1,0 +1,115 @@
+"""Finding what a command names in MLflow: a run, a sweep, a registered model version, and the
+spec a trial was trained from (hence its data). Every miss is a NotFoundError of one line."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import NotFoundError
+from tunelab.tracking._mapping import PARENT_TAG, TAG_ROLE, TAG_SWEEP, first_line_of
+from tunelab.tracking._sweep import SPEC_ARTIFACT
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities import Run
+    from mlflow.entities.model_registry import ModelVersion
+
+    from tunelab.spec import LoadedSpec
+
+MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
+SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,249}$")
+SUMMARY_ARTIFACT = "sweep_summary.json"
+
+
+def client(tracking_uri: str | None) -> MlflowClient:
+    """A client of the tracking store, whose registry is the same store (MLflow's default)."""
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+
+
+def get_run(client: MlflowClient, run_id: str) -> Run:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_run(run_id)
+    except MlflowException:
+        raise NotFoundError(f"no run {run_id} in {client.tracking_uri}") from None
+
+
+def find_sweep(client: MlflowClient, name: str) -> Run:
+    """The parent run of the latest sweep called `name`."""
+    if not SWEEP_NAME.match(name):
+        raise NotFoundError(
+            f"{name!r} is not a run id, a models:/ URI or a sweep name (letters, digits, . _ : + -)"
+        )
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    parents = client.search_runs(
+        experiments,
+        filter_string=f"tags.`{TAG_SWEEP}` = '{name}' AND tags.`{TAG_ROLE}` = 'sweep'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not parents:
+        raise NotFoundError(f"no sweep named {name!r} in {client.tracking_uri}")
+    return parents[0]
+
+
+def sweep_summary(client: MlflowClient, parent: Run, into: Path) -> dict[str, Any]:
+    name = parent.data.tags.get(TAG_SWEEP, parent.info.run_id)
+    try:
+        path = client.download_artifacts(
+            parent.info.run_id, SUMMARY_ARTIFACT, str(into / parent.info.run_id)
+        )
+    except Exception as exc:
+        raise NotFoundError(
+            f"sweep {name!r} has no summary (did it finish?): {first_line_of(exc)}"
+        ) from None
+    summary: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    return summary
+
+
+def model_version(client: MlflowClient, uri: str) -> ModelVersion:
+    """The version `models:/NAME@ALIAS` or `models:/NAME/VERSION` names."""
+    from mlflow.exceptions import MlflowException
+
+    match = MODEL_URI.match(uri)
+    if match is None:
+        raise NotFoundError(f"{uri}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
+    try:
+        if match["alias"]:
+            return client.get_model_version_by_alias(match["name"], match["alias"])
+        return client.get_model_version(match["name"], match["version"])
+    except MlflowException as exc:
+        raise NotFoundError(f"{uri}: {first_line_of(exc)}") from None
+
+
+def trial_spec(client: MlflowClient, run: Run, into: Path, parent: Run | None = None) -> LoadedSpec:
+    """The spec of the sweep a trial's run belongs to, as the sweep recorded it."""
+    from tunelab.spec import parse_spec
+    from tunelab.spec._checks import check_spec
+
+    run_id = run.info.run_id
+    if parent is None:
+        parent_id = run.data.tags.get(PARENT_TAG)
+        if run.data.tags.get(TAG_ROLE) != "trial" or not parent_id:
+            raise NotFoundError(
+                f"run {run_id} is not a tunelab trial: no sweep to take its data from"
+            )
+        parent = get_run(client, parent_id)
+    try:
+        path = client.download_artifacts(
+            parent.info.run_id, SPEC_ARTIFACT, str(into / parent.info.run_id)
+        )
+    except Exception as exc:
+        raise NotFoundError(
+            f"the sweep of run {run_id} has no {SPEC_ARTIFACT}: {first_line_of(exc)}"
+        ) from None
+    text = Path(path).read_text(encoding="utf-8")
+    # Data files in the spec are relative to where the spec was: the path the sweep recorded.
+    loaded = parse_spec(text, parent.data.params.get("spec_file", path))
+    check_spec(loaded)
+    return loaded

@@ -1,0 +1,98 @@
+"""The MLflow Model Registry as tunelab uses it: versions registered from trial runs, the
+`challenger` and `champion` aliases, facts recorded as version tags, and an append-only history
+of promotions, refusals and rollbacks as numbered tags on the registered model."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import NotFoundError
+from tunelab.tracking._mapping import first_line_of
+from tunelab.tracking._sweep import MODEL_ARTIFACT
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+HISTORY_PREFIX = "tunelab.history."  # + a zero-padded sequence number: one event per tag
+TAG_CHECKPOINT_SHA256 = "tunelab.checkpoint_sha256"
+MAX_TAG_VALUE = 5000  # MLflow's limit on a registry tag's value
+
+
+def register(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, Any]) -> ModelVersion:
+    """A new version of `name` (created if new) from the model logged in `run_id`."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        client.get_registered_model(name)
+    except MlflowException:
+        client.create_registered_model(
+            name, description="Registered by tunelab promote; see the tunelab.history.* tags."
+        )
+    return client.create_model_version(
+        name,
+        source=f"runs:/{run_id}/{MODEL_ARTIFACT}",
+        run_id=run_id,
+        tags={key: _tag_value(value) for key, value in tags.items()},
+    )
+
+
+def tag_version(client: MlflowClient, name: str, version: str, tags: Mapping[str, Any]) -> None:
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, _tag_value(value))
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version an alias points at, or None when the model or the alias does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None:
+    client.set_registered_model_alias(name, alias, version)
+
+
+def append_event(client: MlflowClient, name: str, event: Mapping[str, Any]) -> int:
+    """Record `event` as the next entry of the model's history; returns its number. Entries are
+    never rewritten: each is a tag of its own."""
+    number = len(history(client, name)) + 1
+    client.set_registered_model_tag(name, f"{HISTORY_PREFIX}{number:06d}", _tag_value(event))
+    return number
+
+
+def history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
+    """The model's history, oldest first."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        model = client.get_registered_model(name)
+    except MlflowException as exc:
+        raise NotFoundError(f"no registered model {name!r}: {first_line_of(exc)}") from None
+    entries = sorted((k, v) for k, v in model.tags.items() if k.startswith(HISTORY_PREFIX))
+    return [json.loads(value) for _, value in entries]
+
+
+def aliases(client: MlflowClient, name: str) -> dict[str, str]:
+    """Alias -> version number (search results do not carry a version's aliases)."""
+    return {alias: str(v) for alias, v in client.get_registered_model(name).aliases.items()}
+
+
+def versions(client: MlflowClient, name: str) -> list[ModelVersion]:
+    found = client.search_model_versions(f"name = '{name}'")
+    return sorted(found, key=lambda v: int(v.version))
+
+
+def _tag_value(value: Any) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
+    if len(text) > MAX_TAG_VALUE:
+        raise ValueError(
+            f"a registry tag of {len(text)} characters exceeds MLflow's {MAX_TAG_VALUE}"
+        )
+    return text
