@@ -17,14 +17,13 @@ import tunelab
 from tunelab.errors import NotFoundError, TunelabError, UnsafeModelError
 from tunelab.tracking import _lookup as lookup
 from tunelab.tracking import _registry as registry
+from tunelab.tracking._mapping import TAG_REPORT_SANITY
 from tunelab.tracking._registry import CHALLENGER, CHAMPION, TAG_CHECKPOINT_SHA256
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from tunelab.data import DataSplits
-
-TAG_REPORT_SANITY = "tunelab.report.sanity"  # set on a trial's run by `tunelab report`
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,10 @@ def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
         loaded = lookup.trial_spec(client, run, Path(folder))
     spec = loaded.spec
     metric = spec.metric
-    history = client.get_metric_history(run_id, metric)
-    if not history:
+    last = lookup.last_metric(client, run_id, metric)
+    if last is None:
         raise TunelabError(f"run {run_id} logged no {metric}: nothing to reproduce")
-    last = max(history, key=lambda m: m.step)
+    epochs, logged = last
     config = _config(client, run_id, run.data.params)
     prepared = prepare(loaded, tracking_uri=client.tracking_uri)
     threads = max(1, int(spec.resources.cpu))
@@ -69,7 +69,7 @@ def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
             config,
             prepared.data,
             prepared.arch,
-            max_epochs=int(last.step),
+            max_epochs=epochs,
             report=report,
             options=prepared.options,
         )
@@ -79,8 +79,8 @@ def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
         run_id=run_id,
         trial=run.info.run_name or run_id,
         metric=metric,
-        epochs=int(last.step),
-        logged=float(last.value),
+        epochs=epochs,
+        logged=logged,
         reproduced=float(reached.get(metric, math.nan)),
         threads=threads,
     )

@@ -17,10 +17,10 @@ from typing import Any
 from tunelab.report._attribution import METHODS
 from tunelab.report._families import DEFAULT_METHODS, Explanation, Material
 from tunelab.report._target import ReportError, Subject
+from tunelab.tracking._mapping import TAG_REPORT_SANITY
 
 REPORT_ARTIFACTS = "report"  # the folder of the explained run's artifacts
 COMPARISON_ARTIFACTS = "report_comparison"  # on a sweep's parent run, with --top K
-TAG_SANITY = "tunelab.report.sanity"  # "passed" or "failed" on the explained run
 DEFAULT_EXAMPLES = 256
 DEFAULT_OUT = "tunelab_reports"
 # Output folders are named after run ids: nothing else ever becomes part of a path.
@@ -59,11 +59,11 @@ def make_report(
     """Explain TARGET (a trial's run id, a sweep's name, or models:/NAME@ALIAS) and write and log
     its report. Raises ReportError (a TunelabError) for anything that cannot be explained."""
     from tunelab.report._target import resolve
-    from tunelab.tracking._lookup import client as tracking_client
+    from tunelab.tracking import _lookup as lookup
 
     check_arguments(top=top, methods=methods, examples=examples, device=device)
     out_root = Path(out_dir).resolve()
-    client = tracking_client(tracking_uri)
+    client = lookup.client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="tunelab-report-") as scratch:
         resolved = resolve(target, top=top, client=client, into=Path(scratch))
         materials = [_material(subject, _device(device)) for subject in resolved.subjects]
@@ -76,9 +76,9 @@ def make_report(
             folder = write_report(out_root, subject, material, explanation, examples)
             logged = False
             if log:
-                client.log_artifacts(subject.run_id, str(folder), REPORT_ARTIFACTS)
-                client.set_tag(
-                    subject.run_id, TAG_SANITY, "passed" if explanation.sanity_passed else "failed"
+                verdict = "passed" if explanation.sanity_passed else "failed"
+                lookup.log_folder(
+                    client, subject.run_id, folder, REPORT_ARTIFACTS, {TAG_REPORT_SANITY: verdict}
                 )
                 logged = True
             written.append(
@@ -99,7 +99,7 @@ def make_report(
             out_root, resolved.parent_run_id, resolved.sweep, written, globals_
         )
         if log:
-            client.log_artifacts(resolved.parent_run_id, str(comparison), COMPARISON_ARTIFACTS)
+            lookup.log_folder(client, resolved.parent_run_id, comparison, COMPARISON_ARTIFACTS)
     return ReportOutcome(written, comparison)
 
 

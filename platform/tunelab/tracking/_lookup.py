@@ -113,3 +113,21 @@ def trial_spec(client: MlflowClient, run: Run, into: Path, parent: Run | None = 
     loaded = parse_spec(text, parent.data.params.get("spec_file", path))
     check_spec(loaded)
     return loaded
+
+
+def last_metric(client: MlflowClient, run_id: str, metric: str) -> tuple[int, float] | None:
+    """(step, value) of a run's metric at its last step, or None if it never logged it."""
+    history = client.get_metric_history(run_id, metric)
+    if not history:
+        return None
+    last = max(history, key=lambda m: m.step)
+    return int(last.step), float(last.value)
+
+
+def log_folder(
+    client: MlflowClient, run_id: str, folder: Path, under: str, tags: dict[str, str] | None = None
+) -> None:
+    """Upload a folder's files as the run's artifacts under `under`, then set `tags`."""
+    client.log_artifacts(run_id, str(folder), under)
+    for key, value in (tags or {}).items():
+        client.set_tag(run_id, key, value)

@@ -23,6 +23,7 @@ TAG_STOPPED_EARLY = "tunelab.stopped_early"
 TAG_BEST_RUN_ID = "tunelab.best_run_id"
 TAG_BEST_TRIAL = "tunelab.best_trial"
 TAG_BEST_CONFIG = "tunelab.best_config"
+TAG_REPORT_SANITY = "tunelab.report.sanity"  # "passed" or "failed", set by `tunelab report`
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
