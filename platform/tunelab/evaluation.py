@@ -12,7 +12,7 @@ from tunelab.errors import TunelabError
 GAN_TEST_SEED = 0
 
 
-def test_metric_name(metric: str) -> str:
+def metric_on_test_split(metric: str) -> str:
     """The test-split counterpart of a sweep's metric: val_accuracy -> test_accuracy."""
     if metric.startswith("val_"):
         return "test_" + metric.removeprefix("val_")

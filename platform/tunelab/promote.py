@@ -64,7 +64,7 @@ def promote(
     tracking_uri: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Decision:
-    from tunelab.evaluation import data_fingerprint, evaluate_on_test, test_metric_name
+    from tunelab.evaluation import data_fingerprint, evaluate_on_test, metric_on_test_split
     from tunelab.preflight import load_data
 
     if force and not (reason and reason.strip()):
@@ -82,7 +82,7 @@ def promote(
         run = lookup.get_run(client, best["run_id"])
         loaded = lookup.trial_spec(client, run, folder, parent)
         metric, mode = loaded.spec.metric, loaded.spec.mode
-        test_name = test_metric_name(metric)
+        test_name = metric_on_test_split(metric)
         data = load_data(loaded)
         checkpoint = _fetch(client, f"runs:/{run.info.run_id}/model", folder / "challenger")
         from tunelab.tracking._torch_model import load_model

@@ -298,3 +298,32 @@ class Exploit:
 
     def __reduce__(self) -> tuple[Any, tuple[str]]:
         return (os.system, ("echo pwned > /tmp/tunelab-pwned",))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("promote", "no-such-sweep", "--model-name", "x"), "no sweep named 'no-such-sweep'"),
+        (("promote", "weak", "--model-name", "x", "--margin", "-1"), "--margin must be >= 0"),
+        (("models", "no-such-model"), "no registered model 'no-such-model'"),
+        (("rollback", "no-such-model"), "no registered model 'no-such-model'"),
+        (("reproduce", "0" * 32), "no run 00000000000000000000000000000000"),
+        (("predict", "models:/no-such-model@champion", "x.npy"), "x.npy: cannot read examples"),
+    ],
+)
+def test_bad_registry_commands_are_one_line_and_exit_2(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    assert tunelab(store, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_rollback_needs_a_previous_champion(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tunelab(store, "promote", "strong", "--model-name", "only-one") == 0
+    capsys.readouterr()
+    assert tunelab(store, "rollback", "only-one") == 2
+    assert "is the first champion: there is none to roll back to" in capsys.readouterr().err
+    assert champion(store, "only-one") == "1"
