@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
         "else a file beside the results)",
     )
     sweep.add_argument(
+        "--warm-start",
+        metavar="SWEEP",
+        help="seed the search with an earlier sweep's finished trials (same results folder, or "
+        "the same database in server mode)",
+    )
+    sweep.add_argument(
         "--json", action="store_true", help="end with one JSON line describing the sweep"
     )
     sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
@@ -243,6 +249,7 @@ def _sweep(args: argparse.Namespace) -> int:
         database_uri=args.database_uri,
         live=not args.json,
         debug=args.debug,
+        warm_start=args.warm_start,
     )
     out = sys.stdout
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items() if n)

@@ -83,7 +83,10 @@ def run_sweep(
     database_uri: str | None = None,
     live: bool = True,
     debug: bool = False,
+    warm_start: str | None = None,
 ) -> SweepReport:
+    """Run the sweep. `warm_start` names an earlier sweep (in the same results folder, or the
+    same database in server mode) whose finished trials seed the search."""
     # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
     import optuna
     from rich.console import Console
@@ -107,6 +110,14 @@ def run_sweep(
         from tunelab.server import study_storage
 
         storage = study_storage(database_uri)
+    earlier = None
+    if warm_start:  # checked now; the new study is seeded just before the trials start
+        from tunelab.warm_start import source_study
+
+        journal = root / warm_start / "optuna.journal"
+        if storage is None and not journal.exists():
+            raise TunelabError(f"--warm-start: no sweep named {warm_start!r} in {root}")
+        earlier = source_study(spec, warm_start, storage or ray_side.optuna_journal(journal))
 
     we_started_ray = False
     try:
@@ -124,6 +135,12 @@ def run_sweep(
             raise loaded.locate(exc.path, str(exc)) from None
         raise
     data = prepared.data
+    study_store = storage or ray_side.optuna_journal(root / name / "optuna.journal")
+    seeded = None
+    if earlier is not None:
+        from tunelab.warm_start import seed_study
+
+        seeded = seed_study(spec, sweep=name, storage=study_store, old=earlier)
 
     writer = TrackingWriter(
         tracking_uri, spec.experiment, spool_path=root / name / "tracking_spool.jsonl"
@@ -136,7 +153,18 @@ def run_sweep(
             TAG_MODEL: spec.model.name,
             TAG_DATASET: spec.dataset.label,
         },
-        params=_sweep_params(loaded),
+        params={
+            **_sweep_params(loaded),
+            **(
+                {
+                    "warm_start": seeded.source,
+                    "warm_start_trials": str(seeded.imported),
+                    "warm_start_skipped": str(seeded.out_of_bounds + seeded.incomplete),
+                }
+                if seeded is not None
+                else {}
+            ),
+        },
     )
     # Saved by the writer thread while Ray starts; only the best weights are copied in at the end.
     template = ModelTemplate(
@@ -180,12 +208,13 @@ def run_sweep(
         keep_models=TOP_TRIALS,
     )
     console = Console(stderr=True)
+    if seeded is not None:
+        console.print(seeded.describe(), highlight=False)
     view = (
         Live(board, console=console, refresh_per_second=4, transient=False)
         if live
         else nullcontext()
     )
-    study_store = storage or ray_side.optuna_journal(root / name / "optuna.journal")
     try:
         with view:
             outcome = ray_side.run_tune(

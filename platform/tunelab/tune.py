@@ -463,7 +463,8 @@ def best_trial(state: SweepState, mode: str) -> str | None:
 
 def trial_name(trial: Trial) -> str:
     """trial-000, trial-001, ... in the order the searcher created them, which is also the Optuna
-    trial number (and the offset of the trial's seed). Also the trial's folder name."""
+    trial number (and the offset of the trial's seed), except after a warm start, whose imported
+    trials come first in the study. Also the trial's folder name."""
     counter = trial.experiment_tag.split("_", 1)[0]
     return f"trial-{int(counter) - 1:03d}" if counter.isdigit() else f"trial-{trial.trial_id}"
 

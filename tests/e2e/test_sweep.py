@@ -324,3 +324,62 @@ def test_multi_objective_sweep_tags_and_lists_its_pareto_front(ray_session, stor
     assert parent.data.params["objectives"] == "val_accuracy:max,param_count:min"
     views = {a.path for a in client.list_artifacts(parent.info.run_id, "views")}
     assert {"views/pareto_front.html", "views/pareto_front.png"} <= views
+
+
+WARM_SPEC = """
+name: {name}
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {{trials: {trials}, max_epochs: 1, concurrency: 2}}
+searcher: random
+scheduler: fifo
+space:
+  lr: {{type: float, low: {low}, high: 1.0e-1, log: true}}
+  optimizer: {{type: categorical, choices: [sgd, adam]}}
+  momentum: {{type: float, low: 0.5, high: 0.99, when: {{optimizer: sgd}}}}
+"""
+
+
+def test_warm_start_seeds_the_new_sweep_with_the_earlier_trials(ray_session, store) -> None:
+    import optuna
+
+    from tunelab.tune import optuna_journal
+
+    first = run_sweep(
+        parse_spec(
+            WARM_SPEC.format(name="e2e-first", trials=5, low=1e-4),
+            "a.yaml",
+            {"--name": "e2e-first"},
+        ),
+        live=False,
+        **store,
+    )
+    assert first.counts["completed"] == 5
+    results = Path(store["results_dir"])
+    earlier = optuna.load_study(
+        study_name="e2e-first", storage=optuna_journal(results / "e2e-first" / "optuna.journal")
+    )
+    fitting = [t for t in earlier.trials if t.params["lr"] >= 3e-3]
+    second = run_sweep(
+        parse_spec(
+            WARM_SPEC.format(name="e2e-second", trials=2, low=3e-3),
+            "b.yaml",
+            {"--name": "e2e-second"},
+        ),
+        live=False,
+        warm_start="e2e-first",
+        **store,
+    )
+    _, parents, children = runs_of(store["tracking_uri"], "e2e-second")
+    params = parents[0].data.params
+    assert params["warm_start"] == "e2e-first"
+    assert params["warm_start_trials"] == str(len(fitting))
+    assert params["warm_start_skipped"] == str(5 - len(fitting))
+    assert len(children) == 2 and second.counts["completed"] == 2  # runs only for new trials
+    study = optuna.load_study(
+        study_name="e2e-second", storage=optuna_journal(results / "e2e-second" / "optuna.journal")
+    )
+    assert len(study.trials) == len(fitting) + 2
+    assert all(t.params["lr"] >= 3e-3 for t in study.trials)
