@@ -254,6 +254,8 @@ def _sweep(args: argparse.Namespace) -> int:
     out = sys.stdout
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items() if n)
     print(f"sweep {report.sweep}: {counts or 'no trials'} in {report.wall_s:.1f} s", file=out)
+    if report.budget_reached:
+        print(f"budget: {report.budget_reached} reached; no further trial started", file=out)
     if report.best is not None:
         print(
             f"best: {report.best['trial']} {loaded.spec.metric}={report.best['metric']:.4f}",

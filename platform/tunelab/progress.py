@@ -24,6 +24,7 @@ STATE_STYLE = {
     "running": "cyan",
     "completed": "green",
     "stopped_early": "yellow",
+    "stopped_by_budget": "yellow",
     "failed": "red",
     "killed": "magenta",
 }

@@ -44,6 +44,7 @@ class SweepReport:
     interrupted: bool = False
     failed_writes: list[str] = field(default_factory=list)
     pending_writes: SpoolState | None = None  # kept on disk: the store stayed unreachable
+    budget_reached: str | None = None  # the cap that ended the sweep, if one did
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -52,6 +53,7 @@ class SweepReport:
             "trials": self.counts,
             "best": self.best,
             "wall_s": round(self.wall_s, 3),
+            "budget_reached": self.budget_reached,
         }
 
 
@@ -281,6 +283,7 @@ def run_sweep(
                 "cpu_hours": trial_hours * spec.resources.cpu,
                 "gpu_hours": trial_hours * spec.resources.gpu,
             },
+            budget_reached=state.budget_reached,
         ),
     )
     writer.call(
@@ -310,6 +313,7 @@ def run_sweep(
         interrupted=outcome.interrupted,
         failed_writes=writer.failed_writes,
         pending_writes=pending,
+        budget_reached=state.budget_reached,
     )
 
 

@@ -22,6 +22,7 @@ from ray.tune.schedulers import (
     MedianStoppingRule,
     TrialScheduler,
 )
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tunelab._system import SYSTEM_KEY
@@ -170,6 +171,8 @@ class SweepState:
     """What the callback has seen, by Ray trial id."""
 
     trials: dict[str, TrialRecord] = field(default_factory=dict)
+    stopped_by_budget: set[str] = field(default_factory=set)  # trials the budget stopped
+    budget_reached: str | None = None  # which cap, once one is reached
 
 
 class TrackingCallback(tune.Callback):
@@ -264,15 +267,15 @@ class TrackingCallback(tune.Callback):
             return  # removed before it ever started
         if trial.checkpoint is not None:
             record.checkpoint = trial.checkpoint.path
-        self._end(
-            trial.trial_id,
-            trial_outcome(
-                errored=False,
-                finished=True,
-                last_epoch=record.last_epoch,
-                max_epochs=self.spec.budget.max_epochs,
-            ),
+        outcome = trial_outcome(
+            errored=False,
+            finished=True,
+            last_epoch=record.last_epoch,
+            max_epochs=self.spec.budget.max_epochs,
         )
+        if outcome is Outcome.STOPPED_EARLY and trial.trial_id in self.state.stopped_by_budget:
+            outcome = Outcome.STOPPED_BY_BUDGET
+        self._end(trial.trial_id, outcome)
         top = ranked_trials(self.state, self.spec.mode)[: self.keep_models]
         if self.keep_model is not None and record.checkpoint is not None and trial.trial_id in top:
             self.keep_model(trial.trial_id, record.checkpoint)
@@ -333,6 +336,71 @@ def clean_error_line(line: str) -> str:
     return first_line(f"{qualified.rsplit('.', 1)[-1]}: {message}")
 
 
+# -- budgets --------------------------------------------------------------------------------------
+
+
+class Budget:
+    """The spec's caps besides trials (wall time, CPU-hours, GPU-hours), checked against what
+    the sweep has used so far: trial time times the resources each trial holds."""
+
+    def __init__(self, spec: SweepSpec, state: SweepState) -> None:
+        self.budget, self.resources, self.state = spec.budget, spec.resources, state
+        self.started = time.monotonic()
+
+    @property
+    def capped(self) -> bool:
+        b = self.budget
+        return any(v is not None for v in (b.max_wall_s, b.max_cpu_hours, b.max_gpu_hours))
+
+    def exhausted(self) -> bool:
+        if self.state.budget_reached is None:
+            self.state.budget_reached = self._reached()
+        return self.state.budget_reached is not None
+
+    def _reached(self) -> str | None:
+        b = self.budget
+        wall = time.monotonic() - self.started
+        if b.max_wall_s is not None and wall >= b.max_wall_s:
+            return f"budget.max_wall_s ({b.max_wall_s:g} s)"
+        trial_hours = sum(record.seconds for record in self.state.trials.values()) / 3600
+        if b.max_cpu_hours is not None and trial_hours * self.resources.cpu >= b.max_cpu_hours:
+            return f"budget.max_cpu_hours ({b.max_cpu_hours:g})"
+        if b.max_gpu_hours is not None and trial_hours * self.resources.gpu >= b.max_gpu_hours:
+            return f"budget.max_gpu_hours ({b.max_gpu_hours:g})"
+        return None
+
+
+class BudgetStopper(tune.Stopper):
+    """Once the budget is spent, each running trial stops at its next report: after the epoch
+    it was training, whose checkpoint comes with the report."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        if self.budget.exhausted():
+            self.budget.state.stopped_by_budget.add(trial_id)
+            return True
+        return False
+
+    def stop_all(self) -> bool:
+        return False  # running trials finish their epoch; the searcher starts no new one
+
+
+class BudgetedOptunaSearch(OptunaSearch):
+    """Ray's OptunaSearch that suggests no new trial once the budget is spent."""
+
+    def __init__(self, *args: Any, budget: Budget | None = None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.budget = budget
+
+    # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        if self.budget is not None and self.budget.exhausted():
+            return Searcher.FINISHED
+        return super().suggest(trial_id)  # type: ignore[no-any-return]
+
+
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -372,7 +440,8 @@ def run_tune(
     )
     metrics = [metric for metric, _ in spec.targets]
     modes = [mode for _, mode in spec.targets]
-    searcher = OptunaSearch(
+    budget = Budget(spec, callback.state)
+    searcher = BudgetedOptunaSearch(
         space=define_by_run(spec),
         # Several objectives: Optuna searches for the Pareto front; Tune ranks by the first.
         metric=metrics if len(metrics) > 1 else metrics[0],
@@ -380,6 +449,7 @@ def run_tune(
         sampler=make_sampler(spec),
         storage=study_storage,
         study_name=sweep,
+        budget=budget if budget.capped else None,
     )
     tuner = tune.Tuner(
         trainable,
@@ -404,6 +474,7 @@ def run_tune(
             # Every checkpoint is kept: with num_to_keep set, Ray snapshots the whole experiment
             # state at each checkpoint, which costs more than the disk it saves on small models.
             checkpoint_config=tune.CheckpointConfig(),
+            stop=BudgetStopper(budget) if budget.capped else None,
             verbose=0,
         ),
     )
@@ -424,7 +495,7 @@ def ranked_trials(state: SweepState, mode: str) -> list[str]:
     finished = [
         (trial_id, record.last_value)
         for trial_id, record in state.trials.items()
-        if record.outcome in (Outcome.COMPLETED, Outcome.STOPPED_EARLY)
+        if record.outcome in (Outcome.COMPLETED, Outcome.STOPPED_EARLY, Outcome.STOPPED_BY_BUDGET)
         and record.last_value is not None
     ]
     finished.sort(key=lambda item: item[1] if mode == "min" else -item[1])  # type: ignore[operator]

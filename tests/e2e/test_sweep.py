@@ -55,7 +55,13 @@ def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(
         history = client.get_metric_history(child.info.run_id, "val_accuracy")
         assert sorted(m.step for m in history) == [1, 2]
 
-    assert report.counts == {"completed": 4, "stopped_early": 0, "failed": 0, "killed": 0}
+    assert report.counts == {
+        "completed": 4,
+        "stopped_early": 0,
+        "stopped_by_budget": 0,
+        "failed": 0,
+        "killed": 0,
+    }
     best_run = client.get_run(report.best["run_id"])
     accuracies = {c.info.run_id: c.data.metrics["val_accuracy"] for c in children}
     assert report.best["metric"] == pytest.approx(max(accuracies.values()))
@@ -383,3 +389,43 @@ def test_warm_start_seeds_the_new_sweep_with_the_earlier_trials(ray_session, sto
     )
     assert len(study.trials) == len(fitting) + 2
     assert all(t.params["lr"] >= 3e-3 for t in study.trials)
+
+
+BUDGET_SPEC = """
+name: e2e-budget
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {trials: 8, max_epochs: 400, concurrency: 2, max_wall_s: 5}
+searcher: random
+scheduler: fifo
+space:
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+"""
+
+
+def test_a_wall_time_cap_stops_running_trials_after_their_epoch_and_starts_no_more(
+    ray_session, store
+) -> None:
+    report = run_sweep(
+        parse_spec(BUDGET_SPEC, "budget.yaml", {"--name": "e2e-budget"}), live=False, **store
+    )
+    assert report.budget_reached == "budget.max_wall_s (5 s)"
+    # 400 epochs take far longer than 5 s: the two running trials were stopped, none started.
+    assert report.counts["stopped_by_budget"] == 2 and sum(report.counts.values()) == 2
+    client, parents, children = runs_of(store["tracking_uri"], "e2e-budget")
+    assert parents[0].data.tags["tunelab.budget_reached"] == "budget.max_wall_s (5 s)"
+    for child in children:
+        assert child.info.status == "FINISHED"
+        assert child.data.tags["tunelab.outcome"] == "stopped_by_budget"
+        epochs = [m.step for m in client.get_metric_history(child.info.run_id, "val_accuracy")]
+        last = max(epochs)
+        assert 1 <= last < 400 and sorted(epochs) == list(range(1, last + 1))
+        # Its last epoch was checkpointed: the trial stopped after it, not in the middle.
+        folder = Path(report.results_dir) / child.info.run_name
+        assert (folder / f"checkpoint_{last - 1:06d}" / "checkpoint.pt").is_file()
+    assert report.best is not None
+    assert "model/MLmodel" in {
+        a.path for a in client.list_artifacts(report.best["run_id"], "model")
+    }

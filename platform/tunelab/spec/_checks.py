@@ -125,6 +125,11 @@ def check_spec(loaded: LoadedSpec) -> None:
     if dataset.task is not None or dataset.input_kind is not None:
         check_compatible(loaded, arch, dataset.task, dataset.input_kind)
 
+    if spec.budget.max_gpu_hours is not None and spec.resources.gpu == 0:
+        raise loaded.locate(
+            ("budget", "max_gpu_hours"), "caps GPU-hours, but resources.gpu is 0: no GPU is used"
+        )
+
     known = {**TRAINER_HYPERPARAMETERS[arch.trainer], **arch.hyperparameters}
     for name, param in spec.space.items():
         if name not in known and arch.strict:

@@ -183,6 +183,11 @@ class Budget(_Strict):
     max_epochs: int = Field(ge=1)
     # None: as many trials at once as the resources allow.
     concurrency: int | None = Field(default=None, ge=1)
+    # Caps besides trials: at the first one reached no trial starts, and running trials stop
+    # after their current epoch, with its checkpoint. Hours are trial time x the resources held.
+    max_wall_s: float | None = Field(default=None, gt=0)
+    max_cpu_hours: float | None = Field(default=None, gt=0)
+    max_gpu_hours: float | None = Field(default=None, gt=0)
 
 
 class Searcher(_Strict):

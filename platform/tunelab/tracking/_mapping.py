@@ -23,6 +23,7 @@ TAG_STOPPED_EARLY = "tunelab.stopped_early"
 TAG_BEST_RUN_ID = "tunelab.best_run_id"
 TAG_BEST_TRIAL = "tunelab.best_trial"
 TAG_BEST_CONFIG = "tunelab.best_config"
+TAG_BUDGET_REACHED = "tunelab.budget_reached"  # on the parent: the cap that ended the sweep
 TAG_REPORT_SANITY = "tunelab.report.sanity"  # "passed" or "failed", set by `tunelab report`
 PARENT_TAG = "mlflow.parentRunId"
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
@@ -31,14 +32,17 @@ MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 class Outcome(StrEnum):
     COMPLETED = "completed"
     STOPPED_EARLY = "stopped_early"
+    STOPPED_BY_BUDGET = "stopped_by_budget"  # a wall-time or CPU-/GPU-hour cap was reached
     FAILED = "failed"
     KILLED = "killed"
 
 
-# MLflow run status for each outcome. An early stop is the scheduler doing its job: FINISHED.
+# MLflow run status for each outcome. An early stop is the scheduler doing its job, a budget
+# stop the spec's: FINISHED, with the checkpoint of the last epoch.
 RUN_STATUS = {
     Outcome.COMPLETED: "FINISHED",
     Outcome.STOPPED_EARLY: "FINISHED",
+    Outcome.STOPPED_BY_BUDGET: "FINISHED",
     Outcome.FAILED: "FAILED",
     Outcome.KILLED: "KILLED",
 }

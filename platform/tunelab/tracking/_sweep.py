@@ -16,6 +16,7 @@ from tunelab.tracking._mapping import (
     TAG_BEST_CONFIG,
     TAG_BEST_RUN_ID,
     TAG_BEST_TRIAL,
+    TAG_BUDGET_REACHED,
     Outcome,
 )
 
@@ -40,6 +41,7 @@ def parent_summary_writer(
     wall_s: float,
     pareto_front: Sequence[Mapping[str, Any]] | None = None,
     usage: Mapping[str, float],
+    budget_reached: str | None = None,
 ) -> Any:
     """A writer call that records the sweep's outcome on the parent run."""
 
@@ -51,6 +53,8 @@ def parent_summary_writer(
         metrics.append(Metric("wall_s", wall_s, now, 0))
         metrics += [Metric(name, float(value), now, 0) for name, value in usage.items()]
         tags: list[RunTag] = []
+        if budget_reached is not None:
+            tags.append(RunTag(TAG_BUDGET_REACHED, budget_reached))
         if best is not None:
             metrics.append(Metric(f"best_{metric}", float(best["metric"]), now, 0))
             tags += [
@@ -73,6 +77,7 @@ def parent_summary_writer(
             ),
             "wall_s": wall_s,
             **{name: round(value, 6) for name, value in usage.items()},
+            "budget_reached": budget_reached,
         }
         client.log_dict(parent_run_id, summary, "sweep_summary.json")
 
