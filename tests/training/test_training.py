@@ -89,5 +89,7 @@ def test_model_rebuilt_from_a_checkpoint_predicts_the_same(digits, tmp_path: Pat
 
 def test_a_checkpoint_holding_code_is_refused(tmp_path: Path) -> None:
     torch.save({"format_version": 1, "evil": Path("/")}, tmp_path / CHECKPOINT_FILE)
-    with pytest.raises(Exception, match="Weights only load failed"):
+    from tunelab.errors import UnsafeModelError
+
+    with pytest.raises(UnsafeModelError, match="objects other than tensors and plain data"):
         load_checkpoint(tmp_path)
