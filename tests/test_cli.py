@@ -221,3 +221,24 @@ def test_ui_serves_the_mlflow_ui_on_the_store(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["sweep"], "give a SPEC file, or --extend SWEEP --trials N"),
+        (["sweep", "--extend", "old"], "--extend needs --trials N"),
+        (["sweep", "a.yaml", "--extend", "old", "--trials", "2"], "drop SPEC"),
+        (["sweep", "--extend", "old", "--trials", "2", "--max-epochs", "3"], "drop --max-epochs"),
+        (["sweep", "--extend", "old", "--trials", "2"], "no sweep named 'old'"),
+    ],
+)
+def test_extend_refuses_what_it_cannot_do_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    from tunelab.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert main([*args, "--tracking-uri", uri]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -35,7 +36,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     sweep = commands.add_parser("sweep", help="run a sweep from a spec file")
     sweep.add_argument(
-        "spec", metavar="SPEC", help="sweep spec (YAML), e.g. search_spaces/cnn_digits.yaml"
+        "spec",
+        metavar="SPEC",
+        nargs="?",
+        help="sweep spec (YAML), e.g. search_spaces/cnn_digits.yaml (not with --extend)",
+    )
+    sweep.add_argument(
+        "--extend",
+        metavar="SWEEP",
+        help="add --trials N trials to a finished sweep: same parent run, same study",
     )
     sweep.add_argument("--trials", type=_int, help="overrides budget.trials")
     sweep.add_argument("--max-epochs", type=_int, help="overrides budget.max_epochs")
@@ -194,6 +203,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     debug = getattr(args, "debug", False)
+    if not debug:  # MLflow's INFO lines (creating a store's tables, ...) are not tunelab's output
+        os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # read when mlflow is imported
+        logging.getLogger("mlflow").setLevel(logging.WARNING)  # if it already was
     try:
         if args.command == "sweep":
             return _sweep(args)
@@ -229,16 +241,44 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from tunelab.spec import load_spec
 
-    loaded = load_spec(
-        args.spec,
-        {
-            "--trials": args.trials,
-            "--max-epochs": args.max_epochs,
-            "--concurrency": args.concurrency,
-            "--seed": args.seed,
-            "--name": args.name,
-        },
-    )
+    extension = None
+    if args.extend:
+        from tunelab.extend import prepare_extension
+
+        given = [
+            flag
+            for flag, value in (
+                ("SPEC", args.spec),
+                ("--max-epochs", args.max_epochs),
+                ("--seed", args.seed),
+                ("--name", args.name),
+                ("--warm-start", args.warm_start),
+            )
+            if value is not None
+        ]
+        if given:
+            raise TunelabError(f"--extend takes the sweep's own spec: drop {', '.join(given)}")
+        if args.trials is None:
+            raise TunelabError("--extend needs --trials N: how many trials to add")
+        loaded, extension = prepare_extension(
+            args.extend,
+            trials=args.trials,
+            concurrency=args.concurrency,
+            tracking_uri=args.tracking_uri,
+        )
+    elif args.spec is None:
+        raise TunelabError("give a SPEC file, or --extend SWEEP --trials N")
+    else:
+        loaded = load_spec(
+            args.spec,
+            {
+                "--trials": args.trials,
+                "--max-epochs": args.max_epochs,
+                "--concurrency": args.concurrency,
+                "--seed": args.seed,
+                "--name": args.name,
+            },
+        )
     from tunelab.sweep import run_sweep
 
     report = run_sweep(
@@ -250,6 +290,7 @@ def _sweep(args: argparse.Namespace) -> int:
         live=not args.json,
         debug=args.debug,
         warm_start=args.warm_start,
+        extend=extension,
     )
     out = sys.stdout
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in report.counts.items() if n)

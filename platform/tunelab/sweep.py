@@ -7,7 +7,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tunelab import env
 from tunelab.errors import TunelabError
@@ -24,6 +24,9 @@ from tunelab.tracking._mapping import TAG_DATASET, TAG_MODEL, TAG_PARETO, TAG_RO
 from tunelab.tracking._spool import SpoolState
 from tunelab.tracking._sweep import TOP_TRIALS
 from tunelab.tracking._views import prewarm_views, views_writer
+
+if TYPE_CHECKING:
+    from tunelab.extend import Extension
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
 GIVE_UP_S = 120.0  # default wait for an unreachable tracking store at the end
@@ -86,9 +89,11 @@ def run_sweep(
     live: bool = True,
     debug: bool = False,
     warm_start: str | None = None,
+    extend: Extension | None = None,
 ) -> SweepReport:
     """Run the sweep. `warm_start` names an earlier sweep (in the same results folder, or the
-    same database in server mode) whose finished trials seed the search."""
+    same database in server mode) whose finished trials seed the search. `extend` runs more
+    trials of a finished sweep, in its parent run and its study (see tunelab.extend)."""
     # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
     import optuna
     from rich.console import Console
@@ -103,7 +108,7 @@ def run_sweep(
     started = time.perf_counter()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     root = results_root(results_dir)
-    name = sweep_name(loaded, root)
+    name = extend.sweep if extend is not None else sweep_name(loaded, root)
     address = address or env.RAY_ADDRESS.get()
     tracking_uri = tracking_uri or env.MLFLOW_TRACKING_URI.get()
     database_uri = database_uri or env.TUNELAB_DATABASE_URI.get()
@@ -112,6 +117,8 @@ def run_sweep(
         from tunelab.server import study_storage
 
         storage = study_storage(database_uri)
+    if extend is not None and storage is None and not (root / name / "optuna.journal").exists():
+        raise TunelabError(f"--extend: no study of sweep {name!r} in {root} (see --results-dir)")
     earlier = None
     if warm_start:  # checked now; the new study is seeded just before the trials start
         from tunelab.warm_start import source_study
@@ -155,7 +162,9 @@ def run_sweep(
             TAG_MODEL: spec.model.name,
             TAG_DATASET: spec.dataset.label,
         },
-        params={
+        params=_extension_params(extend, spec)
+        if extend is not None
+        else {
             **_sweep_params(loaded),
             **(
                 {
@@ -167,6 +176,7 @@ def run_sweep(
                 else {}
             ),
         },
+        reopen=extend is not None,
     )
     # Saved by the writer thread while Ray starts; only the best weights are copied in at the end.
     template = ModelTemplate(
@@ -193,6 +203,19 @@ def run_sweep(
         mode=spec.mode,
     )
     state = ray_side.SweepState()
+    for trial in extend.earlier if extend is not None else []:  # the summary covers them all
+        key = f"earlier-{trial.run_id}"
+        state.trials[key] = ray_side.TrialRecord(
+            name=trial.name,
+            config=trial.config,
+            last_epoch=trial.last_epoch,
+            last_value=trial.last_value,
+            outcome=trial.outcome,
+            last_values=trial.last_values,
+            started=time.time() - trial.seconds,  # only the duration counts (CPU-hours)
+            ended=time.time(),
+        )
+        writer.adopt(key, trial.run_id)
     callback = ray_side.TrackingCallback(
         spec=spec,
         sweep=name,
@@ -228,6 +251,7 @@ def run_sweep(
                 concurrency=concurrency,
                 callback=callback,
                 study_storage=study_store,
+                first_trial=len(extend.earlier) if extend is not None else 0,
             )
     finally:
         callback.end_unfinished()
@@ -340,6 +364,11 @@ def _sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "spec_file": loaded.source,
     }
     return params_of({k: v for k, v in flat.items() if v is not None})
+
+
+def _extension_params(extend: Extension, spec: SweepSpec) -> dict[str, str]:
+    """New params only: MLflow keeps a param's first value for good."""
+    return {f"extension_{extend.number}_trials": str(spec.budget.trials)}
 
 
 def _default_concurrency(spec: SweepSpec, fits: int) -> int:

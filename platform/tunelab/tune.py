@@ -3,6 +3,7 @@ driver-side callback that feeds tracking and the live view, and Ray's start and 
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import time
@@ -420,7 +421,9 @@ def run_tune(
     concurrency: int,
     callback: TrackingCallback,
     study_storage: Any,
+    first_trial: int = 0,
 ) -> TuneOutcome:
+    """Run the trials. `first_trial` numbers the trial names on from an extended sweep's."""
     # Tune's default CSV/JSON/TensorBoard loggers would write every result again; MLflow has them.
     os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
     # tunelab draws its own live view; Ray's new output engine prints a banner even at verbose=0.
@@ -462,8 +465,8 @@ def run_tune(
             max_concurrent_trials=concurrency,
             # One worker process serves many trials: no process start and no re-import per trial.
             reuse_actors=True,
-            trial_name_creator=trial_name,
-            trial_dirname_creator=trial_name,
+            trial_name_creator=functools.partial(trial_name, offset=first_trial),
+            trial_dirname_creator=functools.partial(trial_name, offset=first_trial),
         ),
         run_config=tune.RunConfig(
             name=sweep,
@@ -532,12 +535,14 @@ def best_trial(state: SweepState, mode: str) -> str | None:
     )
 
 
-def trial_name(trial: Trial) -> str:
+def trial_name(trial: Trial, offset: int = 0) -> str:
     """trial-000, trial-001, ... in the order the searcher created them, which is also the Optuna
     trial number (and the offset of the trial's seed), except after a warm start, whose imported
     trials come first in the study. Also the trial's folder name."""
     counter = trial.experiment_tag.split("_", 1)[0]
-    return f"trial-{int(counter) - 1:03d}" if counter.isdigit() else f"trial-{trial.trial_id}"
+    if not counter.isdigit():
+        return f"trial-{trial.trial_id}"
+    return f"trial-{int(counter) - 1 + offset:03d}"
 
 
 def shutdown_ray() -> None:

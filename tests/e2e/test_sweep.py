@@ -429,3 +429,57 @@ def test_a_wall_time_cap_stops_running_trials_after_their_epoch_and_starts_no_mo
     assert "model/MLmodel" in {
         a.path for a in client.list_artifacts(report.best["run_id"], "model")
     }
+
+
+def test_extend_adds_trials_to_the_same_parent_and_study_and_changes_nothing_recorded(
+    ray_session, store, monkeypatch
+) -> None:
+    import optuna
+
+    from tunelab.cli import main
+    from tunelab.tune import optuna_journal
+
+    spec = WARM_SPEC.format(name="e2e-extend", trials=3, low=1e-3)
+    first = run_sweep(parse_spec(spec, "x.yaml", {"--name": "e2e-extend"}), live=False, **store)
+    client, parents, before = runs_of(store["tracking_uri"], "e2e-extend")
+    recorded = {
+        r.info.run_id: (
+            r.data.params,
+            r.data.metrics,
+            r.info.status,
+            r.data.tags["tunelab.outcome"],
+        )
+        for r in before
+    }
+    parent_params = dict(parents[0].data.params)
+
+    code = main(
+        ["sweep", "--extend", "e2e-extend", "--trials", "2", "--json",
+         "--tracking-uri", store["tracking_uri"], "--results-dir", store["results_dir"]]
+    )  # fmt: skip
+    assert code == 0
+    client, parents, after = runs_of(store["tracking_uri"], "e2e-extend")
+    assert len(parents) == 1 and parents[0].info.run_id == first.parent_run_id
+    assert parents[0].info.status == "FINISHED"
+    new = [r for r in after if r.info.run_id not in recorded]
+    assert len(after) == 5 and len(new) == 2
+    assert sorted(r.info.run_name for r in new) == ["trial-003", "trial-004"]
+    assert {r.data.tags["mlflow.parentRunId"] for r in new} == {first.parent_run_id}
+    for run in after:  # the earlier trials' runs are exactly as they were
+        if run.info.run_id in recorded:
+            params, metrics, status, outcome = recorded[run.info.run_id]
+            assert (run.data.params, run.data.metrics, run.info.status) == (params, metrics, status)
+            assert run.data.tags["tunelab.outcome"] == outcome
+    params = parents[0].data.params
+    assert {k: v for k, v in params.items() if k in parent_params} == parent_params
+    assert params["extension_1_trials"] == "2"
+    summary = mlflow.artifacts.load_dict(f"{parents[0].info.artifact_uri}/sweep_summary.json")
+    assert summary["trials"]["completed"] == 5 and len(summary["top"]) == 5
+    study = optuna.load_study(
+        study_name="e2e-extend",
+        storage=optuna_journal(Path(store["results_dir"]) / "e2e-extend" / "optuna.journal"),
+    )
+    assert len(study.trials) == 5  # one history: the new trials were sampled knowing the first
+    assert parents[0].data.metrics["trials_completed"] == 5
+    history = client.get_metric_history(first.parent_run_id, "trials_completed")
+    assert sorted(m.value for m in history) == [3, 5]  # the first value is kept

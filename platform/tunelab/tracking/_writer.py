@@ -49,6 +49,7 @@ class _CreateRun:
     name: str
     tags: Mapping[str, str]
     params: Mapping[str, str]
+    reuse: bool = False  # an existing run of this name in this sweep is reopened, not created
 
 
 @dataclass
@@ -117,10 +118,23 @@ class TrackingWriter:
 
     # -- called from the driver ------------------------------------------------------------------
 
-    def open_sweep(self, name: str, tags: Mapping[str, str], params: Mapping[str, str]) -> None:
-        """Start the writer; it connects and creates the parent run while the caller goes on."""
-        self._queue.put(_CreateRun(SWEEP, name, tags, params))
+    def open_sweep(
+        self,
+        name: str,
+        tags: Mapping[str, str],
+        params: Mapping[str, str],
+        *,
+        reopen: bool = False,
+    ) -> None:
+        """Start the writer; it connects and creates the parent run while the caller goes on.
+        With `reopen`, the sweep's existing parent run is marked running again instead (an
+        extended sweep); `params` must then be new keys: MLflow never changes a param."""
+        self._queue.put(_CreateRun(SWEEP, name, tags, params, reuse=reopen))
         self._thread.start()
+
+    def adopt(self, key: str, run_id: str) -> None:
+        """Name an existing run (an extended sweep's earlier trial) without writing to it."""
+        self._run_ids[key] = run_id
 
     def wait_ready(self, timeout_s: float = 120.0) -> str:
         """Block until the parent run exists; returns its id. Raises TrackingError if it cannot."""
@@ -242,7 +256,7 @@ class TrackingWriter:
     def _spool_op(self, op: Any) -> None:
         assert self._spool is not None
         if isinstance(op, _CreateRun):
-            record = {"op": "create", "key": op.key, "name": op.name}
+            record = {"op": "create", "key": op.key, "name": op.name, "reuse": op.reuse}
             self._spool.append({**record, "tags": dict(op.tags), "params": dict(op.params)})
         elif isinstance(op, _Log):
             self._spool.append(
@@ -353,7 +367,13 @@ class TrackingWriter:
             return
         try:
             # After an outage the first attempt may have reached the store: look before creating.
-            run = self._existing_run(client, op) if self._replaying else None
+            run = self._existing_run(client, op) if self._replaying or op.reuse else None
+            if run is not None and op.reuse:
+                reopened = run.info.run_id
+                self._retry_or_raise(
+                    f"reopen run {op.name}",
+                    lambda: client.update_run(reopened, status="RUNNING"),
+                )
             run = run or self._retry_or_raise(
                 f"create run {op.name}",
                 lambda: client.create_run(
@@ -464,7 +484,13 @@ def _from_record(record: Any) -> Any:
         return record  # code or a barrier, kept in memory
     kind = record["op"]
     if kind == "create":
-        return _CreateRun(record["key"], record["name"], record["tags"], record["params"])
+        return _CreateRun(
+            record["key"],
+            record["name"],
+            record["tags"],
+            record["params"],
+            bool(record.get("reuse", False)),
+        )
     if kind == "log":
         metrics = [tuple(m) for m in record["metrics"]]
         return _Log(record["key"], metrics, record["tags"])  # type: ignore[arg-type]

@@ -1,0 +1,101 @@
+"""Extending a finished sweep: N more trials in the same parent run and the same Optuna study.
+
+The spec is the one the sweep recorded; its earlier trials are read back from their runs, so the
+summary, the best trial and the views cover the whole sweep. Nothing already recorded changes:
+the earlier child runs are not written to, the parent's params are never rewritten (each
+extension adds its own), and its metrics gain new values beside the earlier ones."""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunelab.errors import TunelabError
+from tunelab.spec import LoadedSpec
+from tunelab.tracking import Outcome
+from tunelab.tracking import _lookup as lookup
+from tunelab.tracking._mapping import TAG_OUTCOME, TAG_ROLE, TAG_SWEEP
+
+EXTENSION_PARAM = "extension_{number}_trials"
+
+
+@dataclass(frozen=True)
+class EarlierTrial:
+    run_id: str
+    name: str
+    config: dict[str, Any]
+    last_epoch: int | None
+    last_value: float | None
+    last_values: dict[str, float]
+    outcome: Outcome | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Extension:
+    sweep: str
+    parent_run_id: str
+    number: int  # 1 for a sweep's first extension
+    earlier: list[EarlierTrial] = field(default_factory=list)
+
+
+def prepare_extension(
+    sweep: str, *, trials: int, concurrency: int | None, tracking_uri: str | None
+) -> tuple[LoadedSpec, Extension]:
+    """The recorded spec with `trials` new trials, and what the sweep has already done."""
+    from tunelab.spec import parse_spec
+    from tunelab.spec._checks import check_spec
+
+    client = lookup.client(tracking_uri)
+    parent = lookup.find_sweep(client, sweep)
+    if parent.info.status == "RUNNING":
+        raise TunelabError(f"--extend: sweep {sweep!r} is still running; extend it once it ends")
+    with tempfile.TemporaryDirectory(prefix="tunelab-extend-") as folder:
+        from tunelab.tracking._sweep import SPEC_ARTIFACT
+
+        try:
+            path = client.download_artifacts(parent.info.run_id, SPEC_ARTIFACT, folder)
+        except Exception:
+            raise TunelabError(
+                f"--extend: sweep {sweep!r} recorded no {SPEC_ARTIFACT} (did it finish?)"
+            ) from None
+        text = Path(path).read_text(encoding="utf-8")
+    overrides = {"--trials": trials, "--concurrency": concurrency, "--name": sweep}
+    loaded = parse_spec(text, parent.data.params.get("spec_file", "spec.yaml"), overrides)
+    check_spec(loaded)
+    spec = loaded.spec
+    children = client.search_runs(
+        [parent.info.experiment_id],
+        f"tags.`{TAG_SWEEP}` = '{sweep}' AND tags.`{TAG_ROLE}` = 'trial'",
+        max_results=50_000,
+    )
+    earlier = []
+    for run in children:
+        metrics = run.data.metrics
+        outcome = run.data.tags.get(TAG_OUTCOME)
+        end = run.info.end_time or run.info.start_time
+        last = lookup.last_metric(client, run.info.run_id, spec.metric)
+        earlier.append(
+            EarlierTrial(
+                run_id=run.info.run_id,
+                name=run.info.run_name or run.info.run_id,
+                config={k: _value(v) for k, v in run.data.params.items()},
+                last_epoch=last[0] if last else None,
+                last_value=last[1] if last else None,
+                last_values={m: metrics[m] for m, _ in spec.targets if m in metrics},
+                outcome=Outcome(outcome) if outcome in set(Outcome) else None,
+                seconds=max(0.0, (end - run.info.start_time) / 1000),
+            )
+        )
+    number = 1 + sum(1 for key in parent.data.params if key.startswith("extension_"))
+    return loaded, Extension(sweep, parent.info.run_id, number, earlier)
+
+
+def _value(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
