@@ -61,7 +61,7 @@ def run_case(
     from tunelab.preflight import model_options
     from tunelab.report import _attribution as A
     from tunelab.report import write_report
-    from tunelab.report._families import DEFAULT_METHODS, explain, material_from_state
+    from tunelab.report._families import default_methods, explain, material_from_state
     from tunelab.report._target import Subject
     from tunelab.training._loops import TRAINERS
 
@@ -83,10 +83,8 @@ def run_case(
 
     material = material_from_state(states[-1], data, dataset)
     family = material.family
-    methods = list(DEFAULT_METHODS[family])
+    methods = default_methods(material)
     forward = getattr(material.model, "discriminator", material.model)
-    if A.last_conv(forward) is None:
-        methods = [m for m in methods if m != "grad_cam"]
     with tempfile.TemporaryDirectory() as out:
         began = time.perf_counter()
         explanation = explain(material, methods, EXAMPLES)

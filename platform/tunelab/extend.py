@@ -7,7 +7,6 @@ extension adds its own), and its metrics gain new values beside the earlier ones
 
 from __future__ import annotations
 
-import json
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +16,7 @@ from tunelab.errors import TunelabError
 from tunelab.spec import LoadedSpec
 from tunelab.tracking import Outcome
 from tunelab.tracking import _lookup as lookup
-from tunelab.tracking._mapping import TAG_OUTCOME, TAG_ROLE, TAG_SWEEP
+from tunelab.tracking._mapping import TAG_OUTCOME, config_of
 
 EXTENSION_PARAM = "extension_{number}_trials"
 
@@ -46,34 +45,22 @@ def prepare_extension(
     sweep: str, *, trials: int, concurrency: int | None, tracking_uri: str | None
 ) -> tuple[LoadedSpec, Extension]:
     """The recorded spec with `trials` new trials, and what the sweep has already done."""
-    from tunelab.spec import parse_spec
-    from tunelab.spec._checks import check_spec
-
     client = lookup.client(tracking_uri)
     parent = lookup.find_sweep(client, sweep)
     if parent.info.status == "RUNNING":
         raise TunelabError(f"--extend: sweep {sweep!r} is still running; extend it once it ends")
-    with tempfile.TemporaryDirectory(prefix="tunelab-extend-") as folder:
-        from tunelab.tracking._sweep import SPEC_ARTIFACT
-
-        try:
-            path = client.download_artifacts(parent.info.run_id, SPEC_ARTIFACT, folder)
-        except Exception:
-            raise TunelabError(
-                f"--extend: sweep {sweep!r} recorded no {SPEC_ARTIFACT} (did it finish?)"
-            ) from None
-        text = Path(path).read_text(encoding="utf-8")
     overrides = {"--trials": trials, "--concurrency": concurrency, "--name": sweep}
-    loaded = parse_spec(text, parent.data.params.get("spec_file", "spec.yaml"), overrides)
-    check_spec(loaded)
+    with tempfile.TemporaryDirectory(prefix="tunelab-extend-") as folder:
+        loaded = lookup.sweep_spec(
+            client,
+            parent,
+            Path(folder),
+            overrides,
+            missing=f"--extend: sweep {sweep!r} recorded no spec (did it finish?)",
+        )
     spec = loaded.spec
-    children = client.search_runs(
-        [parent.info.experiment_id],
-        f"tags.`{TAG_SWEEP}` = '{sweep}' AND tags.`{TAG_ROLE}` = 'trial'",
-        max_results=50_000,
-    )
     earlier = []
-    for run in children:
+    for run in lookup.sweep_trials(client, parent):
         metrics = run.data.metrics
         outcome = run.data.tags.get(TAG_OUTCOME)
         end = run.info.end_time or run.info.start_time
@@ -82,7 +69,7 @@ def prepare_extension(
             EarlierTrial(
                 run_id=run.info.run_id,
                 name=run.info.run_name or run.info.run_id,
-                config={k: _value(v) for k, v in run.data.params.items()},
+                config=config_of(run.data.params),
                 last_epoch=last[0] if last else None,
                 last_value=last[1] if last else None,
                 last_values={m: metrics[m] for m, _ in spec.targets if m in metrics},
@@ -92,10 +79,3 @@ def prepare_extension(
         )
     number = 1 + sum(1 for key in parent.data.params if key.startswith("extension_"))
     return loaded, Extension(sweep, parent.info.run_id, number, earlier)
-
-
-def _value(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except ValueError:
-        return text

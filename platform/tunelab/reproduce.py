@@ -4,7 +4,6 @@ had, training is deterministic: the same metric to within REPRODUCIBLE_RTOL."""
 
 from __future__ import annotations
 
-import json
 import math
 import tempfile
 from dataclasses import dataclass
@@ -12,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.errors import TunelabError
+from tunelab.tracking._mapping import config_of
 
 REPRODUCIBLE_RTOL = 1e-6
 
@@ -88,7 +88,7 @@ def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
 
 def _config(client: Any, run_id: str, params: dict[str, str]) -> dict[str, Any]:
     """A trial's config, exactly as the trial had it: from its logged model's checkpoint, or
-    else from its MLflow params, which hold JSON for everything but strings."""
+    else from its MLflow params."""
     from tunelab.tracking._sources import fetch_checkpoint
     from tunelab.training._checkpoint import load_checkpoint
 
@@ -98,10 +98,4 @@ def _config(client: Any, run_id: str, params: dict[str, str]) -> dict[str, Any]:
             return dict(state["config"])
         except (TunelabError, KeyError):
             pass  # no logged model (not among its sweep's best): the params say the same
-    config: dict[str, Any] = {}
-    for key, text in params.items():
-        try:
-            config[key] = json.loads(text)
-        except ValueError:
-            config[key] = text
-    return config
+    return config_of(params)

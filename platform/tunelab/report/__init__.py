@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab.report._attribution import METHODS
-from tunelab.report._families import DEFAULT_METHODS, Explanation, Material
+from tunelab.report._families import Explanation, Material
 from tunelab.report._target import ReportError, Subject
 from tunelab.tracking._mapping import TAG_REPORT_SANITY
 
@@ -66,7 +66,9 @@ def make_report(
     client = lookup.client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="tunelab-report-") as scratch:
         resolved = resolve(target, top=top, client=client, into=Path(scratch))
-        materials = [_material(subject, _device(device)) for subject in resolved.subjects]
+        on = _device(device)
+        loaded_data: dict[tuple[str, str], Any] = {}  # the K best of a sweep share one data set
+        materials = [_material(subject, on, loaded_data) for subject in resolved.subjects]
         for subject, material in zip(resolved.subjects, materials, strict=True):
             _check_methods(methods, material, subject)
         written, globals_ = [], []
@@ -127,7 +129,7 @@ def _device(name: str) -> Any:
     return torch.device(name)
 
 
-def _material(subject: Subject, device: Any) -> Material:
+def _material(subject: Subject, device: Any, loaded_data: dict[tuple[str, str], Any]) -> Material:
     from tunelab.errors import NotFoundError
     from tunelab.preflight import load_data
     from tunelab.report._families import material_from_state
@@ -137,7 +139,10 @@ def _material(subject: Subject, device: Any) -> Material:
         state = load_checkpoint(subject.checkpoint)
     except Exception as exc:
         raise ReportError(f"{subject.label}: the model's checkpoint is unreadable: {exc}") from None
-    data = load_data(subject.spec)
+    key = (subject.spec.source, subject.spec.text)
+    if key not in loaded_data:
+        loaded_data[key] = load_data(subject.spec)
+    data = loaded_data[key]
     try:
         material = material_from_state(state, data, subject.spec.spec.dataset.name or "")
     except (NotFoundError, KeyError, ValueError) as exc:
@@ -147,29 +152,19 @@ def _material(subject: Subject, device: Any) -> Material:
 
 
 def _check_methods(methods: Sequence[str] | None, material: Material, subject: Subject) -> None:
-    from tunelab.report._attribution import last_conv
+    from tunelab.report._families import has_convolution
 
-    for method in methods or ():
-        if method == "grad_cam":
-            model = material.model
-            model = getattr(model, "discriminator", model)
-            if last_conv(model) is None:
-                raise ReportError(
-                    f"{subject.label}: grad_cam needs a convolutional layer and this "
-                    f"{material.state['architecture']} model has none"
-                )
+    if methods and "grad_cam" in methods and not has_convolution(material):
+        raise ReportError(
+            f"{subject.label}: grad_cam needs a convolutional layer and this "
+            f"{material.state['architecture']} model has none"
+        )
 
 
 def _explain(material: Material, methods: Sequence[str] | None, examples: int) -> Explanation:
-    from tunelab.report._attribution import last_conv
-    from tunelab.report._families import explain
+    from tunelab.report._families import default_methods, explain
 
-    chosen = list(methods or DEFAULT_METHODS[material.family])
-    if methods is None and "grad_cam" in chosen:
-        model = getattr(material.model, "discriminator", material.model)
-        if last_conv(model) is None:
-            chosen.remove("grad_cam")  # the default list, for a model without convolutions
-    return explain(material, chosen, examples)
+    return explain(material, list(methods or default_methods(material)), examples)
 
 
 def safe_child(root: Path, name: str) -> Path:

@@ -73,13 +73,6 @@ def last_conv(model: nn.Module) -> nn.Module | None:
     return convs[-1] if convs else None
 
 
-def applicable(method: str, explainer: Explainer) -> str | None:
-    """Why `method` cannot explain this model, or None."""
-    if method == "grad_cam" and explainer.conv_layer is None:
-        return "grad_cam needs a convolutional layer and this model has none"
-    return None
-
-
 def attribute(
     method: str, ex: Explainer, x: Tensor | None = None, target: Tensor | None = None
 ) -> tuple[Tensor, Tensor | None]:
@@ -179,11 +172,10 @@ def layer_conductance(ex: Explainer, layer: nn.Module, *, steps: int = IG_STEPS)
 
 def completeness(ex: Explainer, deltas: Tensor) -> dict[str, float]:
     """How far Integrated Gradients' attributions miss summing to f(x) - f(baseline)."""
-    with torch.no_grad():
-        outputs = _picked(ex.forward, ex.x, ex.target) - _picked(
-            ex.forward, ex.baselines(ex.x), ex.target
-        )
-    gap = outputs.abs().mean().item()
+    change = _picked(ex.forward, ex.x, ex.target) - _picked(
+        ex.forward, ex.baselines(ex.x), ex.target
+    )
+    gap = change.abs().mean().item()
     mean_delta = deltas.abs().mean().item()
     return {
         "mean_abs_delta": mean_delta,
@@ -193,12 +185,14 @@ def completeness(ex: Explainer, deltas: Tensor) -> dict[str, float]:
     }
 
 
+def outputs(forward: nn.Module, x: Tensor) -> Tensor:
+    """The model's outputs on `x`, a chunk at a time, without gradients."""
+    with torch.no_grad():
+        return torch.cat([forward(x[s : s + CHUNK]).float() for s in range(0, len(x), CHUNK)])
+
+
 def _picked(forward: nn.Module, x: Tensor, target: Tensor) -> Tensor:
-    outs = []
-    for start in range(0, len(x), CHUNK):
-        out = forward(x[start : start + CHUNK])
-        outs.append(out.gather(1, target[start : start + CHUNK, None]).squeeze(1).float().cpu())
-    return torch.cat(outs)
+    return outputs(forward, x).gather(1, target[:, None]).squeeze(1).cpu()
 
 
 def infidelity(ex: Explainer, attributions: Tensor) -> float:

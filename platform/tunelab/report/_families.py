@@ -84,6 +84,17 @@ def material_from_state(state: dict[str, Any], data: DataSplits, dataset: str) -
     )
 
 
+def has_convolution(material: Material) -> bool:
+    """Whether Grad-CAM has a layer to work on (a GAN's is its discriminator's)."""
+    return A.last_conv(getattr(material.model, "discriminator", material.model)) is not None
+
+
+def default_methods(material: Material) -> list[str]:
+    """The family's methods, without Grad-CAM for a model that has no convolution."""
+    methods = list(DEFAULT_METHODS[material.family])
+    return methods if has_convolution(material) else [m for m in methods if m != "grad_cam"]
+
+
 def family_of(state: dict[str, Any], input_kind: str) -> str | None:
     if state.get("trainer") == "gan":
         return "gan"
@@ -103,11 +114,6 @@ def explain(material: Material, methods: Sequence[str], examples: int) -> Explan
 
 
 # ---- shared: attributions, faithfulness, sanity ---------------------------------------------
-
-
-def _outputs(model: nn.Module, x: Tensor) -> Tensor:
-    with torch.no_grad():
-        return torch.cat([model(x[s : s + A.CHUNK]).float() for s in range(0, len(x), A.CHUNK)])
 
 
 def _attributions(
@@ -242,7 +248,7 @@ def _explain_supervised(m: Material, methods: Sequence[str], examples: int) -> E
     y = m.data.val.y[:examples]
     classification = m.data.task == "classification"
     with A.explaining(m.model) as model:
-        out = _outputs(model, x)
+        out = A.outputs(model, x)
         if classification:
             target = out.argmax(1)
         else:
@@ -322,28 +328,19 @@ def _images(
         order = np.argsort(-confidence)
         most, least = order[:CONFIDENT_SHOWN], order[::-1][:CONFIDENT_SHOWN]
         predicted = probs.argmax(1).numpy()
-        section.numbers["most_confident"] = [
-            {
-                "index": int(i),
-                "confidence": float(confidence[i]),
-                "label": names[int(y[i])],
-                "predicted": names[int(predicted[i])],
-            }
-            for i in most
-        ]
-        section.numbers["least_confident"] = [
-            {
-                "index": int(i),
-                "confidence": float(confidence[i]),
-                "label": names[int(y[i])],
-                "predicted": names[int(predicted[i])],
-            }
-            for i in least
-        ]
         for key, title, picked in (
             ("most_confident", "Most confident examples", most),
             ("least_confident", "Least confident examples", least),
         ):
+            section.numbers[key] = [
+                {
+                    "index": int(i),
+                    "confidence": float(confidence[i]),
+                    "label": names[int(y[i])],
+                    "predicted": names[int(predicted[i])],
+                }
+                for i in picked
+            ]
             images, titles = [], []
             for i in picked:
                 images.append(_show(x[i].numpy()))
@@ -379,7 +376,7 @@ def _tabular(
     classification = m.data.task == "classification"
 
     def score(_estimator: Any, xs: np.ndarray, ys: np.ndarray) -> float:
-        out = _outputs(model, torch.as_tensor(xs, dtype=x.dtype, device=x.device)).cpu()
+        out = A.outputs(model, torch.as_tensor(xs, dtype=x.dtype, device=x.device)).cpu()
         if classification:
             return float((out.argmax(1).numpy() == ys).mean())
         return -float(((out.reshape(-1).numpy() - ys) ** 2).mean())
@@ -655,7 +652,7 @@ def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanat
         A.Explainer(random_disc, x, target, baseline, A.last_conv(random_disc)),
     )
     section = Section("GAN: what the discriminator looks at", "gan")
-    p = torch.sigmoid(_outputs(disc, x).reshape(-1)).cpu()
+    p = torch.sigmoid(A.outputs(disc, x).reshape(-1)).cpu()
     n = len(real)
     section.numbers["discriminator_p_real"] = {
         "real": p[:n].mean().item(),

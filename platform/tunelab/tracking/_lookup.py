@@ -58,18 +58,55 @@ def find_sweep(client: MlflowClient, name: str) -> Run:
     return parents[0]
 
 
+def _download(client: MlflowClient, run: Run, artifact: str, into: Path, missing: str) -> Path:
+    """A run's artifact, under INTO/RUN_ID; `missing` starts the error when it cannot be had."""
+    try:
+        path = client.download_artifacts(run.info.run_id, artifact, str(into / run.info.run_id))
+    except Exception as exc:
+        raise NotFoundError(f"{missing}: {first_line_of(exc)}") from None
+    return Path(path)
+
+
 def sweep_summary(client: MlflowClient, parent: Run, into: Path) -> dict[str, Any]:
     name = parent.data.tags.get(TAG_SWEEP, parent.info.run_id)
-    try:
-        path = client.download_artifacts(
-            parent.info.run_id, SUMMARY_ARTIFACT, str(into / parent.info.run_id)
-        )
-    except Exception as exc:
-        raise NotFoundError(
-            f"sweep {name!r} has no summary (did it finish?): {first_line_of(exc)}"
-        ) from None
-    summary: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    path = _download(
+        client, parent, SUMMARY_ARTIFACT, into, f"sweep {name!r} has no summary (did it finish?)"
+    )
+    summary: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     return summary
+
+
+def sweep_spec(
+    client: MlflowClient,
+    parent: Run,
+    into: Path,
+    overrides: dict[str, Any] | None = None,
+    missing: str | None = None,
+) -> LoadedSpec:
+    """The spec a sweep recorded, parsed and checked as the sweep did, with `overrides`."""
+    from tunelab.spec import parse_spec
+    from tunelab.spec._checks import check_spec
+
+    name = parent.data.tags.get(TAG_SWEEP, parent.info.run_id)
+    path = _download(
+        client, parent, SPEC_ARTIFACT, into, missing or f"sweep {name!r} has no {SPEC_ARTIFACT}"
+    )
+    # Data files in the spec are relative to where the spec was: the path the sweep recorded.
+    source = parent.data.params.get("spec_file", str(path))
+    loaded = parse_spec(path.read_text(encoding="utf-8"), source, overrides)
+    check_spec(loaded)
+    return loaded
+
+
+def sweep_trials(client: MlflowClient, parent: Run) -> list[Run]:
+    """The child runs of a sweep's trials."""
+    name = parent.data.tags.get(TAG_SWEEP, "")
+    found: list[Run] = client.search_runs(
+        [parent.info.experiment_id],
+        f"tags.`{TAG_SWEEP}` = '{name}' AND tags.`{TAG_ROLE}` = 'trial'",
+        max_results=50_000,
+    )
+    return found
 
 
 def model_version(client: MlflowClient, uri: str) -> ModelVersion:
@@ -89,9 +126,6 @@ def model_version(client: MlflowClient, uri: str) -> ModelVersion:
 
 def trial_spec(client: MlflowClient, run: Run, into: Path, parent: Run | None = None) -> LoadedSpec:
     """The spec of the sweep a trial's run belongs to, as the sweep recorded it."""
-    from tunelab.spec import parse_spec
-    from tunelab.spec._checks import check_spec
-
     run_id = run.info.run_id
     if parent is None:
         parent_id = run.data.tags.get(PARENT_TAG)
@@ -100,19 +134,9 @@ def trial_spec(client: MlflowClient, run: Run, into: Path, parent: Run | None = 
                 f"run {run_id} is not a tunelab trial: no sweep to take its data from"
             )
         parent = get_run(client, parent_id)
-    try:
-        path = client.download_artifacts(
-            parent.info.run_id, SPEC_ARTIFACT, str(into / parent.info.run_id)
-        )
-    except Exception as exc:
-        raise NotFoundError(
-            f"the sweep of run {run_id} has no {SPEC_ARTIFACT}: {first_line_of(exc)}"
-        ) from None
-    text = Path(path).read_text(encoding="utf-8")
-    # Data files in the spec are relative to where the spec was: the path the sweep recorded.
-    loaded = parse_spec(text, parent.data.params.get("spec_file", path))
-    check_spec(loaded)
-    return loaded
+    return sweep_spec(
+        client, parent, into, missing=f"the sweep of run {run_id} has no {SPEC_ARTIFACT}"
+    )
 
 
 def last_metric(client: MlflowClient, run_id: str, metric: str) -> tuple[int, float] | None:

@@ -106,6 +106,18 @@ def params_of(config: Mapping[str, Any]) -> dict[str, str]:
     return out
 
 
+def config_of(params: Mapping[str, str]) -> dict[str, Any]:
+    """A trial's config back from its MLflow params (the inverse of params_of): JSON for
+    everything but strings, which params_of writes as they are."""
+    config: dict[str, Any] = {}
+    for key, text in params.items():
+        try:
+            config[key] = json.loads(text)
+        except ValueError:
+            config[key] = text
+    return config
+
+
 def metrics_of(result: Mapping[str, Any], names: tuple[str, ...]) -> dict[str, float]:
     """The named metrics present in a Ray result, as floats."""
     out: dict[str, float] = {}
