@@ -2,24 +2,33 @@
 
 For each ready spec in search_spaces/ (at a reduced budget), and each seed:
 
-  tunelab   the spec with its `searcher` and `scheduler` removed: tunelab's defaults;
-  random    `searcher: random`, `scheduler: fifo`.
+  random    `searcher: random`, `scheduler: fifo`: TRIALS trials of MAX_EPOCHS epochs;
+  tunelab   the spec with its `searcher` and `scheduler` removed (tunelab's defaults), capped
+            at the same epochs in all (`budget.max_total_epochs`): early stopping spends what
+            it saves on more trials.
 
-Both get the same trials, epochs per trial and concurrency. Compute is counted in epochs
-trained, not trials (ASHA stops trials early, so tunelab's trials are cheaper). Every epoch's
+Both get the same concurrency (2) and epochs per trial. Compute is counted in epochs trained,
+not trials. Every epoch's
 validation metric counts as an observation, since every epoch is checkpointed and its model
 can be kept; the best so far is taken in the order the epochs were reported.
 
 Per spec it reports:
   - ratio: the epochs tunelab needed to reach random's final best, over random's total epochs
     (inf when it never did); the median and the worst seed;
-  - at equal compute (the smaller of the two totals): each method's best so far, per seed, and
+  - at equal compute (the smaller of the two totals; a running trial can finish its epoch
+    past the cap, which is not counted): each method's best so far, per seed, and
     how many seeds tunelab was at least as good.
 
 Goals: tunelab at least as good as random in every seed; median ratio at most 0.25.
 
     .venv/bin/python benchmarks/search.py [--specs mlp_wine,cnn_digits] [--seeds 5]
-        [--trials 12] [--max-epochs 6]
+        [--trials 12] [--max-epochs 12] [--warm-start-specs mlp_digits,cnn_digits]
+        [--tunelab '{searcher: {startup_trials: 4}}']
+
+Warm start, on a few specs (--warm-start-specs): per seed s, an earlier tunelab sweep (seed s),
+then one warm-started from it (`--warm-start`) and a cold one, both seed s + 100, at the same
+budget: the epochs each needs to reach the earlier sweep's best (inf: never), and how many seeds
+the warm one needed fewer.
 
 The adding-problem specs run on a shorter, smaller task (length 30, 2,000 sequences) to fit.
 The last line is a JSON object with the per-spec figures.
@@ -48,19 +57,29 @@ import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 SMALLER_DATA = {"adding": {"length": 30, "size": 2000}}
+WARM_START_SPECS = ("mlp_digits", "cnn_digits")
 
 
-def variant(text: str, method: str, *, seed: int, trials: int, max_epochs: int) -> str:
+def variant(
+    text: str,
+    method: str,
+    *,
+    seed: int,
+    trials: int,
+    max_epochs: int,
+    override: dict[str, Any] | None = None,
+) -> str:
     spec = yaml.safe_load(text)
     spec.pop("searcher", None)
     spec.pop("scheduler", None)
+    budget = {"trials": trials, "max_epochs": max_epochs, "concurrency": 2}
     if method == "random":
         spec["searcher"], spec["scheduler"] = "random", "fifo"
-    spec["budget"] = {
-        "trials": min(trials, spec["budget"]["trials"]),
-        "max_epochs": min(max_epochs, spec["budget"]["max_epochs"]),
-        "concurrency": 2,
-    }
+    else:
+        # The same compute, in epochs: as many trials as early stopping leaves room for.
+        budget.update(trials=trials * max_epochs, max_total_epochs=trials * max_epochs)
+        spec.update(override or {})
+    spec["budget"] = budget
     spec["seed"] = seed
     spec["system_metrics"] = {"interval_s": 0}
     dataset = spec["dataset"]
@@ -72,8 +91,9 @@ def variant(text: str, method: str, *, seed: int, trials: int, max_epochs: int) 
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def observations(tracking_uri: str, sweep: str, metric: str) -> list[float]:
-    """Every epoch's metric across the sweep's trials, in the order they were reported."""
+def observations(tracking_uri: str, sweep: str, metric: str) -> tuple[list[float], int]:
+    """Every epoch's metric across the sweep's trials, in the order they were reported; and
+    the number of trials."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri)
@@ -86,7 +106,7 @@ def observations(tracking_uri: str, sweep: str, metric: str) -> list[float]:
         for m in client.get_metric_history(run.info.run_id, metric):
             points.append((m.timestamp, m.step, run.info.run_id, m.value))
     points.sort()
-    return [value for *_, value in points]
+    return [value for *_, value in points], len(runs)
 
 
 def best_so_far(values: list[float], mode: str) -> list[float]:
@@ -99,8 +119,10 @@ def best_so_far(values: list[float], mode: str) -> list[float]:
 
 
 def compare(tunelab: list[float], random: list[float], mode: str) -> dict[str, Any]:
+    """tunelab's epochs past random's total are not counted: equal compute at most."""
     better = (lambda a, b: a >= b) if mode == "max" else (lambda a, b: a <= b)
-    t_curve, r_curve = best_so_far(tunelab, mode), best_so_far(random, mode)
+    t_curve = best_so_far(tunelab[: len(random)], mode)
+    r_curve = best_so_far(random, mode)
     target = r_curve[-1]
     reached = next((i + 1 for i, v in enumerate(t_curve) if better(v, target)), None)
     equal = min(len(t_curve), len(r_curve))
@@ -115,71 +137,188 @@ def compare(tunelab: list[float], random: list[float], mode: str) -> dict[str, A
     }
 
 
+def epochs_to_reach(values: list[float], target: float, mode: str) -> float:
+    """The epochs until the best so far is at least `target`; inf if it never is."""
+    better = (lambda a, b: a >= b) if mode == "max" else (lambda a, b: a <= b)
+    curve = best_so_far(values, mode)
+    return next((i + 1 for i, v in enumerate(curve) if better(v, target)), math.inf)
+
+
+class Bench:
+    """Runs benchmark sweeps in one Ray session, one MLflow store and one results folder."""
+
+    def __init__(self, folder: str, args: argparse.Namespace, override: dict[str, Any]) -> None:
+        self.folder, self.args, self.override = folder, args, override
+        self.uri = f"sqlite:///{folder}/mlflow.db"
+
+    def sweep(
+        self,
+        spec_name: str,
+        method: str,
+        seed: int,
+        *,
+        role: str = "",
+        warm_start: str | None = None,
+    ) -> dict[str, Any]:
+        """Runs one sweep; its name, every epoch's metric in order, trials, mode and seconds."""
+        from tunelab.spec import parse_spec
+        from tunelab.sweep import run_sweep
+
+        path = str(REPO / "search_spaces" / f"{spec_name}.yaml")
+        name = f"{spec_name}-{method}-{seed}" + (f"-{role}" if role else "")
+        spec_text = variant(
+            Path(path).read_text(), method, seed=seed, trials=self.args.trials,
+            max_epochs=self.args.max_epochs, override=self.override,
+        )  # fmt: skip
+        loaded = parse_spec(spec_text, path, {"--name": name})
+        began = time.perf_counter()
+        run_sweep(
+            loaded,
+            tracking_uri=self.uri,
+            results_dir=f"{self.folder}/results",
+            live=False,
+            warm_start=warm_start,
+        )
+        values, trials = observations(self.uri, name, loaded.spec.metric)
+        return {
+            "name": name,
+            "values": values,
+            "trials": trials,
+            "mode": loaded.spec.mode,
+            "wall_s": round(time.perf_counter() - began, 1),
+        }
+
+
+def random_sweep(bench: Bench, spec_name: str, seed: int) -> dict[str, Any]:
+    """Random search's sweep, kept in the cache folder: it does not depend on tunelab's
+    settings, so measuring other settings (--tunelab) reruns only tunelab's side."""
+    a = bench.args
+    cache = Path(os.environ["TUNELAB_CACHE_DIR"]) / "search-benchmark"
+    path = cache / f"{spec_name}-seed{seed}-{a.trials}x{a.max_epochs}.json"
+    if path.is_file():
+        return dict(json.loads(path.read_text()))
+    result = bench.sweep(spec_name, "random", seed)
+    cache.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(result))
+    return result
+
+
+def against_random(bench: Bench, spec_name: str, seeds: int) -> dict[str, Any]:
+    per_seed = []
+    for seed in range(seeds):
+        tunelab = bench.sweep(spec_name, "tunelab", seed)
+        random = random_sweep(bench, spec_name, seed)
+        per_seed.append(
+            {
+                **compare(tunelab["values"], random["values"], tunelab["mode"]),
+                "tunelab_trials": tunelab["trials"],
+                "tunelab_epochs_trained": len(tunelab["values"]),
+                "wall_s": {"tunelab": tunelab["wall_s"], "random": random["wall_s"]},
+            }
+        )
+    ratios = [s["ratio"] for s in per_seed]
+    result = {
+        "median_ratio": statistics.median(ratios),
+        "worst_ratio": max(ratios),
+        "seeds_tunelab_at_least_random": sum(s["tunelab_at_least_random"] for s in per_seed),
+        "seeds": per_seed,
+    }
+    print(
+        f"{spec_name:<20} median ratio {result['median_ratio']:.2f}  "
+        f"worst {result['worst_ratio']:.2f}  tunelab >= random at equal compute in "
+        f"{result['seeds_tunelab_at_least_random']}/{seeds} seeds",
+        flush=True,
+    )
+    return result
+
+
+def warm_against_cold(bench: Bench, spec_name: str, seeds: int) -> dict[str, Any]:
+    """An earlier sweep (seed s), then a sweep warm-started from it and a cold one (both seed
+    s + 100): the epochs each needs to reach the earlier sweep's best."""
+    per_seed = []
+    for seed in range(seeds):
+        earlier = bench.sweep(spec_name, "tunelab", seed, role="earlier")
+        mode = earlier["mode"]
+        target = best_so_far(earlier["values"], mode)[-1]
+        warm = bench.sweep(
+            spec_name, "tunelab", seed + 100, role="warm", warm_start=earlier["name"]
+        )
+        cold = bench.sweep(spec_name, "tunelab", seed + 100, role="cold")
+        per_seed.append(
+            {
+                "earlier_best": target,
+                "warm_epochs": epochs_to_reach(warm["values"], target, mode),
+                "cold_epochs": epochs_to_reach(cold["values"], target, mode),
+            }
+        )
+    warm_fewer = sum(s["warm_epochs"] < s["cold_epochs"] for s in per_seed)
+    result = {
+        "median_warm_epochs": statistics.median(s["warm_epochs"] for s in per_seed),
+        "median_cold_epochs": statistics.median(s["cold_epochs"] for s in per_seed),
+        "seeds_warm_fewer_epochs": warm_fewer,
+        "seeds": per_seed,
+    }
+    print(
+        f"{spec_name:<20} warm start: earlier best reached in {result['median_warm_epochs']} "
+        f"epochs (median), cold {result['median_cold_epochs']}; warm fewer in "
+        f"{warm_fewer}/{seeds} seeds",
+        flush=True,
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     specs = sorted(p.stem for p in (REPO / "search_spaces").glob("*.yaml"))
     parser.add_argument("--specs", default=",".join(specs), help="comma-separated spec names")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=12)
-    parser.add_argument("--max-epochs", type=int, default=6)
+    parser.add_argument("--max-epochs", type=int, default=12)
+    parser.add_argument(
+        "--warm-start-specs",
+        default=",".join(WARM_START_SPECS),
+        help="specs to measure warm start on (comma-separated; empty: none)",
+    )
+    parser.add_argument(
+        "--tunelab",
+        default="{}",
+        help="YAML merged into tunelab's spec, to measure other settings, e.g. "
+        "'{searcher: {startup_trials: 4}}'",
+    )
     args = parser.parse_args()
+    override = yaml.safe_load(args.tunelab) or {}
 
     import ray
-
-    from tunelab.spec import parse_spec
-    from tunelab.sweep import run_sweep
 
     os.environ["TUNELAB_CACHE_DIR"] = os.environ.get("TUNELAB_CACHE_DIR", "") or str(
         Path(tempfile.gettempdir()) / "tunelab-bench-cache"
     )
     ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     started = time.perf_counter()
-    results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="tunelab-search-bench-") as folder:
         os.chdir(folder)
-        uri = f"sqlite:///{folder}/mlflow.db"
-        for spec_name in args.specs.split(","):
-            text = (REPO / "search_spaces" / f"{spec_name}.yaml").read_text()
-            seeds = []
-            for seed in range(args.seeds):
-                runs = {}
-                for method in ("tunelab", "random"):
-                    sweep = f"{spec_name}-{method}-{seed}"
-                    loaded = parse_spec(
-                        variant(
-                            text, method, seed=seed, trials=args.trials, max_epochs=args.max_epochs
-                        ),
-                        str(REPO / "search_spaces" / f"{spec_name}.yaml"),
-                        {"--name": sweep},
-                    )
-                    run_sweep(loaded, tracking_uri=uri, results_dir=f"{folder}/results", live=False)
-                    runs[method] = observations(uri, sweep, loaded.spec.metric)
-                    mode = loaded.spec.mode
-                seeds.append(compare(runs["tunelab"], runs["random"], mode))
-            ratios = [s["ratio"] for s in seeds]
-            results[spec_name] = {
-                "median_ratio": statistics.median(ratios),
-                "worst_ratio": max(ratios),
-                "seeds_tunelab_at_least_random": sum(s["tunelab_at_least_random"] for s in seeds),
-                "seeds": seeds,
-            }
-            r = results[spec_name]
-            print(
-                f"{spec_name:<20} median ratio {r['median_ratio']:.2f}  worst {r['worst_ratio']:.2f}  "
-                f"tunelab >= random at equal compute in {r['seeds_tunelab_at_least_random']}/"
-                f"{len(seeds)} seeds",
-                flush=True,
-            )
+        bench = Bench(folder, args, override)
+        results = {name: against_random(bench, name, args.seeds) for name in _names(args.specs)}
+        warm = {
+            name: warm_against_cold(bench, name, args.seeds)
+            for name in _names(args.warm_start_specs)
+        }
     ray.shutdown()
     summary = {
         "specs": results,
+        "warm_start": warm,
         "seeds": args.seeds,
         "trials": args.trials,
         "max_epochs": args.max_epochs,
+        "tunelab_override": override,
         "wall_s": round(time.perf_counter() - started, 1),
         "goals": {"median_ratio_max": 0.25, "tunelab_at_least_random": "every seed"},
     }
     print(json.dumps(_finite(summary)))
+
+
+def _names(text: str) -> list[str]:
+    return [name for name in text.split(",") if name]
 
 
 def _finite(value: Any) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from graphlib import TopologicalSorter
 from typing import TYPE_CHECKING, Any
@@ -79,13 +80,30 @@ def define_by_run(spec: SweepSpec) -> DefineByRun:
     return DefineByRun(spec.space, spec.seed)
 
 
+def tpe_settings(spec: SweepSpec) -> dict[str, Any]:
+    """TPESampler's arguments: the spec's, else tunelab's defaults."""
+    s = spec.searcher
+    startup = s.startup_trials if s.startup_trials is not None else 10
+    multivariate = bool(s.multivariate)
+    return {
+        "n_startup_trials": startup,
+        "multivariate": multivariate,
+        # Conditional parameters are modelled per group of trials that sampled the same ones.
+        "group": multivariate,
+        "constant_liar": bool(s.constant_liar),
+    }
+
+
 def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
     import optuna
 
     seed = spec.seed
     name = spec.searcher.sampler
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed)
+        # multivariate and group are experimental in Optuna; their warnings say only that.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(seed=seed, **tpe_settings(spec))
     if name == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if name == "cmaes":

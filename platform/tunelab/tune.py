@@ -124,14 +124,21 @@ def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
 # -- scheduler ------------------------------------------------------------------------------------
 
 
+def asha_settings(spec: SweepSpec) -> tuple[int, float]:
+    """ASHA's grace period and reduction factor: the spec's, else tunelab's defaults."""
+    s = spec.scheduler
+    return s.grace_period or 1, s.reduction_factor or 3
+
+
 def make_scheduler(spec: SweepSpec) -> TrialScheduler:
     s, max_epochs = spec.scheduler, spec.budget.max_epochs
     if s.type == "asha":
+        grace_period, reduction_factor = asha_settings(spec)
         return ASHAScheduler(
             time_attr="training_iteration",
             max_t=max_epochs,
-            grace_period=s.grace_period or 1,
-            reduction_factor=s.reduction_factor or 3,
+            grace_period=grace_period,
+            reduction_factor=reduction_factor,
         )
     if s.type == "hyperband":
         return HyperBandScheduler(
@@ -341,17 +348,31 @@ def clean_error_line(line: str) -> str:
 
 
 class Budget:
-    """The spec's caps besides trials (wall time, CPU-hours, GPU-hours), checked against what
-    the sweep has used so far: trial time times the resources each trial holds."""
+    """The spec's caps besides trials (wall time, CPU-hours, GPU-hours, epochs), checked against
+    what the sweep has used so far: trial time times the resources each trial holds, and the
+    epochs every trial has reported."""
 
     def __init__(self, spec: SweepSpec, state: SweepState) -> None:
         self.budget, self.resources, self.state = spec.budget, spec.resources, state
         self.started = time.monotonic()
+        # Each trial's latest epoch as the stopper sees it: Ray asks the stopper before it tells
+        # the callbacks, so the trial records lag by one result.
+        self.latest_epoch: dict[str, int] = {}
+
+    def observe(self, trial_id: str, result: dict[str, Any]) -> None:
+        self.latest_epoch[trial_id] = int(
+            result.get(EPOCH_KEY, result.get("training_iteration", 0))
+        )
+
+    def epochs(self) -> dict[str, int]:
+        recorded = {t: record.last_epoch or 0 for t, record in self.state.trials.items()}
+        return {**recorded, **self.latest_epoch}
 
     @property
     def capped(self) -> bool:
         b = self.budget
-        return any(v is not None for v in (b.max_wall_s, b.max_cpu_hours, b.max_gpu_hours))
+        caps = (b.max_wall_s, b.max_cpu_hours, b.max_gpu_hours, b.max_total_epochs)
+        return any(v is not None for v in caps)
 
     def exhausted(self) -> bool:
         if self.state.budget_reached is None:
@@ -368,6 +389,9 @@ class Budget:
             return f"budget.max_cpu_hours ({b.max_cpu_hours:g})"
         if b.max_gpu_hours is not None and trial_hours * self.resources.gpu >= b.max_gpu_hours:
             return f"budget.max_gpu_hours ({b.max_gpu_hours:g})"
+        epochs = sum(self.epochs().values())
+        if b.max_total_epochs is not None and epochs >= b.max_total_epochs:
+            return f"budget.max_total_epochs ({b.max_total_epochs})"
         return None
 
 
@@ -379,6 +403,7 @@ class BudgetStopper(tune.Stopper):
         self.budget = budget
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        self.budget.observe(trial_id, result)
         if self.budget.exhausted():
             self.budget.state.stopped_by_budget.add(trial_id)
             return True
@@ -389,17 +414,52 @@ class BudgetStopper(tune.Stopper):
 
 
 class BudgetedOptunaSearch(OptunaSearch):
-    """Ray's OptunaSearch that suggests no new trial once the budget is spent."""
+    """Ray's OptunaSearch that suggests no new trial once the budget is spent, and that can tell
+    Optuna a trial the scheduler stopped early as pruned rather than complete."""
 
-    def __init__(self, *args: Any, budget: Budget | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        budget: Budget | None = None,
+        max_epochs: int | None = None,
+        stopped_as_pruned: bool = False,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.budget = budget
+        self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        stopped_early = (
+            self.stopped_as_pruned
+            and not error
+            and result is not None
+            and self.max_epochs is not None
+            and int(result.get("training_iteration", 0)) < self.max_epochs
+            and not isinstance(self.metric, list)
+            and trial_id not in self._completed_trials
+        )
+        if not stopped_early:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        # Optuna ranks pruned trials by the last step they reported (Ray reported every epoch).
+        from optuna.trial import TrialState
+
+        self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
 
     # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         if self.budget is not None and self.budget.exhausted():
             return Searcher.FINISHED
         return super().suggest(trial_id)  # type: ignore[no-any-return]
+
+
+def stopped_trials(spec: SweepSpec) -> str:
+    """How a trial the scheduler stopped early is told to the sampler."""
+    return spec.searcher.stopped_trials or "complete"
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -453,6 +513,8 @@ def run_tune(
         storage=study_storage,
         study_name=sweep,
         budget=budget if budget.capped else None,
+        max_epochs=spec.budget.max_epochs,
+        stopped_as_pruned=stopped_trials(spec) == "pruned",
     )
     tuner = tune.Tuner(
         trainable,

@@ -173,6 +173,13 @@ def check_spec(loaded: LoadedSpec) -> None:
             ("searcher",),
             "cmaes optimises one objective; for several use tpe, nsga2, gp or random",
         )
+    searcher = spec.searcher
+    if searcher.sampler != "tpe":
+        for key in ("startup_trials", "multivariate", "constant_liar"):
+            if getattr(searcher, key) is not None:
+                raise loaded.locate(
+                    ("searcher", key), f"is a tpe setting; the sampler here is {searcher.sampler}"
+                )
     if scheduler.grace_period is not None and scheduler.grace_period > spec.budget.max_epochs:
         raise loaded.locate(
             ("scheduler", "grace_period"),

@@ -188,10 +188,22 @@ class Budget(_Strict):
     max_wall_s: float | None = Field(default=None, gt=0)
     max_cpu_hours: float | None = Field(default=None, gt=0)
     max_gpu_hours: float | None = Field(default=None, gt=0)
+    # Epochs trained by all the trials together: compute counted the same on any machine.
+    max_total_epochs: int | None = Field(default=None, ge=1)
 
 
 class Searcher(_Strict):
     sampler: Literal["tpe", "random", "cmaes", "gp", "qmc", "nsga2"] = "tpe"
+    # TPE's settings; None: tunelab's measured defaults (tunelab.search.tpe_settings).
+    # Trials sampled at random before TPE models the results.
+    startup_trials: int | None = Field(default=None, ge=0)
+    # Model the parameters jointly (and conditional groups apart) rather than one by one.
+    multivariate: bool | None = None
+    # Count running trials as bad results, so trials started together sample apart.
+    constant_liar: bool | None = None
+    # How a trial the scheduler stopped early is told to the sampler: as complete, with the
+    # value it stopped at, or as pruned, ranked after every complete trial by how far it got.
+    stopped_trials: Literal["complete", "pruned"] | None = None
 
 
 class Scheduler(_Strict):
