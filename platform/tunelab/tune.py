@@ -447,7 +447,9 @@ class BudgetedOptunaSearch(OptunaSearch):
         # Optuna ranks pruned trials by the last step they reported (Ray reported every epoch).
         from optuna.trial import TrialState
 
-        self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+        study = self._ot_study
+        assert study is not None  # set up by OptunaSearch before any trial starts
+        study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
 
     # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
