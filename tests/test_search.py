@@ -78,3 +78,12 @@ def test_every_sampler_proposes_within_the_space(sampler: str) -> None:
     for params, _ in sample(text, 4):
         assert params["optimizer"] in {"sgd", "adam", "adamw"}
         assert ("momentum" in params) == (params["optimizer"] == "sgd")
+
+
+def test_tpe_settings_from_the_spec_change_what_is_proposed() -> None:
+    def tpe(n: int) -> str:
+        return SPEC.replace("searcher: random", f"searcher: {{sampler: tpe, startup_trials: {n}}}")
+
+    early, late = sample(tpe(3), 8), sample(tpe(8), 8)
+    # Both sample at random, from the same seed, until the earlier one starts modelling.
+    assert early[:3] == late[:3] and early[3:] != late[3:]

@@ -483,3 +483,51 @@ def test_extend_adds_trials_to_the_same_parent_and_study_and_changes_nothing_rec
     assert parents[0].data.metrics["trials_completed"] == 5
     history = client.get_metric_history(first.parent_run_id, "trials_completed")
     assert sorted(m.value for m in history) == [3, 5]  # the first value is kept
+
+
+PRUNED_SPEC = """
+name: e2e-pruned
+model: mlp
+dataset: wine
+metric: val_accuracy
+mode: max
+budget: {trials: 40, max_epochs: 4, concurrency: 1, max_total_epochs: 14}
+searcher: {sampler: tpe, stopped_trials: pruned}
+scheduler: {type: asha, grace_period: 1, reduction_factor: 2}
+space:
+  lr: {type: float, low: 1.0e-5, high: 1.0e-1, log: true}
+  optimizer: sgd
+"""
+
+
+def test_an_epoch_cap_ends_the_sweep_and_stopped_trials_reach_optuna_as_pruned(
+    ray_session, store
+) -> None:
+    import optuna
+
+    from tunelab.tune import optuna_journal
+
+    report = run_sweep(
+        parse_spec(PRUNED_SPEC, "pruned.yaml", {"--name": "e2e-pruned"}), live=False, **store
+    )
+    client, _, children = runs_of(store["tracking_uri"], "e2e-pruned")
+    epochs = {
+        c.info.run_name: len(client.get_metric_history(c.info.run_id, "val_accuracy"))
+        for c in children
+    }
+    # One trial at a time: the cap is met exactly, long before 40 trials.
+    assert sum(epochs.values()) == 14 and len(children) < 40
+    assert report.budget_reached == "budget.max_total_epochs (14)"
+    study = optuna.load_study(
+        study_name="e2e-pruned",
+        storage=optuna_journal(Path(report.results_dir) / "optuna.journal"),
+    )
+    states = {f"trial-{t.number:03d}": t.state.name for t in study.trials}
+    for child in children:
+        name, outcome = child.info.run_name, child.data.tags["tunelab.outcome"]
+        if outcome == "completed":
+            assert states[name] == "COMPLETE" and epochs[name] == 4
+        else:  # stopped by ASHA, or by the cap: Optuna ranks it by how far it got
+            assert outcome in {"stopped_early", "stopped_by_budget"}
+            assert states[name] == "PRUNED" and epochs[name] < 4
+    assert "COMPLETE" in states.values() and "PRUNED" in states.values()
