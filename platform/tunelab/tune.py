@@ -460,8 +460,10 @@ class BudgetedOptunaSearch(OptunaSearch):
 
 
 def stopped_trials(spec: SweepSpec) -> str:
-    """How a trial the scheduler stopped early is told to the sampler."""
-    return spec.searcher.stopped_trials or "complete"
+    """How a trial the scheduler stopped early is told to the sampler. Pruned by default: an
+    epoch-1 value told as complete competes with fully trained ones, and measured worse
+    (benchmarks/README.md, search.py)."""
+    return spec.searcher.stopped_trials or "pruned"
 
 
 # -- the run --------------------------------------------------------------------------------------

@@ -76,7 +76,10 @@ def seed_study(spec: SweepSpec, *, sweep: str, storage: Any, old: optuna.Study) 
         if not isinstance(param, ConstantParam)
     }
     imported = out_of_bounds = incomplete = 0
-    for trial in old.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,)):
+    # Trials stopped early come as pruned, with the values they reported each epoch, so the
+    # sampler ranks them as it did in the earlier sweep: after the complete ones.
+    finished = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+    for trial in old.get_trials(deepcopy=False, states=finished):
         verdict, params = _fit(spec.space, distributions, trial.params)
         if verdict == "out_of_bounds":
             out_of_bounds += 1
@@ -88,6 +91,8 @@ def seed_study(spec: SweepSpec, *, sweep: str, storage: Any, old: optuna.Study) 
                     params=params,
                     distributions={name: distributions[name] for name in params},
                     values=trial.values,
+                    state=trial.state,
+                    intermediate_values=trial.intermediate_values,
                     user_attrs={"tunelab.warm_start_from": f"{source}#{trial.number}"},
                 )
             )

@@ -105,3 +105,20 @@ def test_an_earlier_sweep_with_other_directions_is_refused(
         source_study(spec(mode="min"), "earlier", storage)  # type: ignore[arg-type]
     with pytest.raises(TunelabError, match="no sweep named 'nothing'"):
         source_study(spec(), "nothing", storage)  # type: ignore[arg-type]
+
+
+def test_trials_stopped_early_come_across_as_pruned_with_their_epochs(
+    earlier: optuna.Study, tmp_path: Path
+) -> None:
+    stopped = earlier.ask()
+    define_by_run(spec(low=1e-3))(stopped)  # type: ignore[arg-type]
+    stopped.report(0.2, 1)
+    stopped.report(0.3, 2)
+    earlier.tell(stopped, state=optuna.trial.TrialState.PRUNED)
+    storage = f"sqlite:///{tmp_path / 'new.db'}"
+    seeded = seed_study(spec(low=1e-4), sweep="new", storage=storage, old=earlier)  # type: ignore[arg-type]
+    assert seeded.imported == 31  # the 30 complete and the pruned one; not the failed one
+    study = optuna.load_study(study_name="new", storage=storage)
+    (pruned,) = study.get_trials(states=(optuna.trial.TrialState.PRUNED,))
+    assert pruned.intermediate_values == {1: 0.2, 2: 0.3}
+    assert pruned.user_attrs["tunelab.warm_start_from"] == f"earlier#{stopped.number}"
