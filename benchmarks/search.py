@@ -121,15 +121,13 @@ def best_so_far(values: list[float], mode: str) -> list[float]:
 def compare(tunelab: list[float], random: list[float], mode: str) -> dict[str, Any]:
     """tunelab's epochs past random's total are not counted: equal compute at most."""
     better = (lambda a, b: a >= b) if mode == "max" else (lambda a, b: a <= b)
-    t_curve = best_so_far(tunelab[: len(random)], mode)
-    r_curve = best_so_far(random, mode)
-    target = r_curve[-1]
-    reached = next((i + 1 for i, v in enumerate(t_curve) if better(v, target)), None)
+    tunelab = tunelab[: len(random)]
+    t_curve, r_curve = best_so_far(tunelab, mode), best_so_far(random, mode)
     equal = min(len(t_curve), len(r_curve))
     return {
         "tunelab_epochs": len(t_curve),
         "random_epochs": len(r_curve),
-        "ratio": reached / len(r_curve) if reached is not None else math.inf,
+        "ratio": epochs_to_reach(tunelab, r_curve[-1], mode) / len(r_curve),
         "equal_compute_epochs": equal,
         "tunelab_best": t_curve[equal - 1],
         "random_best": r_curve[equal - 1],

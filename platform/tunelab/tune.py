@@ -124,21 +124,14 @@ def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
 # -- scheduler ------------------------------------------------------------------------------------
 
 
-def asha_settings(spec: SweepSpec) -> tuple[int, float]:
-    """ASHA's grace period and reduction factor: the spec's, else tunelab's defaults."""
-    s = spec.scheduler
-    return s.grace_period or 1, s.reduction_factor or 3
-
-
 def make_scheduler(spec: SweepSpec) -> TrialScheduler:
     s, max_epochs = spec.scheduler, spec.budget.max_epochs
     if s.type == "asha":
-        grace_period, reduction_factor = asha_settings(spec)
         return ASHAScheduler(
             time_attr="training_iteration",
             max_t=max_epochs,
-            grace_period=grace_period,
-            reduction_factor=reduction_factor,
+            grace_period=s.grace_period or 1,
+            reduction_factor=s.reduction_factor or 3,
         )
     if s.type == "hyperband":
         return HyperBandScheduler(
@@ -459,13 +452,6 @@ class BudgetedOptunaSearch(OptunaSearch):
         return super().suggest(trial_id)  # type: ignore[no-any-return]
 
 
-def stopped_trials(spec: SweepSpec) -> str:
-    """How a trial the scheduler stopped early is told to the sampler. Pruned by default: an
-    epoch-1 value told as complete competes with fully trained ones, and measured worse
-    (benchmarks/README.md, search.py)."""
-    return spec.searcher.stopped_trials or "pruned"
-
-
 # -- the run --------------------------------------------------------------------------------------
 
 
@@ -518,7 +504,7 @@ def run_tune(
         study_name=sweep,
         budget=budget if budget.capped else None,
         max_epochs=spec.budget.max_epochs,
-        stopped_as_pruned=stopped_trials(spec) == "pruned",
+        stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
     )
     tuner = tune.Tuner(
         trainable,
