@@ -42,9 +42,9 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
 
 def families() -> dict[str, Any]:
     import torch
+    from tunelab.preflight import train_briefly
 
     from tunelab.data import datasets
-    from tunelab.preflight import train_briefly
     from tunelab.training._common import Device
 
     device = Device.pick(use_gpu=True)
@@ -65,8 +65,9 @@ def families() -> dict[str, Any]:
 
 
 def sweep() -> dict[str, Any]:
-    from tunelab.spec import load_spec
     from tunelab.sweep import run_sweep
+
+    from tunelab.spec import load_spec
 
     spec = REPO / "search_spaces" / "cnn_digits.yaml"
     text = spec.read_text().replace("  cpu: 1\n", "  cpu: 1\n  gpu: 0.25\n")
@@ -89,10 +90,10 @@ def sweep() -> dict[str, Any]:
 
 def reports() -> dict[str, Any]:
     import torch
-
-    from tunelab.data import datasets
     from tunelab.preflight import train_briefly
     from tunelab.report._families import DEFAULT_METHODS, explain, material_from_state
+
+    from tunelab.data import datasets
 
     out: dict[str, Any] = {}
     for model, dataset in (("cnn", "digits"), ("lstm", "digits_rows")):

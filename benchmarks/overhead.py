@@ -95,8 +95,9 @@ def fresh_store(folder: Path, name: str) -> str:
 
 
 def tunelab_run(trials: int, epochs: int, folder: Path) -> float:
-    from tunelab.spec import parse_spec
     from tunelab.sweep import run_sweep
+
+    from tunelab.spec import parse_spec
 
     space = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in CONFIG.items())
     text = (

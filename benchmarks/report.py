@@ -55,14 +55,14 @@ def run_case(
     model: str, dataset: str, options: dict[str, Any], config: dict[str, Any], all_threads: int
 ) -> dict:
     import torch
-
-    from tunelab.data import datasets
-    from tunelab.plugins import resolve_architecture
     from tunelab.preflight import model_options
     from tunelab.report import _attribution as A
     from tunelab.report import write_report
     from tunelab.report._families import default_methods, explain, material_from_state
     from tunelab.report._target import Subject
+
+    from tunelab.data import datasets
+    from tunelab.plugins import resolve_architecture
     from tunelab.training._loops import TRAINERS
 
     torch.set_num_threads(1)  # as a trial with one CPU trains; the report is timed alike

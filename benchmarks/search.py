@@ -159,8 +159,9 @@ class Bench:
         warm_start: str | None = None,
     ) -> dict[str, Any]:
         """Runs one sweep; its name, every epoch's metric in order, trials, mode and seconds."""
-        from tunelab.spec import parse_spec
         from tunelab.sweep import run_sweep
+
+        from tunelab.spec import parse_spec
 
         path = str(REPO / "search_spaces" / f"{spec_name}.yaml")
         name = f"{spec_name}-{method}-{seed}" + (f"-{role}" if role else "")

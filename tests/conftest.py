@@ -87,7 +87,7 @@ def trained_adding() -> tuple[Any, list[tuple[dict[str, float], dict[str, Any]]]
     import torch
 
     from tunelab.data import datasets
-    from tunelab.preflight import train_briefly
+    from tunelab.sweeps import train_briefly
 
     torch.set_num_threads(1)
     data = datasets.get("adding").load(length=30, size=3000)

@@ -1,4 +1,5 @@
-"""The one exception hierarchy. The CLI turns any TunelabError into one line and exit status 2."""
+"""The one exception hierarchy. Every error a user can cause is a TunelabError whose message is
+one line they can act on; the CLI prints it and exits with status 2, the Python API raises it."""
 
 from __future__ import annotations
 
@@ -26,11 +27,47 @@ class SpecError(TunelabError):
 
 
 class NotFoundError(TunelabError):
-    """A name looked up in a registry (model, dataset, ...) that is not there."""
+    """A name looked up in a registry (model, dataset, ...) or a store that is not there."""
+
+
+class DuplicateNameError(TunelabError, ValueError):
+    """A name registered twice without `override=True`."""
+
+
+class PluginError(TunelabError):
+    """A model or dataset named by import path that cannot be imported or used."""
 
 
 class UnsafeModelError(TunelabError):
     """A model artifact that is not what was recorded, or that would run code when loaded."""
+
+
+class SourceError(TunelabError):
+    """A model to start from (a transfer source) that cannot be found or read."""
+
+
+class ClusterError(TunelabError):
+    """The Ray cluster cannot run this sweep as specified."""
+
+
+class ResourceProblem(ClusterError):
+    """A trial's resources that the cluster cannot provide; `path` is the spec key."""
+
+    def __init__(self, path: tuple[str, ...], message: str):
+        self.path = path
+        super().__init__(message)
+
+
+class TrackingError(TunelabError):
+    """The tracking store cannot be used."""
+
+
+class DatabaseError(TunelabError):
+    """The server-mode database cannot be reached or used."""
+
+
+class ReportError(TunelabError):
+    """A report's target cannot be found or explained."""
 
 
 class NonFiniteMetricError(TunelabError):
@@ -45,3 +82,22 @@ class NonFiniteMetricError(TunelabError):
     def __reduce__(self) -> tuple[type, tuple[str, float, int]]:
         # Crosses process boundaries (Ray pickles a trial's exception for the driver).
         return (type(self), (self.name, self.value, self.epoch))
+
+
+def first_line(text: str) -> str:
+    """The first non-blank line of `text`, stripped and at most 500 characters."""
+    for line in text.strip().splitlines():
+        if line.strip():
+            return line.strip()[:500]
+    return ""
+
+
+def first_line_of(exc: BaseException) -> str:
+    """An exception's message in one line, or its type when it has none."""
+    return first_line(str(exc)) or type(exc).__name__
+
+
+def cause_of(exc: BaseException) -> str:
+    """`Type: first line` of an exception raised by a user's code (a builder, a loader)."""
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__

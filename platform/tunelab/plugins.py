@@ -10,18 +10,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tunelab.data import Dataset, datasets
-from tunelab.data._files import FILE_OPTIONS, file_kind, load_file
-from tunelab.data._plugins import as_dataset
+from tunelab.data import FILE_OPTIONS, Dataset, as_dataset, datasets, file_kind, load_file
+from tunelab.errors import PluginError
 from tunelab.models import Architecture, architectures, as_architecture
 from tunelab.registry import Registry
 
 T = TypeVar("T")
-
-
-class PluginError(Exception):
-    """A model or dataset that cannot be found or imported; the message is one line."""
-
 
 def is_import_path(ref: str) -> bool:
     module, sep, attribute = ref.partition(":")
@@ -70,5 +64,6 @@ def resolve_dataset(name: str | None = None, file: str | Path | None = None) -> 
             load=lambda **options: load_file(path, **options),
             options=FILE_OPTIONS.get(kind, {}),
         )
-    assert name is not None
+    if name is None:
+        raise ValueError("a dataset is named by `name` or `file`")
     return _by_name(name, datasets, as_dataset)

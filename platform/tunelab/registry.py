@@ -8,7 +8,7 @@ from collections.abc import Callable
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Generic, TypeVar
 
-from tunelab.errors import NotFoundError
+from tunelab.errors import DuplicateNameError, NotFoundError
 
 T = TypeVar("T")
 
@@ -34,7 +34,7 @@ class Registry(Generic[T]):
 
     def register(self, name: str, entry: T, *, override: bool = False) -> T:
         if name in self._entries and not override:
-            raise ValueError(
+            raise DuplicateNameError(
                 f"{self.kind} '{name}' is already registered; pass override=True to replace it"
             )
         self._entries[name] = entry

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from tunelab.errors import SpecError
-from tunelab.preflight import load_data
 from tunelab.spec import load_spec
+from tunelab.sweeps import load_data
 
 SPEC = """
 model: {model}

@@ -11,7 +11,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tunelab.spec import load_spec, parse_spec
-from tunelab.sweep import run_sweep
+from tunelab.sweeps import run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -185,7 +185,7 @@ space:
 
 
 def test_transfer_sweep_starts_from_a_registered_model(ray_session, store) -> None:
-    from tunelab.preflight import load_source
+    from tunelab.sweeps import load_source
 
     source = run_sweep(
         parse_spec(SOURCE_SPEC, "source.yaml", {"--name": "e2e-source"}), live=False, **store
@@ -351,7 +351,7 @@ space:
 def test_warm_start_seeds_the_new_sweep_with_the_earlier_trials(ray_session, store) -> None:
     import optuna
 
-    from tunelab.tune import optuna_journal
+    from tunelab.search import optuna_journal
 
     first = run_sweep(
         parse_spec(
@@ -437,7 +437,7 @@ def test_extend_adds_trials_to_the_same_parent_and_study_and_changes_nothing_rec
     import optuna
 
     from tunelab.cli import main
-    from tunelab.tune import optuna_journal
+    from tunelab.search import optuna_journal
 
     spec = WARM_SPEC.format(name="e2e-extend", trials=3, low=1e-3)
     first = run_sweep(parse_spec(spec, "x.yaml", {"--name": "e2e-extend"}), live=False, **store)
@@ -505,7 +505,7 @@ def test_an_epoch_cap_ends_the_sweep_and_stopped_trials_reach_optuna_as_pruned(
 ) -> None:
     import optuna
 
-    from tunelab.tune import optuna_journal
+    from tunelab.search import optuna_journal
 
     report = run_sweep(
         parse_spec(PRUNED_SPEC, "pruned.yaml", {"--name": "e2e-pruned"}), live=False, **store

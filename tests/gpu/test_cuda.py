@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from tunelab.data import datasets
-from tunelab.preflight import train_briefly
-from tunelab.training._common import Device
+from tunelab.sweeps import train_briefly
+from tunelab.training import Device
 
 pytestmark = [
     pytest.mark.gpu,
@@ -45,7 +45,7 @@ def test_family_trains_two_epochs_on_cuda(model: str) -> None:
 def test_report_explains_a_model_on_the_gpu(model: str) -> None:
     """A model on a GPU is explained there; a recurrent one needs cuDNN's training-mode
     backward, which must leave its outputs as evaluation mode gives them."""
-    from tunelab.report._families import DEFAULT_METHODS, explain, material_from_state
+    from tunelab.reports import default_methods, explain, material_from_state
 
     dataset, config = FAMILIES[model]
     data = datasets.get(dataset).load()
@@ -55,7 +55,7 @@ def test_report_explains_a_model_on_the_gpu(model: str) -> None:
     x = torch.as_tensor(data.val.x[:64], device="cuda")
     with torch.no_grad():
         expected = gpu_model.eval()(x)
-    result = explain(material, DEFAULT_METHODS[material.family], 64)
+    result = explain(material, default_methods(material), 64)
     assert next(gpu_model.parameters()).device.type == "cuda"
     with torch.no_grad():
         assert torch.allclose(gpu_model.eval()(x), expected)

@@ -11,11 +11,9 @@ import torch
 
 from tunelab.data import datasets
 from tunelab.models import architectures
-from tunelab.preflight import train_briefly
-from tunelab.tracking._torch_model import load_model
-from tunelab.training._checkpoint import save_checkpoint
+from tunelab.sweeps import train_briefly
+from tunelab.training import load_model, reference_state, save_checkpoint
 from tunelab.training._frechet import embed, feature_extractor, frechet_distance, statistics
-from tunelab.training._reference import reference_state
 from tunelab.training._supervised import evaluate
 
 # Each architecture's home task: dataset, its options, and a config that learns in one epoch.

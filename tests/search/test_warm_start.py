@@ -9,9 +9,8 @@ import optuna
 import pytest
 
 from tunelab.errors import TunelabError
-from tunelab.search import define_by_run
+from tunelab.search import define_by_run, seed_study, source_study
 from tunelab.spec import parse_spec
-from tunelab.warm_start import seed_study, source_study
 
 SPEC = """
 model: mlp

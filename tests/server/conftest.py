@@ -147,7 +147,7 @@ def server_sweep(
 ) -> Iterator[dict]:
     """One small sweep recorded through the server, for the tests that look at it."""
     from tunelab.spec import parse_spec
-    from tunelab.sweep import run_sweep
+    from tunelab.sweeps import run_sweep
 
     folder = tmp_path_factory.mktemp("server-sweep")
     before = Path.cwd()

@@ -11,7 +11,7 @@ import pytest
 from tests.server.conftest import ServerProcess
 
 from tunelab.spec import parse_spec
-from tunelab.sweep import run_sweep
+from tunelab.sweeps import run_sweep
 
 pytestmark = pytest.mark.e2e
 

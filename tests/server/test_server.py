@@ -17,7 +17,7 @@ def test_sweep_records_through_the_server_and_keeps_its_study_in_postgres(
     import optuna
     from mlflow import MlflowClient
 
-    from tunelab.server import study_storage_uri
+    from tunelab.search import study_storage_uri
 
     report, folder = server_sweep["report"], server_sweep["folder"]
     assert report.counts["completed"] == 3

@@ -43,7 +43,7 @@ def test_hyperband_bracket_size_is_rays_largest_bracket(
     the number of trials that must be live at once for it to halve."""
     from ray.tune.schedulers import HyperBandScheduler
 
-    from tunelab.spec._checks import hyperband_bracket_size
+    from tunelab.spec import hyperband_bracket_size
 
     scheduler = HyperBandScheduler(max_t=max_epochs, reduction_factor=reduction_factor)
     scheduler.set_search_properties("val_accuracy", "max")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tunelab.tracking._ops import unreachable
 from tunelab.tracking._spool import Spool
-from tunelab.tracking._writer import unreachable
 
 
 def test_records_come_back_in_order_with_in_memory_work_in_its_place(tmp_path: Path) -> None:

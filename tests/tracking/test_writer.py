@@ -7,7 +7,8 @@ from pathlib import Path
 import pytest
 from mlflow import MlflowClient
 
-from tunelab.tracking import SWEEP, TrackingError, TrackingWriter, trial_tags
+from tunelab.errors import TrackingError
+from tunelab.tracking import SWEEP, TrackingWriter, trial_tags
 
 
 def test_every_point_arrives_once_runs_nest_and_end_with_their_status(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from tunelab.data import DataSplits, datasets
-from tunelab.preflight import train_briefly
+from tunelab.sweeps import train_briefly
 
 
 def history(model: str, data: DataSplits, config: dict[str, Any], epochs: int) -> list[dict]:

@@ -8,8 +8,7 @@ import torch
 from tunelab.data import datasets
 from tunelab.errors import NonFiniteMetricError
 from tunelab.models import architectures
-from tunelab.tracking._torch_model import load_model
-from tunelab.training._checkpoint import CHECKPOINT_FILE, load_checkpoint, save_checkpoint
+from tunelab.training import CHECKPOINT_FILE, load_checkpoint, load_model, save_checkpoint
 from tunelab.training._supervised import train_supervised
 
 

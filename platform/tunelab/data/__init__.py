@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from tunelab.data import _builtin as builtin
-from tunelab.data._base import TASKS, DataInfo, Dataset, DataSplits, Split, input_kind
+from tunelab.data._base import INPUT_KINDS, TASKS, DataInfo, Dataset, DataSplits, Split, input_kind
+from tunelab.data._files import FILE_OPTIONS, file_kind, load_file
 from tunelab.data._plugins import as_dataset
 from tunelab.data._split import SPLIT_SEED, check_splits, split_arrays
 from tunelab.registry import Registry
@@ -68,6 +69,8 @@ for _dataset in (
     datasets.register(_dataset.name, _dataset)
 
 __all__ = [
+    "FILE_OPTIONS",
+    "INPUT_KINDS",
     "SPLIT_SEED",
     "TASKS",
     "DataInfo",
@@ -77,6 +80,8 @@ __all__ = [
     "as_dataset",
     "check_splits",
     "datasets",
+    "file_kind",
     "input_kind",
+    "load_file",
     "split_arrays",
 ]

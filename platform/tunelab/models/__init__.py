@@ -1,7 +1,9 @@
-"""Model architectures by name. Torch is imported only when a model is built."""
+"""Model architectures by name. Torch is imported only when a model is built (and when a
+torch-bound name, such as `layer_groups`, is first used)."""
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -18,6 +20,8 @@ if TYPE_CHECKING:
     from torch import nn
 
     from tunelab.data import DataInfo
+    from tunelab.models._gan import GAN
+    from tunelab.models._layers import layer_groups
 
 architectures: Registry[Architecture] = Registry(
     "model", entry_point_group="tunelab.models", adapt=as_architecture
@@ -128,12 +132,24 @@ for _arch in (
 
 BUILTIN_ARCHITECTURES = frozenset(architectures)
 
+_WITH_TORCH = {"GAN": "_gan", "layer_groups": "_layers"}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WITH_TORCH.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
 __all__ = [
     "ACTIVATION_NAMES",
     "BUILTIN_ARCHITECTURES",
     "FREEZE_STRATEGIES",
+    "GAN",
     "INIT_CHOICES",
     "Architecture",
     "architectures",
     "as_architecture",
+    "layer_groups",
 ]

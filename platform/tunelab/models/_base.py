@@ -4,7 +4,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from tunelab.data._base import INPUT_KINDS, TASKS
+from tunelab.data import INPUT_KINDS, TASKS
 
 if TYPE_CHECKING:
     from torch import nn

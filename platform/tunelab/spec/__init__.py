@@ -2,7 +2,24 @@
 
 from __future__ import annotations
 
-from tunelab.spec._load import FLAG_KEYS, LoadedSpec, load_spec, parse_spec
+from tunelab.spec._checks import (
+    check_compatible,
+    check_spec,
+    data_file,
+    hyperband_bracket_size,
+    hyperband_reduction_factor,
+    ref_path,
+    resolve_data,
+    resolve_model,
+)
+from tunelab.spec._load import (
+    FLAG_KEYS,
+    LoadedSpec,
+    load_spec,
+    parse_spec,
+    spec_from_mapping,
+    spec_to_mapping,
+)
 from tunelab.spec._schema import (
     SAMPLERS,
     SCHEDULERS,
@@ -33,6 +50,16 @@ __all__ = [
     "Scheduler",
     "Searcher",
     "SweepSpec",
+    "check_compatible",
+    "check_spec",
+    "data_file",
+    "hyperband_bracket_size",
+    "hyperband_reduction_factor",
     "load_spec",
     "parse_spec",
+    "ref_path",
+    "resolve_data",
+    "resolve_model",
+    "spec_from_mapping",
+    "spec_to_mapping",
 ]

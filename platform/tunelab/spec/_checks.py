@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.data import Dataset
-from tunelab.errors import NotFoundError
+from tunelab.errors import NotFoundError, PluginError
 from tunelab.models import ACTIVATION_NAMES, FREEZE_STRATEGIES, INIT_CHOICES, Architecture
-from tunelab.plugins import PluginError, resolve_architecture, resolve_dataset
+from tunelab.plugins import resolve_architecture, resolve_dataset
 from tunelab.spec._schema import CategoricalParam, ConstantParam, SweepSpec
-from tunelab.training._contract import OPTIMIZERS, TRAINER_HYPERPARAMETERS, reported_metrics
+from tunelab.training import OPTIMIZERS, TRAINER_HYPERPARAMETERS, reported_metrics
 
 if TYPE_CHECKING:
     from tunelab.spec._load import LoadedSpec

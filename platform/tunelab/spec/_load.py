@@ -55,7 +55,39 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> L
 
 
 def parse_spec(text: str, source: str, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:
+    """Validate a spec's YAML text; `source` names it in errors (a file name, with lines)."""
     data, lines = load_yaml_with_lines(text, source)
+    return _validated(data, text, source, lines, overrides)
+
+
+def spec_from_mapping(
+    data: Mapping[str, Any], source: str = "spec", overrides: Mapping[str, Any] | None = None
+) -> LoadedSpec:
+    """Validate a spec given as a mapping (the Python API's dict). Errors name `source` and the
+    key path; the spec is recorded as YAML, as if it had been written in a file."""
+    import yaml
+
+    plain = yaml.safe_load(yaml.safe_dump(dict(data), sort_keys=False))  # only YAML's types
+    return _validated(plain, yaml.safe_dump(plain, sort_keys=False), source, {}, overrides)
+
+
+def spec_to_mapping(spec: SweepSpec) -> dict[str, Any]:
+    """A validated spec as the mapping that validates to it again."""
+    data = spec.model_dump(mode="json")
+    if data["objectives"]:
+        del data["metric"], data["mode"]  # the first objective's; given by `objectives`
+    else:
+        del data["objectives"]
+    return data
+
+
+def _validated(
+    data: Any,
+    text: str,
+    source: str,
+    lines: Mapping[KeyPath, int],
+    overrides: Mapping[str, Any] | None,
+) -> LoadedSpec:
     if not isinstance(data, dict):
         got = "an empty file" if data is None else type(data).__name__
         raise SpecError(

@@ -1,33 +1,109 @@
-"""Tracking: the only package that talks to MLflow. The driver is the only writer."""
+"""Tracking: the only package that talks to MLflow.
+
+During a sweep the driver is the only writer (`TrackingWriter`: queued, batched, kept on disk
+through an outage). Afterwards, commands read what was recorded (lookups of runs, sweeps and
+versions), fetch models, and move the registry's aliases. Every name recorded is in `tracking.tags`."""
 
 from __future__ import annotations
 
+from tunelab.tracking._artifacts import MODEL_ARTIFACT, ModelTemplate, WriterCall, folder_writer
+from tunelab.tracking._lookup import (
+    client,
+    find_sweep,
+    get_run,
+    last_metric,
+    log_folder,
+    model_version,
+    sweep_spec,
+    sweep_summary,
+    sweep_trials,
+    trial_spec,
+)
 from tunelab.tracking._mapping import (
-    RUN_STATUS,
-    Outcome,
-    end_tags,
-    first_line,
+    config_of,
     metrics_of,
     params_of,
-    trial_outcome,
+    sweep_tags,
     trial_tags,
 )
-from tunelab.tracking._sweep import MODEL_ARTIFACT, ModelTemplate, parent_summary_writer
-from tunelab.tracking._writer import SWEEP, TrackingError, TrackingWriter
+from tunelab.tracking._registry import (
+    CHALLENGER,
+    CHAMPION,
+    alias_version,
+    aliases,
+    append_event,
+    history,
+    register_version,
+    set_alias,
+    tag_version,
+    versions,
+)
+from tunelab.tracking._server import (
+    DEFAULT_ARTIFACTS,
+    DEFAULT_HOST,
+    DEFAULT_PORT,
+    ServerConfig,
+    check_database,
+    default_tracking_uri,
+    redact,
+    ui_command,
+)
+from tunelab.tracking._sources import RUN_ID, fetch_checkpoint, load_source
+from tunelab.tracking._spool import SpoolState
+from tunelab.tracking._summary import (
+    SPEC_ARTIFACT,
+    SUMMARY_ARTIFACT,
+    VIEWS_ARTIFACT,
+    parent_summary_writer,
+)
+from tunelab.tracking._writer import SWEEP, TrackingWriter
 
 __all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "DEFAULT_ARTIFACTS",
+    "DEFAULT_HOST",
+    "DEFAULT_PORT",
     "MODEL_ARTIFACT",
-    "RUN_STATUS",
+    "RUN_ID",
+    "SPEC_ARTIFACT",
+    "SUMMARY_ARTIFACT",
     "SWEEP",
+    "VIEWS_ARTIFACT",
     "ModelTemplate",
-    "Outcome",
-    "TrackingError",
+    "ServerConfig",
+    "SpoolState",
     "TrackingWriter",
-    "end_tags",
-    "first_line",
+    "WriterCall",
+    "alias_version",
+    "aliases",
+    "append_event",
+    "check_database",
+    "client",
+    "config_of",
+    "default_tracking_uri",
+    "fetch_checkpoint",
+    "find_sweep",
+    "folder_writer",
+    "get_run",
+    "history",
+    "last_metric",
+    "load_source",
+    "log_folder",
     "metrics_of",
+    "model_version",
     "params_of",
     "parent_summary_writer",
-    "trial_outcome",
+    "redact",
+    "register_version",
+    "set_alias",
+    "sweep_spec",
+    "sweep_summary",
+    "sweep_tags",
+    "sweep_trials",
+    "tag_version",
+    "trial_spec",
     "trial_tags",
+    "ui_command",
+    "versions",
 ]

@@ -8,9 +8,9 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import NotFoundError
-from tunelab.tracking._mapping import PARENT_TAG, TAG_ROLE, TAG_SWEEP, first_line_of
-from tunelab.tracking._sweep import SPEC_ARTIFACT
+from tunelab.errors import NotFoundError, first_line_of
+from tunelab.tracking._summary import SPEC_ARTIFACT, SUMMARY_ARTIFACT
+from tunelab.tracking.tags import PARENT_TAG, ROLE_SWEEP, ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,249}$")
-SUMMARY_ARTIFACT = "sweep_summary.json"
 
 
 def client(tracking_uri: str | None) -> MlflowClient:
@@ -49,7 +48,7 @@ def find_sweep(client: MlflowClient, name: str) -> Run:
     experiments = [e.experiment_id for e in client.search_experiments()]
     parents = client.search_runs(
         experiments,
-        filter_string=f"tags.`{TAG_SWEEP}` = '{name}' AND tags.`{TAG_ROLE}` = 'sweep'",
+        filter_string=f"tags.`{TAG_SWEEP}` = '{name}' AND tags.`{TAG_ROLE}` = '{ROLE_SWEEP}'",
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
@@ -84,8 +83,7 @@ def sweep_spec(
     missing: str | None = None,
 ) -> LoadedSpec:
     """The spec a sweep recorded, parsed and checked as the sweep did, with `overrides`."""
-    from tunelab.spec import parse_spec
-    from tunelab.spec._checks import check_spec
+    from tunelab.spec import check_spec, parse_spec
 
     name = parent.data.tags.get(TAG_SWEEP, parent.info.run_id)
     path = _download(
@@ -103,7 +101,7 @@ def sweep_trials(client: MlflowClient, parent: Run) -> list[Run]:
     name = parent.data.tags.get(TAG_SWEEP, "")
     found: list[Run] = client.search_runs(
         [parent.info.experiment_id],
-        f"tags.`{TAG_SWEEP}` = '{name}' AND tags.`{TAG_ROLE}` = 'trial'",
+        f"tags.`{TAG_SWEEP}` = '{name}' AND tags.`{TAG_ROLE}` = '{ROLE_TRIAL}'",
         max_results=50_000,
     )
     return found
@@ -129,7 +127,7 @@ def trial_spec(client: MlflowClient, run: Run, into: Path, parent: Run | None = 
     run_id = run.info.run_id
     if parent is None:
         parent_id = run.data.tags.get(PARENT_TAG)
-        if run.data.tags.get(TAG_ROLE) != "trial" or not parent_id:
+        if run.data.tags.get(TAG_ROLE) != ROLE_TRIAL or not parent_id:
             raise NotFoundError(
                 f"run {run_id} is not a tunelab trial: no sweep to take its data from"
             )

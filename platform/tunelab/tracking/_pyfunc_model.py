@@ -18,13 +18,13 @@ class TunelabModel(PythonModel):
     generates one example per latent vector given."""
 
     def load_context(self, context: Any) -> None:
-        from tunelab.tracking._torch_model import load_model
+        from tunelab.training import load_model
 
         self.loaded = load_model(context.artifacts["checkpoint"])
 
     # No type hints on predict: MLflow would read them as an input schema.
     def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
-        from tunelab.tracking._torch_model import predict
+        from tunelab.training import predict
 
         return predict(self.loaded, model_input)
 

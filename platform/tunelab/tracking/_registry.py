@@ -8,21 +8,19 @@ import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import NotFoundError
-from tunelab.tracking._mapping import first_line_of
-from tunelab.tracking._sweep import MODEL_ARTIFACT
+from tunelab.errors import NotFoundError, first_line_of
+from tunelab.tracking._artifacts import MODEL_ARTIFACT
+from tunelab.tracking.tags import HISTORY_PREFIX, history_tag
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from mlflow.entities.model_registry import ModelVersion
 
 CHAMPION, CHALLENGER = "champion", "challenger"
-HISTORY_PREFIX = "tunelab.history."  # + a zero-padded sequence number: one event per tag
-TAG_CHECKPOINT_SHA256 = "tunelab.checkpoint_sha256"
 MAX_TAG_VALUE = 5000  # MLflow's limit on a registry tag's value
 
 
-def register(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, Any]) -> ModelVersion:
+def register_version(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, Any]) -> ModelVersion:
     """A new version of `name` (created if new) from the model logged in `run_id`."""
     from mlflow.exceptions import MlflowException
 
@@ -63,7 +61,7 @@ def append_event(client: MlflowClient, name: str, event: Mapping[str, Any]) -> i
     """Record `event` as the next entry of the model's history; returns its number. Entries are
     never rewritten: each is a tag of its own."""
     number = len(history(client, name)) + 1
-    client.set_registered_model_tag(name, f"{HISTORY_PREFIX}{number:06d}", _tag_value(event))
+    client.set_registered_model_tag(name, history_tag(number), _tag_value(event))
     return number
 
 

@@ -8,16 +8,10 @@ import re
 import tempfile
 from pathlib import Path
 
-from tunelab.errors import TunelabError
-from tunelab.tracking._mapping import first_line_of
-from tunelab.training._checkpoint import CHECKPOINT_FILE
+from tunelab.errors import SourceError, first_line_of
+from tunelab.training import CHECKPOINT_FILE
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
-
-
-class SourceError(TunelabError):
-    """The source model cannot be found or read."""
-
 
 def fetch_checkpoint(ref: str, tracking_uri: str | None, into: Path) -> Path:
     """The checkpoint file `ref` names, downloaded under `into` when it lives in MLflow."""
@@ -50,7 +44,7 @@ def fetch_checkpoint(ref: str, tracking_uri: str | None, into: Path) -> Path:
 
 def load_source(ref: str, tracking_uri: str | None) -> dict[str, object]:
     """The source model as architecture, hyperparameters, data shape and weights."""
-    from tunelab.training._checkpoint import load_checkpoint
+    from tunelab.training import load_checkpoint
 
     with tempfile.TemporaryDirectory(prefix="tunelab-source-") as folder:
         path = fetch_checkpoint(ref, tracking_uri, Path(folder))

@@ -13,14 +13,26 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import TunelabError
-from tunelab.tracking._mapping import first_line_of
+from tunelab import env
+from tunelab.errors import TrackingError, first_line_of
+from tunelab.tracking._ops import (
+    Barrier,
+    Call,
+    CreateRun,
+    End,
+    Log,
+    Pending,
+    Unreachable,
+    from_record,
+    to_record,
+    unreachable,
+)
 from tunelab.tracking._spool import Spool, SpoolState
+from tunelab.tracking.tags import TAG_SWEEP
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -37,55 +49,6 @@ WRITER_NICENESS = 10
 OUTAGE_PROBE_S = 2.0  # while the store is unreachable, how often to try it again
 REPLAY_CHUNK = 500  # kept writes sent per batch once it is back
 SPOOL_MAX_BYTES = 512 * 2**20  # past this, kept metric points are dropped (and counted)
-
-
-class TrackingError(TunelabError):
-    """The tracking store cannot be used."""
-
-
-@dataclass
-class _CreateRun:
-    key: str
-    name: str
-    tags: Mapping[str, str]
-    params: Mapping[str, str]
-    reuse: bool = False  # an existing run of this name in this sweep is reopened, not created
-
-
-@dataclass
-class _Log:
-    key: str
-    metrics: list[tuple[str, float, int, int]] = field(
-        default_factory=list
-    )  # name, value, ms, step
-    tags: Mapping[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class _End:
-    key: str
-    status: str
-    tags: Mapping[str, str]
-
-
-@dataclass
-class _Call:
-    """Arbitrary work with the client and the run-id map, in order with everything else."""
-
-    fn: Callable[[MlflowClient, Mapping[str, str]], None]
-    what: str
-
-
-@dataclass
-class _Barrier:
-    done: threading.Event = field(default_factory=threading.Event)
-
-
-@dataclass
-class _Pending:
-    metrics: list[Any] = field(default_factory=list)
-    params: list[Any] = field(default_factory=list)
-    tags: list[Any] = field(default_factory=list)
 
 
 class TrackingWriter:
@@ -129,7 +92,7 @@ class TrackingWriter:
         """Start the writer; it connects and creates the parent run while the caller goes on.
         With `reopen`, the sweep's existing parent run is marked running again instead (an
         extended sweep); `params` must then be new keys: MLflow never changes a param."""
-        self._queue.put(_CreateRun(SWEEP, name, tags, params, reuse=reopen))
+        self._queue.put(CreateRun(SWEEP, name, tags, params, reuse=reopen))
         self._thread.start()
 
     def adopt(self, key: str, run_id: str) -> None:
@@ -151,28 +114,28 @@ class TrackingWriter:
     def start_run(
         self, key: str, name: str, tags: Mapping[str, str], params: Mapping[str, str]
     ) -> None:
-        self._queue.put(_CreateRun(key, name, tags, params))
+        self._queue.put(CreateRun(key, name, tags, params))
 
     def log(
         self, key: str, step: int, metrics: Mapping[str, float], timestamp_ms: int | None = None
     ) -> None:
         ms = timestamp_ms or int(time.time() * 1000)
-        self._queue.put(_Log(key, [(k, v, ms, step) for k, v in metrics.items()]))
+        self._queue.put(Log(key, [(k, v, ms, step) for k, v in metrics.items()]))
 
     def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
-        self._queue.put(_Log(key, tags=tags))
+        self._queue.put(Log(key, tags=tags))
 
     def end_run(self, key: str, status: str, tags: Mapping[str, str] | None = None) -> None:
-        self._queue.put(_End(key, status, tags or {}))
+        self._queue.put(End(key, status, tags or {}))
 
     def call(self, what: str, fn: Callable[[MlflowClient, Mapping[str, str]], None]) -> None:
-        self._queue.put(_Call(fn, what))
+        self._queue.put(Call(fn, what))
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until everything enqueued so far is written (or given up on)."""
         if not self._thread.is_alive():
             return True
-        barrier = _Barrier()
+        barrier = Barrier()
         self._queue.put(barrier)
         return barrier.done.wait(timeout_s)
 
@@ -197,14 +160,14 @@ class TrackingWriter:
         # (Linux schedules threads one by one), so trials sharing the CPU are not slowed by it.
         with contextlib.suppress(AttributeError, OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
-        # With an HTTP store MLflow prints a "View run at" line for every run it ends; tunelab
-        # draws its own view and prints one link to the sweep.
-        os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
-        # MLflow's HTTP client retries for minutes on its own; this writer keeps what it cannot
-        # send and tries again itself, so each request gives up fast.
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR", "1")
-        os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+        # No "View run at" line per run, and HTTP requests that give up fast: this writer keeps
+        # what it cannot send and tries again itself (see env.LIBRARY_DEFAULTS).
+        env.apply_library_defaults(
+            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+            "MLFLOW_HTTP_REQUEST_TIMEOUT",
+        )
         try:
             from mlflow import MlflowClient
 
@@ -225,7 +188,7 @@ class TrackingWriter:
             if op is None:
                 return
             batch = [op]
-            if not isinstance(op, _Barrier) and not self._closing:
+            if not isinstance(op, Barrier) and not self._closing:
                 time.sleep(self.batch_window_s)  # let a batch gather
             while True:
                 try:
@@ -236,7 +199,7 @@ class TrackingWriter:
             batch = [op for op in batch if op is not None]
             try:
                 self._apply(client, batch)
-            except _Unreachable as exc:
+            except Unreachable as exc:
                 self._begin_outage(batch, exc)
                 self._stopping = stop
                 continue
@@ -245,7 +208,7 @@ class TrackingWriter:
 
     # -- outages: keep what cannot be written on disk, send it when the store is back -------------
 
-    def _begin_outage(self, batch: list[Any], exc: _Unreachable) -> None:
+    def _begin_outage(self, batch: list[Any], exc: Unreachable) -> None:
         logger.warning("tracking: store unreachable (%s); keeping writes on disk", exc)
         path = self.spool_path or Path(tempfile.mkdtemp(prefix="tunelab-spool-")) / "spool.jsonl"
         self._spool = Spool(path, self.spool_max_bytes)
@@ -255,19 +218,8 @@ class TrackingWriter:
 
     def _spool_op(self, op: Any) -> None:
         assert self._spool is not None
-        if isinstance(op, _CreateRun):
-            record = {"op": "create", "key": op.key, "name": op.name, "reuse": op.reuse}
-            self._spool.append({**record, "tags": dict(op.tags), "params": dict(op.params)})
-        elif isinstance(op, _Log):
-            self._spool.append(
-                {"op": "log", "key": op.key, "metrics": op.metrics, "tags": dict(op.tags)}
-            )
-        elif isinstance(op, _End):
-            self._spool.append(
-                {"op": "end", "key": op.key, "status": op.status, "tags": dict(op.tags)}
-            )
-        else:  # code (_Call) and barriers wait in memory, in their place
-            self._spool.append(None, in_memory=op)
+        record = to_record(op)  # None: code (Call) and barriers wait in memory, in their place
+        self._spool.append(record, in_memory=None if record is not None else op)
 
     def _outage_step(self, client: MlflowClient) -> bool:
         """Move what arrives to the spool; every few seconds try to send it. True: all is sent
@@ -299,9 +251,9 @@ class TrackingWriter:
         try:
             while len(spool):
                 records = spool.peek(REPLAY_CHUNK)
-                self._apply(client, [_from_record(r) for r in records])
+                self._apply(client, [from_record(r) for r in records])
                 spool.commit(len(records))
-        except _Unreachable:
+        except Unreachable:
             return
         finally:
             self._replaying = False
@@ -326,17 +278,17 @@ class TrackingWriter:
             op = self._queue.get()
             if op is None:
                 return
-            if isinstance(op, _Barrier):
+            if isinstance(op, Barrier):
                 op.done.set()
 
     def _apply(self, client: MlflowClient, batch: list[Any]) -> None:
         from mlflow.entities import Metric, RunTag
 
-        pending: dict[str, _Pending] = defaultdict(_Pending)
+        pending: dict[str, Pending] = defaultdict(Pending)
         for op in batch:
-            if isinstance(op, _CreateRun):
+            if isinstance(op, CreateRun):
                 self._create(client, op, pending)
-            elif isinstance(op, _Log):
+            elif isinstance(op, Log):
                 run_id = self._run_ids.get(op.key)
                 if run_id is None:
                     self.failed_writes.append(f"log for unknown run {op.key}")
@@ -344,7 +296,7 @@ class TrackingWriter:
                 entry = pending[run_id]
                 entry.metrics += [Metric(k, v, ms, step) for k, v, ms, step in op.metrics]
                 entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
-            elif isinstance(op, _End):
+            elif isinstance(op, End):
                 run_id = self._run_ids.get(op.key)
                 if run_id is None:
                     continue
@@ -352,15 +304,15 @@ class TrackingWriter:
                 entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
                 self._write_pending(client, run_id, pending.pop(run_id))
                 self._retry(f"end run {op.key}", partial(client.set_terminated, run_id, op.status))
-            elif isinstance(op, _Call):
+            elif isinstance(op, Call):
                 self._write_all(client, pending)
                 self._retry(op.what, partial(op.fn, client, dict(self._run_ids)))
-            elif isinstance(op, _Barrier):
+            elif isinstance(op, Barrier):
                 self._write_all(client, pending)
                 op.done.set()
         self._write_all(client, pending)
 
-    def _create(self, client: MlflowClient, op: _CreateRun, pending: dict[str, _Pending]) -> None:
+    def _create(self, client: MlflowClient, op: CreateRun, pending: dict[str, Pending]) -> None:
         from mlflow.entities import Param
 
         if op.key in self._run_ids:  # a restarted or resumed trial keeps its run
@@ -380,7 +332,7 @@ class TrackingWriter:
                     self.experiment_id or "0", tags=dict(op.tags), run_name=op.name
                 ),
             )
-        except _Unreachable:
+        except Unreachable:
             if op.key == SWEEP and not self._ready.is_set():
                 self._open_error = "the tracking store is unreachable"
                 self._ready.set()
@@ -398,25 +350,25 @@ class TrackingWriter:
             self._write_pending(client, run_id, pending.pop(run_id))
             self._ready.set()
 
-    def _existing_run(self, client: MlflowClient, op: _CreateRun) -> Any:
-        sweep = op.tags.get("tunelab.sweep")
+    def _existing_run(self, client: MlflowClient, op: CreateRun) -> Any:
+        sweep = op.tags.get(TAG_SWEEP)
         if not sweep:
             return None
         found = self._retry_or_raise(
             f"look up run {op.name}",
             lambda: client.search_runs(
                 [self.experiment_id or "0"],
-                f"tags.`tunelab.sweep` = '{sweep}' and attributes.run_name = '{op.name}'",
+                f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.run_name = '{op.name}'",
                 max_results=1,
             ),
         )
         return found[0] if found else None
 
-    def _write_all(self, client: MlflowClient, pending: dict[str, _Pending]) -> None:
+    def _write_all(self, client: MlflowClient, pending: dict[str, Pending]) -> None:
         for run_id in list(pending):
             self._write_pending(client, run_id, pending.pop(run_id))
 
-    def _write_pending(self, client: MlflowClient, run_id: str, entry: _Pending) -> None:
+    def _write_pending(self, client: MlflowClient, run_id: str, entry: Pending) -> None:
         metrics, params, tags = entry.metrics, entry.params, entry.tags
         while metrics or params or tags:
             chunk_m, metrics = metrics[:MAX_METRICS_PER_BATCH], metrics[MAX_METRICS_PER_BATCH:]
@@ -430,7 +382,7 @@ class TrackingWriter:
     def _retry(self, what: str, fn: Callable[[], Any]) -> None:
         try:
             self._retry_or_raise(what, fn)
-        except _Unreachable:
+        except Unreachable:
             raise
         except Exception as exc:
             first = first_line_of(exc)
@@ -444,54 +396,8 @@ class TrackingWriter:
             except Exception as exc:
                 if delay is None:
                     if unreachable(exc):
-                        raise _Unreachable(first_line_of(exc)) from exc
+                        raise Unreachable(first_line_of(exc)) from exc
                     raise
                 logger.debug("tracking: %s failed (%s); retrying in %.1f s", what, exc, delay)
                 time.sleep(delay)
         return None
-
-
-class _Unreachable(Exception):
-    """The tracking store did not answer (refused, timed out, or a server error)."""
-
-
-UNREACHABLE_SIGNS = (
-    "Max retries exceeded",
-    "Connection refused",
-    "Connection aborted",
-    "Connection reset",
-    "timed out",
-    "Read timed out",
-    "502",
-    "503",
-    "504",
-)
-
-
-def unreachable(exc: BaseException) -> bool:
-    """Whether a failed write failed because the store was not there (worth keeping and trying
-    again), not because the store refused it (a bad request, which trying again will not fix)."""
-    import requests
-
-    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
-        return True
-    text = str(exc)
-    return any(sign in text for sign in UNREACHABLE_SIGNS)
-
-
-def _from_record(record: Any) -> Any:
-    if not isinstance(record, dict):
-        return record  # code or a barrier, kept in memory
-    kind = record["op"]
-    if kind == "create":
-        return _CreateRun(
-            record["key"],
-            record["name"],
-            record["tags"],
-            record["params"],
-            bool(record.get("reuse", False)),
-        )
-    if kind == "log":
-        metrics = [tuple(m) for m in record["metrics"]]
-        return _Log(record["key"], metrics, record["tags"])  # type: ignore[arg-type]
-    return _End(record["key"], record["status"], record["tags"])

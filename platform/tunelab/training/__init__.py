@@ -1,11 +1,74 @@
-"""Training loops, one readable function per family, and their checkpoints. Knows nothing of Ray."""
+"""Training: one readable loop per trainer (supervised, GAN), atomic self-describing checkpoints,
+a trained model loaded back from one, and the reference classifiers. Knows nothing of Ray or
+MLflow.
+
+Importing this package does not import torch: the contract (hyperparameters, metrics), the
+checkpoint and loading functions import it when called. The names that are torch objects
+themselves (`Device`, `evaluate`, ...) are loaded on first access."""
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tunelab.training._checkpoint import (
+    CHECKPOINT_FILE,
+    load_checkpoint,
+    save_checkpoint,
+    sha256_of,
+)
 from tunelab.training._contract import (
+    COST_METRICS,
     OPTIMIZERS,
     TRAINER_HYPERPARAMETERS,
     reported_metrics,
+    split_hyperparameters,
 )
+from tunelab.training._loading import LoadedModel, build_from_state, load_model, predict
+from tunelab.training._loops import TRAINER_NAMES, train
+from tunelab.training._reference import build_reference, reference_state
 
-__all__ = ["OPTIMIZERS", "TRAINER_HYPERPARAMETERS", "reported_metrics"]
+if TYPE_CHECKING:
+    from tunelab.training._common import CPU, Device
+    from tunelab.training._gan import generated_distance
+    from tunelab.training._supervised import evaluate
+
+# name -> the module that defines it; imported (with torch) on first access.
+_WITH_TORCH = {
+    "CPU": "_common",
+    "Device": "_common",
+    "evaluate": "_supervised",
+    "generated_distance": "_gan",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WITH_TORCH.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = [
+    "CHECKPOINT_FILE",
+    "COST_METRICS",
+    "CPU",
+    "OPTIMIZERS",
+    "TRAINER_HYPERPARAMETERS",
+    "TRAINER_NAMES",
+    "Device",
+    "LoadedModel",
+    "build_from_state",
+    "build_reference",
+    "evaluate",
+    "generated_distance",
+    "load_checkpoint",
+    "load_model",
+    "predict",
+    "reference_state",
+    "reported_metrics",
+    "save_checkpoint",
+    "sha256_of",
+    "split_hyperparameters",
+    "train",
+]

@@ -11,25 +11,9 @@ import torch
 
 from tunelab.data import DataSplits
 from tunelab.models import Architecture
-from tunelab.training._contract import TRAINER_HYPERPARAMETERS
 
 # report(epoch, metrics, checkpoint_state): called once per epoch, after validation.
 Report = Callable[[int, dict[str, float], dict[str, Any]], None]
-
-
-def split_hyperparameters(
-    config: Mapping[str, Any], arch: Architecture, options: Mapping[str, Any] | None = None
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(trainer hyperparameters, model hyperparameters), each filled in with its defaults. The
-    model's fixed options join its hyperparameters; a non-strict (plugin) architecture gets every
-    key of the config the trainer does not take."""
-    trainer_defaults = TRAINER_HYPERPARAMETERS[arch.trainer]
-    trainer = {k: config.get(k, v) for k, v in trainer_defaults.items()}
-    model = {k: config.get(k, v) for k, v in arch.hyperparameters.items()}
-    if not arch.strict:
-        model.update({k: v for k, v in config.items() if k not in trainer_defaults and k != "seed"})
-    model.update({**arch.options, **(options or {})})
-    return trainer, model
 
 
 def plain(value: Any) -> Any:

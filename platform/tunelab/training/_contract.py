@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from tunelab.models import Architecture
 
 # Hyperparameters each training loop itself consumes, with their defaults.
 TRAINER_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
@@ -32,3 +36,18 @@ REPORTED_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
 
 def reported_metrics(trainer: str, task: str) -> tuple[str, ...]:
     return REPORTED_METRICS.get((trainer, task), ())
+
+
+def split_hyperparameters(
+    config: Mapping[str, Any], arch: Architecture, options: Mapping[str, Any] | None = None
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(trainer hyperparameters, model hyperparameters), each filled in with its defaults. The
+    model's fixed options join its hyperparameters; a non-strict (plugin) architecture gets every
+    key of the config the trainer does not take."""
+    trainer_defaults = TRAINER_HYPERPARAMETERS[arch.trainer]
+    trainer = {k: config.get(k, v) for k, v in trainer_defaults.items()}
+    model = {k: config.get(k, v) for k, v in arch.hyperparameters.items()}
+    if not arch.strict:
+        model.update({k: v for k, v in config.items() if k not in trainer_defaults and k != "seed"})
+    model.update({**arch.options, **(options or {})})
+    return trainer, model

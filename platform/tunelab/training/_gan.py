@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any, cast
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -13,8 +13,8 @@ import torch.nn.functional as F
 from tunelab.data import DataSplits
 from tunelab.errors import NonFiniteMetricError
 from tunelab.models import Architecture
-from tunelab.models._gan import GAN
-from tunelab.training._common import CPU, Device, Report, checkpoint_state, split_hyperparameters
+from tunelab.training._common import CPU, Device, Report, checkpoint_state
+from tunelab.training._contract import split_hyperparameters
 from tunelab.training._frechet import embed, feature_extractor, frechet_distance, statistics
 
 # Generated examples scored per epoch, from the same noise every epoch.
@@ -23,6 +23,21 @@ REAL_LABEL = 0.9
 # The first few of those, kept in every checkpoint for every epoch so far (as 8-bit images): a
 # report shows how the generator's samples evolved.
 KEPT_SAMPLES = 16
+
+
+def generated_distance(
+    gan: Any, reference: Mapping[str, Any], real_x: torch.Tensor, *, seed: int
+) -> float:
+    """The Frechet distance of SCORED_SAMPLES examples generated from seeded noise to `real_x`,
+    in the reference classifier's feature space: the epoch's score, on any split (on the CPU)."""
+    features = feature_extractor(reference)
+    z = torch.randn(
+        SCORED_SAMPLES, gan.latent_size, generator=torch.Generator().manual_seed(seed)
+    )
+    with torch.inference_mode():
+        generated = gan(z)
+    real = statistics(embed(features, real_x))
+    return frechet_distance(statistics(embed(features, generated)), real)
 
 
 def train_gan(
@@ -43,7 +58,7 @@ def train_gan(
     trainer_hp, model_hp = split_hyperparameters(config, arch, options)
     seed = int(config.get("seed", 0))
     torch.manual_seed(seed)
-    gan = cast(GAN, arch.build(model_hp, data.info).to(device.name))
+    gan: Any = arch.build(model_hp, data.info).to(device.name)  # a models.GAN
     betas = (float(trainer_hp["beta1"]), float(trainer_hp["beta2"]))
     opt_g = torch.optim.Adam(gan.generator.parameters(), lr=float(trainer_hp["lr_g"]), betas=betas)
     opt_d = torch.optim.Adam(

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from tunelab import env
 from tunelab.data import DataSplits
 
 REFERENCE_VERSION = 1
@@ -22,7 +22,7 @@ REFERENCE_CONFIG: dict[str, Any] = {"seed": 0, "optimizer": "adam", "lr": 3e-3, 
 
 
 def cache_dir() -> Path:
-    root = os.environ.get("TUNELAB_CACHE_DIR") or Path.home() / ".cache" / "tunelab"
+    root = env.TUNELAB_CACHE_DIR.get() or Path.home() / ".cache" / "tunelab"
     return Path(root) / "reference"
 
 

@@ -21,8 +21,8 @@ from tunelab.training._common import (
     Report,
     checkpoint_state,
     make_optimizer,
-    split_hyperparameters,
 )
+from tunelab.training._contract import split_hyperparameters
 
 
 def loss_fn(task: str) -> Any:

@@ -1,0 +1,274 @@
+"""tunelab's Python API, which the command line is built on. Each function takes what the
+command's flags take and raises a TunelabError subclass, with the one line the command prints,
+for bad input. Heavy libraries are imported when a function is called."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab.errors import PluginError, TunelabError
+
+if TYPE_CHECKING:
+    from tunelab.data import Dataset
+    from tunelab.models import Architecture
+    from tunelab.promotion import Decision, ModelHistory, Reproduction
+    from tunelab.reports import ReportOutcome
+    from tunelab.spec import LoadedSpec, SweepSpec
+    from tunelab.sweeps import SweepResult
+    from tunelab.training import LoadedModel
+
+Progress = Callable[[str], None]
+
+
+def sweep(
+    spec: str | Path | Mapping[str, Any] | SweepSpec | None = None,
+    *,
+    trials: int | None = None,
+    max_epochs: int | None = None,
+    concurrency: int | None = None,
+    seed: int | None = None,
+    name: str | None = None,
+    warm_start: str | None = None,
+    extend: str | None = None,
+    address: str | None = None,
+    tracking_uri: str | None = None,
+    results_dir: str | None = None,
+    database_uri: str | None = None,
+    live: bool = True,
+    debug: bool = False,
+) -> SweepResult:
+    """Run a sweep and return what it did. `spec` is a spec file, a mapping of the same keys, or
+    a `SweepSpec`; the keyword arguments are `tunelab sweep`'s flags (`trials` overrides
+    `budget.trials`, ...). `extend=SWEEP` adds `trials` trials to a finished sweep, with the
+    spec it recorded. `live` draws the live board on stderr."""
+    from tunelab.sweeps import run_sweep
+
+    if extend is not None:
+        loaded, extension = _extension(
+            extend,
+            trials=trials,
+            concurrency=concurrency,
+            tracking_uri=tracking_uri,
+            given={
+                "SPEC": spec,
+                "--max-epochs": max_epochs,
+                "--seed": seed,
+                "--name": name,
+                "--warm-start": warm_start,
+            },
+        )
+    else:
+        overrides = {
+            "--trials": trials,
+            "--max-epochs": max_epochs,
+            "--concurrency": concurrency,
+            "--seed": seed,
+            "--name": name,
+        }
+        loaded, extension = validate(spec, overrides), None
+    return run_sweep(
+        loaded,
+        address=address,
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        database_uri=database_uri,
+        live=live,
+        debug=debug,
+        warm_start=warm_start,
+        extend=extension,
+    )
+
+
+def validate(
+    spec: str | Path | Mapping[str, Any] | SweepSpec | None,
+    overrides: Mapping[str, Any] | None = None,
+) -> LoadedSpec:
+    """A spec file, mapping or SweepSpec, validated and checked as a sweep checks it before
+    anything starts; `overrides` maps flags (`--trials`) to values."""
+    from tunelab.spec import (
+        SweepSpec,
+        check_spec,
+        load_spec,
+        spec_from_mapping,
+        spec_to_mapping,
+    )
+
+    if spec is None:
+        raise TunelabError("give a SPEC file, or --extend SWEEP --trials N")
+    if isinstance(spec, str | Path):
+        return load_spec(spec, overrides)
+    if isinstance(spec, SweepSpec):
+        spec = spec_to_mapping(spec)
+    if not isinstance(spec, Mapping):
+        raise TunelabError(
+            f"a spec is a file, a mapping or a SweepSpec, got {type(spec).__name__}"
+        )
+    loaded = spec_from_mapping(spec, "spec", overrides)
+    check_spec(loaded)
+    return loaded
+
+
+def _extension(
+    sweep_name: str,
+    *,
+    trials: int | None,
+    concurrency: int | None,
+    tracking_uri: str | None,
+    given: Mapping[str, Any],
+) -> Any:
+    from tunelab.sweeps import prepare_extension
+
+    extra = [flag for flag, value in given.items() if value is not None]
+    if extra:
+        raise TunelabError(f"--extend takes the sweep's own spec: drop {', '.join(extra)}")
+    if trials is None:
+        raise TunelabError("--extend needs --trials N: how many trials to add")
+    return prepare_extension(
+        sweep_name, trials=trials, concurrency=concurrency, tracking_uri=tracking_uri
+    )
+
+
+def report(
+    target: str,
+    *,
+    top: int | None = None,
+    methods: Sequence[str] | None = None,
+    examples: int = 256,
+    out: str | Path = "tunelab_reports",
+    tracking_uri: str | None = None,
+    device: str = "auto",
+    log: bool = True,
+    progress: Progress | None = None,
+) -> ReportOutcome:
+    """Explain a trained model with Captum and write its report (HTML, JSON, PNG) under `out`,
+    logged to the model's run unless `log` is false. `target`: a trial's run id, a sweep's name
+    (its best trial; its `top` best with a comparison), or `models:/NAME@ALIAS`."""
+    from tunelab.reports import make_report
+
+    return make_report(
+        target,
+        top=top,
+        methods=methods,
+        examples=examples,
+        out_dir=out,
+        tracking_uri=tracking_uri,
+        device=device,
+        log=log,
+        progress=progress or _quiet,
+    )
+
+
+def promote(
+    sweep: str,
+    model_name: str,
+    *,
+    margin: float = 0.0,
+    require_reproducible: bool = False,
+    force: bool = False,
+    reason: str | None = None,
+    tracking_uri: str | None = None,
+    progress: Progress | None = None,
+) -> Decision:
+    """Register the sweep's best trial as a new version of `model_name` (alias `challenger`),
+    score it and the champion on the test split, and make it the `champion` if the gates pass
+    (or with `force` and a `reason`). The decision is recorded in the registry either way."""
+    from tunelab.promotion import promote as promote_best
+
+    return promote_best(
+        sweep,
+        model_name,
+        margin=margin,
+        require_reproducible=require_reproducible,
+        force=force,
+        reason=reason,
+        tracking_uri=tracking_uri,
+        progress=progress or _quiet,
+    )
+
+
+def rollback(
+    model_name: str, *, reason: str | None = None, tracking_uri: str | None = None
+) -> dict[str, Any]:
+    """Move `champion` back to the version it replaced; returns the recorded event."""
+    from tunelab.promotion import rollback as roll_back
+
+    return roll_back(model_name, reason=reason, tracking_uri=tracking_uri)
+
+
+def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
+    """Retrain a trial from what its run recorded and compare the metric it reaches."""
+    from tunelab.promotion import reproduce as retrain
+
+    return retrain(run_id, tracking_uri=tracking_uri)
+
+
+def load_model(uri: str, *, tracking_uri: str | None = None) -> LoadedModel:
+    """A trained model, ready to `.predict(x)`: `models:/NAME@ALIAS` or `models:/NAME/VERSION`
+    (checked against the checksum recorded at registration), `runs:/RUN_ID` or a run id, or a
+    checkpoint file or folder."""
+    from tunelab.promotion import load_model as load
+
+    return load(uri, tracking_uri=tracking_uri)
+
+
+def model_history(name: str, *, tracking_uri: str | None = None) -> ModelHistory:
+    """A registered model's versions, their aliases, and its promotion history."""
+    from tunelab.promotion import model_history as history
+
+    return history(name, tracking_uri=tracking_uri)
+
+
+def list_models() -> dict[str, str]:
+    """Every model a spec can name (built in, registered, or installed), with a line on each."""
+    from tunelab.models import architectures
+
+    return _describe(architectures)
+
+
+def list_datasets() -> dict[str, str]:
+    """Every dataset a spec can name (built in, registered, or installed), with a line on each."""
+    from tunelab.data import datasets
+
+    return _describe(datasets)
+
+
+def register_model(name: str, builder: Any, *, override: bool = False) -> Architecture:
+    """Make `name` a model a spec can name, in this process: `builder(hparams, info)` returns a
+    `torch.nn.Module` (declare tunable hyperparameters and defaults in its `hyperparameters`
+    attribute), or give an `Architecture`. Trials receive it from the driver, so it need not be
+    importable on the workers."""
+    from tunelab.models import architectures, as_architecture
+
+    try:
+        return architectures.register(name, as_architecture(name, builder), override=override)
+    except TypeError as exc:
+        raise PluginError(f"model '{name}': {exc}") from None
+
+
+def register_dataset(name: str, loader: Any, *, override: bool = False) -> Dataset:
+    """Make `name` a dataset a spec can name, in this process: `loader(**options)` returns
+    `(x, y)` arrays or a `DataSplits` (loaded once, on the driver)."""
+    from tunelab.data import as_dataset, datasets
+
+    try:
+        return datasets.register(name, as_dataset(name, loader), override=override)
+    except TypeError as exc:
+        raise PluginError(f"dataset '{name}': {exc}") from None
+
+
+def _describe(registry: Any) -> dict[str, str]:
+    from tunelab.errors import NotFoundError
+
+    out = {}
+    for name in registry.names():  # installed plugins' entries included
+        try:
+            out[name] = registry.get(name).description
+        except NotFoundError as exc:
+            out[name] = f"(cannot be loaded: {exc})"
+    return out
+
+
+def _quiet(_line: str) -> None:
+    pass

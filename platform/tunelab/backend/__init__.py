@@ -1,0 +1,55 @@
+"""The backend: the only package that imports Ray. It starts or joins Ray, runs a sweep's trials
+with Ray Tune (the Optuna searcher, the scheduler, the budget's stopper), and forwards each
+trial's events to the sweep as plain data (`TrialEvents`, `TrialResult`). What a trial runs
+is `run_trial`, with its in-process system sampler.
+
+Ray's workers import `tunelab.backend._trial`, and with it this package: so the names here are
+loaded on first access, and a worker imports Ray Tune's trainable, not its searchers."""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from tunelab.backend._events import Budget, TrialEvents, TrialResult
+
+if TYPE_CHECKING:
+    from tunelab.backend._cluster import Cluster, cluster_nodes, shutdown_ray, start_ray
+    from tunelab.backend._errors import clean_error_line, trial_error_line
+    from tunelab.backend._run import run_trials, trial_name
+    from tunelab.backend._system import SystemSampler
+
+_LAZY = {
+    "Cluster": "_cluster",
+    "cluster_nodes": "_cluster",
+    "shutdown_ray": "_cluster",
+    "start_ray": "_cluster",
+    "clean_error_line": "_errors",
+    "trial_error_line": "_errors",
+    "run_trials": "_run",
+    "trial_name": "_run",
+    "SystemSampler": "_system",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+
+
+__all__ = [
+    "Budget",
+    "Cluster",
+    "SystemSampler",
+    "TrialEvents",
+    "TrialResult",
+    "clean_error_line",
+    "cluster_nodes",
+    "run_trials",
+    "shutdown_ray",
+    "start_ray",
+    "trial_error_line",
+    "trial_name",
+]

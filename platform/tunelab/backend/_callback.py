@@ -1,0 +1,61 @@
+"""The driver-side callback: Ray Tune's trial events, forwarded as plain data to the sweep. It
+decides nothing and writes nothing itself."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+from ray.tune.experiment import Trial
+
+from tunelab.backend._errors import trial_error_line
+from tunelab.backend._events import TrialEvents, TrialResult
+from tunelab.backend._system import SYSTEM_KEY
+from tunelab.backend._trial import EPOCH_KEY, NODE_KEY
+
+
+class ForwardingCallback(tune.Callback):
+    def __init__(self, events: TrialEvents) -> None:
+        self.events = events
+
+    def __getstate__(self) -> dict[str, Any]:
+        # Ray pickles the Tuner, callbacks included, for `Tuner.restore`. The events' receiver is
+        # a live object of this process; a restored sweep attaches a new one.
+        return {**self.__dict__, "events": None}
+
+    def on_trial_start(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self.events.trial_started(trial.trial_id, str(trial), dict(trial.config))
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        self.events.trial_result(trial.trial_id, result_of(result))
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        checkpoint = trial.checkpoint.path if trial.checkpoint is not None else None
+        self.events.trial_completed(trial.trial_id, checkpoint)
+
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self.events.trial_failed(trial.trial_id, trial_error_line(trial))
+
+
+def epoch_of(result: dict[str, Any]) -> int:
+    """The epoch a result reports (Ray's iteration count if the trial did not say)."""
+    return int(result.get(EPOCH_KEY, result.get("training_iteration", 0)))
+
+
+def result_of(result: dict[str, Any]) -> TrialResult:
+    return TrialResult(
+        epoch=epoch_of(result),
+        values=result,
+        node_id=str(result.get(NODE_KEY, "")),
+        node_ip=str(result.get("node_ip", "")),
+        timestamp_ms=int(result.get("timestamp", 0)) * 1000 or None,
+        system_samples=list(result.get(SYSTEM_KEY) or []),
+    )

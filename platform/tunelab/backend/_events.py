@@ -1,0 +1,45 @@
+"""What the backend tells the sweep, and asks of it, as plain data and protocols: no Ray here,
+so the sweep side implements them without importing Ray."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One epoch's report of a trial."""
+
+    epoch: int
+    values: Mapping[str, Any]  # everything the trial reported: its metrics, by name
+    node_id: str  # the Ray node the trial ran on
+    node_ip: str
+    timestamp_ms: int | None  # when it was reported, if known
+    system_samples: list[dict[str, float]] = field(default_factory=list)  # {"t": ms, NAME: v}
+
+
+class TrialEvents(Protocol):
+    """What happens to each trial, in order: started (again, when a trial restarts), results,
+    then completed or failed. An end may come for a trial removed before it started, and a
+    trial that never ends was killed (the sweep was interrupted)."""
+
+    def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None: ...
+
+    def trial_result(self, trial_id: str, result: TrialResult) -> None: ...
+
+    def trial_completed(self, trial_id: str, checkpoint: str | None) -> None: ...
+
+    def trial_failed(self, trial_id: str, error: str) -> None: ...
+
+
+class Budget(Protocol):
+    """The sweep's caps: asked after every result, and before every new trial."""
+
+    @property
+    def capped(self) -> bool: ...
+
+    def stop_after(self, trial_id: str, epoch: int) -> bool: ...
+
+    def exhausted(self) -> bool: ...

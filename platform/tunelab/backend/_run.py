@@ -1,0 +1,112 @@
+"""A sweep's trials, run by Ray Tune: the trainable with its data in Ray's object store, the
+Optuna searcher and the scheduler, the budget's stopper, and the callback that forwards every
+trial event to the sweep."""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+from ray import tune
+from ray.tune.experiment import Trial
+from ray.tune.logger import JsonLoggerCallback
+
+from tunelab import env
+from tunelab.backend._callback import ForwardingCallback
+from tunelab.backend._events import Budget, TrialEvents
+from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
+from tunelab.backend._trial import run_trial
+from tunelab.data import DataSplits
+from tunelab.models import Architecture
+from tunelab.search import define_by_run, make_sampler
+from tunelab.spec import SweepSpec
+
+
+def run_trials(
+    spec: SweepSpec,
+    *,
+    sweep: str,
+    data: DataSplits,
+    architecture: Architecture,
+    options: dict[str, Any],
+    results_dir: Path,
+    concurrency: int,
+    events: TrialEvents,
+    budget: Budget,
+    study_storage: Any,
+    first_trial: int = 0,
+) -> bool:
+    """Run the sweep's trials, telling `events` what happens to each. `first_trial` numbers
+    the trial names on from an extended sweep's. Returns True when a second Ctrl-C made Ray give
+    up its graceful stop (after one, Ray stops gracefully and returns as usual)."""
+    env.apply_library_defaults("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT")
+    trainable = tune.with_parameters(
+        run_trial,
+        data=data,
+        architecture=architecture,
+        options=options,
+        max_epochs=spec.budget.max_epochs,
+        threads=max(1, int(spec.resources.cpu)),
+        use_gpu=spec.resources.gpu > 0,
+        system_interval_s=spec.system_metrics.interval_s,
+    )
+    trainable = tune.with_resources(
+        trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
+    )
+    metrics = [metric for metric, _ in spec.targets]
+    modes = [mode for _, mode in spec.targets]
+    searcher = BudgetedOptunaSearch(
+        space=define_by_run(spec),
+        # Several objectives: Optuna searches for the Pareto front; Tune ranks by the first.
+        metric=metrics if len(metrics) > 1 else metrics[0],
+        mode=modes if len(modes) > 1 else modes[0],
+        sampler=make_sampler(spec),
+        storage=study_storage,
+        study_name=sweep,
+        budget=budget if budget.capped else None,
+        max_epochs=spec.budget.max_epochs,
+        stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
+    )
+    tuner = tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=searcher,
+            scheduler=make_scheduler(spec),
+            num_samples=spec.budget.trials,
+            max_concurrent_trials=concurrency,
+            # One worker process serves many trials: no process start and no re-import per trial.
+            reuse_actors=True,
+            trial_name_creator=functools.partial(trial_name, offset=first_trial),
+            trial_dirname_creator=functools.partial(trial_name, offset=first_trial),
+        ),
+        run_config=tune.RunConfig(
+            name=sweep,
+            storage_path=str(results_dir),
+            # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
+            # trial without one; tunelab itself reads nothing back from it.
+            callbacks=[ForwardingCallback(events), JsonLoggerCallback()],
+            # Every checkpoint is kept: with num_to_keep set, Ray snapshots the whole experiment
+            # state at each checkpoint, which costs more than the disk it saves on small models.
+            checkpoint_config=tune.CheckpointConfig(),
+            stop=BudgetStopper(budget) if budget.capped else None,
+            verbose=0,
+        ),
+    )
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:  # a second Ctrl-C: Ray gives up its graceful stop
+        return True
+    return False
+
+
+def trial_name(trial: Trial, offset: int = 0) -> str:
+    """trial-000, trial-001, ... in the order the searcher created them, which is also the Optuna
+    trial number (and the offset of the trial's seed), except after a warm start, whose imported
+    trials come first in the study. Also the trial's folder name."""
+    counter = trial.experiment_tag.split("_", 1)[0]
+    if not counter.isdigit():
+        return f"trial-{trial.trial_id}"
+    return f"trial-{int(counter) - 1 + offset:03d}"

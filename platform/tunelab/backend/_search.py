@@ -1,0 +1,104 @@
+"""The scheduler, the searcher and the stopper, as Ray Tune runs them: Ray's schedulers by the
+spec's name, Ray's OptunaSearch on tunelab's study, and the sweep's budget asked after each
+result and before each new trial."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ray import tune
+from ray.tune.schedulers import (
+    ASHAScheduler,
+    FIFOScheduler,
+    HyperBandScheduler,
+    MedianStoppingRule,
+    TrialScheduler,
+)
+from ray.tune.search import Searcher
+from ray.tune.search.optuna import OptunaSearch
+
+from tunelab.backend._callback import epoch_of
+from tunelab.backend._events import Budget
+from tunelab.spec import SweepSpec, hyperband_reduction_factor
+
+
+def make_scheduler(spec: SweepSpec) -> TrialScheduler:
+    s, max_epochs = spec.scheduler, spec.budget.max_epochs
+    if s.type == "asha":
+        return ASHAScheduler(
+            time_attr="training_iteration",
+            max_t=max_epochs,
+            grace_period=s.grace_period or 1,
+            reduction_factor=s.reduction_factor or 3,
+        )
+    if s.type == "hyperband":
+        return HyperBandScheduler(
+            time_attr="training_iteration",
+            max_t=max_epochs,
+            reduction_factor=hyperband_reduction_factor(spec),
+        )
+    if s.type == "median":
+        return MedianStoppingRule(
+            time_attr="training_iteration", grace_period=s.grace_period or 1, min_samples_required=3
+        )
+    return FIFOScheduler()
+
+
+class BudgetStopper(tune.Stopper):
+    """Once the budget is spent, each running trial stops at its next report: after the epoch
+    it was training, whose checkpoint comes with the report."""
+
+    def __init__(self, budget: Budget) -> None:
+        self.budget = budget
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        return self.budget.stop_after(trial_id, epoch_of(result))
+
+    def stop_all(self) -> bool:
+        return False  # running trials finish their epoch; the searcher starts no new one
+
+
+class BudgetedOptunaSearch(OptunaSearch):
+    """Ray's OptunaSearch that suggests no new trial once the budget is spent, and that can tell
+    Optuna a trial the scheduler stopped early as pruned rather than complete."""
+
+    def __init__(
+        self,
+        *args: Any,
+        budget: Budget | None = None,
+        max_epochs: int | None = None,
+        stopped_as_pruned: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.budget = budget
+        self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
+
+    def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        stopped_early = (
+            self.stopped_as_pruned
+            and not error
+            and result is not None
+            and self.max_epochs is not None
+            and int(result.get("training_iteration", 0)) < self.max_epochs
+            and not isinstance(self.metric, list)
+            and trial_id not in self._completed_trials
+        )
+        if not stopped_early:
+            super().on_trial_complete(trial_id, result, error)
+            return
+        # Optuna ranks pruned trials by the last step they reported (Ray reported every epoch).
+        from optuna.trial import TrialState
+
+        study = self._ot_study
+        assert study is not None  # set up by OptunaSearch before any trial starts
+        study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
+    # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
+    def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        if self.budget is not None and self.budget.exhausted():
+            return Searcher.FINISHED
+        return super().suggest(trial_id)  # type: ignore[no-any-return]

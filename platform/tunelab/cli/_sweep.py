@@ -1,0 +1,126 @@
+"""`tunelab sweep`: run a sweep, print what it did."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+import tunelab
+from tunelab import env
+from tunelab.cli._common import EXIT_INTERRUPTED, EXIT_NO_RESULT, integer, invoked_as
+
+
+def add_commands(commands: Any) -> None:
+    sweep = commands.add_parser("sweep", help="run a sweep from a spec file")
+    sweep.add_argument(
+        "spec",
+        metavar="SPEC",
+        nargs="?",
+        help="sweep spec (YAML), e.g. search_spaces/cnn_digits.yaml (not with --extend)",
+    )
+    sweep.add_argument(
+        "--extend",
+        metavar="SWEEP",
+        help="add --trials N trials to a finished sweep: same parent run, same study",
+    )
+    sweep.add_argument("--trials", type=integer, help="overrides budget.trials")
+    sweep.add_argument("--max-epochs", type=integer, help="overrides budget.max_epochs")
+    sweep.add_argument("--concurrency", type=integer, help="overrides budget.concurrency")
+    sweep.add_argument("--seed", type=integer, help="overrides seed")
+    sweep.add_argument(
+        "--name", help="the sweep's exact name (default: the spec's name and a timestamp)"
+    )
+    sweep.add_argument(
+        "--address", help="Ray cluster to run on (default: $RAY_ADDRESS, else Ray in-process)"
+    )
+    sweep.add_argument(
+        "--tracking-uri",
+        help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else MLflow's default in this folder)",
+    )
+    sweep.add_argument(
+        "--results-dir",
+        help="checkpoints and the Optuna study (default: $TUNELAB_RESULTS_DIR or ./tunelab_results)",
+    )
+    sweep.add_argument(
+        "--database-uri",
+        help="server mode: PostgreSQL for the Optuna study (default: $TUNELAB_DATABASE_URI, "
+        "else a file beside the results)",
+    )
+    sweep.add_argument(
+        "--warm-start",
+        metavar="SWEEP",
+        help="seed the search with an earlier sweep's finished trials (same results folder, or "
+        "the same database in server mode)",
+    )
+    sweep.add_argument(
+        "--json", action="store_true", help="end with one JSON line describing the sweep"
+    )
+    sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
+    sweep.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = tunelab.sweep(
+        args.spec,
+        trials=args.trials,
+        max_epochs=args.max_epochs,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        name=args.name,
+        warm_start=args.warm_start,
+        extend=args.extend,
+        address=args.address,
+        tracking_uri=args.tracking_uri,
+        results_dir=args.results_dir,
+        database_uri=args.database_uri,
+        live=not args.json,
+        debug=args.debug,
+    )
+    out = sys.stdout
+    counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.counts.items() if n)
+    print(f"sweep {result.sweep}: {counts or 'no trials'} in {result.wall_s:.1f} s", file=out)
+    if result.budget_reached:
+        print(f"budget: {result.budget_reached} reached; no further trial started", file=out)
+    if result.best is not None:
+        print(f"best: {result.best['trial']} {result.metric}={result.best['metric']:.4f}", file=out)
+        print(f"  config: {json.dumps(result.best['config'], sort_keys=True)}", file=out)
+    else:
+        print("best: none (no trial finished)", file=out)
+    print(f"parent run: {result.parent_run_id} (experiment '{result.experiment}')", file=out)
+    ui = f"{invoked_as()} ui"
+    if args.tracking_uri or env.MLFLOW_TRACKING_URI.get():
+        ui += f" --tracking-uri {result.tracking_uri}"
+    if result.tracking_uri.startswith(("http://", "https://")):
+        base = result.tracking_uri.rstrip("/")
+        print(
+            f"browse: {base}/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}",
+            file=out,
+        )
+    else:
+        print(
+            f"browse: run `{ui}`, then open "
+            f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}",
+            file=out,
+        )
+    if result.pending_writes is not None:
+        kept = result.pending_writes
+        dropped = (
+            f"; {kept.dropped_points} points dropped (spool full)" if kept.dropped_points else ""
+        )
+        print(
+            f"warning: the tracking store stayed unreachable: {kept.writes} writes "
+            f"({kept.points} metric points) are still pending, kept in {kept.path}{dropped}",
+            file=sys.stderr,
+        )
+    if result.failed_writes:
+        print(
+            f"warning: {len(result.failed_writes)} tracking writes failed: {result.failed_writes[0]}",
+            file=out,
+        )
+    if args.json:
+        print(json.dumps(result.as_json(), sort_keys=True), file=out)
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return 0 if result.best is not None else EXIT_NO_RESULT

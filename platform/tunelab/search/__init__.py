@@ -1,0 +1,41 @@
+"""Search: what Optuna needs to propose trials. The spec's space as a define-by-run function,
+the sampler, the study's storage, and a warm start from an earlier sweep's study."""
+
+from __future__ import annotations
+
+from tunelab.search._samplers import make_sampler, tpe_settings
+from tunelab.search._space import SEED_KEY, DefineByRun, define_by_run, is_active, sampling_order
+from tunelab.search._storage import (
+    JOURNAL_FILE,
+    STUDY_SCHEMA,
+    optuna_journal,
+    study_storage,
+    study_storage_uri,
+)
+from tunelab.search._warm_start import (
+    WarmStart,
+    contains,
+    distribution,
+    seed_study,
+    source_study,
+)
+
+__all__ = [
+    "JOURNAL_FILE",
+    "SEED_KEY",
+    "STUDY_SCHEMA",
+    "DefineByRun",
+    "WarmStart",
+    "contains",
+    "define_by_run",
+    "distribution",
+    "is_active",
+    "make_sampler",
+    "optuna_journal",
+    "sampling_order",
+    "seed_study",
+    "source_study",
+    "study_storage",
+    "study_storage_uri",
+    "tpe_settings",
+]

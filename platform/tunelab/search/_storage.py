@@ -1,0 +1,41 @@
+"""Where a sweep's Optuna study lives, so that it outlives the driver: a journal file beside the
+sweep's results on one machine, or the server-mode PostgreSQL database, in a schema of its own
+(Optuna and MLflow each keep an `alembic_version` table)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+STUDY_SCHEMA = "optuna"
+JOURNAL_FILE = "optuna.journal"
+
+
+def optuna_journal(path: Path) -> Any:
+    """Optuna's journal storage in a file (its folder created if missing)."""
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return JournalStorage(JournalFileBackend(str(path)))
+
+
+def study_storage_uri(database_uri: str) -> str:
+    """The same database, with Optuna's tables in their own schema."""
+    parts = urlsplit(database_uri)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    query.append(("options", f"-csearch_path={STUDY_SCHEMA}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
+
+
+def study_storage(database_uri: str) -> Any:
+    """Optuna's storage in server mode (the schema is created if missing)."""
+    import optuna
+
+    from tunelab.tracking import check_database
+
+    check_database(database_uri, schema=STUDY_SCHEMA)
+    return optuna.storages.RDBStorage(
+        study_storage_uri(database_uri), engine_kwargs={"pool_pre_ping": True}
+    )

@@ -1,0 +1,77 @@
+"""A sweep, start to end, with no Ray in it: the plan (naming, concurrency, the stores), the
+driver's checks before the first trial, the sweep's state and each trial's outcome, budgets,
+ranking and the Pareto front, the recording of every trial event, the run as a list of steps,
+and extending a finished sweep. The backend runs the trials; tracking writes what happens."""
+
+from __future__ import annotations
+
+from tunelab.sweeps._budget import Budget
+from tunelab.sweeps._extend import EarlierTrial, Extension, prepare_extension
+from tunelab.sweeps._plan import (
+    DEFAULT_RESULTS_DIR,
+    Plan,
+    default_concurrency,
+    fit_trials,
+    make_plan,
+    results_root,
+    sweep_name,
+)
+from tunelab.sweeps._preflight import (
+    Prepared,
+    load_data,
+    load_source,
+    model_options,
+    prepare,
+    train_briefly,
+)
+from tunelab.sweeps._ranking import TOP_TRIALS, best_trial, is_better, pareto_front, ranked_trials
+from tunelab.sweeps._record import GIVE_UP_S, trial_rows
+from tunelab.sweeps._recorder import SweepRecorder
+from tunelab.sweeps._result import SweepResult
+from tunelab.sweeps._run import run_sweep
+from tunelab.sweeps._state import (
+    FINISHED,
+    RUN_STATUS,
+    Outcome,
+    SweepState,
+    TrialRecord,
+    end_tags,
+    trial_outcome,
+)
+
+__all__ = [
+    "DEFAULT_RESULTS_DIR",
+    "FINISHED",
+    "GIVE_UP_S",
+    "RUN_STATUS",
+    "TOP_TRIALS",
+    "Budget",
+    "EarlierTrial",
+    "Extension",
+    "Outcome",
+    "Plan",
+    "Prepared",
+    "SweepRecorder",
+    "SweepResult",
+    "SweepState",
+    "TrialRecord",
+    "best_trial",
+    "default_concurrency",
+    "end_tags",
+    "fit_trials",
+    "is_better",
+    "load_data",
+    "load_source",
+    "make_plan",
+    "model_options",
+    "pareto_front",
+    "prepare",
+    "prepare_extension",
+    "ranked_trials",
+    "results_root",
+    "run_sweep",
+    "sweep_name",
+    "train_briefly",
+    "trial_outcome",
+    "trial_rows",
+]

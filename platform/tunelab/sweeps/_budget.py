@@ -1,0 +1,61 @@
+"""Budget caps besides the number of trials: wall time, CPU-hours, GPU-hours and epochs, checked
+against what the sweep has used so far. Plain logic; the backend asks it after each result."""
+
+from __future__ import annotations
+
+import time
+
+from tunelab.spec import SweepSpec
+from tunelab.sweeps._state import SweepState
+
+
+class Budget:
+    """The spec's caps, against the sweep's use: trial time times the resources each trial
+    holds, and the epochs every trial has reported."""
+
+    def __init__(self, spec: SweepSpec, state: SweepState) -> None:
+        self.budget, self.resources, self.state = spec.budget, spec.resources, state
+        self.started = time.monotonic()
+        # Each trial's latest epoch as the backend reports it here: Ray asks the stopper before
+        # it tells the callbacks, so the trial records lag by one result.
+        self.latest_epoch: dict[str, int] = {}
+
+    @property
+    def capped(self) -> bool:
+        b = self.budget
+        caps = (b.max_wall_s, b.max_cpu_hours, b.max_gpu_hours, b.max_total_epochs)
+        return any(v is not None for v in caps)
+
+    def stop_after(self, trial_id: str, epoch: int) -> bool:
+        """A trial has reported `epoch`: whether it stops now, after that epoch (whose checkpoint
+        came with the report), because the budget is spent."""
+        self.latest_epoch[trial_id] = epoch
+        if self.exhausted():
+            self.state.stopped_by_budget.add(trial_id)
+            return True
+        return False
+
+    def exhausted(self) -> bool:
+        """Whether a cap is reached; once one is, it stays reached (no new trial starts)."""
+        if self.state.budget_reached is None:
+            self.state.budget_reached = self._reached()
+        return self.state.budget_reached is not None
+
+    def epochs(self) -> dict[str, int]:
+        recorded = {t: record.last_epoch or 0 for t, record in self.state.trials.items()}
+        return {**recorded, **self.latest_epoch}
+
+    def _reached(self) -> str | None:
+        b = self.budget
+        wall = time.monotonic() - self.started
+        if b.max_wall_s is not None and wall >= b.max_wall_s:
+            return f"budget.max_wall_s ({b.max_wall_s:g} s)"
+        trial_hours = self.state.trial_hours()
+        if b.max_cpu_hours is not None and trial_hours * self.resources.cpu >= b.max_cpu_hours:
+            return f"budget.max_cpu_hours ({b.max_cpu_hours:g})"
+        if b.max_gpu_hours is not None and trial_hours * self.resources.gpu >= b.max_gpu_hours:
+            return f"budget.max_gpu_hours ({b.max_gpu_hours:g})"
+        epochs = sum(self.epochs().values())
+        if b.max_total_epochs is not None and epochs >= b.max_total_epochs:
+            return f"budget.max_total_epochs ({b.max_total_epochs})"
+        return None

@@ -1,0 +1,86 @@
+"""Extending a finished sweep: N more trials in the same parent run and the same Optuna study.
+
+The spec is the one the sweep recorded; its earlier trials are read back from their runs, so the
+summary, the best trial and the views cover the whole sweep. Nothing already recorded changes:
+the earlier child runs are not written to, the parent's params are never rewritten (each
+extension adds its own), and its metrics gain new values beside the earlier ones."""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tunelab import tracking
+from tunelab.errors import TunelabError
+from tunelab.spec import LoadedSpec
+from tunelab.sweeps._state import Outcome
+from tunelab.tracking.tags import TAG_OUTCOME
+
+EXTENSION_PARAM = "extension_{number}_trials"
+
+
+@dataclass(frozen=True)
+class EarlierTrial:
+    run_id: str
+    name: str
+    config: dict[str, Any]
+    last_epoch: int | None
+    last_value: float | None
+    last_values: dict[str, float]
+    outcome: Outcome | None
+    seconds: float
+
+
+@dataclass(frozen=True)
+class Extension:
+    sweep: str
+    parent_run_id: str
+    number: int  # 1 for a sweep's first extension
+    earlier: list[EarlierTrial] = field(default_factory=list)
+
+
+def prepare_extension(
+    sweep: str, *, trials: int, concurrency: int | None, tracking_uri: str | None
+) -> tuple[LoadedSpec, Extension]:
+    """The recorded spec with `trials` new trials, and what the sweep has already done."""
+    client = tracking.client(tracking_uri)
+    parent = tracking.find_sweep(client, sweep)
+    if parent.info.status == "RUNNING":
+        raise TunelabError(f"--extend: sweep {sweep!r} is still running; extend it once it ends")
+    overrides = {"--trials": trials, "--concurrency": concurrency, "--name": sweep}
+    with tempfile.TemporaryDirectory(prefix="tunelab-extend-") as folder:
+        loaded = tracking.sweep_spec(
+            client,
+            parent,
+            Path(folder),
+            overrides,
+            missing=f"--extend: sweep {sweep!r} recorded no spec (did it finish?)",
+        )
+    spec = loaded.spec
+    earlier = []
+    for run in tracking.sweep_trials(client, parent):
+        metrics = run.data.metrics
+        outcome = run.data.tags.get(TAG_OUTCOME)
+        end = run.info.end_time or run.info.start_time
+        last = tracking.last_metric(client, run.info.run_id, spec.metric)
+        earlier.append(
+            EarlierTrial(
+                run_id=run.info.run_id,
+                name=run.info.run_name or run.info.run_id,
+                config=tracking.config_of(run.data.params),
+                last_epoch=last[0] if last else None,
+                last_value=last[1] if last else None,
+                last_values={m: metrics[m] for m, _ in spec.targets if m in metrics},
+                outcome=Outcome(outcome) if outcome in set(Outcome) else None,
+                seconds=max(0.0, (end - run.info.start_time) / 1000),
+            )
+        )
+    number = 1 + sum(1 for key in parent.data.params if key.startswith("extension_"))
+    return loaded, Extension(sweep, parent.info.run_id, number, earlier)
+
+
+def extension_params(extension: Extension, trials: int) -> dict[str, str]:
+    """The parent run's new params: MLflow keeps a param's first value for good."""
+    return {EXTENSION_PARAM.format(number=extension.number): str(trials)}

@@ -1,0 +1,167 @@
+"""A sweep's plan, decided before anything starts: its name, where it keeps results and its
+study, which cluster and tracking store it uses, and how many trials run at once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tunelab import env
+from tunelab.errors import ResourceProblem, TunelabError
+from tunelab.search import JOURNAL_FILE
+from tunelab.spec import LoadedSpec, SweepSpec, hyperband_bracket_size, hyperband_reduction_factor
+
+if TYPE_CHECKING:
+    import optuna
+
+DEFAULT_RESULTS_DIR = "tunelab_results"
+SPOOL_FILE = "tracking_spool.jsonl"
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    root: Path  # the results folder; the sweep's own is root / name
+    address: str | None  # the Ray cluster to join; None: Ray in this process
+    tracking_uri: str | None  # None: MLflow's default store
+    database_storage: Any  # server mode: the study's storage in the database, else None
+    earlier: optuna.Study | None  # --warm-start: the earlier sweep's study
+    debug: bool = False
+
+    @property
+    def folder(self) -> Path:
+        return self.root / self.name
+
+    @property
+    def spool_path(self) -> Path:
+        return self.folder / SPOOL_FILE
+
+    def study_storage(self) -> Any:
+        """The study's storage: the database in server mode, else a journal in the sweep's
+        folder (created now: call it once the sweep is sure to start)."""
+        if self.database_storage is not None:
+            return self.database_storage
+        from tunelab.search import optuna_journal
+
+        return optuna_journal(self.folder / JOURNAL_FILE)
+
+
+def make_plan(
+    loaded: LoadedSpec,
+    *,
+    name: str | None,
+    address: str | None,
+    tracking_uri: str | None,
+    results_dir: str | None,
+    database_uri: str | None,
+    warm_start: str | None,
+    debug: bool,
+) -> Plan:
+    """The plan, with flags falling back to the environment. `name` is an extended sweep's own;
+    else the sweep is named from its spec. Server mode's database and a warm start's source
+    study are checked here, before anything starts."""
+    root = results_root(results_dir)
+    extending = name is not None
+    name = name or sweep_name(loaded, root)
+    database_uri = database_uri or env.TUNELAB_DATABASE_URI.get()
+    database_storage = None
+    if database_uri:  # server mode: the study lives in the server's database; checked first
+        from tunelab.search import study_storage
+
+        database_storage = study_storage(database_uri)
+    if extending and database_storage is None and not (root / name / JOURNAL_FILE).exists():
+        raise TunelabError(f"--extend: no study of sweep {name!r} in {root} (see --results-dir)")
+    earlier = None
+    if warm_start:
+        from tunelab.search import optuna_journal, source_study
+
+        journal = root / warm_start / JOURNAL_FILE
+        if database_storage is None and not journal.exists():
+            raise TunelabError(f"--warm-start: no sweep named {warm_start!r} in {root}")
+        earlier = source_study(
+            loaded.spec, warm_start, database_storage or optuna_journal(journal)
+        )
+    return Plan(
+        name=name,
+        root=root,
+        address=address or env.RAY_ADDRESS.get(),
+        tracking_uri=tracking_uri or env.MLFLOW_TRACKING_URI.get(),
+        database_storage=database_storage,
+        earlier=earlier,
+        debug=debug,
+    )
+
+
+def results_root(explicit: str | None = None) -> Path:
+    return Path(explicit or env.TUNELAB_RESULTS_DIR.get() or DEFAULT_RESULTS_DIR).resolve()
+
+
+def sweep_name(loaded: LoadedSpec, results_dir: Path) -> str:
+    """The spec's name (or file name) and a timestamp, unless --name/name: fixes it exactly."""
+    spec = loaded.spec
+    if spec.name and "--name" in loaded.overrides:
+        name = spec.name
+    else:
+        base = spec.name or Path(loaded.source).stem.replace("_", "-")
+        name = f"{base}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    if (results_dir / name).exists():
+        raise TunelabError(
+            f"a sweep named '{name}' already exists in {results_dir}; choose another --name"
+        )
+    return name
+
+
+def concurrency(loaded: LoadedSpec, nodes: list[tuple[float, float]]) -> int:
+    """Trials at once: the spec's, else as many as the nodes, given as (CPUs, GPUs), hold. A
+    trial no node can hold is an error located at its `resources` key."""
+    spec = loaded.spec
+    try:
+        fits = fit_trials(spec, nodes)
+    except ResourceProblem as exc:
+        raise loaded.locate(exc.path, str(exc)) from None
+    return spec.budget.concurrency or default_concurrency(spec, fits)
+
+
+def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
+    """How many trials fit at once on nodes given as (CPUs, GPUs); raises if not even one."""
+    want_cpu, want_gpu = spec.resources.cpu, spec.resources.gpu
+    total_gpu = sum(gpu for _, gpu in nodes)
+    if want_gpu > 0 and total_gpu == 0:
+        raise ResourceProblem(
+            ("resources", "gpu"), f"{want_gpu:g} GPU per trial requested, but there is no GPU"
+        )
+    if not any(cpu >= want_cpu and gpu >= want_gpu for cpu, gpu in nodes):
+        biggest = max((cpu for cpu, _ in nodes), default=0.0)
+        key = "cpu" if want_cpu > biggest else "gpu"
+        raise ResourceProblem(
+            ("resources", key),
+            f"no node can hold one trial ({want_cpu:g} CPU, {want_gpu:g} GPU); the largest node "
+            f"has {biggest:g} CPU and there are {total_gpu:g} GPUs in all",
+        )
+    slots = sum(int(cpu // want_cpu) for cpu, _ in nodes)
+    if want_gpu > 0:
+        slots = min(slots, sum(int(gpu // want_gpu) for _, gpu in nodes))
+    return max(1, slots)
+
+
+def default_concurrency(spec: SweepSpec, fits: int) -> int:
+    """As many trials at once as the resources hold; for hyperband, a whole bracket (the rest
+    wait for resources), since it halves a bracket only once all its trials have started."""
+    if spec.scheduler.type == "hyperband":
+        return max(
+            fits, hyperband_bracket_size(spec.budget.max_epochs, hyperband_reduction_factor(spec))
+        )
+    return fits
+
+
+def local_resources(spec: SweepSpec) -> tuple[float, float]:
+    """(CPUs, GPUs) the in-process Ray will see on this machine."""
+    gpus = 0.0
+    if spec.resources.gpu > 0:  # torch's import is paid only when a GPU is asked for
+        import torch
+
+        gpus = float(torch.cuda.device_count())
+    return float(os.cpu_count() or 1), gpus

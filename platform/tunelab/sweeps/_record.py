@@ -1,0 +1,187 @@
+"""What a sweep records on its parent run: its settings when it starts; its outcome when it
+ends (counts, the best trial, the top 10, the Pareto front, usage, the views), and the result
+it returns."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from tunelab import env
+from tunelab.search import WarmStart
+from tunelab.spec import LoadedSpec
+from tunelab.sweeps._plan import Plan
+from tunelab.sweeps._ranking import TOP_TRIALS, best_trial, pareto_front, ranked_trials
+from tunelab.sweeps._result import SweepResult
+from tunelab.sweeps._state import SweepState
+from tunelab.tracking import (
+    SWEEP,
+    VIEWS_ARTIFACT,
+    ModelTemplate,
+    TrackingWriter,
+    folder_writer,
+    params_of,
+    parent_summary_writer,
+)
+from tunelab.tracking.tags import TAG_PARETO
+
+GIVE_UP_S = 120.0  # default wait for an unreachable tracking store at the end
+
+
+def sweep_params(loaded: LoadedSpec) -> dict[str, str]:
+    """The sweep's settings, as the parent run's params."""
+    spec = loaded.spec
+    flat = {
+        "model": spec.model.name,
+        "dataset": spec.dataset.label,
+        **{f"model.{k}": v for k, v in spec.model.options.items()},
+        **{f"dataset.{k}": v for k, v in spec.dataset.options.items()},
+        "metric": spec.metric,
+        "mode": spec.mode,
+        "objectives": ",".join(f"{m}:{mode}" for m, mode in spec.targets)
+        if spec.objectives
+        else None,
+        "trials": spec.budget.trials,
+        "max_epochs": spec.budget.max_epochs,
+        "concurrency": spec.budget.concurrency,
+        "sampler": spec.searcher.sampler,
+        "scheduler": spec.scheduler.type,
+        "cpu_per_trial": spec.resources.cpu,
+        "gpu_per_trial": spec.resources.gpu,
+        "seed": spec.seed,
+        "spec_file": loaded.source,
+    }
+    return params_of({k: v for k, v in flat.items() if v is not None})
+
+
+def warm_start_params(seeded: WarmStart) -> dict[str, str]:
+    return {
+        "warm_start": seeded.source,
+        "warm_start_trials": str(seeded.imported),
+        "warm_start_skipped": str(seeded.out_of_bounds + seeded.incomplete),
+    }
+
+
+def record_sweep(
+    loaded: LoadedSpec,
+    *,
+    plan: Plan,
+    state: SweepState,
+    writer: TrackingWriter,
+    template: ModelTemplate,
+    parent_run_id: str,
+    study_storage: Any,
+    interrupted: bool,
+    started: float,
+) -> SweepResult:
+    """Record the sweep's outcome on its parent run, end it, and wait for the store (up to
+    TUNELAB_TRACKING_GIVE_UP_S; what it cannot take stays on disk)."""
+    spec = loaded.spec
+    counts = state.counts()
+    wall_s = time.perf_counter() - started
+    give_up_at = time.monotonic() + (env.TUNELAB_TRACKING_GIVE_UP_S.get() or GIVE_UP_S)
+    writer.flush(timeout_s=max(0.0, give_up_at - time.monotonic()))
+
+    def entry(trial_id: str, **values: Any) -> dict[str, Any]:
+        record = state.trials[trial_id]
+        return {
+            "trial": record.name,
+            **values,
+            "config": record.config,
+            "run_id": writer.run_id(trial_id),
+        }
+
+    best_id = best_trial(state, spec.mode)
+    best = None if best_id is None else entry(best_id, metric=state.trials[best_id].last_value)
+    top = [
+        entry(t, metric=state.trials[t].last_value, outcome=str(state.trials[t].outcome))
+        for t in ranked_trials(state, spec.mode)[:TOP_TRIALS]
+    ]
+    front: list[dict[str, Any]] | None = None
+    if spec.objectives:  # the trade-offs, tagged on their runs and listed in the summary
+        front = []
+        for trial_id in pareto_front(state, spec.targets):
+            writer.set_tags(trial_id, {TAG_PARETO: "true"})
+            values = state.trials[trial_id].last_values
+            front.append(entry(trial_id, values={m: values[m] for m, _ in spec.targets}))
+    trial_hours = state.trial_hours()
+    writer.call(
+        "record the sweep summary",
+        parent_summary_writer(
+            parent_run_id=parent_run_id,
+            spec_text=loaded.text,
+            metric=spec.metric,
+            counts=counts,
+            best=best,
+            top=top,
+            pareto_front=front,
+            wall_s=wall_s,
+            usage={
+                "cpu_hours": trial_hours * spec.resources.cpu,
+                "gpu_hours": trial_hours * spec.resources.gpu,
+            },
+            budget_reached=state.budget_reached,
+        ),
+    )
+    writer.call(
+        "draw the sweep's views",
+        folder_writer(
+            parent_run_id,
+            VIEWS_ARTIFACT,
+            lambda folder: _draw_views(folder, plan.name, study_storage, spec.targets),
+            prefix="tunelab-views-",
+        ),
+    )
+    writer.end_run(SWEEP, "KILLED" if interrupted else "FINISHED")
+    writer.close(timeout_s=max(0.0, give_up_at - time.monotonic()))
+    pending = writer.pending()
+    if pending is None:
+        template.cleanup()  # (else the kept model upload still needs its folder)
+    return SweepResult(
+        sweep=plan.name,
+        experiment=spec.experiment,
+        experiment_id=writer.experiment_id or "",
+        tracking_uri=writer.tracking_uri or "",
+        parent_run_id=parent_run_id,
+        counts=counts,
+        best=best,
+        wall_s=time.perf_counter() - started,
+        results_dir=str(plan.folder),
+        metric=spec.metric,
+        interrupted=interrupted,
+        failed_writes=writer.failed_writes,
+        pending_writes=pending,
+        budget_reached=state.budget_reached,
+        trial_rows=trial_rows(state, writer, spec.targets),
+    )
+
+
+def trial_rows(
+    state: SweepState, writer: TrackingWriter, targets: list[tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """Each trial as a flat row: what it did, then its config (a hyperparameter whose name is
+    taken by a column comes as `config.NAME`)."""
+    rows = []
+    for trial_id, record in state.trials.items():
+        row: dict[str, Any] = {
+            "trial": record.name,
+            "outcome": record.outcome.value if record.outcome is not None else None,
+            "epochs": record.last_epoch,
+        }
+        for index, (metric, _) in enumerate(targets):
+            row[metric] = record.last_value if index == 0 else record.last_values.get(metric)
+        row["seconds"] = round(record.seconds, 3)
+        row["run_id"] = writer.run_id(trial_id)
+        for key, value in record.config.items():
+            row[f"config.{key}" if key in row else key] = value
+        rows.append(row)
+    return rows
+
+
+def _draw_views(folder: Any, name: str, storage: Any, targets: list[tuple[str, str]]) -> None:
+    import optuna
+
+    from tunelab.views import draw_views_into
+
+    study = optuna.load_study(study_name=name, storage=storage)
+    draw_views_into(folder, study, target_name=",".join(metric for metric, _ in targets))

@@ -1,0 +1,137 @@
+"""What the sweep does with each trial event the backend forwards: keep the trial's record,
+write its run through the tracking writer (which only enqueues), update the live board, and
+log the model of a trial that finishes among the best so far."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from tunelab.spec import SweepSpec
+from tunelab.sweeps._ranking import is_better, ranked_trials
+from tunelab.sweeps._state import (
+    RUN_STATUS,
+    Outcome,
+    SweepState,
+    TrialRecord,
+    end_tags,
+    trial_outcome,
+)
+from tunelab.tracking import TrackingWriter, metrics_of, params_of, trial_tags
+from tunelab.tracking.tags import TAG_NODE, TAG_NODE_IP
+
+if TYPE_CHECKING:
+    from tunelab.backend import TrialResult
+    from tunelab.views import Board
+
+
+class SweepRecorder:
+    """Implements the backend's `TrialEvents` for one sweep."""
+
+    def __init__(
+        self,
+        *,
+        spec: SweepSpec,
+        sweep: str,
+        parent_run_id: str,
+        writer: TrackingWriter,
+        board: Board | None,
+        state: SweepState,
+        metric_names: tuple[str, ...],
+        keep_model: Callable[[str, str], None] | None = None,
+        keep_models: int = 0,
+    ) -> None:
+        self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
+        self.writer, self.board, self.state = writer, board, state
+        self.metric_names = metric_names
+        # keep_model(trial_id, checkpoint) logs a trial's model; it is called as soon as a trial
+        # finishes among the `keep_models` best so far, so the uploads happen while others train.
+        self.keep_model, self.keep_models = keep_model, keep_models
+        self.best: float | None = None  # the best metric reported so far, for the board
+
+    def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None:
+        record = self.state.trials.get(trial_id)
+        if record is None:  # a trial that restarts keeps its record and its run
+            record = TrialRecord(name=name, config=dict(config))
+            self.state.trials[trial_id] = record
+            self.writer.start_run(
+                trial_id,
+                record.name,
+                tags=trial_tags(
+                    sweep=self.sweep,
+                    parent_run_id=self.parent_run_id,
+                    trial_id=trial_id,
+                    model=self.spec.model.name,
+                    dataset=self.spec.dataset.label,
+                ),
+                params=params_of(config),
+            )
+        if self.board is not None:
+            self.board.started(trial_id, record.name)
+
+    def trial_result(self, trial_id: str, result: TrialResult) -> None:
+        record = self.state.trials[trial_id]
+        if record.last_epoch is None:
+            self.writer.set_tags(trial_id, {TAG_NODE: result.node_id, TAG_NODE_IP: result.node_ip})
+        record.last_epoch = result.epoch
+        for sample in result.system_samples:
+            values = {k: float(v) for k, v in sample.items() if k != "t"}
+            timestamp = int(sample.get("t", 0)) or None
+            self.writer.log(trial_id, record.system_samples, values, timestamp_ms=timestamp)
+            record.system_samples += 1
+        value = result.values.get(self.spec.metric)
+        record.last_value = float(value) if isinstance(value, int | float) else None
+        for metric, _ in self.spec.targets:
+            if isinstance(result.values.get(metric), int | float):
+                record.last_values[metric] = float(result.values[metric])
+        self.writer.log(
+            trial_id,
+            result.epoch,
+            metrics_of(result.values, self.metric_names),
+            timestamp_ms=result.timestamp_ms,
+        )
+        if record.last_value is not None and is_better(record.last_value, self.best, self.spec.mode):
+            self.best = record.last_value
+        if self.board is not None:
+            self.board.result(trial_id, result.epoch, record.last_value, self.best)
+
+    def trial_completed(self, trial_id: str, checkpoint: str | None) -> None:
+        record = self.state.trials.get(trial_id)
+        if record is None:
+            return  # removed before it ever started
+        if checkpoint is not None:
+            record.checkpoint = checkpoint
+        outcome = trial_outcome(
+            errored=False,
+            finished=True,
+            last_epoch=record.last_epoch,
+            max_epochs=self.spec.budget.max_epochs,
+        )
+        if outcome is Outcome.STOPPED_EARLY and trial_id in self.state.stopped_by_budget:
+            outcome = Outcome.STOPPED_BY_BUDGET
+        self._end(trial_id, outcome)
+        top = ranked_trials(self.state, self.spec.mode)[: self.keep_models]
+        if self.keep_model is not None and record.checkpoint is not None and trial_id in top:
+            self.keep_model(trial_id, record.checkpoint)
+
+    def trial_failed(self, trial_id: str, error: str) -> None:
+        if trial_id not in self.state.trials:
+            return
+        self._end(trial_id, Outcome.FAILED, error=error)
+
+    def end_unfinished(self) -> None:
+        """Trials still open when the sweep stops (interrupted, or Ray gave up) were killed."""
+        for trial_id, record in self.state.trials.items():
+            if record.outcome is None:
+                self._end(trial_id, Outcome.KILLED)
+
+    def _end(self, trial_id: str, outcome: Outcome, error: str | None = None) -> None:
+        record = self.state.trials[trial_id]
+        if record.outcome is not None:
+            return
+        record.outcome = outcome
+        record.ended = time.time()
+        self.writer.end_run(trial_id, RUN_STATUS[outcome], end_tags(outcome, error))
+        if self.board is not None:
+            self.board.ended(trial_id, outcome.value)

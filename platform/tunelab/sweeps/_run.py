@@ -1,0 +1,250 @@
+"""A sweep from start to end, as a list of steps: plan it, join or start Ray, check everything
+it names, open its study and its runs, run the trials, record the outcome."""
+
+from __future__ import annotations
+
+import time
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from tunelab.search import WarmStart
+from tunelab.spec import LoadedSpec
+from tunelab.sweeps._budget import Budget
+from tunelab.sweeps._extend import Extension, extension_params
+from tunelab.sweeps._plan import Plan, concurrency, local_resources, make_plan
+from tunelab.sweeps._preflight import Prepared, prepare
+from tunelab.sweeps._ranking import TOP_TRIALS
+from tunelab.sweeps._record import record_sweep, sweep_params, warm_start_params
+from tunelab.sweeps._recorder import SweepRecorder
+from tunelab.sweeps._result import SweepResult
+from tunelab.sweeps._state import SweepState, TrialRecord
+from tunelab.tracking import ModelTemplate, TrackingWriter, sweep_tags
+
+if TYPE_CHECKING:
+    from tunelab.views import Board
+
+EXAMPLE_INPUTS = 2  # validation examples saved as the model's input example
+
+
+def run_sweep(
+    loaded: LoadedSpec,
+    *,
+    address: str | None = None,
+    tracking_uri: str | None = None,
+    results_dir: str | None = None,
+    database_uri: str | None = None,
+    live: bool = True,
+    debug: bool = False,
+    warm_start: str | None = None,
+    extend: Extension | None = None,
+) -> SweepResult:
+    """Run the sweep. `warm_start` names an earlier sweep (in the same results folder, or the
+    same database in server mode) whose finished trials seed the search. `extend` runs more
+    trials of a finished sweep, in its parent run and its study (see `prepare_extension`)."""
+    # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
+    import optuna
+
+    from tunelab.backend import Cluster
+
+    started = time.perf_counter()
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    plan = make_plan(
+        loaded,
+        name=extend.sweep if extend is not None else None,
+        address=address,
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        database_uri=database_uri,
+        warm_start=warm_start,
+        debug=debug,
+    )
+    with Cluster(plan.address, debug=debug) as cluster:
+        nodes = cluster.nodes() if plan.address else [local_resources(loaded.spec)]
+        workers = concurrency(loaded, nodes)  # before any run is created
+        prepared = prepare(loaded, tracking_uri=plan.tracking_uri)
+        study_storage, seeded = open_study(plan, loaded)
+        session = open_tracking(plan, loaded, prepared, seeded, extend)
+        cluster.start()  # Ray in this process starts while the writer reaches the store
+        parent_run_id = session.writer.wait_ready()
+        state = starting_state(session.writer, extend)
+        interrupted = run_trials(
+            loaded,
+            plan=plan,
+            prepared=prepared,
+            session=session,
+            parent_run_id=parent_run_id,
+            state=state,
+            concurrency=workers,
+            study_storage=study_storage,
+            seeded=seeded,
+            first_trial=len(extend.earlier) if extend is not None else 0,
+            live=live,
+        )
+    return record_sweep(
+        loaded,
+        plan=plan,
+        state=state,
+        writer=session.writer,
+        template=session.template,
+        parent_run_id=parent_run_id,
+        study_storage=study_storage,
+        interrupted=interrupted,
+        started=started,
+    )
+
+
+def open_study(plan: Plan, loaded: LoadedSpec) -> tuple[Any, WarmStart | None]:
+    """The study's storage; with a warm start, the new study is created holding the earlier
+    sweep's trials that fit the space (the searcher then loads it)."""
+    storage = plan.study_storage()
+    if plan.earlier is None:
+        return storage, None
+    from tunelab.search import seed_study
+
+    return storage, seed_study(loaded.spec, sweep=plan.name, storage=storage, old=plan.earlier)
+
+
+@dataclass(frozen=True)
+class Session:
+    writer: TrackingWriter
+    template: ModelTemplate  # the trials' MLflow model, saved once, weights copied in per trial
+
+
+def open_tracking(
+    plan: Plan,
+    loaded: LoadedSpec,
+    prepared: Prepared,
+    seeded: WarmStart | None,
+    extend: Extension | None,
+) -> Session:
+    """Start the writer: it connects and creates the parent run (or reopens an extended
+    sweep's) while the caller goes on; the model folder is saved and the views' libraries
+    warmed on its thread, while Ray starts."""
+    spec = loaded.spec
+    if extend is not None:
+        params = extension_params(extend, spec.budget.trials)
+    else:
+        params = {**sweep_params(loaded), **(warm_start_params(seeded) if seeded else {})}
+    writer = TrackingWriter(plan.tracking_uri, spec.experiment, spool_path=plan.spool_path)
+    writer.open_sweep(
+        plan.name,
+        tags=sweep_tags(sweep=plan.name, model=spec.model.name, dataset=spec.dataset.label),
+        params=params,
+        reopen=extend is not None,
+    )
+    data, arch = prepared.data, prepared.arch
+    template = ModelTemplate(
+        data.info,
+        arch.trainer,
+        example=None if arch.trainer == "gan" else data.val.x[:EXAMPLE_INPUTS],
+    )
+    writer.call("prepare the model folder", lambda _client, _ids: template.prepare())
+    writer.call("warm up the views", lambda _client, _ids: _prewarm_views())
+    return Session(writer, template)
+
+
+def starting_state(writer: TrackingWriter, extend: Extension | None) -> SweepState:
+    """An empty state; for an extended sweep, its earlier trials as they ended, so the summary,
+    the ranking and the budget cover the whole sweep (their runs are named, never written)."""
+    state = SweepState()
+    for trial in extend.earlier if extend is not None else []:
+        key = f"earlier-{trial.run_id}"
+        state.trials[key] = TrialRecord(
+            name=trial.name,
+            config=trial.config,
+            last_epoch=trial.last_epoch,
+            last_value=trial.last_value,
+            outcome=trial.outcome,
+            last_values=trial.last_values,
+            started=time.time() - trial.seconds,  # only the duration counts (CPU-hours)
+            ended=time.time(),
+        )
+        writer.adopt(key, trial.run_id)
+    return state
+
+
+def run_trials(
+    loaded: LoadedSpec,
+    *,
+    plan: Plan,
+    prepared: Prepared,
+    session: Session,
+    parent_run_id: str,
+    state: SweepState,
+    concurrency: int,
+    study_storage: Any,
+    seeded: WarmStart | None,
+    first_trial: int,
+    live: bool,
+) -> bool:
+    """Run the trials on the backend, each event recorded as it happens; with `live`, under
+    the live board. True when the sweep was interrupted: its open trials end KILLED."""
+    from tunelab import backend, training
+
+    spec = loaded.spec
+    writer, template = session.writer, session.template
+    board = _board(plan.name, loaded) if live else None
+    recorder = SweepRecorder(
+        spec=spec,
+        sweep=plan.name,
+        parent_run_id=parent_run_id,
+        writer=writer,
+        board=board,
+        state=state,
+        metric_names=training.reported_metrics(prepared.arch.trainer, prepared.data.task),
+        # A trial among the final 10 best was among the best when it finished, so each of them
+        # has its model; a few that later fell out of the 10 keep theirs.
+        keep_model=lambda trial_id, checkpoint: writer.call(
+            "log a top trial's model",
+            template.logger(run_key=trial_id, checkpoint_path=checkpoint),
+        ),
+        keep_models=TOP_TRIALS,
+    )
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    if seeded is not None:
+        console.print(seeded.describe(), highlight=False)
+    try:
+        with _live(board, console):
+            gave_up = backend.run_trials(
+                spec,
+                sweep=plan.name,
+                data=prepared.data,
+                architecture=prepared.arch,
+                options=prepared.options,
+                results_dir=plan.root,
+                concurrency=concurrency,
+                events=recorder,
+                budget=Budget(spec, state),
+                study_storage=study_storage,
+                first_trial=first_trial,
+            )
+        # On Ctrl-C Ray Tune stops gracefully and returns as usual; trials it left running tell.
+        return gave_up or state.open
+    finally:
+        recorder.end_unfinished()
+
+
+def _board(name: str, loaded: LoadedSpec) -> Board:
+    from tunelab.views import Board
+
+    spec = loaded.spec
+    return Board(
+        sweep=name, trials=spec.budget.trials, max_epochs=spec.budget.max_epochs, metric=spec.metric
+    )
+
+
+def _live(board: Board | None, console: Any) -> AbstractContextManager[Any]:
+    if board is None:
+        return nullcontext()
+    from rich.live import Live
+
+    return Live(board, console=console, refresh_per_second=4, transient=False)
+
+
+def _prewarm_views() -> None:
+    from tunelab.views import prewarm_views
+
+    prewarm_views()

@@ -1,0 +1,103 @@
+"""What a sweep knows of its trials while it runs: each trial's record, and how a trial ended.
+Plain data; the backend's events and the tracking writes are wired elsewhere."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from tunelab.errors import first_line
+from tunelab.tracking.tags import TAG_ERROR, TAG_OUTCOME, TAG_STOPPED_EARLY
+
+
+class Outcome(StrEnum):
+    COMPLETED = "completed"
+    STOPPED_EARLY = "stopped_early"
+    STOPPED_BY_BUDGET = "stopped_by_budget"  # a wall-time, compute or epoch cap was reached
+    FAILED = "failed"
+    KILLED = "killed"
+
+
+# Outcomes whose trials are ranked: each ended with a checkpoint of its last epoch.
+FINISHED = (Outcome.COMPLETED, Outcome.STOPPED_EARLY, Outcome.STOPPED_BY_BUDGET)
+
+# MLflow run status for each outcome. An early stop is the scheduler doing its job, a budget
+# stop the spec's: FINISHED, with the checkpoint of the last epoch.
+RUN_STATUS = {
+    Outcome.COMPLETED: "FINISHED",
+    Outcome.STOPPED_EARLY: "FINISHED",
+    Outcome.STOPPED_BY_BUDGET: "FINISHED",
+    Outcome.FAILED: "FAILED",
+    Outcome.KILLED: "KILLED",
+}
+
+
+def trial_outcome(
+    *, errored: bool, finished: bool, last_epoch: int | None, max_epochs: int
+) -> Outcome:
+    """The outcome of a trial that has ended. `finished` means it ended normally (it returned,
+    or the scheduler stopped it); anything else that ended without an error was killed."""
+    if errored:
+        return Outcome.FAILED
+    if not finished:
+        return Outcome.KILLED
+    if last_epoch is not None and last_epoch >= max_epochs:
+        return Outcome.COMPLETED
+    return Outcome.STOPPED_EARLY
+
+
+def end_tags(outcome: Outcome, error: str | None = None) -> dict[str, str]:
+    """The tags a trial's run ends with: its outcome, and a failure's error in one line."""
+    tags = {
+        TAG_OUTCOME: outcome.value,
+        TAG_STOPPED_EARLY: "true" if outcome is Outcome.STOPPED_EARLY else "false",
+    }
+    if outcome is Outcome.FAILED:
+        tags[TAG_ERROR] = first_line(error or "unknown error")
+    return tags
+
+
+@dataclass
+class TrialRecord:
+    name: str
+    config: dict[str, Any]
+    last_epoch: int | None = None
+    last_value: float | None = None
+    outcome: Outcome | None = None
+    checkpoint: str | None = None  # the latest checkpoint's directory
+    last_values: dict[str, float] = field(default_factory=dict)  # every objective's, last epoch
+    system_samples: int = 0  # system metrics logged so far: the next sample's step
+    started: float = field(default_factory=time.time)
+    ended: float | None = None
+
+    @property
+    def seconds(self) -> float:
+        return (self.ended or time.time()) - self.started
+
+
+@dataclass
+class SweepState:
+    """What the sweep has seen, by trial id."""
+
+    trials: dict[str, TrialRecord] = field(default_factory=dict)
+    stopped_by_budget: set[str] = field(default_factory=set)  # trials the budget stopped
+    budget_reached: str | None = None  # which cap, once one is reached
+
+    def counts(self) -> dict[str, int]:
+        """Trials by outcome, every outcome named, in the order of `Outcome`."""
+        counts = {o.value: 0 for o in Outcome}
+        for record in self.trials.values():
+            if record.outcome is not None:
+                counts[record.outcome.value] += 1
+        return counts
+
+    def trial_hours(self) -> float:
+        """The trials' time together, in hours (times the resources each holds: CPU-hours)."""
+        return sum(record.seconds for record in self.trials.values()) / 3600
+
+    @property
+    def open(self) -> bool:
+        """Whether a trial that started has not ended: the sweep was interrupted."""
+        return any(record.outcome is None for record in self.trials.values())

@@ -1,0 +1,117 @@
+"""What the tracking writer is asked to do, as data: the operations it queues, how a kept
+operation reads on disk while the store is unreachable, and how an unreachable store is told
+from a refused write."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+
+@dataclass
+class CreateRun:
+    key: str
+    name: str
+    tags: Mapping[str, str]
+    params: Mapping[str, str]
+    reuse: bool = False  # an existing run of this name in this sweep is reopened, not created
+
+
+@dataclass
+class Log:
+    key: str
+    metrics: list[tuple[str, float, int, int]] = field(
+        default_factory=list
+    )  # name, value, ms, step
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class End:
+    key: str
+    status: str
+    tags: Mapping[str, str]
+
+
+@dataclass
+class Call:
+    """Arbitrary work with the client and the run-id map, in order with everything else."""
+
+    fn: Callable[[MlflowClient, Mapping[str, str]], None]
+    what: str
+
+
+@dataclass
+class Barrier:
+    done: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Pending:
+    metrics: list[Any] = field(default_factory=list)
+    params: list[Any] = field(default_factory=list)
+    tags: list[Any] = field(default_factory=list)
+
+
+def to_record(op: Any) -> dict[str, Any] | None:
+    """An operation as a JSON line of the spool; None for one that stays in memory (code to run,
+    a barrier to release), in its place in the order."""
+    if isinstance(op, CreateRun):
+        record = {"op": "create", "key": op.key, "name": op.name, "reuse": op.reuse}
+        return {**record, "tags": dict(op.tags), "params": dict(op.params)}
+    if isinstance(op, Log):
+        return {"op": "log", "key": op.key, "metrics": op.metrics, "tags": dict(op.tags)}
+    if isinstance(op, End):
+        return {"op": "end", "key": op.key, "status": op.status, "tags": dict(op.tags)}
+    return None
+
+
+class Unreachable(Exception):
+    """The tracking store did not answer (refused, timed out, or a server error)."""
+
+
+UNREACHABLE_SIGNS = (
+    "Max retries exceeded",
+    "Connection refused",
+    "Connection aborted",
+    "Connection reset",
+    "timed out",
+    "Read timed out",
+    "502",
+    "503",
+    "504",
+)
+
+
+def unreachable(exc: BaseException) -> bool:
+    """Whether a failed write failed because the store was not there (worth keeping and trying
+    again), not because the store refused it (a bad request, which trying again will not fix)."""
+    import requests
+
+    if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):
+        return True
+    text = str(exc)
+    return any(sign in text for sign in UNREACHABLE_SIGNS)
+
+
+def from_record(record: Any) -> Any:
+    if not isinstance(record, dict):
+        return record  # code or a barrier, kept in memory
+    kind = record["op"]
+    if kind == "create":
+        return CreateRun(
+            record["key"],
+            record["name"],
+            record["tags"],
+            record["params"],
+            bool(record.get("reuse", False)),
+        )
+    if kind == "log":
+        metrics = [tuple(m) for m in record["metrics"]]
+        return Log(record["key"], metrics, record["tags"])  # type: ignore[arg-type]
+    return End(record["key"], record["status"], record["tags"])

@@ -1,0 +1,54 @@
+"""Every name tunelab records on a run, a registered model or version, or an Optuna study. Code
+elsewhere uses these constants, never the strings, so a rename is one line here."""
+
+from __future__ import annotations
+
+PREFIX = "tunelab."
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: nests a child run under its parent
+
+# -- runs ---------------------------------------------------------------------------------------
+TAG_ROLE = "tunelab.role"  # ROLE_SWEEP on the parent, ROLE_TRIAL on each child
+ROLE_SWEEP, ROLE_TRIAL = "sweep", "trial"
+TAG_SWEEP = "tunelab.sweep"  # the sweep's name: on its runs, and on a version registered from it
+TAG_TRIAL_ID = "tunelab.trial_id"  # Ray's trial id
+TAG_NODE = "tunelab.node"  # Ray node id
+TAG_NODE_IP = "tunelab.node_ip"
+TAG_MODEL = "tunelab.model"
+TAG_DATASET = "tunelab.dataset"
+TAG_OUTCOME = "tunelab.outcome"  # completed, stopped_early, stopped_by_budget, failed, killed
+TAG_ERROR = "tunelab.error"  # a failed trial's error, one line
+TAG_STOPPED_EARLY = "tunelab.stopped_early"
+TAG_PARETO = "tunelab.pareto_front"  # "true" on the runs of a multi-objective sweep's front
+TAG_BEST_RUN_ID = "tunelab.best_run_id"
+TAG_BEST_TRIAL = "tunelab.best_trial"
+TAG_BEST_CONFIG = "tunelab.best_config"
+TAG_BUDGET_REACHED = "tunelab.budget_reached"  # on the parent: the cap that ended the sweep
+TAG_REPORT_SANITY = "tunelab.report.sanity"  # "passed" or "failed", set by `tunelab report`
+
+# -- registered model versions: the facts of a promotion ------------------------------------------
+TAG_TRIAL = "tunelab.trial"  # the trial's name (trial-003)
+TAG_RUN_ID = "tunelab.run_id"
+TAG_METRIC = "tunelab.metric"  # the sweep's metric; its value is under metric_tag(metric)
+TAG_DATA_FINGERPRINT = "tunelab.data_fingerprint"
+TAG_CODE_VERSION = "tunelab.code_version"
+TAG_USER = "tunelab.user"
+TAG_TIME = "tunelab.time"
+TAG_CHECKPOINT_SHA256 = "tunelab.checkpoint_sha256"
+TAG_DECISION = "tunelab.decision"  # promote, force or refuse
+TAG_GATES = "tunelab.gates"
+TAG_REASON = "tunelab.reason"
+TAG_ROLLBACK = "tunelab.rollback"
+# -- registered models: the append-only history, one tag per event --------------------------------
+HISTORY_PREFIX = "tunelab.history."  # + a zero-padded sequence number
+
+# -- the sweep's Optuna study ---------------------------------------------------------------------
+ATTR_WARM_START_FROM = "tunelab.warm_start_from"  # a trial imported by a warm start: SWEEP#NUMBER
+
+
+def metric_tag(metric: str) -> str:
+    """The version tag holding a metric's value (tunelab.val_accuracy, tunelab.test_accuracy)."""
+    return PREFIX + metric
+
+
+def history_tag(number: int) -> str:
+    return f"{HISTORY_PREFIX}{number:06d}"

@@ -1,0 +1,99 @@
+"""The live view of a sweep: a table of trials and a progress bar with ETA (rich). It only draws
+what the sweep tells it; the sweep decides what is best."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from rich.console import Group, RenderableType
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+MAX_ROWS = 14
+STATE_STYLE = {
+    "running": "cyan",
+    "completed": "green",
+    "stopped_early": "yellow",
+    "stopped_by_budget": "yellow",
+    "failed": "red",
+    "killed": "magenta",
+}
+
+
+@dataclass
+class TrialRow:
+    name: str
+    state: str = "running"
+    epoch: int = 0
+    value: float | None = None
+
+
+class Board:
+    """What the sweep has done so far. Updated by the driver's callback, drawn by rich."""
+
+    def __init__(self, *, sweep: str, trials: int, max_epochs: int, metric: str):
+        self.sweep, self.metric, self.max_epochs = sweep, metric, max_epochs
+        self.rows: dict[str, TrialRow] = {}
+        self.best: float | None = None
+        self._lock = threading.Lock()
+        self.progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("trials"),
+            TimeElapsedColumn(),
+            TextColumn("ETA"),
+            TimeRemainingColumn(),
+        )
+        self._task = self.progress.add_task(sweep, total=trials)
+
+    def started(self, trial_id: str, name: str) -> None:
+        with self._lock:
+            row = self.rows.setdefault(trial_id, TrialRow(name))
+            row.state = "running"
+
+    def result(self, trial_id: str, epoch: int, value: float | None, best: float | None) -> None:
+        """A trial's latest epoch and metric, and the sweep's best metric so far."""
+        with self._lock:
+            self.best = best
+            row = self.rows.get(trial_id)
+            if row is None:
+                return
+            row.epoch, row.value = epoch, value
+
+    def ended(self, trial_id: str, outcome: str) -> None:
+        with self._lock:
+            row = self.rows.get(trial_id)
+            if row is not None and row.state == "running":
+                row.state = outcome
+                self.progress.advance(self._task)
+
+    def __rich__(self) -> RenderableType:
+        with self._lock:
+            table = Table(title=f"sweep {self.sweep}", title_justify="left", expand=False)
+            for column in ("trial", "state", "epoch", self.metric, f"best {self.metric}"):
+                table.add_column(column, justify="right" if column != "trial" else "left")
+            rows = sorted(self.rows.values(), key=lambda r: (r.state != "running", r.name))
+            for row in rows[:MAX_ROWS]:
+                table.add_row(
+                    row.name,
+                    f"[{STATE_STYLE.get(row.state, '')}]{row.state}",
+                    f"{row.epoch}/{self.max_epochs}",
+                    _fmt(row.value),
+                    _fmt(self.best),
+                )
+            if len(rows) > MAX_ROWS:
+                table.caption = f"... and {len(rows) - MAX_ROWS} more"
+            return Group(table, self.progress)
+
+
+def _fmt(value: float | None) -> str:
+    return "" if value is None else f"{value:.4f}"

@@ -1,0 +1,329 @@
+"""Promotion, rollback, reproduction, prediction and serving on a real MLflow store and
+registry, with two real sweeps: one weak, one strong."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from mlflow import MlflowClient
+
+from tunelab.cli import main
+from tunelab.data import datasets
+from tunelab.spec import parse_spec
+from tunelab.sweeps import run_sweep
+
+pytestmark = pytest.mark.e2e
+
+SPEC = """
+name: {name}
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {{trials: 1, max_epochs: {epochs}, concurrency: 1}}
+searcher: random
+scheduler: fifo
+space:
+  lr: {{type: constant, value: {lr}}}
+  width: {{type: constant, value: 32}}
+"""
+
+
+@pytest.fixture(scope="module")
+def store(ray_session: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    folder = tmp_path_factory.mktemp("registry")
+    uri = f"sqlite:///{folder / 'mlflow.db'}"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(folder)
+        sweeps = {}
+        for name, epochs, lr in (("weak", 1, 1e-4), ("strong", 4, 1e-2)):
+            spec = SPEC.format(name=name, epochs=epochs, lr=lr)
+            sweeps[name] = run_sweep(
+                parse_spec(spec, str(folder / f"{name}.yaml"), {"--name": name}),
+                live=False,
+                tracking_uri=uri,
+                results_dir=str(folder / "results"),
+            )
+        yield {"uri": uri, "folder": folder, "client": MlflowClient(uri, uri), "sweeps": sweeps}
+
+
+def tunelab(store: dict[str, Any], *args: str) -> int:
+    return main([*args, "--tracking-uri", store["uri"]])
+
+
+def champion(store: dict[str, Any], name: str) -> str:
+    return str(store["client"].get_model_version_by_alias(name, "champion").version)
+
+
+def history(store: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    tags = store["client"].get_registered_model(name).tags
+    return [json.loads(tags[k]) for k in sorted(tags) if k.startswith("tunelab.history.")]
+
+
+def test_promotion_lifecycle_gates_audit_and_rollback(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    client: MlflowClient = store["client"]
+    name = "digits-mlp"
+
+    # No champion yet: the first promotion passes.
+    assert tunelab(store, "promote", "weak", "--model-name", name) == 0
+    assert champion(store, name) == "1"
+    v1 = client.get_model_version(name, "1")
+    weak_run = store["sweeps"]["weak"].best["run_id"]
+    assert v1.run_id == weak_run and v1.tags["tunelab.run_id"] == weak_run
+    assert v1.tags["tunelab.sweep"] == "weak" and v1.tags["tunelab.decision"] == "promote"
+    for key in ("tunelab.test_accuracy", "tunelab.val_accuracy", "tunelab.data_fingerprint"):
+        assert v1.tags[key], key
+    assert v1.tags["tunelab.code_version"].startswith("tunelab ")
+    assert v1.tags["tunelab.user"] and v1.tags["tunelab.time"].endswith("Z")
+    gates = json.loads(v1.tags["tunelab.gates"])
+    assert (
+        gates["beats_champion"]["passed"] is True
+        and "no champion" in gates["beats_champion"]["detail"]
+    )
+    assert gates["reproducible"]["passed"] is None and gates["interpretability"]["passed"] is None
+
+    # A better challenger takes over.
+    assert tunelab(store, "promote", "strong", "--model-name", name) == 0
+    assert champion(store, name) == "2"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "2"
+    strong_acc = float(client.get_model_version(name, "2").tags["tunelab.test_accuracy"])
+    assert strong_acc > float(v1.tags["tunelab.test_accuracy"])
+
+    # A worse one is refused, named by its gate; the champion stays.
+    capsys.readouterr()
+    assert tunelab(store, "promote", "weak", "--model-name", name) == 1
+    out = capsys.readouterr().out
+    assert "refused (beats_champion)" in out and "champion is still version 2" in out
+    assert champion(store, name) == "2"
+    assert str(client.get_model_version_by_alias(name, "challenger").version) == "3"
+    assert client.get_model_version(name, "3").tags["tunelab.decision"] == "refuse"
+
+    # --force needs a reason, and keeps it.
+    assert tunelab(store, "promote", "weak", "--model-name", name, "--force") == 2
+    assert len(client.search_model_versions(f"name = '{name}'")) == 3  # nothing registered
+    reason = "ship the smaller model for the demo"
+    assert (
+        tunelab(store, "promote", "weak", "--model-name", name, "--force", "--reason", reason) == 0
+    )
+    assert champion(store, name) == "4"
+    assert client.get_model_version(name, "4").tags["tunelab.reason"] == reason
+
+    # Rollback: back to the champion version 4 replaced.
+    assert tunelab(store, "rollback", name) == 0
+    assert champion(store, name) == "2"
+    assert json.loads(client.get_model_version(name, "2").tags["tunelab.rollback"])["from"] == "4"
+
+    events = history(store, name)
+    assert [e["action"] for e in events] == ["promote", "promote", "refuse", "force", "rollback"]
+    assert [(e["champion_before"], e["champion_after"]) for e in events] == [
+        (None, "1"),
+        ("1", "2"),
+        ("2", "2"),
+        ("2", "4"),
+        ("4", "2"),
+    ]
+    assert events[2]["gates"]["beats_champion"]["passed"] is False
+    assert events[3]["reason"] == reason
+
+    capsys.readouterr()
+    assert tunelab(store, "models", name) == 0
+    out = capsys.readouterr().out
+    actions = re.findall(r"^\s+\d+\. \S+ [^:]+: (\w+) version", out, flags=re.MULTILINE)
+    assert actions == ["promote", "promote", "refuse", "force", "rollback"]
+    assert "version 2 [challenger" not in out and "version 2 [champion]" in out
+    assert reason in out
+
+
+def test_a_failed_report_sanity_check_blocks_promotion(store: dict[str, Any]) -> None:
+    client: MlflowClient = store["client"]
+    run_id = store["sweeps"]["strong"].best["run_id"]
+    client.set_tag(run_id, "tunelab.report.sanity", "failed")
+    try:
+        assert tunelab(store, "promote", "strong", "--model-name", "gated") == 1
+        assert client.get_registered_model("gated").aliases.get("champion") is None
+        gates = history(store, "gated")[0]["gates"]
+        assert gates["interpretability"]["passed"] is False
+        assert gates["beats_champion"]["passed"] is True
+    finally:
+        client.delete_tag(run_id, "tunelab.report.sanity")
+
+
+def test_reproduce_retrains_a_trial_to_the_same_metric(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_id = store["sweeps"]["strong"].best["run_id"]
+    assert tunelab(store, "reproduce", run_id) == 0
+    out = capsys.readouterr().out
+    assert "reproducible" in out and "NOT" not in out and "4 epochs" in out
+    assert (
+        tunelab(store, "promote", "strong", "--model-name", "repro", "--require-reproducible") == 0
+    )
+    gate = history(store, "repro")[0]["gates"]["reproducible"]
+    assert gate["passed"] is True and "relative difference" in gate["detail"]
+
+
+def test_predict_on_csv_and_npy_matches_the_model(
+    store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import mlflow.pyfunc
+
+    client: MlflowClient = store["client"]
+    run_id = store["sweeps"]["strong"].best["run_id"]
+    client.create_registered_model("predict-me")
+    version = client.create_model_version("predict-me", f"runs:/{run_id}/model", run_id)
+    client.set_registered_model_alias("predict-me", "champion", version.version)
+    x = datasets.get("digits").load().test.x[:6]
+    expected = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(
+        x
+    )  # the model as MLflow loads it
+    csv = tmp_path / "examples.csv"
+    header = ",".join(f"pixel{i}" for i in range(64))
+    np.savetxt(csv, x.reshape(6, -1), delimiter=",", header=header, comments="")
+    np.save(tmp_path / "examples.npy", x)
+    for source in (csv, tmp_path / "examples.npy"):
+        out = tmp_path / f"{source.suffix[1:]}.out.csv"
+        assert (
+            tunelab(store, "predict", "models:/predict-me@champion", str(source), "--out", str(out))
+            == 0
+        )
+        table = np.loadtxt(out, delimiter=",", skiprows=1)
+        assert (table[:, 0] == expected.argmax(1)).all()
+        np.testing.assert_allclose(table[:, 1:], expected, rtol=1e-4, atol=1e-6)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("1,2,3\n")
+    capsys.readouterr()
+    assert tunelab(store, "predict", "models:/predict-me@champion", str(bad)) == 2
+    assert "each example has 3 values, the model takes 64" in capsys.readouterr().err
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def test_mlflow_serves_the_champion_over_http(store: dict[str, Any]) -> None:
+    import mlflow.pyfunc
+
+    client: MlflowClient = store["client"]
+    run_id = store["sweeps"]["strong"].best["run_id"]
+    client.create_registered_model("served")
+    version = client.create_model_version("served", f"runs:/{run_id}/model", run_id)
+    client.set_registered_model_alias("served", "champion", version.version)
+    model = mlflow.pyfunc.load_model("models:/served@champion")
+    assert model.metadata.get_input_schema() is not None  # a signature
+    assert model.metadata.saved_input_example_info is not None  # an input example
+
+    port = free_port()
+    bin_dir = os.path.dirname(sys.executable)  # `mlflow models serve` execs uvicorn from PATH
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    env = {**os.environ, "MLFLOW_TRACKING_URI": store["uri"], "PATH": path}
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/served@champion",
+         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
+        cwd=store["folder"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2):
+                    break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise AssertionError(
+                        server.stderr.read().decode()[-2000:] if server.stderr else ""
+                    ) from None
+                time.sleep(0.5)
+        x = datasets.get("digits").load().test.x[:4]
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/invocations",
+            data=json.dumps({"inputs": x.tolist()}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            served = np.asarray(json.loads(response.read())["predictions"])
+        np.testing.assert_allclose(served, model.predict(x), rtol=1e-5, atol=1e-6)
+        assert served.shape == (4, 10)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def test_a_tampered_model_is_refused(
+    store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import torch
+
+    from tunelab.errors import UnsafeModelError
+    from tunelab.training import load_checkpoint
+
+    client: MlflowClient = store["client"]
+    name = "digits-mlp"  # registered by the lifecycle test, with its checkpoints' SHA-256
+    run_id = client.get_model_version(name, champion(store, name)).run_id
+    location = Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+    checkpoint = next((location / "model").rglob("checkpoint.pt"))  # in the artifact store
+    original = checkpoint.read_bytes()
+    try:
+        torch.save({"format_version": 1, "payload": Exploit()}, checkpoint)
+        with pytest.raises(UnsafeModelError, match="objects other than tensors and plain data"):
+            load_checkpoint(checkpoint)
+        x = tmp_path / "x.npy"
+        np.save(x, datasets.get("digits").load().test.x[:2])
+        capsys.readouterr()
+        assert tunelab(store, "predict", f"models:/{name}@champion", str(x)) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and "SHA-256 is not the one recorded" in err, err
+    finally:
+        checkpoint.write_bytes(original)
+    assert tunelab(store, "predict", f"models:/{name}@champion", str(x)) == 0
+
+
+class Exploit:
+    """Unpickling this would run a command: what weights_only loading must never do."""
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return (os.system, ("echo pwned > /tmp/tunelab-pwned",))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("promote", "no-such-sweep", "--model-name", "x"), "no sweep named 'no-such-sweep'"),
+        (("promote", "weak", "--model-name", "x", "--margin", "-1"), "--margin must be >= 0"),
+        (("models", "no-such-model"), "no registered model 'no-such-model'"),
+        (("rollback", "no-such-model"), "no registered model 'no-such-model'"),
+        (("reproduce", "0" * 32), "no run 00000000000000000000000000000000"),
+        (("predict", "models:/no-such-model@champion", "x.npy"), "x.npy: cannot read examples"),
+    ],
+)
+def test_bad_registry_commands_are_one_line_and_exit_2(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str], args: tuple[str, ...], message: str
+) -> None:
+    assert tunelab(store, *args) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_rollback_needs_a_previous_champion(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert tunelab(store, "promote", "strong", "--model-name", "only-one") == 0
+    capsys.readouterr()
+    assert tunelab(store, "rollback", "only-one") == 2
+    assert "is the first champion: there is none to roll back to" in capsys.readouterr().err
+    assert champion(store, "only-one") == "1"

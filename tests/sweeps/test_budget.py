@@ -1,0 +1,53 @@
+"""Budget caps checked the way the backend asks them: after each result, before the trial
+records see it. Plain logic: no Ray here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from tunelab.spec import parse_spec
+from tunelab.sweeps import Budget, SweepState, TrialRecord
+
+SPEC = """
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {{trials: 50, max_epochs: 10, {cap}}}
+space:
+  lr: {{type: float, low: 1.0e-3, high: 1.0e-2, log: true}}
+"""
+
+
+def budget(cap: str) -> tuple[Budget, Callable[[str, int], bool], SweepState]:
+    state = SweepState()
+    spec = parse_spec(SPEC.format(cap=cap), "b.yaml").spec
+    b = Budget(spec, state)
+    return b, b.stop_after, state
+
+
+def test_total_epochs_cap_stops_at_the_result_that_reaches_it() -> None:
+    b, stop, state = budget("max_total_epochs: 5")
+    assert b.capped
+    # Two trials training side by side; the records are not updated, as when Ray asks the
+    # stopper first: the stopper's own count must still see every epoch.
+    decisions = [stop("a", 1), stop("b", 1), stop("a", 2)]
+    decisions += [stop("b", 2)]
+    assert decisions == [False, False, False, False] and not b.exhausted()
+    assert stop("a", 3) is True  # 3 + 2 = 5 epochs
+    assert state.budget_reached == "budget.max_total_epochs (5)"
+    assert stop("b", 3) is True  # the other trial stops after its epoch too
+    assert state.stopped_by_budget == {"a", "b"}
+
+
+def test_total_epochs_count_trials_that_already_ended() -> None:
+    _, stop, state = budget("max_total_epochs: 6")
+    state.trials["done"] = TrialRecord(name="trial-000", config={}, last_epoch=4)
+    assert stop("new", 1) is False
+    assert stop("new", 2) is True
+
+
+def test_no_cap_never_stops() -> None:
+    b, stop, _ = budget("concurrency: 2")
+    assert not b.capped
+    assert not any(stop("a", e) for e in range(1, 200))
