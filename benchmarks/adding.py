@@ -38,10 +38,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import ray
-    from tunelab.sweep import run_sweep
 
     from tunelab.data import datasets
     from tunelab.spec import load_spec
+    from tunelab.sweeps import run_sweep
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False)
     results: dict[str, dict[str, float]] = {}

@@ -42,10 +42,10 @@ FAMILIES: dict[str, tuple[str, dict[str, Any]]] = {
 
 def families() -> dict[str, Any]:
     import torch
-    from tunelab.preflight import train_briefly
 
     from tunelab.data import datasets
-    from tunelab.training._common import Device
+    from tunelab.sweeps import train_briefly
+    from tunelab.training import Device
 
     device = Device.pick(use_gpu=True)
     out: dict[str, Any] = {"device": torch.cuda.get_device_name(0), "bf16": device.bf16}
@@ -65,9 +65,8 @@ def families() -> dict[str, Any]:
 
 
 def sweep() -> dict[str, Any]:
-    from tunelab.sweep import run_sweep
-
     from tunelab.spec import load_spec
+    from tunelab.sweeps import run_sweep
 
     spec = REPO / "search_spaces" / "cnn_digits.yaml"
     text = spec.read_text().replace("  cpu: 1\n", "  cpu: 1\n  gpu: 0.25\n")
@@ -90,10 +89,10 @@ def sweep() -> dict[str, Any]:
 
 def reports() -> dict[str, Any]:
     import torch
-    from tunelab.preflight import train_briefly
-    from tunelab.report._families import DEFAULT_METHODS, explain, material_from_state
 
     from tunelab.data import datasets
+    from tunelab.reports import default_methods, explain, material_from_state
+    from tunelab.sweeps import train_briefly
 
     out: dict[str, Any] = {}
     for model, dataset in (("cnn", "digits"), ("lstm", "digits_rows")):
@@ -103,7 +102,7 @@ def reports() -> dict[str, Any]:
         material.model.to("cuda")
         torch.cuda.synchronize()
         started = time.perf_counter()
-        result = explain(material, DEFAULT_METHODS[material.family], 256)
+        result = explain(material, default_methods(material), 256)
         torch.cuda.synchronize()
         out[model] = {
             "seconds": round(time.perf_counter() - started, 3),

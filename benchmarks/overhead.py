@@ -65,11 +65,11 @@ def _bare_worker_init() -> None:
 
 def _bare_trial(args: tuple[int, int]) -> float:
     from tunelab.models import architectures
-    from tunelab.training._supervised import train_supervised
+    from tunelab.training import train
 
     seed, epochs = args
     last: dict[str, float] = {}
-    train_supervised(
+    train(
         {**CONFIG, "seed": seed},
         _DATA,
         architectures.get("cnn"),
@@ -95,9 +95,8 @@ def fresh_store(folder: Path, name: str) -> str:
 
 
 def tunelab_run(trials: int, epochs: int, folder: Path) -> float:
-    from tunelab.sweep import run_sweep
-
     from tunelab.spec import parse_spec
+    from tunelab.sweeps import run_sweep
 
     space = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in CONFIG.items())
     text = (
@@ -121,7 +120,7 @@ def _plain_trainable(config: dict[str, Any]) -> None:
 
     from tunelab.data import datasets
     from tunelab.models import architectures
-    from tunelab.training._supervised import train_supervised
+    from tunelab.training import train
 
     data = datasets.get("digits").load()
 
@@ -130,9 +129,7 @@ def _plain_trainable(config: dict[str, Any]) -> None:
             torch.save(state, os.path.join(directory, "checkpoint.pt"))
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
 
-    train_supervised(
-        config, data, architectures.get("cnn"), max_epochs=config["epochs"], report=report
-    )
+    train(config, data, architectures.get("cnn"), max_epochs=config["epochs"], report=report)
 
 
 def plain_tune(trials: int, epochs: int, folder: Path) -> float:

@@ -32,9 +32,9 @@ def main() -> None:
     args = parser.parse_args()
 
     import ray
-    from tunelab.sweep import run_sweep
 
     from tunelab.spec import load_spec
+    from tunelab.sweeps import run_sweep
 
     specs = sorted((REPO / "search_spaces").glob("*.yaml"))
     if args.only:

@@ -55,15 +55,19 @@ def run_case(
     model: str, dataset: str, options: dict[str, Any], config: dict[str, Any], all_threads: int
 ) -> dict:
     import torch
-    from tunelab.preflight import model_options
-    from tunelab.report import _attribution as A
-    from tunelab.report import write_report
-    from tunelab.report._families import default_methods, explain, material_from_state
-    from tunelab.report._target import Subject
 
     from tunelab.data import datasets
     from tunelab.plugins import resolve_architecture
-    from tunelab.training._loops import TRAINERS
+    from tunelab.reports import (
+        Subject,
+        default_methods,
+        explain,
+        material_from_state,
+        write_report,
+    )
+    from tunelab.reports import _attribution as A
+    from tunelab.sweeps import model_options
+    from tunelab.training import train
 
     torch.set_num_threads(1)  # as a trial with one CPU trains; the report is timed alike
     data = datasets.get(dataset).load(**options)
@@ -76,9 +80,7 @@ def run_case(
         stamps.append(time.perf_counter())
         states.append(state)
 
-    TRAINERS[arch.trainer](
-        {"seed": 0, **config}, data, arch, max_epochs=EPOCHS, report=report, options=resolved
-    )
+    train({"seed": 0, **config}, data, arch, max_epochs=EPOCHS, report=report, options=resolved)
     epoch_s = statistics.median([b - a for a, b in itertools.pairwise(stamps)])
 
     material = material_from_state(states[-1], data, dataset)

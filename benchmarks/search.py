@@ -96,10 +96,12 @@ def observations(tracking_uri: str, sweep: str, metric: str) -> tuple[list[float
     the number of trials."""
     from mlflow import MlflowClient
 
+    from tunelab.tracking.tags import ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
+
     client = MlflowClient(tracking_uri)
     experiments = [e.experiment_id for e in client.search_experiments()]
     runs = client.search_runs(
-        experiments, f"tags.`tunelab.sweep` = '{sweep}' AND tags.`tunelab.role` = 'trial'"
+        experiments, f"tags.`{TAG_SWEEP}` = '{sweep}' AND tags.`{TAG_ROLE}` = '{ROLE_TRIAL}'"
     )
     points = []
     for run in runs:
@@ -159,9 +161,8 @@ class Bench:
         warm_start: str | None = None,
     ) -> dict[str, Any]:
         """Runs one sweep; its name, every epoch's metric in order, trials, mode and seconds."""
-        from tunelab.sweep import run_sweep
-
         from tunelab.spec import parse_spec
+        from tunelab.sweeps import run_sweep
 
         path = str(REPO / "search_spaces" / f"{spec_name}.yaml")
         name = f"{spec_name}-{method}-{seed}" + (f"-{role}" if role else "")

@@ -34,11 +34,10 @@ from tunelab._api import (
     validate,
 )
 from tunelab.errors import TunelabError
+from tunelab.version import __version__
 
 if TYPE_CHECKING:
     from tunelab.sweeps import SweepResult
-
-__version__ = "0.1.0"
 
 # The types results come as, loaded on first access: `import tunelab` stays light.
 _TYPES = {"SweepResult": "tunelab.sweeps"}

@@ -102,9 +102,7 @@ def validate(
     if isinstance(spec, SweepSpec):
         spec = spec_to_mapping(spec)
     if not isinstance(spec, Mapping):
-        raise TunelabError(
-            f"a spec is a file, a mapping or a SweepSpec, got {type(spec).__name__}"
-        )
+        raise TunelabError(f"a spec is a file, a mapping or a SweepSpec, got {type(spec).__name__}")
     loaded = spec_from_mapping(spec, "spec", overrides)
     check_spec(loaded)
     return loaded

@@ -17,6 +17,7 @@ from tunelab.registry import Registry
 
 T = TypeVar("T")
 
+
 def is_import_path(ref: str) -> bool:
     module, sep, attribute = ref.partition(":")
     return bool(sep and module and attribute and "/" not in ref)

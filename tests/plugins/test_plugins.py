@@ -117,3 +117,58 @@ def test_a_broken_plugin_is_one_line_and_exit_2_before_any_trial(
     assert result.returncode == 2
     assert result.stderr.splitlines() == [f"tunelab: error: {expected}"]
     assert not (tmp_path / "mlflow.db").exists() and not (tmp_path / "tunelab_results").exists()
+
+
+@pytest.fixture(scope="module")
+def promoted_plugin_model(tmp_path_factory: pytest.TempPathFactory, site: Path) -> Path:
+    """A sweep of a model named by import path, its best promoted to `rings-model`; run where
+    the plugin is installed. Returns the folder holding the store."""
+    folder = tmp_path_factory.mktemp("plugin-model")
+    spec = write_spec(
+        folder,
+        model="tunelab_example_plugin.models:build_wide_linear",
+        dataset="wine",
+        space="  units: {type: int, low: 4, high: 16}",
+    )
+    swept = tunelab(["sweep", spec, "--name", "plugin-sweep", "--max-epochs", "2"], folder, site)
+    assert swept.returncode == 0, swept.stderr
+    promoted = tunelab(["promote", "plugin-sweep", "--model-name", "rings-model"], folder, site)
+    assert promoted.returncode == 0, promoted.stderr
+    return folder
+
+
+def without_plugin(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    """tunelab where the plugin package is not installed."""
+    env = {**os.environ, "TUNELAB_CACHE_DIR": str(cwd / "cache")}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    env.pop("PYTHONPATH", None)
+    return subprocess.run(
+        [*TUNELAB, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=300
+    )
+
+
+MISSING_PLUGIN = (
+    "cannot import 'tunelab_example_plugin.models': ModuleNotFoundError: "
+    "No module named 'tunelab_example_plugin'"
+)
+
+
+def test_report_on_a_model_whose_plugin_is_not_installed_is_one_line(
+    promoted_plugin_model: Path,
+) -> None:
+    result = without_plugin(["report", "plugin-sweep"], promoted_plugin_model)
+    assert result.returncode == 2, result.stderr
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("tunelab: error: trial-") and line.endswith(MISSING_PLUGIN)
+    assert not (promoted_plugin_model / "tunelab_reports").exists()
+
+
+def test_predict_with_a_model_whose_plugin_is_not_installed_is_one_line(
+    promoted_plugin_model: Path,
+) -> None:
+    examples = promoted_plugin_model / "examples.csv"
+    examples.write_text(",".join(["0.5"] * 13) + "\n")
+    result = without_plugin(["predict", "models:/rings-model@champion", str(examples)],
+                            promoted_plugin_model)  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.splitlines() == [f"tunelab: error: {MISSING_PLUGIN}"]

@@ -187,7 +187,9 @@ def test_transfer_report_labels_frozen_and_fine_tuned_blocks() -> None:
 
 def test_an_unknown_family_and_bad_output_names_are_refused() -> None:
     assert family_of({"architecture": "mlp"}, DataInfo("classification", (1, 2, 3, 4), 2)) is None
-    gan = family_of({"architecture": "x", "trainer": "gan"}, DataInfo("classification", (1, 8, 8), 2))
+    gan = family_of(
+        {"architecture": "x", "trainer": "gan"}, DataInfo("classification", (1, 8, 8), 2)
+    )
     assert gan is not None and gan.name == "gan"
     root = Path("/tmp/reports")
     for bad in ("../escape", "a/b", "..", "", "x" * 65, "name with spaces"):

@@ -15,7 +15,10 @@ def add_commands(commands: Any) -> None:
 
 
 def run(_args: argparse.Namespace) -> int:
-    for title, entries in (("models", tunelab.list_models()), ("datasets", tunelab.list_datasets())):
+    for title, entries in (
+        ("models", tunelab.list_models()),
+        ("datasets", tunelab.list_datasets()),
+    ):
         print(f"{title}:")
         for name, description in entries.items():
             print(f"  {name:<14} {description}")

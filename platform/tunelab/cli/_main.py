@@ -7,10 +7,11 @@ import logging
 import sys
 from collections.abc import Sequence
 
-from tunelab import __version__, env
+from tunelab import env
 from tunelab.cli import _list, _registry, _report, _servers, _sweep
 from tunelab.cli._common import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_USAGE
 from tunelab.errors import TunelabError
+from tunelab.version import __version__
 
 # Each group adds its commands, each with `run(args) -> exit status` as its default.
 GROUPS = (_sweep, _servers, _report, _registry, _list)

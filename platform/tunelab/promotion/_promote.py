@@ -36,9 +36,8 @@ from tunelab.tracking.tags import (
 )
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from tunelab.data import DataSplits
+    from tunelab.tracking import Client
 
 
 @dataclass
@@ -239,7 +238,7 @@ def _reason(reason: str | None, key: str = TAG_REASON) -> dict[str, str]:
     return {key: reason.strip()} if reason and reason.strip() else {}
 
 
-def verified_checkpoint(client: MlflowClient, uri: str, into: Path) -> Path:
+def verified_checkpoint(client: Client, uri: str, into: Path) -> Path:
     """The checkpoint of the registered model `uri`, refused unless it is byte for byte the
     one registered (its SHA-256 is kept on the version, outside the artifact store)."""
     from tunelab.training import sha256_of
@@ -256,7 +255,7 @@ def verified_checkpoint(client: MlflowClient, uri: str, into: Path) -> Path:
 
 
 def _champion_metrics(
-    client: MlflowClient, name: str, version: Any, data: DataSplits, into: Path
+    client: Client, name: str, version: Any, data: DataSplits, into: Path
 ) -> dict[str, float] | None:
     from tunelab.promotion._evaluation import evaluate_on_test
     from tunelab.training import load_model
@@ -270,7 +269,7 @@ def _champion_metrics(
 def code_version() -> str:
     """tunelab's version, and the git commit of the working folder when it is a clean checkout
     (a dirty one is marked so)."""
-    from tunelab import __version__
+    from tunelab.version import __version__
 
     text = f"tunelab {__version__}"
     try:

@@ -119,8 +119,6 @@ def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanat
     return explanation([section, faith], attributions, methods)
 
 
-
-
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return state.get("trainer") == "gan"
 

@@ -47,7 +47,9 @@ def images_section(
     per_class: dict[str, dict[str, Any]] = {}
     for method, values in maps.items():
         class_maps = [values[y == c].mean(0) for c in classes]
-        per_class[method] = {names[c]: rounded(cm, 5) for c, cm in zip(classes, class_maps, strict=True)}
+        per_class[method] = {
+            names[c]: rounded(cm, 5) for c, cm in zip(classes, class_maps, strict=True)
+        }
         section.figures.append(
             Figure(
                 f"class_maps_{method}",
@@ -96,8 +98,6 @@ def images_section(
                 )
             )
     return section
-
-
 
 
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:

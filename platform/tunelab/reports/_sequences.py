@@ -94,8 +94,6 @@ def marked_share(attr: Tensor, x: Tensor) -> float:
     return ((mass * marked).sum(1) / mass.sum(1).clamp_min(1e-12)).mean().item()
 
 
-
-
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return info.input_kind == "sequence"
 

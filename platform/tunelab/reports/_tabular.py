@@ -147,8 +147,6 @@ def _kendall(a: np.ndarray, b: np.ndarray) -> float:
     return float(kendalltau(a, b).statistic)
 
 
-
-
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return info.input_kind == "tabular"
 

@@ -13,9 +13,8 @@ from tunelab.tracking import MODEL_ARTIFACT, RUN_ID, fetch_checkpoint
 from tunelab.tracking.tags import TAG_SWEEP, TAG_TRIAL_ID
 
 if TYPE_CHECKING:
-    from mlflow import MlflowClient
-
     from tunelab.spec import LoadedSpec
+    from tunelab.tracking import Client
 
 
 @dataclass(frozen=True)
@@ -33,7 +32,7 @@ class Resolved:
     parent_run_id: str | None = None  # where a comparison of several trials is logged
 
 
-def resolve(target: str, *, top: int | None, client: MlflowClient, into: Path) -> Resolved:
+def resolve(target: str, *, top: int | None, client: Client, into: Path) -> Resolved:
     if top is not None and (target.startswith("models:/") or RUN_ID.match(target)):
         raise ReportError("--top applies to a sweep name, not to a run or a registered model")
     if target.startswith("models:/"):
@@ -49,7 +48,7 @@ def resolve(target: str, *, top: int | None, client: MlflowClient, into: Path) -
     return _sweep(target, top or 1, client, into)
 
 
-def _sweep(name: str, top: int, client: MlflowClient, into: Path) -> Resolved:
+def _sweep(name: str, top: int, client: Client, into: Path) -> Resolved:
     parent = tracking.find_sweep(client, name)
     summary = tracking.sweep_summary(client, parent, into)
     ranked = [entry for entry in summary.get("top", []) if entry.get("run_id")]
@@ -73,7 +72,7 @@ def _trial_label(run: Any) -> str:
 
 
 def _subject(
-    client: MlflowClient,
+    client: Client,
     run: Any,
     into: Path,
     *,

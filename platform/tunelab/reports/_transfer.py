@@ -19,7 +19,10 @@ def transfer_sections(frame: Supervised) -> list[Section]:
     """The input kind's section (images, a table, sequences), then conductance per block."""
     by_dims = {4: image_sections, 2: tabular_sections, 3: sequence_sections}
     inputs = by_dims.get(frame.x.dim())
-    return [*(inputs(frame) if inputs else []), conductance_section(frame.material, frame.explainer)]
+    return [
+        *(inputs(frame) if inputs else []),
+        conductance_section(frame.material, frame.explainer),
+    ]
 
 
 def conductance_section(m: Material, ex: A.Explainer) -> Section:
@@ -97,8 +100,6 @@ def conductance_section(m: Material, ex: A.Explainer) -> Section:
         "share of the top tenth of units show how spread out each block's contribution is."
     )
     return section
-
-
 
 
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:

@@ -3,12 +3,16 @@ the sampler, the study's storage, and a warm start from an earlier sweep's study
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tunelab.search._samplers import make_sampler, tpe_settings
 from tunelab.search._space import SEED_KEY, DefineByRun, define_by_run, is_active, sampling_order
 from tunelab.search._storage import (
     JOURNAL_FILE,
     STUDY_SCHEMA,
+    load_study,
     optuna_journal,
+    quiet_optuna,
     study_storage,
     study_storage_uri,
 )
@@ -20,6 +24,9 @@ from tunelab.search._warm_start import (
     source_study,
 )
 
+if TYPE_CHECKING:
+    from optuna import Study  # noqa: F401 (for annotations elsewhere)
+
 __all__ = [
     "JOURNAL_FILE",
     "SEED_KEY",
@@ -30,8 +37,10 @@ __all__ = [
     "define_by_run",
     "distribution",
     "is_active",
+    "load_study",
     "make_sampler",
     "optuna_journal",
+    "quiet_optuna",
     "sampling_order",
     "seed_study",
     "source_study",

@@ -5,11 +5,28 @@ sweep's results on one machine, or the server-mode PostgreSQL database, in a sch
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from optuna import Study
 
 STUDY_SCHEMA = "optuna"
 JOURNAL_FILE = "optuna.journal"
+
+
+def load_study(name: str, storage: Any) -> Study:
+    """The study a sweep named `name` keeps in `storage`."""
+    import optuna
+
+    return optuna.load_study(study_name=name, storage=storage)
+
+
+def quiet_optuna() -> None:
+    """Optuna's own INFO lines (a trial finished, ...) are not tunelab's output."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def optuna_journal(path: Path) -> Any:

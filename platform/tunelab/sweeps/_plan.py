@@ -15,7 +15,7 @@ from tunelab.search import JOURNAL_FILE
 from tunelab.spec import LoadedSpec, SweepSpec, hyperband_bracket_size, hyperband_reduction_factor
 
 if TYPE_CHECKING:
-    import optuna
+    from tunelab.search import Study
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
 SPOOL_FILE = "tracking_spool.jsonl"
@@ -28,7 +28,7 @@ class Plan:
     address: str | None  # the Ray cluster to join; None: Ray in this process
     tracking_uri: str | None  # None: MLflow's default store
     database_storage: Any  # server mode: the study's storage in the database, else None
-    earlier: optuna.Study | None  # --warm-start: the earlier sweep's study
+    earlier: Study | None  # --warm-start: the earlier sweep's study
     debug: bool = False
 
     @property
@@ -81,9 +81,7 @@ def make_plan(
         journal = root / warm_start / JOURNAL_FILE
         if database_storage is None and not journal.exists():
             raise TunelabError(f"--warm-start: no sweep named {warm_start!r} in {root}")
-        earlier = source_study(
-            loaded.spec, warm_start, database_storage or optuna_journal(journal)
-        )
+        earlier = source_study(loaded.spec, warm_start, database_storage or optuna_journal(journal))
     return Plan(
         name=name,
         root=root,

@@ -152,7 +152,9 @@ def try_builder(
     try:
         model = arch.build(model_hp, data.info)
     except Exception as exc:
-        raise loaded.locate(where, f"'{arch.name}' raised while building: {cause_of(exc)}") from None
+        raise loaded.locate(
+            where, f"'{arch.name}' raised while building: {cause_of(exc)}"
+        ) from None
     if not isinstance(model, torch.nn.Module):
         raise loaded.locate(
             where, f"'{arch.name}' must return a torch.nn.Module, got {type(model).__name__}"

@@ -179,9 +179,8 @@ def trial_rows(
 
 
 def _draw_views(folder: Any, name: str, storage: Any, targets: list[tuple[str, str]]) -> None:
-    import optuna
-
+    from tunelab.search import load_study
     from tunelab.views import draw_views_into
 
-    study = optuna.load_study(study_name=name, storage=storage)
+    study = load_study(name, storage)
     draw_views_into(folder, study, target_name=",".join(metric for metric, _ in targets))

@@ -91,7 +91,9 @@ class SweepRecorder:
             metrics_of(result.values, self.metric_names),
             timestamp_ms=result.timestamp_ms,
         )
-        if record.last_value is not None and is_better(record.last_value, self.best, self.spec.mode):
+        if record.last_value is not None and is_better(
+            record.last_value, self.best, self.spec.mode
+        ):
             self.best = record.last_value
         if self.board is not None:
             self.board.result(trial_id, result.epoch, record.last_value, self.best)

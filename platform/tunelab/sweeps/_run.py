@@ -43,12 +43,11 @@ def run_sweep(
     same database in server mode) whose finished trials seed the search. `extend` runs more
     trials of a finished sweep, in its parent run and its study (see `prepare_extension`)."""
     # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
-    import optuna
-
     from tunelab.backend import Cluster
+    from tunelab.search import quiet_optuna
 
     started = time.perf_counter()
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    quiet_optuna()
     plan = make_plan(
         loaded,
         name=extend.sweep if extend is not None else None,

@@ -6,6 +6,8 @@ versions), fetch models, and move the registry's aliases. Every name recorded is
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from tunelab.tracking._artifacts import MODEL_ARTIFACT, ModelTemplate, WriterCall, folder_writer
 from tunelab.tracking._lookup import (
     client,
@@ -57,6 +59,10 @@ from tunelab.tracking._summary import (
     parent_summary_writer,
 )
 from tunelab.tracking._writer import SWEEP, TrackingWriter
+
+if TYPE_CHECKING:
+    # For annotations outside this package: a tracking store's client.
+    from mlflow import MlflowClient as Client  # noqa: F401
 
 __all__ = [
     "CHALLENGER",

@@ -58,9 +58,9 @@ class ModelTemplate:
         from mlflow.models import ModelSignature
         from mlflow.types import Schema, TensorSpec
 
-        import tunelab
         from tunelab.tracking import _pyfunc_model
         from tunelab.training import CHECKPOINT_FILE
+        from tunelab.version import __version__
 
         env.apply_library_defaults("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
         example: tuple[int, ...] = (-1, *self.data.input_shape)
@@ -91,7 +91,7 @@ class ModelTemplate:
                     f"torch=={_version('torch')}",
                     f"mlflow=={mlflow.__version__}",
                     f"numpy=={np.__version__}",
-                    f"tunelab=={tunelab.__version__}",
+                    f"tunelab=={__version__}",
                 ],
             )
         self.ready = True

@@ -20,7 +20,9 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 MAX_TAG_VALUE = 5000  # MLflow's limit on a registry tag's value
 
 
-def register_version(client: MlflowClient, name: str, run_id: str, tags: Mapping[str, Any]) -> ModelVersion:
+def register_version(
+    client: MlflowClient, name: str, run_id: str, tags: Mapping[str, Any]
+) -> ModelVersion:
     """A new version of `name` (created if new) from the model logged in `run_id`."""
     from mlflow.exceptions import MlflowException
 

@@ -13,6 +13,7 @@ from tunelab.training import CHECKPOINT_FILE
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
+
 def fetch_checkpoint(ref: str, tracking_uri: str | None, into: Path) -> Path:
     """The checkpoint file `ref` names, downloaded under `into` when it lives in MLflow."""
     if ref.startswith("models:/") or ref.startswith("runs:/") or RUN_ID.match(ref):

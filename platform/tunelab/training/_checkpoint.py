@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import tunelab
+from tunelab.version import __version__
 
 CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
@@ -24,7 +24,7 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any]) -> Path:
     target = directory / CHECKPOINT_FILE
     payload = {
         "format_version": FORMAT_VERSION,
-        "tunelab_version": tunelab.__version__,
+        "tunelab_version": __version__,
         "torch_version": str(torch.__version__),  # TorchVersion is not a plain str
         **state,
     }

@@ -31,9 +31,7 @@ def generated_distance(
     """The Frechet distance of SCORED_SAMPLES examples generated from seeded noise to `real_x`,
     in the reference classifier's feature space: the epoch's score, on any split (on the CPU)."""
     features = feature_extractor(reference)
-    z = torch.randn(
-        SCORED_SAMPLES, gan.latent_size, generator=torch.Generator().manual_seed(seed)
-    )
+    z = torch.randn(SCORED_SAMPLES, gan.latent_size, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode():
         generated = gan(z)
     real = statistics(embed(features, real_x))

@@ -1,0 +1,91 @@
+"""The Python API as a notebook uses it: the README's session run as it is written, and bad
+input raised as the one line the command prints."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import tunelab
+from tunelab.errors import DuplicateNameError, PluginError, SpecError
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_session() -> str:
+    """The Python blocks of the README's notebook section, in order."""
+    text = README.read_text(encoding="utf-8")
+    section = text.split("## In a notebook", 1)[1].split("\n## ", 1)[0]
+    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
+    assert blocks, "the README's notebook section has no Python block"
+    return "\n".join(blocks)
+
+
+@pytest.mark.e2e
+def test_the_readme_notebook_session_runs_as_written(
+    ray_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # MLflow's default store and the results land here
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    namespace: dict[str, Any] = {"__name__": "notebook"}
+    try:
+        exec(compile(readme_session(), str(README), "exec"), namespace)
+    finally:
+        from tunelab.models import architectures
+
+        architectures._entries.pop("tiny_mlp", None)  # registered for this process only
+    result = namespace["result"]
+    assert result.sweep == "notebook-wine" and result.counts["completed"] == 4
+    table = namespace["table"]
+    assert list(table["trial"]) == [f"trial-{i:03d}" for i in range(4)]
+    assert table["width"].between(8, 64).all() and table["val_accuracy"].notna().all()
+    assert result.best["metric"] == table["val_accuracy"].max()
+    (written,) = namespace["explained"].reports
+    assert (written.folder / "report.html").exists() and written.run_id == result.best["run_id"]
+    assert namespace["decision"].promoted
+    assert namespace["probabilities"].shape == (5, 3)
+    assert namespace["probabilities"].sum(axis=1) == pytest.approx([1.0] * 5, rel=1e-5)
+    assert namespace["message"] == "spec: space.lr.low: must be > 0 when log is true, got 0"
+
+
+def test_bad_input_raises_the_line_the_command_prints(tmp_path: Path) -> None:
+    spec = tmp_path / "bad.yaml"
+    spec.write_text("model: mlp\ndataset: digits\nmetric: val_accuracy\nmode: max\n"
+                    "budget: {trials: 2, max_epochs: 2}\nspace:\n  lr: {type: float, low: 0, "
+                    "high: 1, log: true}\n")  # fmt: skip
+    with pytest.raises(SpecError) as caught:
+        tunelab.sweep(spec)
+    assert str(caught.value) == f"{spec}:7: space.lr.low: must be > 0 when log is true, got 0"
+    with pytest.raises(SpecError, match=r"^--concurrency: must be >= 1, got 0$"):
+        tunelab.validate(
+            {"model": "mlp", "dataset": "wine", "metric": "val_accuracy", "mode": "max",
+             "budget": {"trials": 1, "max_epochs": 1}, "space": {"lr": 0.1}},
+            {"--concurrency": 0},
+        )  # fmt: skip
+    with pytest.raises(tunelab.TunelabError, match=r"^--extend needs --trials N"):
+        tunelab.sweep(extend="earlier")
+    with pytest.raises(SpecError, match=r"^spec: model: unknown model 'nosuch'"):
+        tunelab.validate({"model": "nosuch", "dataset": "wine", "metric": "val_accuracy",
+                          "mode": "max", "budget": {"trials": 1, "max_epochs": 1},
+                          "space": {"lr": 0.1}})  # fmt: skip
+
+
+def test_registering_is_checked_like_any_plugin() -> None:
+    with pytest.raises(DuplicateNameError, match="'mlp' is already registered"):
+        tunelab.register_model("mlp", lambda hparams, info: None)
+    with pytest.raises(PluginError, match="expected a builder function"):
+        tunelab.register_model("not-a-builder", 42)
+    assert "mlp" in tunelab.list_models() and "wine" in tunelab.list_datasets()
+
+
+def test_a_sweep_spec_object_is_run_as_the_mapping_it_came_from() -> None:
+    mapping = {"model": "mlp", "dataset": "wine", "metric": "val_accuracy", "mode": "max",
+               "budget": {"trials": 3, "max_epochs": 2}, "searcher": "random",
+               "space": {"lr": {"type": "float", "low": 0.001, "high": 0.1, "log": True}}}  # fmt: skip
+    loaded = tunelab.validate(mapping)
+    again = tunelab.validate(loaded.spec, {"--trials": 5})
+    assert again.spec.budget.trials == 5
+    assert again.spec.model_copy(update={"budget": loaded.spec.budget}) == loaded.spec
