@@ -87,7 +87,8 @@ LIBRARY_DEFAULTS: dict[str, tuple[str, str]] = {
     "MLFLOW_HTTP_REQUEST_MAX_RETRIES": ("1", "tracking writer"),
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": ("1", "tracking writer"),
     "MLFLOW_HTTP_REQUEST_TIMEOUT": ("20", "tracking writer"),
-    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": ("false", "model uploads"),
+    # A progress bar for every artifact moved: commands print their own lines.
+    "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": ("false", "artifact uploads and downloads"),
     # Tune's default CSV/JSON/TensorBoard loggers would write every result again; MLflow has them.
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": ("1", "Ray Tune"),
     # tunelab draws its own live view; Ray's new output engine prints a banner even at verbose=0.

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tunelab import env
 from tunelab.errors import NotFoundError, first_line_of
 from tunelab.tracking._summary import SPEC_ARTIFACT, SUMMARY_ARTIFACT
 from tunelab.tracking.tags import PARENT_TAG, ROLE_SWEEP, ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
@@ -26,6 +27,8 @@ SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,249}$")
 def client(tracking_uri: str | None) -> MlflowClient:
     """A client of the tracking store, whose registry is the same store (MLflow's default)."""
     from mlflow import MlflowClient
+
+    env.apply_library_defaults("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
 
     return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
 

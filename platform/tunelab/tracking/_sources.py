@@ -8,6 +8,7 @@ import re
 import tempfile
 from pathlib import Path
 
+from tunelab import env
 from tunelab.errors import SourceError, first_line_of
 from tunelab.training import CHECKPOINT_FILE
 
@@ -19,6 +20,8 @@ def fetch_checkpoint(ref: str, tracking_uri: str | None, into: Path) -> Path:
     if ref.startswith("models:/") or ref.startswith("runs:/") or RUN_ID.match(ref):
         from mlflow.artifacts import download_artifacts
         from mlflow.exceptions import MlflowException
+
+        env.apply_library_defaults("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
 
         uri = ref if ":/" in ref else f"runs:/{ref}/model"
         if uri.startswith("runs:/") and uri.count("/") == 1:
