@@ -7,7 +7,7 @@ The Python API, which the `tunelab` command is built on::
     result = tunelab.sweep("search_spaces/mlp_digits.yaml", trials=8, max_epochs=5)
     result.best, result.trials            # the best trial; every trial as a DataFrame
     tunelab.report(result.sweep)          # Captum's report on the best trial
-    tunelab.promote(result.sweep, model_name="digits")
+    tunelab.promote(result.sweep, "digits")
     model = tunelab.load_model("models:/digits@champion")
     model.predict(x)
 
@@ -16,20 +16,14 @@ Bad input raises a `TunelabError` subclass whose message is the line the command
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tunelab import lazy
 from tunelab._api import (
     list_datasets,
     list_models,
-    load_model,
-    model_history,
-    promote,
     register_dataset,
     register_model,
-    report,
-    reproduce,
-    rollback,
     sweep,
     validate,
 )
@@ -37,17 +31,23 @@ from tunelab.errors import TunelabError
 from tunelab.version import __version__
 
 if TYPE_CHECKING:
+    from tunelab.promotion import load_model, model_history, promote, reproduce, rollback
+    from tunelab.reports import make_report as report
     from tunelab.sweeps import SweepResult
 
-# The types results come as, loaded on first access: `import tunelab` stays light.
-_TYPES = {"SweepResult": "tunelab.sweeps"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _TYPES.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
+# The packages' own functions, loaded on first use: `import tunelab` stays light.
+__getattr__ = lazy.attributes(
+    __name__,
+    {
+        "report": "tunelab.reports:make_report",
+        "promote": "tunelab.promotion",
+        "rollback": "tunelab.promotion",
+        "reproduce": "tunelab.promotion",
+        "load_model": "tunelab.promotion",
+        "model_history": "tunelab.promotion",
+        "SweepResult": "tunelab.sweeps",
+    },
+)
 
 
 __all__ = [

@@ -1,10 +1,12 @@
-"""tunelab's Python API, which the command line is built on. Each function takes what the
-command's flags take and raises a TunelabError subclass, with the one line the command prints,
-for bad input. Heavy libraries are imported when a function is called."""
+"""tunelab's Python API, which the command line is built on: running a sweep from a spec in any
+form, and the models and datasets a spec can name. (Reports, promotion and models are the
+`reports` and `promotion` packages' own functions, offered by `tunelab` as they are.) Bad input
+raises a TunelabError subclass with the one line the command prints; heavy libraries are
+imported when a function is called."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,13 +15,8 @@ from tunelab.errors import PluginError, TunelabError
 if TYPE_CHECKING:
     from tunelab.data import Dataset
     from tunelab.models import Architecture
-    from tunelab.promotion import Decision, ModelHistory, Reproduction
-    from tunelab.reports import ReportOutcome
     from tunelab.spec import LoadedSpec, SweepSpec
     from tunelab.sweeps import SweepResult
-    from tunelab.training import LoadedModel
-
-Progress = Callable[[str], None]
 
 
 def sweep(
@@ -128,96 +125,6 @@ def _extension(
     )
 
 
-def report(
-    target: str,
-    *,
-    top: int | None = None,
-    methods: Sequence[str] | None = None,
-    examples: int = 256,
-    out: str | Path = "tunelab_reports",
-    tracking_uri: str | None = None,
-    device: str = "auto",
-    log: bool = True,
-    progress: Progress | None = None,
-) -> ReportOutcome:
-    """Explain a trained model with Captum and write its report (HTML, JSON, PNG) under `out`,
-    logged to the model's run unless `log` is false. `target`: a trial's run id, a sweep's name
-    (its best trial; its `top` best with a comparison), or `models:/NAME@ALIAS`."""
-    from tunelab.reports import make_report
-
-    return make_report(
-        target,
-        top=top,
-        methods=methods,
-        examples=examples,
-        out_dir=out,
-        tracking_uri=tracking_uri,
-        device=device,
-        log=log,
-        progress=progress or _quiet,
-    )
-
-
-def promote(
-    sweep: str,
-    model_name: str,
-    *,
-    margin: float = 0.0,
-    require_reproducible: bool = False,
-    force: bool = False,
-    reason: str | None = None,
-    tracking_uri: str | None = None,
-    progress: Progress | None = None,
-) -> Decision:
-    """Register the sweep's best trial as a new version of `model_name` (alias `challenger`),
-    score it and the champion on the test split, and make it the `champion` if the gates pass
-    (or with `force` and a `reason`). The decision is recorded in the registry either way."""
-    from tunelab.promotion import promote as promote_best
-
-    return promote_best(
-        sweep,
-        model_name,
-        margin=margin,
-        require_reproducible=require_reproducible,
-        force=force,
-        reason=reason,
-        tracking_uri=tracking_uri,
-        progress=progress or _quiet,
-    )
-
-
-def rollback(
-    model_name: str, *, reason: str | None = None, tracking_uri: str | None = None
-) -> dict[str, Any]:
-    """Move `champion` back to the version it replaced; returns the recorded event."""
-    from tunelab.promotion import rollback as roll_back
-
-    return roll_back(model_name, reason=reason, tracking_uri=tracking_uri)
-
-
-def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
-    """Retrain a trial from what its run recorded and compare the metric it reaches."""
-    from tunelab.promotion import reproduce as retrain
-
-    return retrain(run_id, tracking_uri=tracking_uri)
-
-
-def load_model(uri: str, *, tracking_uri: str | None = None) -> LoadedModel:
-    """A trained model, ready to `.predict(x)`: `models:/NAME@ALIAS` or `models:/NAME/VERSION`
-    (checked against the checksum recorded at registration), `runs:/RUN_ID` or a run id, or a
-    checkpoint file or folder."""
-    from tunelab.promotion import load_model as load
-
-    return load(uri, tracking_uri=tracking_uri)
-
-
-def model_history(name: str, *, tracking_uri: str | None = None) -> ModelHistory:
-    """A registered model's versions, their aliases, and its promotion history."""
-    from tunelab.promotion import model_history as history
-
-    return history(name, tracking_uri=tracking_uri)
-
-
 def list_models() -> dict[str, str]:
     """Every model a spec can name (built in, registered, or installed), with a line on each."""
     from tunelab.models import architectures
@@ -266,7 +173,3 @@ def _describe(registry: Any) -> dict[str, str]:
         except NotFoundError as exc:
             out[name] = f"(cannot be loaded: {exc})"
     return out
-
-
-def _quiet(_line: str) -> None:
-    pass

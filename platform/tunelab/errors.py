@@ -42,6 +42,10 @@ class UnsafeModelError(TunelabError):
     """A model artifact that is not what was recorded, or that would run code when loaded."""
 
 
+class CheckpointError(TunelabError, ValueError):
+    """A checkpoint tunelab cannot read (another format version, or not a checkpoint)."""
+
+
 class SourceError(TunelabError):
     """A model to start from (a transfer source) that cannot be found or read."""
 

@@ -81,6 +81,23 @@ def test_registering_is_checked_like_any_plugin() -> None:
     assert "mlp" in tunelab.list_models() and "wine" in tunelab.list_datasets()
 
 
+def test_a_registered_model_with_an_unknown_trainer_is_refused_by_the_spec_check() -> None:
+    from tunelab.models import Architecture, architectures
+
+    tunelab.register_model("odd", Architecture("odd", "trains oddly", print, trainer="rl"))
+    try:
+        with pytest.raises(SpecError) as caught:
+            tunelab.validate({"model": "odd", "dataset": "wine", "metric": "val_accuracy",
+                              "mode": "max", "budget": {"trials": 1, "max_epochs": 1},
+                              "space": {"lr": 0.1}})  # fmt: skip
+    finally:
+        architectures._entries.pop("odd")
+    assert (
+        str(caught.value)
+        == "spec: model: model 'odd' names trainer 'rl'; trainers: supervised, gan"
+    )
+
+
 def test_a_sweep_spec_object_is_run_as_the_mapping_it_came_from() -> None:
     mapping = {"model": "mlp", "dataset": "wine", "metric": "val_accuracy", "mode": "max",
                "budget": {"trials": 3, "max_epochs": 2}, "searcher": "random",

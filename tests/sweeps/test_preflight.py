@@ -62,3 +62,11 @@ def test_a_reference_source_resolves_to_weights_of_the_source_shape() -> None:
     source = prepared.options["source"]
     assert source["architecture"] == "cnn" and source["data_info"]["n_classes"] == 5
     assert prepared.data.n_classes == 5 and len(prepared.data.train) == 250
+
+
+def test_a_reference_source_of_a_regression_task_names_the_option() -> None:
+    message = prepared_error(TRANSFER.format(source="reference:adding", dataset="digits_5_9"))
+    assert message == (
+        "t.yaml:4: model.options.source: reference:adding: a reference classifier needs a "
+        "classification dataset"
+    )

@@ -8,9 +8,9 @@ loaded on first access, and a worker imports Ray Tune's trainable, not its searc
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tunelab import lazy
 from tunelab.backend._events import Budget, TrialEvents, TrialResult
 
 if TYPE_CHECKING:
@@ -19,24 +19,20 @@ if TYPE_CHECKING:
     from tunelab.backend._run import run_trials, trial_name
     from tunelab.backend._system import SystemSampler
 
-_LAZY = {
-    "Cluster": "_cluster",
-    "cluster_nodes": "_cluster",
-    "shutdown_ray": "_cluster",
-    "start_ray": "_cluster",
-    "clean_error_line": "_errors",
-    "trial_error_line": "_errors",
-    "run_trials": "_run",
-    "trial_name": "_run",
-    "SystemSampler": "_system",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+__getattr__ = lazy.attributes(
+    __name__,
+    {
+        "Cluster": "_cluster",
+        "cluster_nodes": "_cluster",
+        "shutdown_ray": "_cluster",
+        "start_ray": "_cluster",
+        "clean_error_line": "_errors",
+        "trial_error_line": "_errors",
+        "run_trials": "_run",
+        "trial_name": "_run",
+        "SystemSampler": "_system",
+    },
+)
 
 
 __all__ = [

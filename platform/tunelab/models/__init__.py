@@ -3,10 +3,10 @@ torch-bound name, such as `layer_groups`, is first used)."""
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tunelab import lazy
 from tunelab.models._base import (
     ACTIVATION_NAMES,
     FREEZE_STRATEGIES,
@@ -132,14 +132,8 @@ for _arch in (
 
 BUILTIN_ARCHITECTURES = frozenset(architectures)
 
-_WITH_TORCH = {"GAN": "_gan", "layer_groups": "_layers"}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WITH_TORCH.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+# Imported, with torch, on first access.
+__getattr__ = lazy.attributes(__name__, {"GAN": "_gan", "layer_groups": "_layers"})
 
 
 __all__ = [

@@ -71,6 +71,10 @@ def promote(
     tracking_uri: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
 ) -> Decision:
+    """Register the sweep's best trial as a new version of `model_name` (alias `challenger`),
+    score it and the current champion on the test split, and make it the `champion` when every
+    gate passes (or with `force` and a `reason`). The decision is recorded on the version and in
+    the model's history either way; `progress` is told each step."""
     from tunelab.promotion._evaluation import (
         data_fingerprint,
         evaluate_on_test,

@@ -38,6 +38,8 @@ class Reproduction:
 
 
 def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
+    """Retrain a trial from what its run recorded, with the thread count it had, and compare
+    the metric it reaches with the one logged."""
     import torch
 
     from tunelab.sweeps import prepare

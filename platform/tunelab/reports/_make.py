@@ -51,18 +51,20 @@ def make_report(
     top: int | None = None,
     methods: Sequence[str] | None = None,
     examples: int = DEFAULT_EXAMPLES,
-    out_dir: str | Path = DEFAULT_OUT,
+    out: str | Path = DEFAULT_OUT,
     tracking_uri: str | None = None,
     device: str = "auto",
     log: bool = True,
     progress: Callable[[str], None] = lambda _: None,
 ) -> ReportOutcome:
-    """Explain TARGET (a trial's run id, a sweep's name, or models:/NAME@ALIAS) and write and log
-    its report. Raises ReportError (a TunelabError) for anything that cannot be explained."""
+    """Explain a trained model with Captum and write its report (HTML, JSON, PNG) under `out`,
+    logged to the model's run unless `log` is false. `target`: a trial's run id, a sweep's name
+    (its best trial; its `top` best, compared), or `models:/NAME@ALIAS`. Raises ReportError (a
+    TunelabError) for anything that cannot be explained."""
     from tunelab.reports._target import resolve
 
     check_arguments(top=top, methods=methods, examples=examples, device=device)
-    out_root = Path(out_dir).resolve()
+    out_root = Path(out).resolve()
     client = tracking.client(tracking_uri)
     with tempfile.TemporaryDirectory(prefix="tunelab-report-") as scratch:
         resolved = resolve(target, top=top, client=client, into=Path(scratch))

@@ -119,6 +119,12 @@ def check_compatible(
 def check_spec(loaded: LoadedSpec) -> None:
     spec = loaded.spec
     arch = resolve_model(loaded)
+    if arch.trainer not in TRAINER_HYPERPARAMETERS:
+        raise loaded.locate(
+            ref_path(loaded, "model", "name"),
+            f"model '{spec.model.name}' names trainer '{arch.trainer}'; trainers: "
+            f"{', '.join(TRAINER_HYPERPARAMETERS)}",
+        )
     dataset = resolve_data(loaded)
     _check_options(loaded, "model", spec.model.name, arch.options, spec.model.options)
     _check_options(loaded, "dataset", spec.dataset.label, dataset.options, spec.dataset.options)

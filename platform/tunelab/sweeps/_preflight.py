@@ -117,10 +117,9 @@ def load_source(ref: str, tracking_uri: str | None) -> dict[str, Any]:
 
         name = ref.removeprefix(REFERENCE_PREFIX)
         try:
-            dataset = datasets.get(name)
-        except NotFoundError as exc:
+            return reference_state(datasets.get(name).load())
+        except (NotFoundError, ValueError) as exc:  # no such dataset, or not a classification
             raise TunelabError(f"{ref}: {exc}") from None
-        return reference_state(dataset.load())
     from tunelab.tracking import load_source as fetch
 
     return fetch(ref, tracking_uri)

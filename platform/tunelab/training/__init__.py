@@ -8,9 +8,9 @@ themselves (`Device`, `evaluate`, ...) are loaded on first access."""
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from tunelab import lazy
 from tunelab.training._checkpoint import (
     CHECKPOINT_FILE,
     load_checkpoint,
@@ -33,20 +33,16 @@ if TYPE_CHECKING:
     from tunelab.training._gan import generated_distance
     from tunelab.training._supervised import evaluate
 
-# name -> the module that defines it; imported (with torch) on first access.
-_WITH_TORCH = {
-    "CPU": "_common",
-    "Device": "_common",
-    "evaluate": "_supervised",
-    "generated_distance": "_gan",
-}
-
-
-def __getattr__(name: str) -> Any:
-    module = _WITH_TORCH.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f"{__name__}.{module}"), name)
+# Imported, with torch, on first access.
+__getattr__ = lazy.attributes(
+    __name__,
+    {
+        "CPU": "_common",
+        "Device": "_common",
+        "evaluate": "_supervised",
+        "generated_distance": "_gan",
+    },
+)
 
 
 __all__ = [

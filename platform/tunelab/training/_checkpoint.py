@@ -45,7 +45,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
 
     import torch
 
-    from tunelab.errors import UnsafeModelError
+    from tunelab.errors import CheckpointError, UnsafeModelError
 
     path = Path(path)
     if path.is_dir():
@@ -58,7 +58,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             "which would run code when unpickled; tunelab checkpoints never do"
         ) from None
     if state.get("format_version") != FORMAT_VERSION:
-        raise ValueError(
+        raise CheckpointError(
             f"{path}: checkpoint format {state.get('format_version')!r} is not {FORMAT_VERSION}"
         )
     return state
