@@ -40,7 +40,7 @@ def test_the_readme_notebook_session_runs_as_written(
     result = namespace["result"]
     assert result.sweep == "notebook-wine" and result.counts["completed"] == 4
     table = namespace["table"]
-    assert list(table["trial"]) == [f"trial-{i:03d}" for i in range(4)]
+    assert sorted(table["trial"]) == [f"trial-{i:03d}" for i in range(4)]  # as they started
     assert table["width"].between(8, 64).all() and table["val_accuracy"].notna().all()
     assert result.best["metric"] == table["val_accuracy"].max()
     (written,) = namespace["explained"].reports
