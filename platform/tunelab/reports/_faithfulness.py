@@ -13,9 +13,9 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from tunelab.data import DataSplits
+from tunelab.data import DataInfo, DataSplits
 from tunelab.reports import _attribution as A
-from tunelab.reports._family import Explanation, Material
+from tunelab.reports._family import Explanation, Family, Material
 from tunelab.reports._render import Section, Table
 
 # The model-randomisation sanity check (Adebayo et al. 2018): a method whose attributions on the
@@ -195,6 +195,22 @@ def explain_supervised(
         frame = Supervised(m, model, x, y, out, target, ex, attributions)
         own = sections(frame)
     return explanation([*own, faith], attributions, methods)
+
+
+def supervised_family(
+    name: str,
+    methods: tuple[str, ...],
+    matches: Callable[[dict[str, Any], DataInfo], bool],
+    sections: Sections,
+    *,
+    priority: int = 0,
+) -> Family:
+    """A family of classifiers or regressors: its own sections, then faithfulness."""
+
+    def explain(m: Material, methods: Sequence[str], examples: int) -> Explanation:
+        return explain_supervised(m, methods, examples, sections=sections)
+
+    return Family(name, methods, matches, explain, priority)
 
 
 def explanation(

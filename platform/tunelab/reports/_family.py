@@ -59,6 +59,11 @@ class Family:
 families: Registry[Family] = Registry("report family")
 
 
+def register(family: Family) -> Family:
+    """Add a family by its name (a name taken already is refused)."""
+    return families.register(family.name, family)
+
+
 def family_of(state: dict[str, Any], info: DataInfo) -> Family | None:
     """The family that explains the model a checkpoint holds, or None."""
     matching = [family for _, family in families.items() if family.matches(state, info)]

@@ -20,7 +20,7 @@ from tunelab.reports._faithfulness import (
     rgb,
     show,
 )
-from tunelab.reports._family import Explanation, Family, Material, families
+from tunelab.reports._family import Explanation, Family, Material, register
 from tunelab.reports._render import Figure, Section, image_grid
 
 GAN_SAMPLE_SEED = 1234
@@ -123,13 +123,4 @@ def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return state.get("trainer") == "gan"
 
 
-families.register(
-    "gan",
-    Family(
-        name="gan",
-        methods=("integrated_gradients", "saliency"),
-        matches=_matches,
-        explain=_explain_gan,
-        priority=20,
-    ),
-)
+register(Family("gan", ("integrated_gradients", "saliency"), _matches, _explain_gan, priority=20))

@@ -9,8 +9,8 @@ import numpy as np
 from torch import Tensor
 
 from tunelab.data import DataInfo
-from tunelab.reports._faithfulness import Supervised, explain_supervised, maps_of, rounded, show
-from tunelab.reports._family import Family, Material, families
+from tunelab.reports._faithfulness import Supervised, maps_of, rounded, show, supervised_family
+from tunelab.reports._family import Material, register
 from tunelab.reports._render import Figure, Section, image_grid
 
 CONFIDENT_SHOWN = 4  # most and least confident examples shown with their maps
@@ -104,14 +104,11 @@ def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return info.input_kind == "image"
 
 
-families.register(
-    "images",
-    Family(
-        name="images",
-        methods=("integrated_gradients", "saliency", "occlusion", "grad_cam"),
-        matches=_matches,
-        explain=lambda m, methods, examples: explain_supervised(
-            m, methods, examples, sections=image_sections
-        ),
-    ),
+register(
+    supervised_family(
+        "images",
+        ("integrated_gradients", "saliency", "occlusion", "grad_cam"),
+        _matches,
+        image_sections,
+    )
 )

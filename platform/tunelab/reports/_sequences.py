@@ -10,8 +10,8 @@ import numpy as np
 from torch import Tensor
 
 from tunelab.data import DataInfo
-from tunelab.reports._faithfulness import Supervised, explain_supervised, rounded
-from tunelab.reports._family import Family, Material, families
+from tunelab.reports._faithfulness import Supervised, rounded, supervised_family
+from tunelab.reports._family import Material, register
 from tunelab.reports._render import Figure, Section, Table, heatmap, profile
 
 MARKER_FEATURE = "marker"  # a 0/1 feature marking the steps the target depends on
@@ -98,14 +98,11 @@ def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return info.input_kind == "sequence"
 
 
-families.register(
-    "sequences",
-    Family(
-        name="sequences",
-        methods=("integrated_gradients", "feature_ablation", "saliency"),
-        matches=_matches,
-        explain=lambda m, methods, examples: explain_supervised(
-            m, methods, examples, sections=sequence_sections
-        ),
-    ),
+register(
+    supervised_family(
+        "sequences",
+        ("integrated_gradients", "feature_ablation", "saliency"),
+        _matches,
+        sequence_sections,
+    )
 )

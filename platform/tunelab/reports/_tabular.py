@@ -13,11 +13,11 @@ from tunelab.data import DataInfo
 from tunelab.reports import _attribution as A
 from tunelab.reports._faithfulness import (
     Supervised,
-    explain_supervised,
     global_attribution,
     rounded,
+    supervised_family,
 )
-from tunelab.reports._family import Family, Material, families
+from tunelab.reports._family import Material, register
 from tunelab.reports._render import Figure, Section, Table, bars
 
 PERMUTATION_REPEATS = 5
@@ -151,14 +151,8 @@ def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return info.input_kind == "tabular"
 
 
-families.register(
-    "tabular",
-    Family(
-        name="tabular",
-        methods=("integrated_gradients", "feature_ablation"),
-        matches=_matches,
-        explain=lambda m, methods, examples: explain_supervised(
-            m, methods, examples, sections=tabular_sections
-        ),
-    ),
+register(
+    supervised_family(
+        "tabular", ("integrated_gradients", "feature_ablation"), _matches, tabular_sections
+    )
 )

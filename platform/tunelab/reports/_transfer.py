@@ -7,8 +7,8 @@ from typing import Any
 
 from tunelab.data import DataInfo
 from tunelab.reports import _attribution as A
-from tunelab.reports._faithfulness import Supervised, explain_supervised
-from tunelab.reports._family import Family, Material, families
+from tunelab.reports._faithfulness import Supervised, supervised_family
+from tunelab.reports._family import Material, register
 from tunelab.reports._images import image_sections
 from tunelab.reports._render import Figure, Section, Table, bars
 from tunelab.reports._sequences import sequence_sections
@@ -106,15 +106,12 @@ def _matches(state: dict[str, Any], info: DataInfo) -> bool:
     return state.get("trainer") != "gan" and state.get("architecture") == "transfer"
 
 
-families.register(
-    "transfer",
-    Family(
-        name="transfer",
-        methods=("integrated_gradients", "saliency", "occlusion", "grad_cam"),
-        matches=_matches,
-        explain=lambda m, methods, examples: explain_supervised(
-            m, methods, examples, sections=transfer_sections
-        ),
+register(
+    supervised_family(
+        "transfer",
+        ("integrated_gradients", "saliency", "occlusion", "grad_cam"),
+        _matches,
+        transfer_sections,
         priority=10,
-    ),
+    )
 )
