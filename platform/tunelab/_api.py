@@ -26,6 +26,7 @@ def sweep(
     max_epochs: int | None = None,
     concurrency: int | None = None,
     seed: int | None = None,
+    max_retries: int | None = None,
     name: str | None = None,
     warm_start: str | None = None,
     extend: str | None = None,
@@ -52,6 +53,7 @@ def sweep(
                 "SPEC": spec,
                 "--max-epochs": max_epochs,
                 "--seed": seed,
+                "--max-retries": max_retries,
                 "--name": name,
                 "--warm-start": warm_start,
             },
@@ -62,6 +64,7 @@ def sweep(
             "--max-epochs": max_epochs,
             "--concurrency": concurrency,
             "--seed": seed,
+            "--max-retries": max_retries,
             "--name": name,
         }
         loaded, extension = validate(spec, overrides), None

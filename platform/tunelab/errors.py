@@ -101,6 +101,14 @@ def first_line_of(exc: BaseException) -> str:
     return first_line(str(exc)) or type(exc).__name__
 
 
+def error_line(exc: BaseException) -> str:
+    """An exception that ended a trial, in one line: tunelab's own errors as their message
+    (`non_finite_metric: ...`), any other as `Type: message`."""
+    if isinstance(exc, TunelabError):
+        return first_line(str(exc))
+    return first_line(f"{type(exc).__name__}: {exc}")
+
+
 def cause_of(exc: BaseException) -> str:
     """`Type: first line` of an exception raised by a user's code (a builder, a loader)."""
     lines = str(exc).strip().splitlines()

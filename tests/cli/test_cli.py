@@ -12,9 +12,11 @@ import pytest
 TUNELAB = [sys.executable, "-m", "tunelab.cli"]
 
 
-def run(args: list[str], cwd: Path, **kwargs) -> subprocess.CompletedProcess[str]:
+def run(
+    args: list[str], cwd: Path, timeout: float = 300, **kwargs
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*TUNELAB, *args], cwd=cwd, capture_output=True, text=True, timeout=300, **kwargs
+        [*TUNELAB, *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, **kwargs
     )
 
 
@@ -242,3 +244,44 @@ def test_extend_refuses_what_it_cannot_do_in_one_line(
     assert main([*args, "--tracking-uri", uri]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["report", "some-sweep"],
+        ["promote", "some-sweep", "--model-name", "m"],
+        ["models", "m"],
+        ["reproduce", "0" * 32],
+    ],
+    ids=["report", "promote", "models", "reproduce"],
+)
+@pytest.mark.parametrize("kind", ["unreachable", "malformed"])
+def test_a_tracking_store_that_cannot_be_used_is_one_line_within_seconds(
+    tmp_path: Path, args: list[str], kind: str
+) -> None:
+    uri = f"http://127.0.0.1:{free_port()}" if kind == "unreachable" else "foo://bar"
+    # The timeout is the contract: an answer within 30 s, not minutes of retries.
+    result = run([*args, "--tracking-uri", uri], cwd=tmp_path, timeout=30)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith(f"tunelab: error: cannot use the tracking store {uri}: ")
+
+
+def test_a_malformed_server_port_variable_is_one_line(tmp_path: Path) -> None:
+    import os
+
+    env = {**os.environ, "TUNELAB_SERVER_PORT": "abc"}
+    result = run(["server", "--database-uri", "postgresql://u:p@127.0.0.1:1/db"], tmp_path, env=env)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "tunelab: error: $TUNELAB_SERVER_PORT must be an integer, got 'abc'"
+    ]

@@ -64,6 +64,33 @@ def test_image_folder_one_subfolder_per_class(tmp_path: Path) -> None:
     assert data.train.x.max() <= 1.0
 
 
+def test_an_image_folder_larger_than_the_open_file_limit_loads(tmp_path: Path) -> None:
+    """Each image is opened, read and closed: a folder of more files than the process may hold
+    open at once loads (checked in a process whose limit is 64)."""
+    import subprocess
+    import sys
+
+    from PIL import Image
+
+    for label, shade in (("dark", 20), ("light", 230)):
+        (tmp_path / "pics" / label).mkdir(parents=True)
+        for i in range(60):
+            Image.new("L", (4, 4), color=shade).save(tmp_path / "pics" / label / f"{i}.png")
+    code = (
+        "import resource, sys\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (64, 64))\n"
+        "from pathlib import Path\n"
+        "from tunelab.data import load_file\n"
+        "data = load_file(Path(sys.argv[1]))\n"
+        "print(len(data.train) + len(data.val) + len(data.test))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "pics")], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == "120"
+
+
 def test_a_csv_without_its_target_option_is_one_line(tmp_path: Path) -> None:
     (tmp_path / "t.csv").write_text("a,b\n1,2\n")
     loaded = load_spec(spec_in(tmp_path, "mlp", "t.csv"))

@@ -305,6 +305,7 @@ class Exploit:
     [
         (("promote", "no-such-sweep", "--model-name", "x"), "no sweep named 'no-such-sweep'"),
         (("promote", "weak", "--model-name", "x", "--margin", "-1"), "--margin must be >= 0"),
+        (("promote", "weak", "--model-name", "x", "--margin", "nan"), "--margin must be >= 0"),
         (("models", "no-such-model"), "no registered model 'no-such-model'"),
         (("rollback", "no-such-model"), "no registered model 'no-such-model'"),
         (("reproduce", "0" * 32), "no run 00000000000000000000000000000000"),
@@ -317,6 +318,24 @@ def test_bad_registry_commands_are_one_line_and_exit_2(
     assert tunelab(store, *args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_a_reason_too_long_for_the_history_is_refused_before_anything_moves(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    long = "x" * 6000
+    args = ("promote", "weak", "--model-name", "long-reason", "--force", "--reason", long)
+    assert tunelab(store, *args) == 2
+    assert tunelab(store, "rollback", "long-reason", "--reason", long) == 2
+    errors = capsys.readouterr().err.strip().splitlines()
+    assert (
+        errors
+        == [
+            "tunelab: error: --reason is 6000 characters; the registry's history keeps at most 1000"
+        ]
+        * 2
+    )
+    assert store["client"].search_registered_models("name = 'long-reason'") == []
 
 
 def test_rollback_needs_a_previous_champion(

@@ -11,7 +11,7 @@ from ray.tune.experiment import Trial
 from tunelab.backend._errors import trial_error_line
 from tunelab.backend._events import TrialEvents, TrialResult
 from tunelab.backend._system import SYSTEM_KEY
-from tunelab.backend._trial import EPOCH_KEY, NODE_KEY
+from tunelab.backend._trial import EPOCH_KEY, ERROR_KEY, NODE_KEY
 
 
 class ForwardingCallback(tune.Callback):
@@ -32,6 +32,12 @@ class ForwardingCallback(tune.Callback):
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
         self.events.trial_result(trial.trial_id, result_of(result))
+
+    def on_trial_recover(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        attempt = trial.run_metadata.num_failures
+        self.events.trial_retried(trial.trial_id, attempt, trial_error_line(trial))
 
     def on_trial_complete(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
@@ -58,4 +64,5 @@ def result_of(result: dict[str, Any]) -> TrialResult:
         node_ip=str(result.get("node_ip", "")),
         timestamp_ms=int(result.get("timestamp", 0)) * 1000 or None,
         system_samples=list(result.get(SYSTEM_KEY) or []),
+        error=result.get(ERROR_KEY),
     )

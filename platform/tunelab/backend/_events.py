@@ -18,16 +18,21 @@ class TrialResult:
     node_ip: str
     timestamp_ms: int | None  # when it was reported, if known
     system_samples: list[dict[str, float]] = field(default_factory=list)  # {"t": ms, NAME: v}
+    error: str | None = None  # the trial's own error: this result ends it, failed
 
 
 class TrialEvents(Protocol):
-    """What happens to each trial, in order: started (again, when a trial restarts), results,
-    then completed or failed. An end may come for a trial removed before it started, and a
-    trial that never ends was killed (the sweep was interrupted)."""
+    """What happens to each trial, in order: started, results, then completed or failed. A
+    trial whose worker or node died is retried (then started again, from its last checkpoint).
+    An end may come for a trial removed before it started, and a trial that never ends was
+    killed (the sweep was interrupted). A result carrying `error` ends the trial: its own code
+    raised, and it is not retried."""
 
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None: ...
 
     def trial_result(self, trial_id: str, result: TrialResult) -> None: ...
+
+    def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None: ...
 
     def trial_completed(self, trial_id: str, checkpoint: str | None) -> None: ...
 

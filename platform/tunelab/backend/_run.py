@@ -49,6 +49,7 @@ def run_trials(
         max_epochs=spec.budget.max_epochs,
         threads=max(1, int(spec.resources.cpu)),
         use_gpu=spec.resources.gpu > 0,
+        targets=tuple(metric for metric, _ in spec.targets),
         system_interval_s=spec.system_metrics.interval_s,
     )
     trainable = tune.with_resources(
@@ -92,6 +93,8 @@ def run_trials(
             # state at each checkpoint, which costs more than the disk it saves on small models.
             checkpoint_config=tune.CheckpointConfig(),
             stop=BudgetStopper(budget) if budget.capped else None,
+            # A trial whose worker or node dies restarts from its last checkpoint, on any node.
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
             verbose=0,
         ),
     )

@@ -19,6 +19,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from tunelab.backend._callback import epoch_of
 from tunelab.backend._events import Budget
+from tunelab.backend._trial import ERROR_KEY
 from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
 
@@ -77,6 +78,8 @@ class BudgetedOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        if result is not None and ERROR_KEY in result:  # the trial's own error ended it
+            result, error = None, True  # told FAIL, whatever it reported before
         stopped_early = (
             self.stopped_as_pruned
             and not error

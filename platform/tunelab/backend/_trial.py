@@ -1,8 +1,14 @@
 """The function Ray Tune runs for each trial. Kept apart from the Tuner's wiring so that a worker
-process imports only Ray's trainable, torch and the training loop: not Optuna, pydantic or rich."""
+process imports only Ray's trainable, torch and the training loop: not Optuna, pydantic or rich.
+
+Two kinds of failure are told apart here. A worker or node that dies is Ray's to see, and Ray
+restarts the trial from its last checkpoint (`failure.max_retries`). An error raised by the
+trial's own code (a builder bug, a NaN loss) would fail the same way again: the trial reports it
+as its last result (ERROR_KEY, with `done`) and ends, and the sweep records it failed, once."""
 
 from __future__ import annotations
 
+import math
 import tempfile
 from typing import Any
 
@@ -10,11 +16,13 @@ import ray
 from ray import tune
 
 from tunelab.data import DataSplits
+from tunelab.errors import error_line
 from tunelab.models import Architecture
 
 # Fields every tunelab trial adds to its per-epoch result.
 EPOCH_KEY = "epoch"
 NODE_KEY = "node_id"
+ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
 
 
 def run_trial(
@@ -26,11 +34,13 @@ def run_trial(
     max_epochs: int,
     threads: int,
     use_gpu: bool,
+    targets: tuple[str, ...] = (),
     system_interval_s: float = 0.0,
 ) -> None:
     """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
     `architecture` and `options` (the model's fixed options, weights included) are resolved on
-    the driver, so a model registered there in-process trains here too."""
+    the driver, so a model registered there in-process trains here too. `targets` are the
+    sweep's metrics, which every result Ray Tune sees must carry."""
     import torch
 
     from tunelab.backend._system import SYSTEM_KEY, SystemSampler
@@ -48,22 +58,44 @@ def run_trial(
     device = Device.pick(use_gpu)
     sampler = SystemSampler(system_interval_s, gpu=device.name == "cuda")
 
+    last: dict[str, Any] = {EPOCH_KEY: int(restore["epoch"]) if restore else 0}
+    reporting = False  # an exception from Ray's own reporting is Ray's, not the trial's
+
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        nonlocal reporting
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
             save_checkpoint(directory, state)
+            reporting = True
             tune.report(
                 {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id, SYSTEM_KEY: sampler.drain()},
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
+            reporting = False
+        last.update(metrics, **{EPOCH_KEY: epoch})
 
     with sampler:
-        train(
-            config,
-            data,
-            architecture,
-            max_epochs=max_epochs,
-            report=report,
-            restore=restore,
-            device=device,
-            options=options,
-        )
+        try:
+            train(
+                config,
+                data,
+                architecture,
+                max_epochs=max_epochs,
+                report=report,
+                restore=restore,
+                device=device,
+                options=options,
+            )
+        except Exception as exc:
+            if reporting:
+                raise
+            # The trial's own error: its last result, carrying the sweep's metrics as it last
+            # reported them (a scheduler reads them), ends it without a retry.
+            tune.report(
+                {
+                    **{name: last.get(name, math.nan) for name in targets},
+                    EPOCH_KEY: last[EPOCH_KEY],
+                    NODE_KEY: node_id,
+                    ERROR_KEY: error_line(exc),
+                    "done": True,
+                }
+            )

@@ -30,6 +30,11 @@ def add_commands(commands: Any) -> None:
     sweep.add_argument("--concurrency", type=integer, help="overrides budget.concurrency")
     sweep.add_argument("--seed", type=integer, help="overrides seed")
     sweep.add_argument(
+        "--max-retries",
+        type=integer,
+        help="overrides failure.max_retries: restarts of a trial whose worker or node died",
+    )
+    sweep.add_argument(
         "--name", help="the sweep's exact name (default: the spec's name and a timestamp)"
     )
     sweep.add_argument(
@@ -68,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
         max_epochs=args.max_epochs,
         concurrency=args.concurrency,
         seed=args.seed,
+        max_retries=args.max_retries,
         name=args.name,
         warm_start=args.warm_start,
         extend=args.extend,

@@ -72,6 +72,13 @@ def load_npz(path: Path, task: str | None = None) -> DataSplits:
         return split_arrays(arrays["X"], arrays["y"], task=task)
 
 
+def _mode(file: Path) -> str:
+    from PIL import Image
+
+    with Image.open(file) as image:
+        return str(image.mode)
+
+
 def load_image_folder(
     path: Path, size: int | None = None, grayscale: bool | None = None
 ) -> DataSplits:
@@ -93,13 +100,13 @@ def load_image_folder(
         raise ValueError(
             f"{path}: no images ({', '.join(sorted(IMAGE_SUFFIXES))}) in its subfolders"
         )
-    images = [Image.open(f) for f, _ in files]
-    if grayscale is None:
-        grayscale = all(im.mode in ("L", "1", "I;16") for im in images)
+    if grayscale is None:  # each file is opened, read and closed: a folder can hold any number
+        grayscale = all(_mode(f) in ("L", "1", "I;16") for f, _ in files)
     mode = "L" if grayscale else "RGB"
     arrays = []
-    for (file, _), original in zip(files, images, strict=True):
-        image = original.convert(mode)
+    for file, _ in files:
+        with Image.open(file) as original:
+            image = original.convert(mode)
         if size:
             image = image.resize((int(size), int(size)))
         array = np.asarray(image, dtype=np.float32) / 255.0

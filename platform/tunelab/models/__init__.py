@@ -9,9 +9,15 @@ from typing import TYPE_CHECKING, Any
 from tunelab import lazy
 from tunelab.models._base import (
     ACTIVATION_NAMES,
+    COUNT,
+    FRACTION,
     FREEZE_STRATEGIES,
     INIT_CHOICES,
+    NON_NEGATIVE,
+    POSITIVE,
+    PROBABILITY,
     Architecture,
+    Range,
     as_architecture,
 )
 from tunelab.registry import Registry
@@ -68,6 +74,7 @@ def _transfer_param_groups(model: nn.Module, hp: Mapping[str, Any]) -> list[dict
 
 
 RECURRENT_HYPERPARAMETERS = {"depth": 1, "hidden": 64, "dropout": 0.0}
+RECURRENT_RANGES = {"depth": COUNT, "hidden": COUNT, "dropout": PROBABILITY}
 
 for _arch in (
     Architecture(
@@ -75,6 +82,7 @@ for _arch in (
         "multilayer perceptron: depth x width dense layers with dropout; any input, flattened",
         _build_mlp,
         {"activation": "relu", "depth": 2, "width": 128, "dropout": 0.0},
+        ranges={"depth": NON_NEGATIVE, "width": COUNT, "dropout": PROBABILITY},
     ),
     Architecture(
         "cnn",
@@ -82,6 +90,7 @@ for _arch in (
         _build_cnn,
         {"activation": "relu", "depth": 2, "channels": 32, "width": 64, "dropout": 0.0},
         inputs=frozenset({"image"}),
+        ranges={"depth": NON_NEGATIVE, "channels": COUNT, "width": COUNT, "dropout": PROBABILITY},
     ),
     Architecture(
         "rnn",
@@ -89,6 +98,7 @@ for _arch in (
         _recurrent("rnn"),
         RECURRENT_HYPERPARAMETERS,
         inputs=frozenset({"sequence"}),
+        ranges=RECURRENT_RANGES,
     ),
     Architecture(
         "lstm",
@@ -96,6 +106,7 @@ for _arch in (
         _recurrent("lstm"),
         RECURRENT_HYPERPARAMETERS,
         inputs=frozenset({"sequence"}),
+        ranges=RECURRENT_RANGES,
     ),
     Architecture(
         "gru",
@@ -103,6 +114,7 @@ for _arch in (
         _recurrent("gru"),
         RECURRENT_HYPERPARAMETERS,
         inputs=frozenset({"sequence"}),
+        ranges=RECURRENT_RANGES,
     ),
     Architecture(
         "gan",
@@ -112,6 +124,13 @@ for _arch in (
         tasks=frozenset({"classification"}),
         inputs=frozenset({"image", "tabular"}),
         trainer="gan",
+        ranges={
+            "latent_size": COUNT,
+            "g_width": COUNT,
+            "d_width": COUNT,
+            "depth": NON_NEGATIVE,
+            "d_dropout": PROBABILITY,
+        },
     ),
     Architecture(
         "transfer",
@@ -126,6 +145,7 @@ for _arch in (
         },
         options={"source": "reference:digits_0_4"},
         param_groups=_transfer_param_groups,
+        ranges={"trainable_layers": NON_NEGATIVE, "lr_head": POSITIVE, "lr_body": POSITIVE},
     ),
 ):
     architectures.register(_arch.name, _arch)
@@ -139,10 +159,16 @@ __getattr__ = lazy.attributes(__name__, {"GAN": "_gan", "layer_groups": "_layers
 __all__ = [
     "ACTIVATION_NAMES",
     "BUILTIN_ARCHITECTURES",
+    "COUNT",
+    "FRACTION",
     "FREEZE_STRATEGIES",
     "GAN",
     "INIT_CHOICES",
+    "NON_NEGATIVE",
+    "POSITIVE",
+    "PROBABILITY",
     "Architecture",
+    "Range",
     "architectures",
     "as_architecture",
     "layer_groups",

@@ -12,6 +12,42 @@ if TYPE_CHECKING:
     from tunelab.data import DataInfo
 
 ALL_TASKS = frozenset(TASKS)
+
+
+@dataclass(frozen=True)
+class Range:
+    """The values a numeric hyperparameter can take: above `low` (or from it, when `low_open`
+    is false) and below `high` (or up to it)."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def admits(self, value: float) -> bool:
+        if self.low is not None and (value <= self.low if self.low_open else value < self.low):
+            return False
+        return not (
+            self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        )
+
+    def describe(self) -> str:
+        if self.low is not None and self.high is not None:
+            left, right = "(" if self.low_open else "[", ")" if self.high_open else "]"
+            return f"in {left}{self.low:g}, {self.high:g}{right}"
+        if self.low is not None:
+            return f"{'>' if self.low_open else '>='} {self.low:g}"
+        if self.high is not None:
+            return f"{'<' if self.high_open else '<='} {self.high:g}"
+        return "any number"
+
+
+POSITIVE = Range(low=0, low_open=True)  # learning rates
+COUNT = Range(low=1)  # widths, batch sizes
+NON_NEGATIVE = Range(low=0)  # depths that may be 0, weight decay, clipping
+PROBABILITY = Range(low=0, high=1)  # dropout rates, momentum
+FRACTION = Range(low=0, high=1, high_open=True)  # Adam's betas
+
 ALL_INPUTS = frozenset(INPUT_KINDS.values())
 
 
@@ -38,6 +74,8 @@ class Architecture:
     strict: bool = True
     # Optimizer parameter groups (e.g. a learning rate per part); None: one group, the trainer's lr.
     param_groups: Callable[[nn.Module, Mapping[str, Any]], list[dict[str, Any]]] | None = None
+    # The values each numeric hyperparameter can take; a spec sampling outside is refused.
+    ranges: Mapping[str, Range] = field(default_factory=dict)
 
 
 # Activation names every built-in architecture understands (torch-free, for spec checks).

@@ -5,6 +5,7 @@ refusal and rollback is recorded on the version and in the registered model's hi
 from __future__ import annotations
 
 import getpass
+import math
 import subprocess
 import tempfile
 import time
@@ -85,8 +86,9 @@ def promote(
 
     if force and not (reason and reason.strip()):
         raise TunelabError("--force needs --reason TEXT: the reason is kept in the registry")
-    if margin < 0:
-        raise TunelabError(f"--margin must be >= 0, got {margin}")
+    if not math.isfinite(margin) or margin < 0:
+        raise TunelabError(f"--margin must be >= 0 and finite, got {margin}")
+    check_reason(reason)
     client = tracking.client(tracking_uri)
     parent = tracking.find_sweep(client, sweep)
     with tempfile.TemporaryDirectory(prefix="tunelab-promote-") as scratch:
@@ -154,8 +156,6 @@ def promote(
     number = str(version.version)  # an int in MLflow 3's entities; events keep strings
     before = str(champion_version.version) if champion_version is not None else None
     after = number if action != "refuse" else before
-    if action != "refuse":
-        tracking.set_alias(client, model_name, CHAMPION, number)
     decision = Decision(
         model=model_name,
         version=number,
@@ -179,12 +179,11 @@ def promote(
         "time": now(),
         **_reason(reason, key="reason"),
     }
-    tracking.tag_version(
-        client,
-        model_name,
-        number,
-        {TAG_DECISION: action, TAG_GATES: record["gates"], **_reason(reason)},
-    )
+    version_tags = {TAG_DECISION: action, TAG_GATES: record["gates"], **_reason(reason)}
+    tracking.check_tag_values([record, *version_tags.values()])  # before anything moves
+    if action != "refuse":
+        tracking.set_alias(client, model_name, CHAMPION, number)
+    tracking.tag_version(client, model_name, number, version_tags)
     tracking.append_event(client, model_name, record)
     return decision
 
@@ -193,6 +192,7 @@ def rollback(
     model_name: str, *, reason: str | None = None, tracking_uri: str | None = None
 ) -> dict[str, Any]:
     """Move `champion` back to the version it replaced, recorded like a promotion."""
+    check_reason(reason)
     client = tracking.client(tracking_uri)
     events = tracking.history(client, model_name)
     found = tracking.alias_version(client, model_name, CHAMPION)
@@ -236,6 +236,19 @@ def rollback(
     )
     tracking.append_event(client, model_name, event)
     return event
+
+
+MAX_REASON = 1000  # characters: with the rest of an event, within a registry tag's 5,000
+
+
+def check_reason(reason: str | None) -> None:
+    """A reason that fits the history, checked before anything is registered or moved: every
+    move must be recorded, and a tag too long for the registry would fail after the move."""
+    if reason is not None and len(reason.strip()) > MAX_REASON:
+        raise TunelabError(
+            f"--reason is {len(reason.strip())} characters; the registry's history keeps at "
+            f"most {MAX_REASON}"
+        )
 
 
 def _reason(reason: str | None, key: str = TAG_REASON) -> dict[str, str]:

@@ -10,10 +10,10 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab.data import Dataset
 from tunelab.errors import NotFoundError, PluginError
-from tunelab.models import ACTIVATION_NAMES, FREEZE_STRATEGIES, INIT_CHOICES, Architecture
+from tunelab.models import ACTIVATION_NAMES, FREEZE_STRATEGIES, INIT_CHOICES, Architecture, Range
 from tunelab.plugins import resolve_architecture, resolve_dataset
-from tunelab.spec._schema import CategoricalParam, ConstantParam, SweepSpec
-from tunelab.training import OPTIMIZERS, TRAINER_HYPERPARAMETERS, reported_metrics
+from tunelab.spec._schema import CategoricalParam, ConstantParam, FloatParam, IntParam, SweepSpec
+from tunelab.training import OPTIMIZERS, TRAINER_HYPERPARAMETERS, TRAINER_RANGES, reported_metrics
 
 if TYPE_CHECKING:
     from tunelab.spec._load import LoadedSpec
@@ -165,6 +165,7 @@ def check_spec(loaded: LoadedSpec) -> None:
                     raise loaded.locate(
                         where, f"unknown {name} {value!r}; available: {', '.join(allowed)}"
                     )
+    _check_ranges(loaded, {**TRAINER_RANGES.get(arch.trainer, {}), **arch.ranges})
     _check_conditions(loaded)
 
     scheduler = spec.scheduler
@@ -220,6 +221,26 @@ def hyperband_bracket_size(max_epochs: int, reduction_factor: float) -> int:
         for s in range(s_max_1)
         if int(max_epochs * reduction_factor**-s) > 0
     )
+
+
+def _check_ranges(loaded: LoadedSpec, ranges: Mapping[str, Range]) -> None:
+    """Every value the space can give a hyperparameter with a known range lies in it: a
+    dropout rate of 1.5 or a width of 0 is refused here, not in a trial."""
+    for name, param in loaded.spec.space.items():
+        allowed = ranges.get(name)
+        if allowed is None:
+            continue
+        values: list[tuple[tuple[str | int, ...], Any]]
+        if isinstance(param, FloatParam | IntParam):
+            values = [(("space", name, "low"), param.low), (("space", name, "high"), param.high)]
+        elif isinstance(param, CategoricalParam):
+            values = [(("space", name, "choices", i), c) for i, c in enumerate(param.choices)]
+        else:
+            values = [(("space", name), param.value)]
+        for where, value in values:
+            numeric = isinstance(value, int | float) and not isinstance(value, bool)
+            if numeric and not allowed.admits(value):
+                raise loaded.locate(where, f"{name} must be {allowed.describe()}, got {value:g}")
 
 
 def _check_conditions(loaded: LoadedSpec) -> None:

@@ -14,7 +14,7 @@ from pydantic_core import ErrorDetails
 
 from tunelab.errors import SpecError
 from tunelab.spec._schema import SweepSpec
-from tunelab.spec._yaml import KeyPath, load_yaml_with_lines
+from tunelab.spec._yaml import KeyPath, dotted, load_yaml_with_lines
 
 # Command-line flags and the key each one overrides.
 FLAG_KEYS: dict[str, KeyPath] = {
@@ -23,6 +23,7 @@ FLAG_KEYS: dict[str, KeyPath] = {
     "--concurrency": ("budget", "concurrency"),
     "--seed": ("seed",),
     "--name": ("name",),
+    "--max-retries": ("failure", "max_retries"),
 }
 
 
@@ -35,6 +36,7 @@ class LoadedSpec:
     text: str
     lines: Mapping[KeyPath, int]
     overrides: Mapping[str, Any]
+    notes: tuple[str, ...] = ()  # what the overrides changed beyond their own keys
 
     def locate(self, path: KeyPath, message: str) -> SpecError:
         return _locate(self.source, self.lines, self.overrides, path, message)
@@ -115,7 +117,26 @@ def _validated(
         first_kind = details[0]["type"]
         same_kind = [e for e, d in zip(errors, details, strict=True) if d["type"] == first_kind]
         raise min(same_kind, key=lambda e: (e.line is None, e.line or 0)) from None
-    return LoadedSpec(spec=spec, source=source, text=text, lines=lines, overrides=flags)
+    spec, notes = _clamp_grace_period(spec, flags)
+    return LoadedSpec(
+        spec=spec, source=source, text=text, lines=lines, overrides=flags, notes=notes
+    )
+
+
+def _clamp_grace_period(
+    spec: SweepSpec, flags: Mapping[str, Any]
+) -> tuple[SweepSpec, tuple[str, ...]]:
+    """A smoke run (`--max-epochs 1`) of a spec whose scheduler waits longer before stopping a
+    trial: the grace period shrinks to the run's epochs, and a note says so."""
+    grace, epochs = spec.scheduler.grace_period, spec.budget.max_epochs
+    if "--max-epochs" not in flags or grace is None or grace <= epochs:
+        return spec, ()
+    scheduler = spec.scheduler.model_copy(update={"grace_period": epochs})
+    note = (
+        f"--max-epochs {epochs} is below scheduler.grace_period ({grace}): the grace period "
+        f"is {epochs} for this sweep"
+    )
+    return spec.model_copy(update={"scheduler": scheduler}), (note,)
 
 
 def _locate(
@@ -127,14 +148,7 @@ def _locate(
     probe = path
     while probe and probe not in lines:
         probe = probe[:-1]
-    return SpecError(message, source=source, line=lines.get(probe), path=_dotted(path))
-
-
-def _dotted(path: KeyPath) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out
+    return SpecError(message, source=source, line=lines.get(probe), path=dotted(path))
 
 
 def _data_path(loc: tuple[int | str, ...], data: Any) -> tuple[KeyPath, Any]:
@@ -221,7 +235,7 @@ def _to_spec_error(
             "less_than": "<",
         }[kind]
         bound = next(iter(ctx.values()), "")
-        bound = f"{bound:g}" if isinstance(bound, int | float) else bound
+        bound = f"{bound:g}" if isinstance(bound, float) else str(bound)
         return _locate(source, lines, flags, path, f"must be {op} {bound}, got {_show(got)}")
     message = err["msg"].removeprefix("Value error, ")
     return _locate(source, lines, flags, path, message[:1].lower() + message[1:])
@@ -243,6 +257,7 @@ def _parent_fields(loc: tuple[int | str, ...]) -> list[str]:
         "scheduler": s.Scheduler,
         "resources": s.Resources,
         "system_metrics": s.SystemMetrics,
+        "failure": s.Failure,
         "model": s.ModelRef,
         "dataset": s.DatasetRef,
         "float": s.FloatParam,

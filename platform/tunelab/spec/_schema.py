@@ -3,6 +3,7 @@ model and dataset registries live in `_checks.py`."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Annotated, Any, Literal
 
@@ -46,6 +47,8 @@ class _RangeParam(_Param):
     @field_validator("low", check_fields=False)
     @classmethod
     def _low(cls, low: float, info: ValidationInfo) -> float:
+        if not math.isfinite(low):
+            raise ValueError(f"must be a finite number, got {low}")
         if info.data.get("log") and low <= 0:
             raise ValueError(f"must be > 0 when log is true, got {low:g}")
         return low
@@ -53,6 +56,8 @@ class _RangeParam(_Param):
     @field_validator("high", check_fields=False)
     @classmethod
     def _high(cls, high: float, info: ValidationInfo) -> float:
+        if not math.isfinite(high):
+            raise ValueError(f"must be a finite number, got {high}")
         low = info.data.get("low")
         if low is not None and high < low:
             raise ValueError(f"must be >= low ({low:g}), got {high:g}")
@@ -69,6 +74,8 @@ class FloatParam(_RangeParam):
     @field_validator("step")
     @classmethod
     def _step(cls, step: float | None, info: ValidationInfo) -> float | None:
+        if step is not None and not math.isfinite(step):
+            raise ValueError(f"must be a finite number, got {step}")
         if step is not None and step <= 0:
             raise ValueError(f"must be > 0, got {step:g}")
         if step is not None and info.data.get("log"):
@@ -223,6 +230,12 @@ class SystemMetrics(_Strict):
     interval_s: float = Field(default=10.0, ge=0)
 
 
+class Failure(_Strict):
+    # Times a trial whose worker or node died is restarted from its last checkpoint before it
+    # fails. An error raised by the trial's own code (a builder bug, a NaN loss) is not retried.
+    max_retries: int = Field(default=2, ge=0)
+
+
 class Objective(_Strict):
     metric: str
     mode: Literal["max", "min"]
@@ -258,7 +271,9 @@ class SweepSpec(_Strict):
     scheduler: Annotated[Scheduler, _shorthand("type")] = Scheduler()
     resources: Resources = Resources()
     system_metrics: SystemMetrics = SystemMetrics()
-    seed: int = 0
+    failure: Failure = Failure()
+    # Each trial's torch seed is this plus its number; numpy and torch take seeds below 2**32.
+    seed: int = Field(default=0, ge=0, lt=2**32)
     space: Annotated[dict[str, Param], BeforeValidator(_scalar_to_constant)]
 
     @field_validator("name")

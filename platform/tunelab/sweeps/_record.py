@@ -49,6 +49,7 @@ def sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "cpu_per_trial": spec.resources.cpu,
         "gpu_per_trial": spec.resources.gpu,
         "seed": spec.seed,
+        "max_retries": spec.failure.max_retries,
         "spec_file": loaded.source,
     }
     return params_of({k: v for k, v in flat.items() if v is not None})

@@ -19,7 +19,13 @@ from tunelab.sweeps._state import (
     trial_outcome,
 )
 from tunelab.tracking import TrackingWriter, metrics_of, params_of, trial_tags
-from tunelab.tracking.tags import TAG_NODE, TAG_NODE_IP
+from tunelab.tracking.tags import (
+    TAG_NODE,
+    TAG_NODE_IP,
+    TAG_RESUMED_AT_EPOCH,
+    TAG_RETRIES,
+    TAG_RETRY_REASON,
+)
 
 if TYPE_CHECKING:
     from tunelab.backend import TrialResult
@@ -72,6 +78,21 @@ class SweepRecorder:
 
     def trial_result(self, trial_id: str, result: TrialResult) -> None:
         record = self.state.trials[trial_id]
+        if result.error is not None:  # the trial's code raised: it ends, failed, on completion
+            record.error = result.error
+            return
+        if record.restarted:  # where, and from which epoch, it trains again
+            record.restarted = False
+            self.writer.set_tags(
+                trial_id,
+                {
+                    TAG_NODE: result.node_id,
+                    TAG_NODE_IP: result.node_ip,
+                    TAG_RESUMED_AT_EPOCH: str(result.epoch),
+                },
+            )
+        if record.retries and record.last_epoch is not None and result.epoch <= record.last_epoch:
+            return  # a restarted trial repeating an epoch already recorded: written once
         if record.last_epoch is None:
             self.writer.set_tags(trial_id, {TAG_NODE: result.node_id, TAG_NODE_IP: result.node_ip})
         record.last_epoch = result.epoch
@@ -98,10 +119,23 @@ class SweepRecorder:
         if self.board is not None:
             self.board.result(trial_id, result.epoch, record.last_value, self.best)
 
+    def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None:
+        """Its worker or node died: Ray restarts it from its last checkpoint, in the same run."""
+        record = self.state.trials.get(trial_id)
+        if record is None:
+            return
+        record.retries, record.restarted = attempt, True
+        self.writer.set_tags(trial_id, {TAG_RETRIES: str(attempt), TAG_RETRY_REASON: reason})
+        if self.board is not None:
+            self.board.retried(trial_id, attempt)
+
     def trial_completed(self, trial_id: str, checkpoint: str | None) -> None:
         record = self.state.trials.get(trial_id)
         if record is None:
             return  # removed before it ever started
+        if record.error is not None:
+            self._end(trial_id, Outcome.FAILED, error=record.error)
+            return
         if checkpoint is not None:
             record.checkpoint = checkpoint
         outcome = trial_outcome(

@@ -3,6 +3,7 @@ it names, open its study and its runs, run the trials, record the outcome."""
 
 from __future__ import annotations
 
+import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
@@ -48,6 +49,8 @@ def run_sweep(
 
     started = time.perf_counter()
     quiet_optuna()
+    for note in loaded.notes:
+        print(f"tunelab: note: {note}", file=sys.stderr)
     plan = make_plan(
         loaded,
         name=extend.sweep if extend is not None else None,

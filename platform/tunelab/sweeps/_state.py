@@ -69,6 +69,9 @@ class TrialRecord:
     checkpoint: str | None = None  # the latest checkpoint's directory
     last_values: dict[str, float] = field(default_factory=dict)  # every objective's, last epoch
     system_samples: int = 0  # system metrics logged so far: the next sample's step
+    retries: int = 0  # restarts after its worker or node died
+    restarted: bool = False  # restarted, and no result since
+    error: str | None = None  # the error its own code raised, reported as its last result
     started: float = field(default_factory=time.time)
     ended: float | None = None
 

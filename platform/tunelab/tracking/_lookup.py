@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import env
-from tunelab.errors import NotFoundError, first_line_of
+from tunelab.errors import NotFoundError, TrackingError, first_line_of
 from tunelab.tracking._summary import SPEC_ARTIFACT, SUMMARY_ARTIFACT
 from tunelab.tracking.tags import PARENT_TAG, ROLE_SWEEP, ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
 
@@ -24,13 +24,35 @@ MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<ver
 SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,249}$")
 
 
+REACH_TIMEOUT_S = 10.0  # a tracking server that does not answer its health check in this
+
+
 def client(tracking_uri: str | None) -> MlflowClient:
-    """A client of the tracking store, whose registry is the same store (MLflow's default)."""
+    """A client of the tracking store, whose registry is the same store (MLflow's default),
+    checked to answer: a store that cannot be used is one TrackingError, within seconds, not a
+    traceback or minutes of retries."""
     from mlflow import MlflowClient
 
-    env.apply_library_defaults("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
+    env.apply_library_defaults(
+        "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    )
+    try:
+        made = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+        uri = made.tracking_uri
+        if uri.startswith(("http://", "https://")):
+            import requests
 
-    return MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            requests.get(f"{uri.rstrip('/')}/health", timeout=REACH_TIMEOUT_S).raise_for_status()
+        else:
+            made.search_experiments(max_results=1)
+    except Exception as exc:
+        raise TrackingError(
+            f"cannot use the tracking store {tracking_uri or 'here'}: {first_line_of(exc)}"
+        ) from None
+    return made
 
 
 def get_run(client: MlflowClient, run_id: str) -> Run:

@@ -5,10 +5,10 @@ of promotions, refusals and rollbacks as numbered tags on the registered model."
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tunelab.errors import NotFoundError, first_line_of
+from tunelab.errors import NotFoundError, TrackingError, first_line_of
 from tunelab.tracking._artifacts import MODEL_ARTIFACT
 from tunelab.tracking.tags import HISTORY_PREFIX, history_tag
 
@@ -89,10 +89,16 @@ def versions(client: MlflowClient, name: str) -> list[ModelVersion]:
     return sorted(found, key=lambda v: int(v.version))
 
 
+def check_tag_values(values: Sequence[Any]) -> None:
+    """Refuse, before anything is written, values too long for a registry tag."""
+    for value in values:
+        _tag_value(value)
+
+
 def _tag_value(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value, sort_keys=True)
     if len(text) > MAX_TAG_VALUE:
-        raise ValueError(
+        raise TrackingError(
             f"a registry tag of {len(text)} characters exceeds MLflow's {MAX_TAG_VALUE}"
         )
     return text

@@ -21,6 +21,7 @@ from tunelab.training._contract import (
     COST_METRICS,
     OPTIMIZERS,
     TRAINER_HYPERPARAMETERS,
+    TRAINER_RANGES,
     reported_metrics,
     split_hyperparameters,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "OPTIMIZERS",
     "TRAINER_HYPERPARAMETERS",
     "TRAINER_NAMES",
+    "TRAINER_RANGES",
     "Device",
     "LoadedModel",
     "build_from_state",

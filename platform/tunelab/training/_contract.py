@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tunelab.models import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY, Range
+
 if TYPE_CHECKING:
     from tunelab.models import Architecture
 
@@ -21,6 +23,23 @@ TRAINER_HYPERPARAMETERS: dict[str, dict[str, Any]] = {
     "gan": {"lr_g": 2e-3, "lr_d": 1e-3, "beta1": 0.5, "beta2": 0.999, "batch_size": 16},
 }
 OPTIMIZERS = ("sgd", "adam", "adamw")
+# The values each numeric trainer hyperparameter can take.
+TRAINER_RANGES: dict[str, dict[str, Range]] = {
+    "supervised": {
+        "lr": POSITIVE,
+        "momentum": PROBABILITY,
+        "weight_decay": NON_NEGATIVE,
+        "batch_size": COUNT,
+        "grad_clip": NON_NEGATIVE,
+    },
+    "gan": {
+        "lr_g": POSITIVE,
+        "lr_d": POSITIVE,
+        "beta1": FRACTION,
+        "beta2": FRACTION,
+        "batch_size": COUNT,
+    },
+}
 
 # Metrics a trial reports every epoch, by (training loop, task). Regression losses are mean
 # squared errors; `frechet_distance` is measured in a fixed classifier's feature space.

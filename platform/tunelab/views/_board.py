@@ -34,6 +34,7 @@ class TrialRow:
     state: str = "running"
     epoch: int = 0
     value: float | None = None
+    retries: int = 0
 
 
 class Board:
@@ -69,6 +70,13 @@ class Board:
                 return
             row.epoch, row.value = epoch, value
 
+    def retried(self, trial_id: str, attempt: int) -> None:
+        """Its worker or node died; it restarts from its last checkpoint."""
+        with self._lock:
+            row = self.rows.get(trial_id)
+            if row is not None:
+                row.retries = attempt
+
     def ended(self, trial_id: str, outcome: str) -> None:
         with self._lock:
             row = self.rows.get(trial_id)
@@ -85,7 +93,8 @@ class Board:
             for row in rows[:MAX_ROWS]:
                 table.add_row(
                     row.name,
-                    f"[{STATE_STYLE.get(row.state, '')}]{row.state}",
+                    f"[{STATE_STYLE.get(row.state, '')}]{row.state}"
+                    + (f" (retry {row.retries})" if row.retries else ""),
                     f"{row.epoch}/{self.max_epochs}",
                     _fmt(row.value),
                     _fmt(self.best),
