@@ -63,3 +63,11 @@ def test_best_trial_ignores_failed_and_uncheckpointed_trials() -> None:
     }
     assert best_trial(state, "max") == "c"
     assert best_trial(state, "min") == "a"
+
+
+def test_a_heartbeat_older_than_three_beats_means_the_driver_is_gone() -> None:
+    from tunelab.sweeps import HEARTBEAT_S, is_stale
+
+    assert is_stale(None) and is_stale("") and is_stale("not a time")
+    assert not is_stale("1000", now=1000 + 2 * HEARTBEAT_S)
+    assert is_stale("1000", now=1000 + 3 * HEARTBEAT_S + 1)

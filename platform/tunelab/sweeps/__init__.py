@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import EarlierTrial, Extension, prepare_extension
+from tunelab.sweeps._heartbeat import HEARTBEAT_S, STALE_S, Heartbeat, is_stale
 from tunelab.sweeps._plan import (
     DEFAULT_RESULTS_DIR,
     Plan,
@@ -43,11 +44,14 @@ __all__ = [
     "DEFAULT_RESULTS_DIR",
     "FINISHED",
     "GIVE_UP_S",
+    "HEARTBEAT_S",
     "RUN_STATUS",
+    "STALE_S",
     "TOP_TRIALS",
     "Budget",
     "EarlierTrial",
     "Extension",
+    "Heartbeat",
     "Outcome",
     "Plan",
     "Prepared",
@@ -60,6 +64,7 @@ __all__ = [
     "end_tags",
     "fit_trials",
     "is_better",
+    "is_stale",
     "load_data",
     "load_source",
     "make_plan",

@@ -9,7 +9,7 @@ from typing import Any
 
 from tunelab import env
 from tunelab.search import WarmStart
-from tunelab.spec import LoadedSpec
+from tunelab.spec import LoadedSpec, SweepSpec
 from tunelab.sweeps._plan import Plan
 from tunelab.sweeps._ranking import TOP_TRIALS, best_trial, pareto_front, ranked_trials
 from tunelab.sweeps._result import SweepResult
@@ -83,47 +83,13 @@ def record_sweep(
     give_up_at = time.monotonic() + (env.TUNELAB_TRACKING_GIVE_UP_S.get() or GIVE_UP_S)
     writer.flush(timeout_s=max(0.0, give_up_at - time.monotonic()))
 
-    def entry(trial_id: str, **values: Any) -> dict[str, Any]:
-        record = state.trials[trial_id]
-        return {
-            "trial": record.name,
-            **values,
-            "config": record.config,
-            "run_id": writer.run_id(trial_id),
-        }
-
-    best_id = best_trial(state, spec.mode)
-    best = None if best_id is None else entry(best_id, metric=state.trials[best_id].last_value)
-    top = [
-        entry(t, metric=state.trials[t].last_value, outcome=str(state.trials[t].outcome))
-        for t in ranked_trials(state, spec.mode)[:TOP_TRIALS]
-    ]
-    front: list[dict[str, Any]] | None = None
-    if spec.objectives:  # the trade-offs, tagged on their runs and listed in the summary
-        front = []
-        for trial_id in pareto_front(state, spec.targets):
-            writer.set_tags(trial_id, {TAG_PARETO: "true"})
-            values = state.trials[trial_id].last_values
-            front.append(entry(trial_id, values={m: values[m] for m, _ in spec.targets}))
-    trial_hours = state.trial_hours()
     writer.call(
         "record the sweep summary",
-        parent_summary_writer(
-            parent_run_id=parent_run_id,
-            spec_text=loaded.text,
-            metric=spec.metric,
-            counts=counts,
-            best=best,
-            top=top,
-            pareto_front=front,
-            wall_s=wall_s,
-            usage={
-                "cpu_hours": trial_hours * spec.resources.cpu,
-                "gpu_hours": trial_hours * spec.resources.gpu,
-            },
-            budget_reached=state.budget_reached,
-        ),
+        summary_writer(spec, state, wall_s, final=True, interrupted=interrupted),
     )
+    if spec.objectives:  # the trade-offs are tagged on their runs, and listed in the summary
+        for trial_id in pareto_front(state, spec.targets):
+            writer.set_tags(trial_id, {TAG_PARETO: "true"})
     writer.call(
         "draw the sweep's views",
         folder_writer(
@@ -138,6 +104,16 @@ def record_sweep(
     pending = writer.pending()
     if pending is None:
         template.cleanup()  # (else the kept model upload still needs its folder)
+    best_id = best_trial(state, spec.mode)
+    best = None
+    if best_id is not None:
+        record = state.trials[best_id]
+        best = {
+            "trial": record.name,
+            "metric": record.last_value,
+            "config": record.config,
+            "run_id": writer.run_id(best_id),
+        }
     return SweepResult(
         sweep=plan.name,
         experiment=spec.experiment,
@@ -154,6 +130,47 @@ def record_sweep(
         pending_writes=pending,
         budget_reached=state.budget_reached,
         trial_rows=trial_rows(state, writer, spec.targets),
+    )
+
+
+def summary_writer(
+    spec: SweepSpec, state: SweepState, wall_s: float, *, final: bool, interrupted: bool = False
+) -> Any:
+    """A writer call recording the summary of the sweep as `state` has it now: the best trial,
+    the top 10, the Pareto front, counts and usage. Each entry names its trial by key; the
+    writer knows the run ids."""
+
+    def entry(trial_id: str, **values: Any) -> dict[str, Any]:
+        record = state.trials[trial_id]
+        return {"trial": record.name, **values, "config": record.config, "key": trial_id}
+
+    best_id = best_trial(state, spec.mode)
+    best = None if best_id is None else entry(best_id, metric=state.trials[best_id].last_value)
+    top = [
+        entry(t, metric=state.trials[t].last_value, outcome=str(state.trials[t].outcome))
+        for t in ranked_trials(state, spec.mode)[:TOP_TRIALS]
+    ]
+    front = None
+    if spec.objectives:
+        front = [
+            entry(t, values={m: state.trials[t].last_values[m] for m, _ in spec.targets})
+            for t in pareto_front(state, spec.targets)
+        ]
+    trial_hours = state.trial_hours()
+    return parent_summary_writer(
+        metric=spec.metric,
+        counts=state.counts(),
+        best=best,
+        top=top,
+        pareto_front=front,
+        wall_s=wall_s,
+        usage={
+            "cpu_hours": trial_hours * spec.resources.cpu,
+            "gpu_hours": trial_hours * spec.resources.gpu,
+        },
+        budget_reached=state.budget_reached,
+        final=final,
+        interrupted=interrupted,
     )
 
 

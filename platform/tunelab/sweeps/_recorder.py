@@ -47,6 +47,7 @@ class SweepRecorder:
         metric_names: tuple[str, ...],
         keep_model: Callable[[str, str], None] | None = None,
         keep_models: int = 0,
+        on_trial_end: Callable[[], None] | None = None,
     ) -> None:
         self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
         self.writer, self.board, self.state = writer, board, state
@@ -54,6 +55,8 @@ class SweepRecorder:
         # keep_model(trial_id, checkpoint) logs a trial's model; it is called as soon as a trial
         # finishes among the `keep_models` best so far, so the uploads happen while others train.
         self.keep_model, self.keep_models = keep_model, keep_models
+        # Called once a trial's end is recorded (its model logged first): the summary so far.
+        self.on_trial_end = on_trial_end
         self.best: float | None = None  # the best metric reported so far, for the board
 
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None:
@@ -134,7 +137,7 @@ class SweepRecorder:
         if record is None:
             return  # removed before it ever started
         if record.error is not None:
-            self._end(trial_id, Outcome.FAILED, error=record.error)
+            self.trial_failed(trial_id, record.error)
             return
         if checkpoint is not None:
             record.checkpoint = checkpoint
@@ -150,11 +153,15 @@ class SweepRecorder:
         top = ranked_trials(self.state, self.spec.mode)[: self.keep_models]
         if self.keep_model is not None and record.checkpoint is not None and trial_id in top:
             self.keep_model(trial_id, record.checkpoint)
+        if self.on_trial_end is not None:
+            self.on_trial_end()
 
     def trial_failed(self, trial_id: str, error: str) -> None:
         if trial_id not in self.state.trials:
             return
         self._end(trial_id, Outcome.FAILED, error=error)
+        if self.on_trial_end is not None:
+            self.on_trial_end()
 
     def end_unfinished(self) -> None:
         """Trials still open when the sweep stops (interrupted, or Ray gave up) were killed."""

@@ -13,14 +13,15 @@ from tunelab.search import WarmStart
 from tunelab.spec import LoadedSpec
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import Extension, extension_params
+from tunelab.sweeps._heartbeat import Heartbeat
 from tunelab.sweeps._plan import Plan, concurrency, local_resources, make_plan
 from tunelab.sweeps._preflight import Prepared, prepare
 from tunelab.sweeps._ranking import TOP_TRIALS
-from tunelab.sweeps._record import record_sweep, sweep_params, warm_start_params
+from tunelab.sweeps._record import record_sweep, summary_writer, sweep_params, warm_start_params
 from tunelab.sweeps._recorder import SweepRecorder
 from tunelab.sweeps._result import SweepResult
 from tunelab.sweeps._state import SweepState, TrialRecord
-from tunelab.tracking import ModelTemplate, TrackingWriter, sweep_tags
+from tunelab.tracking import ModelTemplate, TrackingWriter, spec_writer, sweep_tags
 
 if TYPE_CHECKING:
     from tunelab.views import Board
@@ -82,6 +83,7 @@ def run_sweep(
             seeded=seeded,
             first_trial=len(extend.earlier) if extend is not None else 0,
             live=live,
+            started=started,
         )
     return record_sweep(
         loaded,
@@ -135,6 +137,9 @@ def open_tracking(
         params=params,
         reopen=extend is not None,
     )
+    # Recorded now, with a summary after every trial: an interrupted sweep can still be
+    # explained and promoted.
+    writer.call("record the spec", spec_writer(loaded.text))
     data, arch = prepared.data, prepared.arch
     template = ModelTemplate(
         data.info,
@@ -179,6 +184,7 @@ def run_trials(
     seeded: WarmStart | None,
     first_trial: int,
     live: bool,
+    started: float,
 ) -> bool:
     """Run the trials on the backend, each event recorded as it happens; with `live`, under
     the live board. True when the sweep was interrupted: its open trials end KILLED."""
@@ -202,6 +208,10 @@ def run_trials(
             template.logger(run_key=trial_id, checkpoint_path=checkpoint),
         ),
         keep_models=TOP_TRIALS,
+        on_trial_end=lambda: writer.call(
+            "record the summary so far",
+            summary_writer(spec, state, time.perf_counter() - started, final=False),
+        ),
     )
     from rich.console import Console
 
@@ -209,7 +219,7 @@ def run_trials(
     if seeded is not None:
         console.print(seeded.describe(), highlight=False)
     try:
-        with _live(board, console):
+        with _live(board, console), Heartbeat(writer):
             gave_up = backend.run_trials(
                 spec,
                 sweep=plan.name,

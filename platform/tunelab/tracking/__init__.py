@@ -58,6 +58,7 @@ from tunelab.tracking._summary import (
     SUMMARY_ARTIFACT,
     VIEWS_ARTIFACT,
     parent_summary_writer,
+    spec_writer,
 )
 from tunelab.tracking._writer import SWEEP, TrackingWriter
 
@@ -105,6 +106,7 @@ __all__ = [
     "redact",
     "register_version",
     "set_alias",
+    "spec_writer",
     "sweep_spec",
     "sweep_summary",
     "sweep_tags",

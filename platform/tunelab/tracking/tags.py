@@ -27,6 +27,7 @@ TAG_BEST_TRIAL = "tunelab.best_trial"
 TAG_BEST_CONFIG = "tunelab.best_config"
 TAG_BUDGET_REACHED = "tunelab.budget_reached"  # on the parent: the cap that ended the sweep
 TAG_REPORT_SANITY = "tunelab.report.sanity"  # "passed" or "failed", set by `tunelab report`
+TAG_HEARTBEAT = "tunelab.heartbeat"  # on a running sweep's parent: renewed, in seconds
 
 # -- registered model versions: the facts of a promotion ------------------------------------------
 TAG_TRIAL = "tunelab.trial"  # the trial's name (trial-003)
