@@ -33,7 +33,7 @@ from tunelab.version import __version__
 if TYPE_CHECKING:
     from tunelab.promotion import load_model, model_history, promote, reproduce, rollback
     from tunelab.reports import make_report as report
-    from tunelab.sweeps import SweepResult
+    from tunelab.sweeps import SweepResult, close_sweep, list_sweeps
 
 # The packages' own functions, loaded on first use: `import tunelab` stays light.
 __getattr__ = lazy.attributes(
@@ -46,6 +46,8 @@ __getattr__ = lazy.attributes(
         "load_model": "tunelab.promotion",
         "model_history": "tunelab.promotion",
         "SweepResult": "tunelab.sweeps",
+        "list_sweeps": "tunelab.sweeps",
+        "close_sweep": "tunelab.sweeps",
     },
 )
 
@@ -54,8 +56,10 @@ __all__ = [
     "SweepResult",
     "TunelabError",
     "__version__",
+    "close_sweep",
     "list_datasets",
     "list_models",
+    "list_sweeps",
     "load_model",
     "model_history",
     "promote",

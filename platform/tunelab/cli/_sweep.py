@@ -9,7 +9,13 @@ from typing import Any
 
 import tunelab
 from tunelab import env
-from tunelab.cli._common import EXIT_INTERRUPTED, EXIT_NO_RESULT, integer, invoked_as
+from tunelab.cli._common import (
+    EXIT_INTERRUPTED,
+    EXIT_NO_RESULT,
+    TRACKING_HELP,
+    integer,
+    invoked_as,
+)
 
 
 def add_commands(commands: Any) -> None:
@@ -64,6 +70,19 @@ def add_commands(commands: Any) -> None:
     )
     sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
     sweep.set_defaults(run=run)
+
+    sweeps = commands.add_parser(
+        "sweeps",
+        help="every sweep in the store, its state and its trials; --close an interrupted one",
+    )
+    sweeps.add_argument(
+        "--close",
+        metavar="SWEEP",
+        help="end an interrupted sweep's runs (left RUNNING by a lost driver) as KILLED",
+    )
+    sweeps.add_argument("--reason", help="with --close: kept on the runs it ends")
+    sweeps.add_argument("--tracking-uri", help=TRACKING_HELP)
+    sweeps.set_defaults(run=run_sweeps)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -130,3 +149,25 @@ def run(args: argparse.Namespace) -> int:
     if result.interrupted:
         return EXIT_INTERRUPTED
     return 0 if result.best is not None else EXIT_NO_RESULT
+
+
+def run_sweeps(args: argparse.Namespace) -> int:
+    import time
+
+    if args.close:
+        closed = tunelab.close_sweep(args.close, reason=args.reason, tracking_uri=args.tracking_uri)
+        if closed is None:
+            print(f"sweep {args.close} is finished: nothing to close")
+        else:
+            print(f"closed sweep {args.close}: it and {closed} open trial run(s) are KILLED")
+        return 0
+    listed = tunelab.list_sweeps(tracking_uri=args.tracking_uri)
+    if not listed:
+        print("no sweeps in this store")
+        return 0
+    width = max(len(s.name) for s in listed)
+    for sweep in listed:
+        started = time.strftime("%Y-%m-%d %H:%M", time.localtime(sweep.started_ms / 1000))
+        trials = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in sorted(sweep.trials.items()))
+        print(f"{sweep.name:<{width}}  {sweep.state:<11}  {started}  {trials or 'no trials'}")
+    return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import EarlierTrial, Extension, prepare_extension
 from tunelab.sweeps._heartbeat import HEARTBEAT_S, STALE_S, Heartbeat, is_stale
+from tunelab.sweeps._listing import SweepInfo, close_sweep, list_sweeps, state_of
 from tunelab.sweeps._plan import (
     DEFAULT_RESULTS_DIR,
     Plan,
@@ -55,16 +56,19 @@ __all__ = [
     "Outcome",
     "Plan",
     "Prepared",
+    "SweepInfo",
     "SweepRecorder",
     "SweepResult",
     "SweepState",
     "TrialRecord",
     "best_trial",
+    "close_sweep",
     "default_concurrency",
     "end_tags",
     "fit_trials",
     "is_better",
     "is_stale",
+    "list_sweeps",
     "load_data",
     "load_source",
     "make_plan",
@@ -75,6 +79,7 @@ __all__ = [
     "ranked_trials",
     "results_root",
     "run_sweep",
+    "state_of",
     "sweep_name",
     "train_briefly",
     "trial_outcome",

@@ -68,23 +68,24 @@ def run_sweep(
         prepared = prepare(loaded, tracking_uri=plan.tracking_uri)
         study_storage, seeded = open_study(plan, loaded)
         session = open_tracking(plan, loaded, prepared, seeded, extend)
-        cluster.start()  # Ray in this process starts while the writer reaches the store
-        parent_run_id = session.writer.wait_ready()
-        state = starting_state(session.writer, extend)
-        interrupted = run_trials(
-            loaded,
-            plan=plan,
-            prepared=prepared,
-            session=session,
-            parent_run_id=parent_run_id,
-            state=state,
-            concurrency=workers,
-            study_storage=study_storage,
-            seeded=seeded,
-            first_trial=len(extend.earlier) if extend is not None else 0,
-            live=live,
-            started=started,
-        )
+        with Heartbeat(session.writer):  # from the parent run's creation to the last trial
+            cluster.start()  # Ray in this process starts while the writer reaches the store
+            parent_run_id = session.writer.wait_ready()
+            state = starting_state(session.writer, extend)
+            interrupted = run_trials(
+                loaded,
+                plan=plan,
+                prepared=prepared,
+                session=session,
+                parent_run_id=parent_run_id,
+                state=state,
+                concurrency=workers,
+                study_storage=study_storage,
+                seeded=seeded,
+                first_trial=len(extend.earlier) if extend is not None else 0,
+                live=live,
+                started=started,
+            )
     return record_sweep(
         loaded,
         plan=plan,
@@ -219,7 +220,7 @@ def run_trials(
     if seeded is not None:
         console.print(seeded.describe(), highlight=False)
     try:
-        with _live(board, console), Heartbeat(writer):
+        with _live(board, console):
             gave_up = backend.run_trials(
                 spec,
                 sweep=plan.name,

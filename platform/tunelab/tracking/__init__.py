@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 
 from tunelab.tracking._artifacts import MODEL_ARTIFACT, ModelTemplate, WriterCall, folder_writer
 from tunelab.tracking._lookup import (
+    all_sweeps,
+    all_trials,
     client,
+    end_run,
     find_sweep,
     get_run,
     last_metric,
@@ -85,12 +88,15 @@ __all__ = [
     "WriterCall",
     "alias_version",
     "aliases",
+    "all_sweeps",
+    "all_trials",
     "append_event",
     "check_database",
     "check_tag_values",
     "client",
     "config_of",
     "default_tracking_uri",
+    "end_run",
     "fetch_checkpoint",
     "find_sweep",
     "folder_writer",

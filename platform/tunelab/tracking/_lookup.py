@@ -121,6 +121,34 @@ def sweep_spec(
     return loaded
 
 
+def all_sweeps(client: MlflowClient) -> list[Run]:
+    """Every sweep's parent run in the store, the latest first."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found: list[Run] = client.search_runs(
+        experiments,
+        filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_SWEEP}'",
+        order_by=["attributes.start_time DESC"],
+        max_results=50_000,
+    )
+    return found
+
+
+def all_trials(client: MlflowClient) -> list[Run]:
+    """Every trial's child run in the store."""
+    experiments = [e.experiment_id for e in client.search_experiments()]
+    found: list[Run] = client.search_runs(
+        experiments, filter_string=f"tags.`{TAG_ROLE}` = '{ROLE_TRIAL}'", max_results=50_000
+    )
+    return found
+
+
+def end_run(client: MlflowClient, run_id: str, status: str, tags: dict[str, str]) -> None:
+    """Set a run's tags, then end it with `status` (FINISHED, FAILED, KILLED)."""
+    for key, value in tags.items():
+        client.set_tag(run_id, key, value)
+    client.set_terminated(run_id, status)
+
+
 def sweep_trials(client: MlflowClient, parent: Run) -> list[Run]:
     """The child runs of a sweep's trials."""
     name = parent.data.tags.get(TAG_SWEEP, "")

@@ -1,0 +1,89 @@
+"""Every sweep in the store with its state (running, finished, interrupted, failed) and its
+trials by outcome; and closing an interrupted sweep, whose runs its lost driver left RUNNING."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+from tunelab import tracking
+from tunelab.errors import TunelabError
+from tunelab.sweeps._heartbeat import is_stale
+from tunelab.sweeps._state import Outcome, end_tags
+from tunelab.tracking.tags import TAG_CLOSED, TAG_HEARTBEAT, TAG_OUTCOME, TAG_SWEEP
+
+RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
+OPEN = "open"  # a trial that started and has no outcome: running, or lost with its driver
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    name: str
+    state: str  # running, finished, interrupted (its driver stopped or was lost), failed
+    parent_run_id: str
+    started_ms: int
+    trials: dict[str, int] = field(default_factory=dict)  # by outcome, and `open`
+
+
+def list_sweeps(*, tracking_uri: str | None = None) -> list[SweepInfo]:
+    """Every sweep in the store, the latest first, with its state and its trials' outcomes."""
+    client = tracking.client(tracking_uri)
+    trials: dict[str, Counter[str]] = {}
+    for run in tracking.all_trials(client):
+        outcome = run.data.tags.get(TAG_OUTCOME) or OPEN
+        trials.setdefault(run.data.tags.get(TAG_SWEEP, ""), Counter())[outcome] += 1
+    return [
+        SweepInfo(
+            name=parent.data.tags.get(TAG_SWEEP, parent.info.run_id),
+            state=state_of(parent),
+            parent_run_id=parent.info.run_id,
+            started_ms=int(parent.info.start_time or 0),
+            trials=dict(trials.get(parent.data.tags.get(TAG_SWEEP, ""), {})),
+        )
+        for parent in tracking.all_sweeps(client)
+    ]
+
+
+def state_of(parent: Any) -> str:
+    """A sweep's state from its parent run: RUNNING is `running` only while its heartbeat is
+    fresh; a lost driver leaves it RUNNING with an old heartbeat: `interrupted`."""
+    status = parent.info.status
+    if status == "RUNNING":
+        return INTERRUPTED if is_stale(parent.data.tags.get(TAG_HEARTBEAT)) else RUNNING
+    return {"FINISHED": FINISHED, "KILLED": INTERRUPTED}.get(status, FAILED)
+
+
+def close_sweep(
+    name: str, *, reason: str | None = None, tracking_uri: str | None = None
+) -> int | None:
+    """End an interrupted sweep's parent and open trial runs as KILLED, with the reason; returns
+    how many trial runs it ended, or None for a sweep that is finished. A sweep still running
+    elsewhere (its heartbeat fresh) is refused."""
+    client = tracking.client(tracking_uri)
+    parent = tracking.find_sweep(client, name)
+    state = state_of(parent)
+    if state == FINISHED:
+        return None
+    if state == RUNNING:
+        raise TunelabError(
+            f"sweep {name!r} is running: its heartbeat is {heartbeat_age(parent)} old; "
+            "close it once its driver has stopped"
+        )
+    why = (reason or "").strip() or "closed: its driver was lost"
+    closed = 0
+    for run in tracking.sweep_trials(client, parent):
+        if run.info.status == "RUNNING":
+            tags = {**end_tags(Outcome.KILLED), TAG_CLOSED: why}
+            tracking.end_run(client, run.info.run_id, "KILLED", tags)
+            closed += 1
+    if parent.info.status == "RUNNING":
+        tracking.end_run(client, parent.info.run_id, "KILLED", {TAG_CLOSED: why})
+    return closed
+
+
+def heartbeat_age(parent: Any) -> str:
+    import time
+
+    beat = parent.data.tags.get(TAG_HEARTBEAT)
+    return f"{time.time() - float(beat):.0f} s" if beat else "unknown"
