@@ -88,6 +88,10 @@ class NonFiniteMetricError(TunelabError):
         return (type(self), (self.name, self.value, self.epoch))
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a preemption, `kill`): the sweep stops as for Ctrl-C; the command exits 143."""
+
+
 def first_line(text: str) -> str:
     """The first non-blank line of `text`, stripped and at most 500 characters."""
     for line in text.strip().splitlines():

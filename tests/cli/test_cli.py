@@ -113,9 +113,11 @@ def test_sweep_command_ends_with_the_json_contract(tmp_path: Path, repo: Path) -
 
 
 @pytest.mark.e2e
+@pytest.mark.parametrize(("stop", "status"), [("SIGINT", 130), ("SIGTERM", 143)])
 def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finished(
-    tmp_path: Path, repo: Path
+    tmp_path: Path, repo: Path, stop: str, status: int
 ) -> None:
+    """Ctrl-C, or SIGTERM (a preempted machine, `kill`): the same graceful stop."""
     import signal
     import time
 
@@ -162,11 +164,11 @@ def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finishe
                 if any(r.data.metrics for r in runs):
                     break
             time.sleep(0.5)
-        process.send_signal(signal.SIGINT)
+        process.send_signal(getattr(signal, stop))
         stdout, stderr = process.communicate(timeout=120)
     finally:
         process.kill()
-    assert process.returncode == 130, stderr[-2000:]
+    assert process.returncode == status, stderr[-2000:]
     summary = json.loads(stdout.strip().splitlines()[-1])
     runs = client.search_runs([experiment.experiment_id], "tags.`tunelab.sweep` = 'interrupted'")
     parent = next(r for r in runs if r.data.tags["tunelab.role"] == "sweep")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tunelab import lazy
-from tunelab.backend._events import Budget, TrialEvents, TrialResult
+from tunelab.backend._events import Budget, RunEnd, TrialEvents, TrialResult
 
 if TYPE_CHECKING:
     from tunelab.backend._cluster import Cluster, cluster_nodes, shutdown_ray, start_ray
@@ -38,6 +38,7 @@ __getattr__ = lazy.attributes(
 __all__ = [
     "Budget",
     "Cluster",
+    "RunEnd",
     "SystemSampler",
     "TrialEvents",
     "TrialResult",

@@ -39,6 +39,14 @@ class TrialEvents(Protocol):
     def trial_failed(self, trial_id: str, error: str) -> None: ...
 
 
+@dataclass(frozen=True)
+class RunEnd:
+    """How the trials' run ended, when it did not simply finish."""
+
+    gave_up: bool = False  # a second Ctrl-C or SIGTERM: Ray did not finish its graceful stop
+    terminated: bool = False  # SIGTERM asked it to stop
+
+
 class Budget(Protocol):
     """The sweep's caps: asked after every result, and before every new trial."""
 

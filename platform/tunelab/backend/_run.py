@@ -4,7 +4,11 @@ trial event to the sweep."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import signal
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,10 +18,11 @@ from ray.tune.logger import JsonLoggerCallback
 
 from tunelab import env
 from tunelab.backend._callback import ForwardingCallback
-from tunelab.backend._events import Budget, TrialEvents
+from tunelab.backend._events import Budget, RunEnd, TrialEvents
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
 from tunelab.backend._trial import run_trial
 from tunelab.data import DataSplits
+from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
 from tunelab.spec import SweepSpec
@@ -36,10 +41,10 @@ def run_trials(
     budget: Budget,
     study_storage: Any,
     first_trial: int = 0,
-) -> bool:
+) -> RunEnd:
     """Run the sweep's trials, telling `events` what happens to each. `first_trial` numbers
-    the trial names on from an extended sweep's. Returns True when a second Ctrl-C made Ray give
-    up its graceful stop (after one, Ray stops gracefully and returns as usual)."""
+    the trial names on from an extended sweep's. After Ctrl-C or SIGTERM, Ray stops gracefully
+    and returns as usual; the trials it left running never end."""
     env.apply_library_defaults("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT")
     trainable = tune.with_parameters(
         run_trial,
@@ -98,11 +103,35 @@ def run_trials(
             verbose=0,
         ),
     )
+    with _sigterm_stops_gracefully() as terminated:
+        try:
+            tuner.fit()
+        except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: Ray gives up its graceful stop
+            return RunEnd(gave_up=True, terminated=terminated.is_set())
+    return RunEnd(terminated=terminated.is_set())
+
+
+@contextlib.contextmanager
+def _sigterm_stops_gracefully() -> Iterator[threading.Event]:
+    """SIGTERM (a preempted node, `kill`) asks Ray Tune for the graceful stop Ctrl-C gets (Ray
+    also takes SIGUSR1 for it): running trials stop, their runs are marked. A second one gives
+    up, as a second Ctrl-C does."""
+    received = threading.Event()
+    if threading.current_thread() is not threading.main_thread():
+        yield received  # signals reach the main thread only
+        return
+
+    def stop(signum: int, frame: Any) -> None:
+        if received.is_set():
+            raise Terminated()
+        received.set()
+        signal.raise_signal(signal.SIGUSR1)
+
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        tuner.fit()
-    except KeyboardInterrupt:  # a second Ctrl-C: Ray gives up its graceful stop
-        return True
-    return False
+        yield received
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def trial_name(trial: Trial, offset: int = 0) -> str:

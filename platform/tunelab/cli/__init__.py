@@ -7,9 +7,17 @@ from __future__ import annotations
 from tunelab.cli._main import (
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
+    EXIT_TERMINATED,
     EXIT_USAGE,
     build_parser,
     main,
 )
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NO_RESULT", "EXIT_USAGE", "build_parser", "main"]
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_NO_RESULT",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]

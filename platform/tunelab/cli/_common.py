@@ -8,7 +8,8 @@ import sys
 
 EXIT_USAGE = 2  # bad input: spec, flags, names; nothing was started
 EXIT_NO_RESULT = 1  # the sweep ran but no trial finished; a promotion was refused
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_TERMINATED = 143  # SIGTERM (a preemption, `kill`)
 
 TRACKING_HELP = "default: $MLFLOW_TRACKING_URI, else MLflow's default here"
 

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from tunelab import env
 from tunelab.cli import _list, _registry, _report, _servers, _sweep
-from tunelab.cli._common import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_USAGE
-from tunelab.errors import TunelabError
+from tunelab.cli._common import EXIT_INTERRUPTED, EXIT_NO_RESULT, EXIT_TERMINATED, EXIT_USAGE
+from tunelab.errors import Terminated, TunelabError
 from tunelab.version import __version__
 
 # Each group adds its commands, each with `run(args) -> exit status` as its default.
@@ -35,6 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not debug:  # MLflow's INFO lines (creating a store's tables, ...) are not tunelab's output
         env.apply_library_defaults("MLFLOW_LOGGING_LEVEL")  # read when mlflow is imported
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # if it already was
+    previous = signal.signal(signal.SIGTERM, _terminated)  # a command stops as for Ctrl-C
     try:
         status: int = args.run(args)
         return status
@@ -43,9 +46,22 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"tunelab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as stopped:
         print("tunelab: interrupted", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
-__all__ = ["EXIT_INTERRUPTED", "EXIT_NO_RESULT", "EXIT_USAGE", "build_parser", "main"]
+def _terminated(signum: int, frame: Any) -> None:
+    raise Terminated()
+
+
+__all__ = [
+    "EXIT_INTERRUPTED",
+    "EXIT_NO_RESULT",
+    "EXIT_TERMINATED",
+    "EXIT_USAGE",
+    "build_parser",
+    "main",
+]

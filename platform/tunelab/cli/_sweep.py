@@ -12,6 +12,7 @@ from tunelab import env
 from tunelab.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
+    EXIT_TERMINATED,
     TRACKING_HELP,
     integer,
     invoked_as,
@@ -146,6 +147,8 @@ def run(args: argparse.Namespace) -> int:
         )
     if args.json:
         print(json.dumps(result.as_json(), sort_keys=True), file=out)
+    if result.terminated:
+        return EXIT_TERMINATED
     if result.interrupted:
         return EXIT_INTERRUPTED
     return 0 if result.best is not None else EXIT_NO_RESULT

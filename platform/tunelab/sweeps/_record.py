@@ -74,6 +74,7 @@ def record_sweep(
     study_storage: Any,
     interrupted: bool,
     started: float,
+    terminated: bool = False,
 ) -> SweepResult:
     """Record the sweep's outcome on its parent run, end it, and wait for the store (up to
     TUNELAB_TRACKING_GIVE_UP_S; what it cannot take stays on disk)."""
@@ -126,6 +127,7 @@ def record_sweep(
         results_dir=str(plan.folder),
         metric=spec.metric,
         interrupted=interrupted,
+        terminated=terminated,
         failed_writes=writer.failed_writes,
         pending_writes=pending,
         budget_reached=state.budget_reached,

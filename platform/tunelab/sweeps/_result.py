@@ -25,6 +25,7 @@ class SweepResult:
     results_dir: str
     metric: str = ""
     interrupted: bool = False
+    terminated: bool = False  # stopped by SIGTERM (a preemption), not Ctrl-C
     failed_writes: list[str] = field(default_factory=list)
     pending_writes: SpoolState | None = None  # kept on disk: the store stayed unreachable
     budget_reached: str | None = None  # the cap that ended the sweep, if one did

@@ -72,7 +72,7 @@ def run_sweep(
             cluster.start()  # Ray in this process starts while the writer reaches the store
             parent_run_id = session.writer.wait_ready()
             state = starting_state(session.writer, extend)
-            interrupted = run_trials(
+            stop = run_trials(
                 loaded,
                 plan=plan,
                 prepared=prepared,
@@ -94,7 +94,8 @@ def run_sweep(
         template=session.template,
         parent_run_id=parent_run_id,
         study_storage=study_storage,
-        interrupted=interrupted,
+        interrupted=stop.interrupted,
+        terminated=stop.terminated,
         started=started,
     )
 
@@ -108,6 +109,12 @@ def open_study(plan: Plan, loaded: LoadedSpec) -> tuple[Any, WarmStart | None]:
     from tunelab.search import seed_study
 
     return storage, seed_study(loaded.spec, sweep=plan.name, storage=storage, old=plan.earlier)
+
+
+@dataclass(frozen=True)
+class Stop:
+    interrupted: bool  # stopped before its trials ended (Ctrl-C, SIGTERM)
+    terminated: bool  # by SIGTERM
 
 
 @dataclass(frozen=True)
@@ -186,9 +193,9 @@ def run_trials(
     first_trial: int,
     live: bool,
     started: float,
-) -> bool:
+) -> Stop:
     """Run the trials on the backend, each event recorded as it happens; with `live`, under
-    the live board. True when the sweep was interrupted: its open trials end KILLED."""
+    the live board. When the sweep was interrupted, its open trials end KILLED."""
     from tunelab import backend, training
 
     spec = loaded.spec
@@ -221,7 +228,7 @@ def run_trials(
         console.print(seeded.describe(), highlight=False)
     try:
         with _live(board, console):
-            gave_up = backend.run_trials(
+            end = backend.run_trials(
                 spec,
                 sweep=plan.name,
                 data=prepared.data,
@@ -234,8 +241,9 @@ def run_trials(
                 study_storage=study_storage,
                 first_trial=first_trial,
             )
-        # On Ctrl-C Ray Tune stops gracefully and returns as usual; trials it left running tell.
-        return gave_up or state.open
+        # On Ctrl-C or SIGTERM Ray Tune stops gracefully and returns as usual; the trials it left
+        # running tell.
+        return Stop(end.gave_up or state.open, end.terminated)
     finally:
         recorder.end_unfinished()
 
