@@ -24,6 +24,7 @@ from tunelab._api import (
     list_models,
     register_dataset,
     register_model,
+    resume,
     sweep,
     validate,
 )
@@ -67,6 +68,7 @@ __all__ = [
     "register_model",
     "report",
     "reproduce",
+    "resume",
     "rollback",
     "sweep",
     "validate",

@@ -81,6 +81,37 @@ def sweep(
     )
 
 
+def resume(
+    sweep_name: str,
+    *,
+    address: str | None = None,
+    tracking_uri: str | None = None,
+    results_dir: str | None = None,
+    database_uri: str | None = None,
+    live: bool = True,
+    debug: bool = False,
+) -> SweepResult | None:
+    """Continue a sweep whose driver stopped (SIGKILL, SIGTERM, a lost machine, Ctrl-C) from
+    Ray Tune's state in its results folder, in its own runs and study; None when it had
+    finished. A sweep whose heartbeat is fresh is running elsewhere: refused."""
+    from tunelab.sweeps import prepare_resume, run_sweep
+
+    prepared = prepare_resume(sweep_name, tracking_uri=tracking_uri)
+    if prepared is None:
+        return None
+    loaded, resumption = prepared
+    return run_sweep(
+        loaded,
+        address=address,
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        database_uri=database_uri,
+        live=live,
+        debug=debug,
+        resume=resumption,
+    )
+
+
 def validate(
     spec: str | Path | Mapping[str, Any] | SweepSpec | None,
     overrides: Mapping[str, Any] | None = None,

@@ -65,6 +65,12 @@ TUNELAB_TRACKING_GIVE_UP_S = Var(
     "(default 120); what is still pending stays in the sweep's tracking_spool.jsonl.",
     float,
 )
+TUNELAB_HEARTBEAT_S = Var(
+    "TUNELAB_HEARTBEAT_S",
+    "How often a running sweep renews its heartbeat (default 30 s); a sweep whose heartbeat is "
+    "three of its own intervals old has lost its driver and can be resumed or closed.",
+    float,
+)
 TUNELAB_CACHE_DIR = _text(
     "TUNELAB_CACHE_DIR", "Where reference models are cached (default ~/.cache/tunelab)."
 )

@@ -71,3 +71,10 @@ def test_a_heartbeat_older_than_three_beats_means_the_driver_is_gone() -> None:
     assert is_stale(None) and is_stale("") and is_stale("not a time")
     assert not is_stale("1000", now=1000 + 2 * HEARTBEAT_S)
     assert is_stale("1000", now=1000 + 3 * HEARTBEAT_S + 1)
+
+
+def test_a_heartbeat_is_judged_by_the_interval_its_sweep_recorded() -> None:
+    from tunelab.sweeps import is_stale
+
+    assert not is_stale("1000.5", "2", now=1006)
+    assert is_stale("1000.5", "2", now=1007)  # three beats of 2 s missed

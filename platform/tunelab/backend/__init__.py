@@ -11,7 +11,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tunelab import lazy
-from tunelab.backend._events import Budget, RunEnd, TrialEvents, TrialResult
+from tunelab.backend._events import (
+    RESUME_KEY,
+    Budget,
+    Continued,
+    RunEnd,
+    TrialEvents,
+    TrialResult,
+)
 
 if TYPE_CHECKING:
     from tunelab.backend._cluster import Cluster, cluster_nodes, shutdown_ray, start_ray
@@ -36,8 +43,10 @@ __getattr__ = lazy.attributes(
 
 
 __all__ = [
+    "RESUME_KEY",
     "Budget",
     "Cluster",
+    "Continued",
     "RunEnd",
     "SystemSampler",
     "TrialEvents",

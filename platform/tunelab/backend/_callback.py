@@ -9,19 +9,18 @@ from ray import tune
 from ray.tune.experiment import Trial
 
 from tunelab.backend._errors import trial_error_line
-from tunelab.backend._events import TrialEvents, TrialResult
+from tunelab.backend._events import EPOCH_KEY, ERROR_KEY, NODE_KEY, TrialEvents, TrialResult
+from tunelab.backend._live import live
 from tunelab.backend._system import SYSTEM_KEY
-from tunelab.backend._trial import EPOCH_KEY, ERROR_KEY, NODE_KEY
 
 
 class ForwardingCallback(tune.Callback):
-    def __init__(self, events: TrialEvents) -> None:
-        self.events = events
+    def __init__(self, sweep: str) -> None:
+        self.sweep = sweep  # pickled with the experiment: only the name (see _live)
 
-    def __getstate__(self) -> dict[str, Any]:
-        # Ray pickles the Tuner, callbacks included, for `Tuner.restore`. The events' receiver is
-        # a live object of this process; a restored sweep attaches a new one.
-        return {**self.__dict__, "events": None}
+    @property
+    def events(self) -> TrialEvents:
+        return live(self.sweep).events
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any

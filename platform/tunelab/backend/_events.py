@@ -7,6 +7,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+# Fields every tunelab trial adds to its per-epoch result.
+EPOCH_KEY = "epoch"
+NODE_KEY = "node_id"
+ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
+# In a resumed sweep's config: the trial goes on from its own folder's checkpoint at this epoch.
+RESUME_KEY = "tunelab_resume"  # {"name": "trial-002", "folder": ..., "epoch": 7, ...}
+
 
 @dataclass(frozen=True)
 class TrialResult:
@@ -37,6 +44,19 @@ class TrialEvents(Protocol):
     def trial_completed(self, trial_id: str, checkpoint: str | None) -> None: ...
 
     def trial_failed(self, trial_id: str, error: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class Continued:
+    """A resumed sweep's trial that goes on: its Optuna trial, its config and its name, from
+    the checkpoint in its folder of the last epoch its run recorded (0: from the start)."""
+
+    number: int  # the Optuna trial's number
+    config: dict[str, Any]
+    name: str
+    folder: str  # where its checkpoints are (and those of each time it went on before)
+    epoch: int
+    going_on: int = 1  # 1 the first time it goes on: its new checkpoints' folder is NAME.1
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ from ray.tune.logger import JsonLoggerCallback
 
 from tunelab import env
 from tunelab.backend._callback import ForwardingCallback
-from tunelab.backend._events import Budget, RunEnd, TrialEvents
+from tunelab.backend._events import RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
+from tunelab.backend._live import attached
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
 from tunelab.backend._trial import run_trial
 from tunelab.data import DataSplits
@@ -41,11 +42,71 @@ def run_trials(
     budget: Budget,
     study_storage: Any,
     first_trial: int = 0,
+    continued: list[Continued] | None = None,
+    sampler_seed: int | None = None,
 ) -> RunEnd:
     """Run the sweep's trials, telling `events` what happens to each. `first_trial` numbers
-    the trial names on from an extended sweep's. After Ctrl-C or SIGTERM, Ray stops gracefully
-    and returns as usual; the trials it left running never end."""
+    the trial names on from an extended or resumed sweep's. `continued` are a resumed sweep's
+    trials that had not ended: they run first, each with its Optuna trial, its config and its
+    name, from its last checkpoint. After Ctrl-C or SIGTERM, Ray stops gracefully and returns
+    as usual; the trials it left running never end."""
+    continued = continued or []
     env.apply_library_defaults("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT")
+    metrics = [metric for metric, _ in spec.targets]
+    modes = [mode for _, mode in spec.targets]
+    searcher = BudgetedOptunaSearch(
+        space=define_by_run(spec),
+        # Several objectives: Optuna searches for the Pareto front; Tune ranks by the first.
+        metric=metrics if len(metrics) > 1 else metrics[0],
+        mode=modes if len(modes) > 1 else modes[0],
+        sampler=make_sampler(spec, sampler_seed),
+        storage=study_storage,
+        study_name=sweep,
+        sweep=sweep,
+        max_epochs=spec.budget.max_epochs,
+        stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
+        continued=continued,
+    )
+    tuner = tune.Tuner(
+        _trainable(spec, data, architecture, options),
+        tune_config=tune.TuneConfig(
+            metric=spec.metric,
+            mode=spec.mode,
+            search_alg=searcher,
+            scheduler=make_scheduler(spec),
+            num_samples=spec.budget.trials,
+            max_concurrent_trials=concurrency,
+            # One worker process serves many trials: no process start and no re-import per trial.
+            reuse_actors=True,
+            trial_name_creator=functools.partial(
+                trial_name, offset=first_trial, continued=len(continued)
+            ),
+            trial_dirname_creator=functools.partial(
+                trial_dirname, offset=first_trial, continued=len(continued)
+            ),
+        ),
+        run_config=tune.RunConfig(
+            name=sweep,
+            storage_path=str(results_dir),
+            # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
+            # trial without one; tunelab itself reads nothing back from it.
+            callbacks=[ForwardingCallback(sweep), JsonLoggerCallback()],
+            # Every checkpoint is kept: with num_to_keep set, Ray snapshots the whole experiment
+            # state at each checkpoint, which costs more than the disk it saves on small models.
+            checkpoint_config=tune.CheckpointConfig(),
+            stop=BudgetStopper(sweep) if budget.capped else None,
+            # A trial whose worker or node dies restarts from its last checkpoint, on any node.
+            failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
+            verbose=0,
+        ),
+    )
+    return _fit(tuner, sweep, events, budget)
+
+
+def _trainable(
+    spec: SweepSpec, data: DataSplits, architecture: Architecture, options: dict[str, Any]
+) -> Any:
+    """What every trial runs, with the data put in Ray's object store once."""
     trainable = tune.with_parameters(
         run_trial,
         data=data,
@@ -57,53 +118,11 @@ def run_trials(
         targets=tuple(metric for metric, _ in spec.targets),
         system_interval_s=spec.system_metrics.interval_s,
     )
-    trainable = tune.with_resources(
-        trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu}
-    )
-    metrics = [metric for metric, _ in spec.targets]
-    modes = [mode for _, mode in spec.targets]
-    searcher = BudgetedOptunaSearch(
-        space=define_by_run(spec),
-        # Several objectives: Optuna searches for the Pareto front; Tune ranks by the first.
-        metric=metrics if len(metrics) > 1 else metrics[0],
-        mode=modes if len(modes) > 1 else modes[0],
-        sampler=make_sampler(spec),
-        storage=study_storage,
-        study_name=sweep,
-        budget=budget if budget.capped else None,
-        max_epochs=spec.budget.max_epochs,
-        stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
-    )
-    tuner = tune.Tuner(
-        trainable,
-        tune_config=tune.TuneConfig(
-            metric=spec.metric,
-            mode=spec.mode,
-            search_alg=searcher,
-            scheduler=make_scheduler(spec),
-            num_samples=spec.budget.trials,
-            max_concurrent_trials=concurrency,
-            # One worker process serves many trials: no process start and no re-import per trial.
-            reuse_actors=True,
-            trial_name_creator=functools.partial(trial_name, offset=first_trial),
-            trial_dirname_creator=functools.partial(trial_name, offset=first_trial),
-        ),
-        run_config=tune.RunConfig(
-            name=sweep,
-            storage_path=str(results_dir),
-            # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
-            # trial without one; tunelab itself reads nothing back from it.
-            callbacks=[ForwardingCallback(events), JsonLoggerCallback()],
-            # Every checkpoint is kept: with num_to_keep set, Ray snapshots the whole experiment
-            # state at each checkpoint, which costs more than the disk it saves on small models.
-            checkpoint_config=tune.CheckpointConfig(),
-            stop=BudgetStopper(budget) if budget.capped else None,
-            # A trial whose worker or node dies restarts from its last checkpoint, on any node.
-            failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
-            verbose=0,
-        ),
-    )
-    with _sigterm_stops_gracefully() as terminated:
+    return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
+
+
+def _fit(tuner: tune.Tuner, sweep: str, events: TrialEvents, budget: Budget) -> RunEnd:
+    with attached(sweep, events, budget), _sigterm_stops_gracefully() as terminated:
         try:
             tuner.fit()
         except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: Ray gives up its graceful stop
@@ -134,11 +153,24 @@ def _sigterm_stops_gracefully() -> Iterator[threading.Event]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def trial_name(trial: Trial, offset: int = 0) -> str:
+def trial_name(trial: Trial, offset: int = 0, continued: int = 0) -> str:
     """trial-000, trial-001, ... in the order the searcher created them, which is also the Optuna
     trial number (and the offset of the trial's seed), except after a warm start, whose imported
-    trials come first in the study. Also the trial's folder name."""
+    trials come first in the study. A resumed sweep's trial that goes on keeps its name; the
+    `continued` trials come first, and the new ones are numbered on from `offset`."""
+    resumed = trial.config.get(RESUME_KEY)
+    if resumed is not None:
+        return str(resumed["name"])
     counter = trial.experiment_tag.split("_", 1)[0]
     if not counter.isdigit():
         return f"trial-{trial.trial_id}"
-    return f"trial-{int(counter) - 1 + offset:03d}"
+    return f"trial-{int(counter) - 1 - continued + offset:03d}"
+
+
+def trial_dirname(trial: Trial, offset: int = 0, continued: int = 0) -> str:
+    """The trial's folder: its name; for a resumed trial, a folder of its own each time it
+    goes on (NAME.1, NAME.2, ...), so that no checkpoint of before is overwritten."""
+    resumed = trial.config.get(RESUME_KEY)
+    if resumed is not None:
+        return f"{resumed['name']}.{resumed['going_on']}"
+    return trial_name(trial, offset, continued)

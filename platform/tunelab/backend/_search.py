@@ -18,8 +18,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tunelab.backend._callback import epoch_of
-from tunelab.backend._events import Budget
-from tunelab.backend._trial import ERROR_KEY
+from tunelab.backend._events import ERROR_KEY, RESUME_KEY, Budget, Continued
+from tunelab.backend._live import live
 from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
 
@@ -49,31 +49,44 @@ class BudgetStopper(tune.Stopper):
     """Once the budget is spent, each running trial stops at its next report: after the epoch
     it was training, whose checkpoint comes with the report."""
 
-    def __init__(self, budget: Budget) -> None:
-        self.budget = budget
+    def __init__(self, sweep: str) -> None:
+        self.sweep = sweep  # pickled with the experiment: only the name (see _live)
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return self.budget.stop_after(trial_id, epoch_of(result))
+        return live(self.sweep).budget.stop_after(trial_id, epoch_of(result))
 
     def stop_all(self) -> bool:
         return False  # running trials finish their epoch; the searcher starts no new one
 
 
 class BudgetedOptunaSearch(OptunaSearch):
-    """Ray's OptunaSearch that suggests no new trial once the budget is spent, and that can tell
-    Optuna a trial the scheduler stopped early as pruned rather than complete."""
+    """Ray's OptunaSearch that suggests no new trial once the budget is spent, that can tell
+    Optuna a trial the scheduler stopped early as pruned rather than complete, and that first
+    hands a resumed sweep's unfinished trials back, each bound to its own Optuna trial."""
 
     def __init__(
         self,
         *args: Any,
-        budget: Budget | None = None,
+        sweep: str,
         max_epochs: int | None = None,
         stopped_as_pruned: bool = False,
+        continued: list[Continued] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
-        self.budget = budget
+        self.sweep = sweep  # pickled with the experiment: only the name (see _live)
         self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
+        self.continued = list(continued or [])
+
+    @property
+    def budget(self) -> Budget | None:
+        budget = live(self.sweep).budget
+        return budget if budget.capped else None
+
+    def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        # Optuna's intermediate values go by epoch: Ray's count starts again when a resumed
+        # sweep's trial goes on.
+        super().on_trial_result(trial_id, {**result, "training_iteration": epoch_of(result)})
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
@@ -85,7 +98,7 @@ class BudgetedOptunaSearch(OptunaSearch):
             and not error
             and result is not None
             and self.max_epochs is not None
-            and int(result.get("training_iteration", 0)) < self.max_epochs
+            and epoch_of(result) < self.max_epochs
             and not isinstance(self.metric, list)
             and trial_id not in self._completed_trials
         )
@@ -104,4 +117,23 @@ class BudgetedOptunaSearch(OptunaSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         if self.budget is not None and self.budget.exhausted():
             return Searcher.FINISHED
+        if self.continued and trial_id not in self._ot_trials:
+            return self._go_on(trial_id, self.continued.pop(0))
         return super().suggest(trial_id)  # type: ignore[no-any-return]
+
+    def _go_on(self, trial_id: str, trial: Continued) -> dict[str, Any]:
+        """A resumed sweep's trial: its Optuna trial (still RUNNING in the study, never asked
+        anew), its config as it was, and where to go on from."""
+        import optuna
+
+        study = self._ot_study
+        assert study is not None  # set up by OptunaSearch before any trial starts
+        (frozen,) = study.get_trials(deepcopy=False, states=None)[trial.number : trial.number + 1]
+        self._ot_trials[trial_id] = optuna.trial.Trial(study, frozen._trial_id)
+        where = {
+            "name": trial.name,
+            "folder": trial.folder,
+            "epoch": trial.epoch,
+            "going_on": trial.going_on,
+        }
+        return {**trial.config, RESUME_KEY: where}

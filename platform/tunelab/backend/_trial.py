@@ -10,19 +10,16 @@ from __future__ import annotations
 
 import math
 import tempfile
+from pathlib import Path
 from typing import Any
 
 import ray
 from ray import tune
 
+from tunelab.backend._events import EPOCH_KEY, ERROR_KEY, NODE_KEY, RESUME_KEY
 from tunelab.data import DataSplits
 from tunelab.errors import error_line
 from tunelab.models import Architecture
-
-# Fields every tunelab trial adds to its per-epoch result.
-EPOCH_KEY = "epoch"
-NODE_KEY = "node_id"
-ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
 
 
 def run_trial(
@@ -49,11 +46,15 @@ def run_trial(
     # One torch thread per CPU the trial was given, so concurrent trials do not oversubscribe.
     torch.set_num_threads(threads)
     node_id = ray.get_runtime_context().get_node_id()
+    config = dict(config)
+    resumed = config.pop(RESUME_KEY, None)
     restore = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             restore = load_checkpoint(directory)
+    elif resumed is not None and resumed["epoch"]:
+        restore = checkpoint_at(Path(resumed["folder"]), int(resumed["epoch"]))
 
     device = Device.pick(use_gpu)
     sampler = SystemSampler(system_interval_s, gpu=device.name == "cuda")
@@ -99,3 +100,21 @@ def run_trial(
                     "done": True,
                 }
             )
+
+
+def checkpoint_at(folder: Path, epoch: int) -> dict[str, Any] | None:
+    """The latest checkpoint of a trial, from its folder and those of each time it went on
+    (NAME.1, NAME.2, ...), of an epoch no later than `epoch`: the last its run recorded (a
+    later one's metrics were never recorded). None when there is none."""
+    from tunelab.training import CHECKPOINT_FILE, load_checkpoint
+
+    best: dict[str, Any] | None = None
+    folders = [folder, *folder.parent.glob(f"{folder.name}.*")]
+    for directory in (d for f in folders for d in f.glob("checkpoint_*")):
+        if not (directory / CHECKPOINT_FILE).exists():
+            continue
+        state = load_checkpoint(directory)
+        reached = int(state.get("epoch", 0))
+        if reached <= epoch and (best is None or reached > int(best["epoch"])):
+            best = state
+    return best

@@ -1,11 +1,12 @@
-"""`tunelab sweep`: run a sweep, print what it did."""
+"""`tunelab sweep`, `resume` and `sweeps`: run a sweep or go on with one, print what it did; and
+every sweep in the store."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import tunelab
 from tunelab import env
@@ -17,6 +18,9 @@ from tunelab.cli._common import (
     integer,
     invoked_as,
 )
+
+if TYPE_CHECKING:
+    from tunelab.sweeps import SweepResult
 
 
 def add_commands(commands: Any) -> None:
@@ -72,6 +76,26 @@ def add_commands(commands: Any) -> None:
     sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
     sweep.set_defaults(run=run)
 
+    resume = commands.add_parser(
+        "resume",
+        help="continue a sweep whose driver stopped, from where it was",
+        description="Continue a sweep whose driver was killed, preempted or interrupted: its "
+        "trials that had not ended go on from their checkpoints in their own runs, its study "
+        "as it was. Exit status 0 for a sweep that had finished.",
+    )
+    resume.add_argument("sweep", metavar="SWEEP")
+    resume.add_argument("--address", help="Ray cluster to run on (default: Ray in-process)")
+    resume.add_argument("--tracking-uri", help=TRACKING_HELP)
+    resume.add_argument(
+        "--results-dir", help="where the sweep keeps its results (as it was given to the sweep)"
+    )
+    resume.add_argument("--database-uri", help="server mode: as it was given to the sweep")
+    resume.add_argument(
+        "--json", action="store_true", help="end with one JSON line describing the sweep"
+    )
+    resume.add_argument("--debug", action="store_true", help="show Ray's logs and tracebacks")
+    resume.set_defaults(run=run_resume)
+
     sweeps = commands.add_parser(
         "sweeps",
         help="every sweep in the store, its state and its trials; --close an interrupted one",
@@ -87,16 +111,31 @@ def add_commands(commands: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = tunelab.sweep(
-        args.spec,
-        trials=args.trials,
-        max_epochs=args.max_epochs,
-        concurrency=args.concurrency,
-        seed=args.seed,
-        max_retries=args.max_retries,
-        name=args.name,
-        warm_start=args.warm_start,
-        extend=args.extend,
+    return print_result(
+        args,
+        tunelab.sweep(
+            args.spec,
+            trials=args.trials,
+            max_epochs=args.max_epochs,
+            concurrency=args.concurrency,
+            seed=args.seed,
+            max_retries=args.max_retries,
+            name=args.name,
+            warm_start=args.warm_start,
+            extend=args.extend,
+            address=args.address,
+            tracking_uri=args.tracking_uri,
+            results_dir=args.results_dir,
+            database_uri=args.database_uri,
+            live=not args.json,
+            debug=args.debug,
+        ),
+    )
+
+
+def run_resume(args: argparse.Namespace) -> int:
+    result = tunelab.resume(
+        args.sweep,
         address=args.address,
         tracking_uri=args.tracking_uri,
         results_dir=args.results_dir,
@@ -104,9 +143,22 @@ def run(args: argparse.Namespace) -> int:
         live=not args.json,
         debug=args.debug,
     )
+    if result is None:
+        print(f"sweep {args.sweep} is finished: nothing to resume")
+        return 0
+    return print_result(args, result)
+
+
+def print_result(args: argparse.Namespace, result: SweepResult) -> int:
+    """What a sweep did, as `tunelab sweep` and `tunelab resume` print it; the exit status."""
     out = sys.stdout
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.counts.items() if n)
     print(f"sweep {result.sweep}: {counts or 'no trials'} in {result.wall_s:.1f} s", file=out)
+    if result.interrupted:
+        print(
+            f"interrupted: `{invoked_as()} resume {result.sweep}` goes on from where it stopped",
+            file=sys.stderr,
+        )
     if result.budget_reached:
         print(f"budget: {result.budget_reached} reached; no further trial started", file=out)
     if result.best is not None:

@@ -10,11 +10,13 @@ from tunelab.search._space import SEED_KEY, DefineByRun, define_by_run, is_activ
 from tunelab.search._storage import (
     JOURNAL_FILE,
     STUDY_SCHEMA,
+    fail_abandoned,
     load_study,
     optuna_journal,
     quiet_optuna,
     study_storage,
     study_storage_uri,
+    trial_states,
 )
 from tunelab.search._warm_start import (
     WarmStart,
@@ -36,6 +38,7 @@ __all__ = [
     "contains",
     "define_by_run",
     "distribution",
+    "fail_abandoned",
     "is_active",
     "load_study",
     "make_sampler",
@@ -47,4 +50,5 @@ __all__ = [
     "study_storage",
     "study_storage_uri",
     "tpe_settings",
+    "trial_states",
 ]

@@ -26,10 +26,12 @@ def tpe_settings(spec: SweepSpec) -> dict[str, Any]:
     }
 
 
-def make_sampler(spec: SweepSpec) -> optuna.samplers.BaseSampler:
+def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.BaseSampler:
+    """The spec's sampler, seeded with the spec's seed (or `seed`: a resumed sweep's sampler
+    is seeded anew, or it would propose again what it proposed first)."""
     import optuna
 
-    seed = spec.seed
+    seed = spec.seed if seed is None else seed
     name = spec.searcher.sampler
     if name == "tpe":
         # multivariate and group are experimental in Optuna; their warnings say only that.

@@ -22,6 +22,25 @@ def load_study(name: str, storage: Any) -> Study:
     return optuna.load_study(study_name=name, storage=storage)
 
 
+def fail_abandoned(name: str, storage: Any) -> int:
+    """Tell FAIL every trial of the study still RUNNING once its sweep's trials have all
+    ended: suggestions whose trials were lost with a driver before Ray saved them. Returns how
+    many."""
+    import optuna
+    from optuna.trial import TrialState
+
+    study = optuna.load_study(study_name=name, storage=storage)
+    abandoned = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+    for trial in abandoned:
+        study.tell(trial.number, state=TrialState.FAIL)
+    return len(abandoned)
+
+
+def trial_states(name: str, storage: Any) -> dict[int, str]:
+    """Each trial of a sweep's study by number: RUNNING, COMPLETE, PRUNED, FAIL or WAITING."""
+    return {t.number: t.state.name for t in load_study(name, storage).get_trials(deepcopy=False)}
+
+
 def quiet_optuna() -> None:
     """Optuna's own INFO lines (a trial finished, ...) are not tunelab's output."""
     import optuna

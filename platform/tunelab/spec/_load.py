@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import dataclasses
 import difflib
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -40,6 +41,11 @@ class LoadedSpec:
 
     def locate(self, path: KeyPath, message: str) -> SpecError:
         return _locate(self.source, self.lines, self.overrides, path, message)
+
+    def with_trials(self, trials: int) -> LoadedSpec:
+        """The same spec with `budget.trials` set: what a resumed sweep has left to run."""
+        budget = self.spec.budget.model_copy(update={"trials": trials})
+        return dataclasses.replace(self, spec=self.spec.model_copy(update={"budget": budget}))
 
 
 def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:

@@ -30,6 +30,7 @@ from tunelab.sweeps._ranking import TOP_TRIALS, best_trial, is_better, pareto_fr
 from tunelab.sweeps._record import GIVE_UP_S, trial_rows
 from tunelab.sweeps._recorder import SweepRecorder
 from tunelab.sweeps._result import SweepResult
+from tunelab.sweeps._resume import Resumption, prepare_resume
 from tunelab.sweeps._run import run_sweep
 from tunelab.sweeps._state import (
     FINISHED,
@@ -56,6 +57,7 @@ __all__ = [
     "Outcome",
     "Plan",
     "Prepared",
+    "Resumption",
     "SweepInfo",
     "SweepRecorder",
     "SweepResult",
@@ -76,6 +78,7 @@ __all__ = [
     "pareto_front",
     "prepare",
     "prepare_extension",
+    "prepare_resume",
     "ranked_trials",
     "results_root",
     "run_sweep",

@@ -13,9 +13,10 @@ class Budget:
     """The spec's caps, against the sweep's use: trial time times the resources each trial
     holds, and the epochs every trial has reported."""
 
-    def __init__(self, spec: SweepSpec, state: SweepState) -> None:
+    def __init__(self, spec: SweepSpec, state: SweepState, spent_wall_s: float = 0.0) -> None:
+        """`spent_wall_s`: wall time a resumed sweep had already run."""
         self.budget, self.resources, self.state = spec.budget, spec.resources, state
-        self.started = time.monotonic()
+        self.started = time.monotonic() - spent_wall_s
         # Each trial's latest epoch as the backend reports it here: Ray asks the stopper before
         # it tells the callbacks, so the trial records lag by one result.
         self.latest_epoch: dict[str, int] = {}

@@ -16,21 +16,25 @@ from tunelab import tracking
 from tunelab.errors import TunelabError
 from tunelab.spec import LoadedSpec
 from tunelab.sweeps._state import Outcome
-from tunelab.tracking.tags import TAG_OUTCOME
+from tunelab.tracking.tags import TAG_OUTCOME, TAG_TRIAL_ID
 
 EXTENSION_PARAM = "extension_{number}_trials"
 
 
 @dataclass(frozen=True)
 class EarlierTrial:
+    """A trial as its run recorded it."""
+
     run_id: str
     name: str
     config: dict[str, Any]
     last_epoch: int | None
     last_value: float | None
     last_values: dict[str, float]
-    outcome: Outcome | None
-    seconds: float
+    outcome: Outcome | None  # None: it never ended (its driver was lost)
+    seconds: float  # its time, to its end or its last recorded epoch
+    trial_id: str = ""  # Ray's
+    settled: bool = False  # its end, lost with its driver, was read from the Optuna study
 
 
 @dataclass(frozen=True)
@@ -58,14 +62,21 @@ def prepare_extension(
             overrides,
             missing=f"--extend: sweep {sweep!r} recorded no spec (did it finish?)",
         )
+    number = 1 + sum(1 for key in parent.data.params if key.startswith("extension_"))
+    earlier = recorded_trials(client, parent, loaded)
+    return loaded, Extension(sweep, parent.info.run_id, number, earlier)
+
+
+def recorded_trials(client: Any, parent: Any, loaded: LoadedSpec) -> list[EarlierTrial]:
+    """Every trial of a sweep as its run recorded it, in the order they started."""
     spec = loaded.spec
-    earlier = []
-    for run in tracking.sweep_trials(client, parent):
+    trials = []
+    for run in sorted(tracking.sweep_trials(client, parent), key=lambda r: r.info.start_time):
         metrics = run.data.metrics
         outcome = run.data.tags.get(TAG_OUTCOME)
-        end = run.info.end_time or run.info.start_time
-        last = tracking.last_metric(client, run.info.run_id, spec.metric)
-        earlier.append(
+        last = tracking.last_point(client, run.info.run_id, spec.metric)
+        end = run.info.end_time or (last[2] if last else None) or run.info.start_time
+        trials.append(
             EarlierTrial(
                 run_id=run.info.run_id,
                 name=run.info.run_name or run.info.run_id,
@@ -75,10 +86,10 @@ def prepare_extension(
                 last_values={m: metrics[m] for m, _ in spec.targets if m in metrics},
                 outcome=Outcome(outcome) if outcome in set(Outcome) else None,
                 seconds=max(0.0, (end - run.info.start_time) / 1000),
+                trial_id=run.data.tags.get(TAG_TRIAL_ID, ""),
             )
         )
-    number = 1 + sum(1 for key in parent.data.params if key.startswith("extension_"))
-    return loaded, Extension(sweep, parent.info.run_id, number, earlier)
+    return trials
 
 
 def extension_params(extension: Extension, trials: int) -> dict[str, str]:

@@ -1,6 +1,7 @@
-"""A running sweep's heartbeat: its parent run's `tunelab.heartbeat` tag, the time of day in
-seconds, renewed while the trials run. A sweep whose run is RUNNING but whose heartbeat is old
-lost its driver; one whose heartbeat is fresh is running somewhere."""
+"""A running sweep's heartbeat: its parent run's `tunelab.heartbeat` tag, the time in seconds,
+renewed every `tunelab.heartbeat_s` seconds while the sweep runs. A sweep whose run is RUNNING
+but whose heartbeat is three intervals old lost its driver; one whose heartbeat is fresh is
+running somewhere, and nothing else may take it over."""
 
 from __future__ import annotations
 
@@ -8,16 +9,19 @@ import threading
 import time
 from types import TracebackType
 
+from tunelab import env
 from tunelab.tracking import SWEEP, TrackingWriter
-from tunelab.tracking.tags import TAG_HEARTBEAT
+from tunelab.tracking.tags import TAG_HEARTBEAT, TAG_HEARTBEAT_S
 
-HEARTBEAT_S = 30.0  # how often it is renewed
-STALE_S = 3 * HEARTBEAT_S  # older than this: the driver is gone
+HEARTBEAT_S = 30.0  # how often it is renewed, unless TUNELAB_HEARTBEAT_S says otherwise
+STALE_BEATS = 3  # a heartbeat this many intervals old: the driver is gone
+STALE_S = STALE_BEATS * HEARTBEAT_S
 
 
 class Heartbeat:
-    def __init__(self, writer: TrackingWriter, every_s: float = HEARTBEAT_S) -> None:
-        self.writer, self.every_s = writer, every_s
+    def __init__(self, writer: TrackingWriter, every_s: float | None = None) -> None:
+        self.writer = writer
+        self.every_s = every_s or env.TUNELAB_HEARTBEAT_S.get() or HEARTBEAT_S
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tunelab-heartbeat", daemon=True)
 
@@ -35,19 +39,19 @@ class Heartbeat:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
+        self.writer.set_tags(SWEEP, {TAG_HEARTBEAT_S: f"{self.every_s:g}"})
         while True:
-            self.writer.set_tags(SWEEP, {TAG_HEARTBEAT: str(int(time.time()))})
+            self.writer.set_tags(SWEEP, {TAG_HEARTBEAT: f"{time.time():.3f}"})
             if self._stop.wait(self.every_s):
                 return
 
 
-def is_stale(heartbeat: str | None, now: float | None = None) -> bool:
-    """Whether a heartbeat tag says its driver is gone (no heartbeat at all: a sweep older than
-    heartbeats, or one that never started its trials)."""
-    if not heartbeat:
-        return True
+def is_stale(heartbeat: str | None, every_s: str | None = None, now: float | None = None) -> bool:
+    """Whether a heartbeat tag, renewed every `every_s` seconds (the sweep's own tag; 30 when
+    missing), says its driver is gone. No heartbeat at all: a sweep that never beat."""
     try:
-        beat = float(heartbeat)
+        beat = float(heartbeat or "")
+        interval = float(every_s) if every_s else HEARTBEAT_S
     except ValueError:
         return True
-    return (now if now is not None else time.time()) - beat > STALE_S
+    return (now if now is not None else time.time()) - beat > STALE_BEATS * interval

@@ -11,7 +11,13 @@ from tunelab import tracking
 from tunelab.errors import TunelabError
 from tunelab.sweeps._heartbeat import is_stale
 from tunelab.sweeps._state import Outcome, end_tags
-from tunelab.tracking.tags import TAG_CLOSED, TAG_HEARTBEAT, TAG_OUTCOME, TAG_SWEEP
+from tunelab.tracking.tags import (
+    TAG_CLOSED,
+    TAG_HEARTBEAT,
+    TAG_HEARTBEAT_S,
+    TAG_OUTCOME,
+    TAG_SWEEP,
+)
 
 RUNNING, FINISHED, INTERRUPTED, FAILED = "running", "finished", "interrupted", "failed"
 OPEN = "open"  # a trial that started and has no outcome: running, or lost with its driver
@@ -50,7 +56,9 @@ def state_of(parent: Any) -> str:
     fresh; a lost driver leaves it RUNNING with an old heartbeat: `interrupted`."""
     status = parent.info.status
     if status == "RUNNING":
-        return INTERRUPTED if is_stale(parent.data.tags.get(TAG_HEARTBEAT)) else RUNNING
+        tags = parent.data.tags
+        beat = is_stale(tags.get(TAG_HEARTBEAT), tags.get(TAG_HEARTBEAT_S))
+        return INTERRUPTED if beat else RUNNING
     return {"FINISHED": FINISHED, "KILLED": INTERRUPTED}.get(status, FAILED)
 
 

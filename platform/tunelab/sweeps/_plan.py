@@ -59,9 +59,10 @@ def make_plan(
     database_uri: str | None,
     warm_start: str | None,
     debug: bool,
+    command: str = "--extend",
 ) -> Plan:
-    """The plan, with flags falling back to the environment. `name` is an extended sweep's own;
-    else the sweep is named from its spec. Server mode's database and a warm start's source
+    """The plan, with flags falling back to the environment. `name` is an extended or resumed
+    sweep's own (`command` names which, in errors); else the sweep is named from its spec. Server mode's database and a warm start's source
     study are checked here, before anything starts."""
     root = results_root(results_dir)
     extending = name is not None
@@ -73,7 +74,7 @@ def make_plan(
 
         database_storage = study_storage(database_uri)
     if extending and database_storage is None and not (root / name / JOURNAL_FILE).exists():
-        raise TunelabError(f"--extend: no study of sweep {name!r} in {root} (see --results-dir)")
+        raise TunelabError(f"{command}: no study of sweep {name!r} in {root} (see --results-dir)")
     earlier = None
     if warm_start:
         from tunelab.search import optuna_journal, source_study

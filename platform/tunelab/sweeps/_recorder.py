@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from tunelab.backend import RESUME_KEY
 from tunelab.spec import SweepSpec
 from tunelab.sweeps._ranking import is_better, ranked_trials
 from tunelab.sweeps._state import (
@@ -20,6 +21,7 @@ from tunelab.sweeps._state import (
 )
 from tunelab.tracking import TrackingWriter, metrics_of, params_of, trial_tags
 from tunelab.tracking.tags import (
+    TAG_CLOSED,
     TAG_NODE,
     TAG_NODE_IP,
     TAG_RESUMED_AT_EPOCH,
@@ -30,6 +32,14 @@ from tunelab.tracking.tags import (
 if TYPE_CHECKING:
     from tunelab.backend import TrialResult
     from tunelab.views import Board
+
+
+LOST_UNSAVED = "could not go on when the sweep was resumed"
+
+
+def resumed_key(name: str) -> str:
+    """Where a resumed sweep's trial that goes on waits for Ray to start it again."""
+    return f"resumed:{name}"
 
 
 class SweepRecorder:
@@ -61,6 +71,8 @@ class SweepRecorder:
 
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None:
         record = self.state.trials.get(trial_id)
+        if record is None and RESUME_KEY in config:
+            record = self._go_on(trial_id, str(config[RESUME_KEY]["name"]))
         if record is None:  # a trial that restarts keeps its record and its run
             record = TrialRecord(name=name, config=dict(config))
             self.state.trials[trial_id] = record
@@ -79,6 +91,18 @@ class SweepRecorder:
         if self.board is not None:
             self.board.started(trial_id, record.name)
 
+    def _go_on(self, trial_id: str, name: str) -> TrialRecord:
+        """A resumed sweep's trial going on from its checkpoint: its record and its run, under
+        Ray's new id."""
+        record = self.state.trials.pop(resumed_key(name))
+        self.state.trials[trial_id] = record
+        record.outcome, record.ended, record.restarted, record.resumed = None, None, True, False
+        record.started = time.time() - record.seconds_before
+        if record.run_id is not None:
+            self.writer.adopt(trial_id, record.run_id)
+        self.writer.reopen(trial_id)
+        return record
+
     def trial_result(self, trial_id: str, result: TrialResult) -> None:
         record = self.state.trials[trial_id]
         if result.error is not None:  # the trial's code raised: it ends, failed, on completion
@@ -94,7 +118,7 @@ class SweepRecorder:
                     TAG_RESUMED_AT_EPOCH: str(result.epoch),
                 },
             )
-        if record.retries and record.last_epoch is not None and result.epoch <= record.last_epoch:
+        if record.last_epoch is not None and result.epoch <= record.last_epoch:
             return  # a restarted trial repeating an epoch already recorded: written once
         if record.last_epoch is None:
             self.writer.set_tags(trial_id, {TAG_NODE: result.node_id, TAG_NODE_IP: result.node_ip})
@@ -134,8 +158,8 @@ class SweepRecorder:
 
     def trial_completed(self, trial_id: str, checkpoint: str | None) -> None:
         record = self.state.trials.get(trial_id)
-        if record is None:
-            return  # removed before it ever started
+        if record is None or record.outcome is not None:
+            return  # removed before it ever started, or its end is recorded already
         if record.error is not None:
             self.trial_failed(trial_id, record.error)
             return
@@ -157,24 +181,35 @@ class SweepRecorder:
             self.on_trial_end()
 
     def trial_failed(self, trial_id: str, error: str) -> None:
-        if trial_id not in self.state.trials:
+        record = self.state.trials.get(trial_id)
+        if record is None or record.outcome is not None:
             return
         self._end(trial_id, Outcome.FAILED, error=error)
         if self.on_trial_end is not None:
             self.on_trial_end()
 
     def end_unfinished(self) -> None:
-        """Trials still open when the sweep stops (interrupted, or Ray gave up) were killed."""
+        """Trials still open when the sweep stops (interrupted, or Ray gave up) were killed. A
+        resumed sweep's trial that Ray never took up again had started after Ray last saved
+        its state, and was lost with the driver: it is killed, saying so."""
         for trial_id, record in self.state.trials.items():
             if record.outcome is None:
-                self._end(trial_id, Outcome.KILLED)
+                lost = {TAG_CLOSED: LOST_UNSAVED} if record.resumed else {}
+                self._end(trial_id, Outcome.KILLED, extra_tags=lost)
 
-    def _end(self, trial_id: str, outcome: Outcome, error: str | None = None) -> None:
+    def _end(
+        self,
+        trial_id: str,
+        outcome: Outcome,
+        error: str | None = None,
+        extra_tags: dict[str, str] | None = None,
+    ) -> None:
         record = self.state.trials[trial_id]
         if record.outcome is not None:
             return
         record.outcome = outcome
         record.ended = time.time()
-        self.writer.end_run(trial_id, RUN_STATUS[outcome], end_tags(outcome, error))
+        tags = {**end_tags(outcome, error), **(extra_tags or {})}
+        self.writer.end_run(trial_id, RUN_STATUS[outcome], tags)
         if self.board is not None:
             self.board.ended(trial_id, outcome.value)

@@ -18,9 +18,10 @@ from tunelab.sweeps._plan import Plan, concurrency, local_resources, make_plan
 from tunelab.sweeps._preflight import Prepared, prepare
 from tunelab.sweeps._ranking import TOP_TRIALS
 from tunelab.sweeps._record import record_sweep, summary_writer, sweep_params, warm_start_params
-from tunelab.sweeps._recorder import SweepRecorder
+from tunelab.sweeps._recorder import SweepRecorder, resumed_key
 from tunelab.sweeps._result import SweepResult
-from tunelab.sweeps._state import SweepState, TrialRecord
+from tunelab.sweeps._resume import Resumption, resume_params
+from tunelab.sweeps._state import RUN_STATUS, SweepState, TrialRecord, end_tags
 from tunelab.tracking import ModelTemplate, TrackingWriter, spec_writer, sweep_tags
 
 if TYPE_CHECKING:
@@ -40,10 +41,12 @@ def run_sweep(
     debug: bool = False,
     warm_start: str | None = None,
     extend: Extension | None = None,
+    resume: Resumption | None = None,
 ) -> SweepResult:
     """Run the sweep. `warm_start` names an earlier sweep (in the same results folder, or the
     same database in server mode) whose finished trials seed the search. `extend` runs more
-    trials of a finished sweep, in its parent run and its study (see `prepare_extension`)."""
+    trials of a finished sweep, in its parent run and its study (see `prepare_extension`);
+    `resume` continues an interrupted one from where it was (see `prepare_resume`)."""
     # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
     from tunelab.backend import Cluster
     from tunelab.search import quiet_optuna
@@ -52,9 +55,11 @@ def run_sweep(
     quiet_optuna()
     for note in loaded.notes:
         print(f"tunelab: note: {note}", file=sys.stderr)
+    continued = extend or resume
     plan = make_plan(
         loaded,
-        name=extend.sweep if extend is not None else None,
+        name=continued.sweep if continued is not None else None,
+        command="resume" if resume is not None else "--extend",
         address=address,
         tracking_uri=tracking_uri,
         results_dir=results_dir,
@@ -67,11 +72,18 @@ def run_sweep(
         workers = concurrency(loaded, nodes)  # before any run is created
         prepared = prepare(loaded, tracking_uri=plan.tracking_uri)
         study_storage, seeded = open_study(plan, loaded)
-        session = open_tracking(plan, loaded, prepared, seeded, extend)
+        if resume is not None:  # Ray runs what goes on and what fills the budget
+            from tunelab.search import trial_states
+
+            resume = resume.settled(trial_states(plan.name, study_storage))
+            continued = resume
+            loaded = loaded.with_trials(resume.to_run(loaded.spec.budget.trials))
+        params = parent_params(loaded, seeded, continued)
+        session = open_tracking(plan, loaded, prepared, params, continued)
         with Heartbeat(session.writer):  # from the parent run's creation to the last trial
             cluster.start()  # Ray in this process starts while the writer reaches the store
             parent_run_id = session.writer.wait_ready()
-            state = starting_state(session.writer, extend)
+            state = starting_state(session.writer, continued)
             stop = run_trials(
                 loaded,
                 plan=plan,
@@ -82,10 +94,15 @@ def run_sweep(
                 concurrency=workers,
                 study_storage=study_storage,
                 seeded=seeded,
-                first_trial=len(extend.earlier) if extend is not None else 0,
+                first_trial=recorded(continued),
                 live=live,
                 started=started,
+                resume=resume,
             )
+            if resume is not None and not stop.interrupted:
+                from tunelab.search import fail_abandoned
+
+                fail_abandoned(plan.name, study_storage)
     return record_sweep(
         loaded,
         plan=plan,
@@ -123,27 +140,44 @@ class Session:
     template: ModelTemplate  # the trials' MLflow model, saved once, weights copied in per trial
 
 
+def recorded(continued: Extension | Resumption | None) -> int:
+    """How many trials a sweep that goes on has recorded: new ones are numbered on from it."""
+    if isinstance(continued, Resumption):
+        return len(continued.trials)
+    return len(continued.earlier) if continued is not None else 0
+
+
+def parent_params(
+    loaded: LoadedSpec, seeded: WarmStart | None, continued: Extension | Resumption | None
+) -> dict[str, str] | None:
+    """The parent run's params: a new sweep's settings; None for one that goes on, whose run
+    is reopened and only gains the param that says so."""
+    if continued is not None:
+        return None
+    return {**sweep_params(loaded), **(warm_start_params(seeded) if seeded else {})}
+
+
 def open_tracking(
     plan: Plan,
     loaded: LoadedSpec,
     prepared: Prepared,
-    seeded: WarmStart | None,
-    extend: Extension | None,
+    params: dict[str, str] | None,
+    continued: Extension | Resumption | None = None,
 ) -> Session:
-    """Start the writer: it connects and creates the parent run (or reopens an extended
-    sweep's) while the caller goes on; the model folder is saved and the views' libraries
-    warmed on its thread, while Ray starts."""
+    """Start the writer: it connects and creates the parent run (or reopens an extended or
+    resumed sweep's) while the caller goes on; the model folder is saved and the views'
+    libraries warmed on its thread, while Ray starts."""
     spec = loaded.spec
-    if extend is not None:
-        params = extension_params(extend, spec.budget.trials)
-    else:
-        params = {**sweep_params(loaded), **(warm_start_params(seeded) if seeded else {})}
+    if isinstance(continued, Extension):
+        params = extension_params(continued, spec.budget.trials)
+    elif isinstance(continued, Resumption):
+        params = resume_params(continued)
     writer = TrackingWriter(plan.tracking_uri, spec.experiment, spool_path=plan.spool_path)
     writer.open_sweep(
         plan.name,
         tags=sweep_tags(sweep=plan.name, model=spec.model.name, dataset=spec.dataset.label),
-        params=params,
-        reopen=extend is not None,
+        params=params or {},
+        reopen=continued is not None,
     )
     # Recorded now, with a summary after every trial: an interrupted sweep can still be
     # explained and promoted.
@@ -159,12 +193,19 @@ def open_tracking(
     return Session(writer, template)
 
 
-def starting_state(writer: TrackingWriter, extend: Extension | None) -> SweepState:
-    """An empty state; for an extended sweep, its earlier trials as they ended, so the summary,
-    the ranking and the budget cover the whole sweep (their runs are named, never written)."""
+def starting_state(writer: TrackingWriter, continued: Extension | Resumption | None) -> SweepState:
+    """An empty state; for a sweep that goes on, its trials as recorded, so the summary, the
+    ranking and the budget cover the whole sweep. An extended sweep's earlier trials are named,
+    never written. A resumed sweep's are known by Ray's trial id: one that had not ended goes
+    on in its run when Ray Tune restarts it."""
     state = SweepState()
-    for trial in extend.earlier if extend is not None else []:
-        key = f"earlier-{trial.run_id}"
+    if continued is None:
+        return state
+    going_on = {t.run_id for t in continued.going_on()} if isinstance(continued, Resumption) else ()
+    for trial in continued.trials if isinstance(continued, Resumption) else continued.earlier:
+        resumed = trial.run_id in going_on
+        # A trial that goes on is handed over to Ray's new id when it starts (SweepRecorder).
+        key = resumed_key(trial.name) if resumed else f"earlier-{trial.run_id}"
         state.trials[key] = TrialRecord(
             name=trial.name,
             config=trial.config,
@@ -174,8 +215,13 @@ def starting_state(writer: TrackingWriter, extend: Extension | None) -> SweepSta
             last_values=trial.last_values,
             started=time.time() - trial.seconds,  # only the duration counts (CPU-hours)
             ended=time.time(),
+            resumed=resumed,
+            seconds_before=trial.seconds,
+            run_id=trial.run_id,
         )
         writer.adopt(key, trial.run_id)
+        if trial.settled and trial.outcome is not None:  # its run ends as its Optuna trial did
+            writer.end_run(key, RUN_STATUS[trial.outcome], end_tags(trial.outcome))
     return state
 
 
@@ -193,6 +239,7 @@ def run_trials(
     first_trial: int,
     live: bool,
     started: float,
+    resume: Resumption | None = None,
 ) -> Stop:
     """Run the trials on the backend, each event recorded as it happens; with `live`, under
     the live board. When the sweep was interrupted, its open trials end KILLED."""
@@ -228,6 +275,8 @@ def run_trials(
         console.print(seeded.describe(), highlight=False)
     try:
         with _live(board, console):
+            if spec.budget.trials == 0:  # a resumed sweep with nothing left to run
+                return Stop(interrupted=False, terminated=False)
             end = backend.run_trials(
                 spec,
                 sweep=plan.name,
@@ -237,9 +286,11 @@ def run_trials(
                 results_dir=plan.root,
                 concurrency=concurrency,
                 events=recorder,
-                budget=Budget(spec, state),
+                budget=Budget(spec, state, spent_wall_s=resume.spent_wall_s if resume else 0.0),
                 study_storage=study_storage,
                 first_trial=first_trial,
+                continued=resume.continued(plan.folder) if resume is not None else None,
+                sampler_seed=spec.seed + resume.study_trials if resume is not None else None,
             )
         # On Ctrl-C or SIGTERM Ray Tune stops gracefully and returns as usual; the trials it left
         # running tell.

@@ -71,6 +71,9 @@ class TrialRecord:
     system_samples: int = 0  # system metrics logged so far: the next sample's step
     retries: int = 0  # restarts after its worker or node died
     restarted: bool = False  # restarted, and no result since
+    resumed: bool = False  # read back from the store by `tunelab resume`, not yet going on
+    run_id: str | None = None  # a trial read back from the store: its run
+    seconds_before: float = 0.0  # a resumed trial's time before its driver was lost
     error: str | None = None  # the error its own code raised, reported as its last result
     started: float = field(default_factory=time.time)
     ended: float | None = None
@@ -102,5 +105,6 @@ class SweepState:
 
     @property
     def open(self) -> bool:
-        """Whether a trial that started has not ended: the sweep was interrupted."""
-        return any(record.outcome is None for record in self.trials.values())
+        """Whether a trial that started has not ended: the sweep was interrupted. (A resumed
+        sweep's trial that Ray did not take up again is not: it ends KILLED with the sweep.)"""
+        return any(record.outcome is None and not record.resumed for record in self.trials.values())

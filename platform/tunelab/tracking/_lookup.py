@@ -192,11 +192,17 @@ def trial_spec(client: MlflowClient, run: Run, into: Path, parent: Run | None = 
 
 def last_metric(client: MlflowClient, run_id: str, metric: str) -> tuple[int, float] | None:
     """(step, value) of a run's metric at its last step, or None if it never logged it."""
+    point = last_point(client, run_id, metric)
+    return None if point is None else (point[0], point[1])
+
+
+def last_point(client: MlflowClient, run_id: str, metric: str) -> tuple[int, float, int] | None:
+    """(step, value, timestamp in ms) of a run's metric at its last step, or None."""
     history = client.get_metric_history(run_id, metric)
     if not history:
         return None
     last = max(history, key=lambda m: m.step)
-    return int(last.step), float(last.value)
+    return int(last.step), float(last.value), int(last.timestamp)
 
 
 def log_folder(

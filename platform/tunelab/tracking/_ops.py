@@ -39,6 +39,13 @@ class End:
 
 
 @dataclass
+class Reopen:
+    """An ended run running again (a resumed sweep's trial)."""
+
+    key: str
+
+
+@dataclass
 class Call:
     """Arbitrary work with the client and the run-id map, in order with everything else."""
 
@@ -68,6 +75,8 @@ def to_record(op: Any) -> dict[str, Any] | None:
         return {"op": "log", "key": op.key, "metrics": op.metrics, "tags": dict(op.tags)}
     if isinstance(op, End):
         return {"op": "end", "key": op.key, "status": op.status, "tags": dict(op.tags)}
+    if isinstance(op, Reopen):
+        return {"op": "reopen", "key": op.key}
     return None
 
 
@@ -114,4 +123,6 @@ def from_record(record: Any) -> Any:
     if kind == "log":
         metrics = [tuple(m) for m in record["metrics"]]
         return Log(record["key"], metrics, record["tags"])  # type: ignore[arg-type]
+    if kind == "reopen":
+        return Reopen(record["key"])
     return End(record["key"], record["status"], record["tags"])

@@ -26,6 +26,7 @@ from tunelab.tracking._ops import (
     End,
     Log,
     Pending,
+    Reopen,
     Unreachable,
     from_record,
     to_record,
@@ -127,6 +128,10 @@ class TrackingWriter:
 
     def end_run(self, key: str, status: str, tags: Mapping[str, str] | None = None) -> None:
         self._queue.put(End(key, status, tags or {}))
+
+    def reopen(self, key: str) -> None:
+        """Mark a run that had ended RUNNING again (a resumed sweep's trial going on)."""
+        self._queue.put(Reopen(key))
 
     def call(self, what: str, fn: Callable[[MlflowClient, Mapping[str, str]], None]) -> None:
         self._queue.put(Call(fn, what))
@@ -304,6 +309,14 @@ class TrackingWriter:
                 entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
                 self._write_pending(client, run_id, pending.pop(run_id))
                 self._retry(f"end run {op.key}", partial(client.set_terminated, run_id, op.status))
+            elif isinstance(op, Reopen):
+                run_id = self._run_ids.get(op.key)
+                if run_id is not None:
+                    self._write_pending(client, run_id, pending.pop(run_id, Pending()))
+                    self._retry(
+                        f"reopen run {op.key}",
+                        partial(client.update_run, run_id, status="RUNNING"),
+                    )
             elif isinstance(op, Call):
                 self._write_all(client, pending)
                 self._retry(op.what, partial(op.fn, client, dict(self._run_ids)))

@@ -28,6 +28,7 @@ TAG_BEST_CONFIG = "tunelab.best_config"
 TAG_BUDGET_REACHED = "tunelab.budget_reached"  # on the parent: the cap that ended the sweep
 TAG_REPORT_SANITY = "tunelab.report.sanity"  # "passed" or "failed", set by `tunelab report`
 TAG_HEARTBEAT = "tunelab.heartbeat"  # on a running sweep's parent: renewed, in seconds
+TAG_HEARTBEAT_S = "tunelab.heartbeat_s"  # how often it is renewed
 TAG_CLOSED = "tunelab.closed"  # on the runs of a sweep closed after its driver was lost: why
 
 # -- registered model versions: the facts of a promotion ------------------------------------------

@@ -1,0 +1,151 @@
+"""`tunelab resume` after the driver was SIGKILLed at three points of a sweep: before any trial
+finished, mid-sweep, during the last trial. What the resumed sweep leaves is what an
+uninterrupted one records: one parent, one child run per trial of the budget, every epoch of
+every trial once, every suggestion of the study told once, none repeated."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+from tunelab.search import optuna_journal
+
+pytestmark = pytest.mark.e2e
+
+TRIALS, EPOCHS = 4, 20  # a CNN with small batches: about 3 s a trial, to be killed mid-way
+SPEC = f"""
+model: cnn
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {{trials: {TRIALS}, max_epochs: {EPOCHS}, concurrency: 1}}
+scheduler: fifo
+space:
+  lr: {{type: float, low: 1.0e-3, high: 3.0e-2, log: true}}
+  width: {{type: int, low: 16, high: 64}}
+  batch_size: 16
+"""
+# A heartbeat every second: a killed driver's sweep can be resumed 3 s later, not 90.
+ENV = {**{k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"},
+       "TUNELAB_HEARTBEAT_S": "1"}  # fmt: skip
+
+
+def tunelab(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "tunelab.cli", *args],
+        cwd=cwd, env=ENV, capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+
+
+def trials(client: MlflowClient, sweep: str) -> list[Any]:
+    experiment = client.get_experiment_by_name("tunelab")
+    if experiment is None:
+        return []
+    return client.search_runs(
+        [experiment.experiment_id],
+        f"tags.`tunelab.role` = 'trial' and tags.`tunelab.sweep` = '{sweep}'",
+    )
+
+
+def kill_when(folder: Path, sweep: str, ready: Any) -> None:
+    """Start the sweep; SIGKILL its driver, and the Ray it started, once `ready(runs)`."""
+    (folder / "spec.yaml").write_text(SPEC)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tunelab.cli", "sweep", "spec.yaml", "--name", sweep, "--json"],
+        cwd=folder, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        start_new_session=True,
+    )  # fmt: skip
+    client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
+    deadline = time.monotonic() + 300
+    while True:
+        assert driver.poll() is None, driver.communicate()[1][-3000:]
+        assert time.monotonic() < deadline, "the sweep never reached the point to kill it at"
+        if (folder / "mlflow.db").exists() and ready(client, trials(client, sweep)):
+            break
+        time.sleep(0.3)
+    os.killpg(driver.pid, signal.SIGKILL)
+    driver.wait(timeout=30)
+
+
+def epochs(client: MlflowClient, run: Any) -> list[int]:
+    return sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy"))
+
+
+def mid_training(client: MlflowClient, runs: list[Any], finished: int) -> bool:
+    """`finished` trials completed, and another one has recorded at least 2 epochs."""
+    done = [r for r in runs if r.data.tags.get("tunelab.outcome") == "completed"]
+    going = [r for r in runs if r.info.status == "RUNNING" and len(epochs(client, r)) >= 2]
+    return len(done) == finished and bool(going)
+
+
+@pytest.mark.parametrize(
+    "finished", [0, 2, TRIALS - 1], ids=["before-any-ended", "mid-sweep", "last-trial"]
+)
+def test_a_killed_sweep_resumes_to_what_an_uninterrupted_one_records(
+    tmp_path: Path, finished: int
+) -> None:
+    sweep = f"killed-{finished}"
+    kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, finished))
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    before = {r.info.run_name: epochs(client, r) for r in trials(client, sweep)}
+
+    time.sleep(3.5)  # three heartbeats missed: its driver is gone
+    resumed = tunelab(["resume", sweep, "--json"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+    assert summary["trials"]["completed"] == TRIALS and sum(summary["trials"].values()) == TRIALS
+
+    runs = trials(client, sweep)
+    parent = client.get_run(summary["parent_run_id"])
+    assert parent.info.status == "FINISHED" and parent.data.params["resumed_1_at"]
+    assert sorted(r.info.run_name for r in runs) == [f"trial-{i:03d}" for i in range(TRIALS)]
+    for run in runs:
+        assert run.info.status == "FINISHED"
+        assert epochs(client, run) == list(range(1, EPOCHS + 1)), run.info.run_name
+    # The trial that was training went on in its own run, from its checkpoint.
+    (going,) = [r for r in runs if r.data.tags.get("tunelab.resumed_at_epoch")]
+    assert int(going.data.tags["tunelab.resumed_at_epoch"]) == len(before[going.info.run_name]) + 1
+    # Optuna: each trial told once, none left running, no configuration proposed twice.
+    import optuna
+
+    study = optuna.load_study(
+        study_name=sweep,
+        storage=optuna_journal(tmp_path / "tunelab_results" / sweep / "optuna.journal"),
+    )
+    told = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(told) == TRIALS and not [t for t in study.trials if t.state.name == "RUNNING"]
+    assert len({json.dumps(t.params, sort_keys=True) for t in told}) == TRIALS
+    assert all(sorted(t.intermediate_values) == list(range(1, EPOCHS + 1)) for t in told)
+
+    again = tunelab(["resume", sweep], tmp_path)
+    assert again.returncode == 0 and f"sweep {sweep} is finished: nothing to resume" in again.stdout
+
+
+def test_a_sweep_whose_driver_still_beats_is_not_resumed(tmp_path: Path) -> None:
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    driver = subprocess.Popen(
+        [sys.executable, "-m", "tunelab.cli", "sweep", "spec.yaml", "--name", "alive", "--json"],
+        cwd=tmp_path, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )  # fmt: skip
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    try:
+        deadline = time.monotonic() + 300
+        while not ((tmp_path / "mlflow.db").exists() and trials(client, "alive")):
+            assert driver.poll() is None and time.monotonic() < deadline
+            time.sleep(0.3)
+        refused = tunelab(["resume", "alive"], tmp_path)
+    finally:
+        os.killpg(driver.pid, signal.SIGKILL)
+        driver.wait(timeout=30)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("tunelab: error: sweep 'alive' is running: its heartbeat is ")
