@@ -39,4 +39,4 @@ bench-families: $(BIN)/tunelab
 	$(BIN)/python benchmarks/adding.py
 
 clean:
-	rm -rf $(VENV) mlflow.db mlruns tunelab_results
+	rm -rf $(VENV) mlflow.db mlflow.db.lock mlruns tunelab_results

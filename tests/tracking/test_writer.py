@@ -45,6 +45,6 @@ def test_an_unusable_store_fails_fast_with_one_line() -> None:
     writer.open_sweep("s", tags={}, params={})
     with pytest.raises(TrackingError) as caught:
         writer.wait_ready(timeout_s=30)
-    assert str(caught.value).startswith("cannot use tracking store nosuchscheme://here: ")
+    assert str(caught.value).startswith("cannot use the tracking store nosuchscheme://here: ")
     assert "\n" not in str(caught.value)
     writer.close(timeout_s=5)

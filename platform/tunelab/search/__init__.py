@@ -14,6 +14,8 @@ from tunelab.search._storage import (
     load_study,
     optuna_journal,
     quiet_optuna,
+    release_study,
+    reserve_study,
     study_storage,
     study_storage_uri,
     trial_states,
@@ -24,6 +26,7 @@ from tunelab.search._warm_start import (
     distribution,
     seed_study,
     source_study,
+    study_directions,
 )
 
 if TYPE_CHECKING:
@@ -44,9 +47,12 @@ __all__ = [
     "make_sampler",
     "optuna_journal",
     "quiet_optuna",
+    "release_study",
+    "reserve_study",
     "sampling_order",
     "seed_study",
     "source_study",
+    "study_directions",
     "study_storage",
     "study_storage_uri",
     "tpe_settings",

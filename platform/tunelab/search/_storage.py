@@ -4,9 +4,12 @@ sweep's results on one machine, or the server-mode PostgreSQL database, in a sch
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+
+from tunelab.spec import SweepSpec
 
 if TYPE_CHECKING:
     from optuna import Study
@@ -34,6 +37,29 @@ def fail_abandoned(name: str, storage: Any) -> int:
     for trial in abandoned:
         study.tell(trial.number, state=TrialState.FAIL)
     return len(abandoned)
+
+
+def reserve_study(name: str, storage: Any, spec: SweepSpec) -> bool:
+    """Create the sweep's study in `storage`; False when a study of that name exists: the
+    database says, atomically, which of two sweeps of one name came first."""
+    import optuna
+
+    from tunelab.search._warm_start import study_directions
+
+    try:
+        optuna.create_study(study_name=name, storage=storage, directions=study_directions(spec))
+    except optuna.exceptions.DuplicatedStudyError:
+        return False
+    return True
+
+
+def release_study(name: str, storage: Any) -> None:
+    """Delete a reserved study that never held a trial (its sweep stopped before it began)."""
+    import optuna
+
+    with contextlib.suppress(KeyError):
+        if not load_study(name, storage).get_trials(deepcopy=False):
+            optuna.delete_study(study_name=name, storage=storage)
 
 
 def trial_states(name: str, storage: Any) -> dict[int, str]:

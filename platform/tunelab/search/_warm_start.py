@@ -47,7 +47,7 @@ def source_study(spec: SweepSpec, source: str, source_storage: Any) -> optuna.St
         old = optuna.load_study(study_name=source, storage=source_storage)
     except KeyError:
         raise TunelabError(f"--warm-start: no sweep named {source!r} has a study here") from None
-    if list(old.directions) != _directions(spec):
+    if list(old.directions) != study_directions(spec):
         raise TunelabError(
             f"--warm-start: sweep {source!r} optimised {len(old.directions)} objective(s) in "
             f"other directions than this spec's {', '.join(f'{m} ({d})' for m, d in spec.targets)}"
@@ -55,7 +55,7 @@ def source_study(spec: SweepSpec, source: str, source_storage: Any) -> optuna.St
     return old
 
 
-def _directions(spec: SweepSpec) -> list[optuna.study.StudyDirection]:
+def study_directions(spec: SweepSpec) -> list[optuna.study.StudyDirection]:
     from optuna.study import StudyDirection
 
     return [
@@ -69,8 +69,10 @@ def seed_study(spec: SweepSpec, *, sweep: str, storage: Any, old: optuna.Study) 
     import optuna
 
     source = old.study_name
-    directions = _directions(spec)
-    study = optuna.create_study(study_name=sweep, storage=storage, directions=directions)
+    directions = study_directions(spec)
+    study = optuna.create_study(
+        study_name=sweep, storage=storage, directions=directions, load_if_exists=True
+    )
     distributions = {
         name: distribution(param)
         for name, param in spec.space.items()

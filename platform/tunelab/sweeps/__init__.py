@@ -15,8 +15,8 @@ from tunelab.sweeps._plan import (
     default_concurrency,
     fit_trials,
     make_plan,
+    reserve_name,
     results_root,
-    sweep_name,
 )
 from tunelab.sweeps._preflight import (
     Prepared,
@@ -80,10 +80,10 @@ __all__ = [
     "prepare_extension",
     "prepare_resume",
     "ranked_trials",
+    "reserve_name",
     "results_root",
     "run_sweep",
     "state_of",
-    "sweep_name",
     "train_briefly",
     "trial_outcome",
     "trial_rows",

@@ -3,7 +3,9 @@ study, which cluster and tracking store it uses, and how many trials run at once
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -30,6 +32,12 @@ class Plan:
     database_storage: Any  # server mode: the study's storage in the database, else None
     earlier: Study | None  # --warm-start: the earlier sweep's study
     debug: bool = False
+    reservation: Reservation | None = None  # a new sweep's name, taken
+
+    def release(self) -> None:
+        """The sweep stopped before it began: give back a new sweep's name."""
+        if self.reservation is not None:
+            self.reservation.release()
 
     @property
     def folder(self) -> Path:
@@ -62,18 +70,17 @@ def make_plan(
     command: str = "--extend",
 ) -> Plan:
     """The plan, with flags falling back to the environment. `name` is an extended or resumed
-    sweep's own (`command` names which, in errors); else the sweep is named from its spec. Server mode's database and a warm start's source
-    study are checked here, before anything starts."""
+    sweep's own (`command` names which, in errors); else the sweep is named from its spec and
+    the name reserved. Server mode's database and a warm start's source study are checked
+    here, before anything starts."""
     root = results_root(results_dir)
-    extending = name is not None
-    name = name or sweep_name(loaded, root)
     database_uri = database_uri or env.TUNELAB_DATABASE_URI.get()
     database_storage = None
     if database_uri:  # server mode: the study lives in the server's database; checked first
         from tunelab.search import study_storage
 
         database_storage = study_storage(database_uri)
-    if extending and database_storage is None and not (root / name / JOURNAL_FILE).exists():
+    if name is not None and database_storage is None and not (root / name / JOURNAL_FILE).exists():
         raise TunelabError(f"{command}: no study of sweep {name!r} in {root} (see --results-dir)")
     earlier = None
     if warm_start:
@@ -83,6 +90,10 @@ def make_plan(
         if database_storage is None and not journal.exists():
             raise TunelabError(f"--warm-start: no sweep named {warm_start!r} in {root}")
         earlier = source_study(loaded.spec, warm_start, database_storage or optuna_journal(journal))
+    reservation = None
+    if name is None:
+        reservation = reserve_name(loaded, root, database_storage)
+        name = reservation.name
     return Plan(
         name=name,
         root=root,
@@ -91,6 +102,7 @@ def make_plan(
         database_storage=database_storage,
         earlier=earlier,
         debug=debug,
+        reservation=reservation,
     )
 
 
@@ -98,19 +110,62 @@ def results_root(explicit: str | None = None) -> Path:
     return Path(explicit or env.TUNELAB_RESULTS_DIR.get() or DEFAULT_RESULTS_DIR).resolve()
 
 
-def sweep_name(loaded: LoadedSpec, results_dir: Path) -> str:
-    """The spec's name (or file name) and a timestamp, unless --name/name: fixes it exactly."""
+@dataclass(frozen=True)
+class Reservation:
+    """A new sweep's name, taken: its results folder, made where none was (and in server mode
+    its study, created in the database), so a second sweep cannot take it too."""
+
+    name: str
+    folder: Path
+    made_root: bool  # the results folder did not exist before
+    database_storage: Any = None
+
+    def release(self) -> None:
+        """Give the name back: the sweep stopped before it began (bad input, no store). The
+        folder was made by this reservation, so all in it (a study with no trial) goes too."""
+        shutil.rmtree(self.folder, ignore_errors=True)
+        if self.made_root:
+            with contextlib.suppress(OSError):
+                self.folder.parent.rmdir()  # only while empty
+        if self.database_storage is not None:
+            from tunelab.search import release_study
+
+            release_study(self.name, self.database_storage)
+
+
+def reserve_name(loaded: LoadedSpec, root: Path, database_storage: Any = None) -> Reservation:
+    """The spec's name (or file name) and a timestamp, unless --name/name: fixes it exactly.
+    Taken atomically: two sweeps started in the same second get NAME and NAME-2; the same
+    exact name twice, the second is refused (in server mode, on any machine)."""
     spec = loaded.spec
-    if spec.name and "--name" in loaded.overrides:
-        name = spec.name
+    exact = bool(spec.name and "--name" in loaded.overrides)
+    if exact:
+        base = str(spec.name)
     else:
-        base = spec.name or Path(loaded.source).stem.replace("_", "-")
-        name = f"{base}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
-    if (results_dir / name).exists():
-        raise TunelabError(
-            f"a sweep named '{name}' already exists in {results_dir}; choose another --name"
-        )
-    return name
+        stem = spec.name or Path(loaded.source).stem.replace("_", "-")
+        base = f"{stem}-{datetime.now().strftime('%Y%m%d-%H%M%S')}"
+    made_root = not root.exists()
+    for attempt in range(1, 101):
+        name = base if attempt == 1 else f"{base}-{attempt}"
+        taken = False
+        try:
+            (root / name).mkdir(parents=True)
+        except FileExistsError:
+            taken = True
+        if not taken and database_storage is not None:
+            from tunelab.search import reserve_study
+
+            if not reserve_study(name, database_storage, spec):
+                (root / name).rmdir()
+                taken = True
+        if not taken:
+            return Reservation(name, root / name, made_root, database_storage)
+        if exact:
+            where = "the database" if database_storage is not None else str(root)
+            raise TunelabError(
+                f"a sweep named '{name}' already exists in {where}; choose another --name"
+            )
+    raise TunelabError(f"no free name for a sweep like '{base}' in {root}")
 
 
 def concurrency(loaded: LoadedSpec, nodes: list[tuple[float, float]]) -> int:

@@ -67,42 +67,49 @@ def run_sweep(
         warm_start=warm_start,
         debug=debug,
     )
-    with Cluster(plan.address, debug=debug) as cluster:
-        nodes = cluster.nodes() if plan.address else [local_resources(loaded.spec)]
-        workers = concurrency(loaded, nodes)  # before any run is created
-        prepared = prepare(loaded, tracking_uri=plan.tracking_uri)
-        study_storage, seeded = open_study(plan, loaded)
-        if resume is not None:  # Ray runs what goes on and what fills the budget
-            from tunelab.search import trial_states
+    began = False
+    try:
+        with Cluster(plan.address, debug=debug) as cluster:
+            nodes = cluster.nodes() if plan.address else [local_resources(loaded.spec)]
+            workers = concurrency(loaded, nodes)  # before any run is created
+            prepared = prepare(loaded, tracking_uri=plan.tracking_uri)
+            study_storage, seeded = open_study(plan, loaded)
+            if resume is not None:  # Ray runs what goes on and what fills the budget
+                from tunelab.search import trial_states
 
-            resume = resume.settled(trial_states(plan.name, study_storage))
-            continued = resume
-            loaded = loaded.with_trials(resume.to_run(loaded.spec.budget.trials))
-        params = parent_params(loaded, seeded, continued)
-        session = open_tracking(plan, loaded, prepared, params, continued)
-        with Heartbeat(session.writer):  # from the parent run's creation to the last trial
-            cluster.start()  # Ray in this process starts while the writer reaches the store
-            parent_run_id = session.writer.wait_ready()
-            state = starting_state(session.writer, continued)
-            stop = run_trials(
-                loaded,
-                plan=plan,
-                prepared=prepared,
-                session=session,
-                parent_run_id=parent_run_id,
-                state=state,
-                concurrency=workers,
-                study_storage=study_storage,
-                seeded=seeded,
-                first_trial=recorded(continued),
-                live=live,
-                started=started,
-                resume=resume,
-            )
-            if resume is not None and not stop.interrupted:
-                from tunelab.search import fail_abandoned
+                resume = resume.settled(trial_states(plan.name, study_storage))
+                continued = resume
+                loaded = loaded.with_trials(resume.to_run(loaded.spec.budget.trials))
+            params = parent_params(loaded, seeded, continued)
+            session = open_tracking(plan, loaded, prepared, params, continued)
+            with Heartbeat(session.writer):  # from the parent run's creation to the last trial
+                cluster.start()  # Ray in this process starts while the writer reaches the store
+                parent_run_id = session.writer.wait_ready()
+                began = True  # its parent run exists: its name is its for good
+                state = starting_state(session.writer, continued)
+                stop = run_trials(
+                    loaded,
+                    plan=plan,
+                    prepared=prepared,
+                    session=session,
+                    parent_run_id=parent_run_id,
+                    state=state,
+                    concurrency=workers,
+                    study_storage=study_storage,
+                    seeded=seeded,
+                    first_trial=recorded(continued),
+                    live=live,
+                    started=started,
+                    resume=resume,
+                )
+                if resume is not None and not stop.interrupted:
+                    from tunelab.search import fail_abandoned
 
-                fail_abandoned(plan.name, study_storage)
+                    fail_abandoned(plan.name, study_storage)
+    except BaseException:
+        if not began:
+            plan.release()  # stopped before it began: bad input, no store, Ctrl-C
+        raise
     return record_sweep(
         loaded,
         plan=plan,

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab import env
 from tunelab.errors import NotFoundError, TrackingError, first_line_of
+from tunelab.tracking._sqlite import creating
 from tunelab.tracking._summary import SPEC_ARTIFACT, SUMMARY_ARTIFACT
 from tunelab.tracking.tags import PARENT_TAG, ROLE_SWEEP, ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
 
@@ -40,14 +41,16 @@ def client(tracking_uri: str | None) -> MlflowClient:
         "MLFLOW_HTTP_REQUEST_TIMEOUT",
     )
     try:
-        made = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
-        uri = made.tracking_uri
-        if uri.startswith(("http://", "https://")):
-            import requests
+        with creating(tracking_uri):  # a new SQLite store: one process creates its tables
+            made = MlflowClient(tracking_uri=tracking_uri, registry_uri=tracking_uri)
+            uri = made.tracking_uri
+            if uri.startswith(("http://", "https://")):
+                import requests
 
-            requests.get(f"{uri.rstrip('/')}/health", timeout=REACH_TIMEOUT_S).raise_for_status()
-        else:
-            made.search_experiments(max_results=1)
+                health = f"{uri.rstrip('/')}/health"
+                requests.get(health, timeout=REACH_TIMEOUT_S).raise_for_status()
+            else:
+                made.search_experiments(max_results=1)
     except Exception as exc:
         raise TrackingError(
             f"cannot use the tracking store {tracking_uri or 'here'}: {first_line_of(exc)}"

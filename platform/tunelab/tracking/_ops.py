@@ -81,10 +81,12 @@ def to_record(op: Any) -> dict[str, Any] | None:
 
 
 class Unreachable(Exception):
-    """The tracking store did not answer (refused, timed out, or a server error)."""
+    """The tracking store did not answer (refused, timed out, a server error, or a SQLite file
+    another writer holds): what could not be written is kept and sent again."""
 
 
 UNREACHABLE_SIGNS = (
+    "database is locked",  # another process writing the same SQLite store: wait, never drop
     "Max retries exceeded",
     "Connection refused",
     "Connection aborted",
@@ -98,8 +100,9 @@ UNREACHABLE_SIGNS = (
 
 
 def unreachable(exc: BaseException) -> bool:
-    """Whether a failed write failed because the store was not there (worth keeping and trying
-    again), not because the store refused it (a bad request, which trying again will not fix)."""
+    """Whether a failed write failed because the store was not there or busy (worth keeping
+    and trying again), not because the store refused it (a bad request, which trying again
+    will not fix)."""
     import requests
 
     if isinstance(exc, requests.exceptions.ConnectionError | requests.exceptions.Timeout):

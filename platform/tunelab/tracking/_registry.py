@@ -5,6 +5,7 @@ of promotions, refusals and rollbacks as numbered tags on the registered model."
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -59,12 +60,14 @@ def set_alias(client: MlflowClient, name: str, alias: str, version: str) -> None
     client.set_registered_model_alias(name, alias, version)
 
 
-def append_event(client: MlflowClient, name: str, event: Mapping[str, Any]) -> int:
-    """Record `event` as the next entry of the model's history; returns its number. Entries are
-    never rewritten: each is a tag of its own."""
-    number = len(history(client, name)) + 1
-    client.set_registered_model_tag(name, history_tag(number), _tag_value(event))
-    return number
+def append_event(client: MlflowClient, name: str, event: Mapping[str, Any]) -> None:
+    """Record `event` as the model's latest history entry. Entries are never rewritten: each
+    is a tag of its own, named by the time and a random suffix, so two promotions at once both
+    keep theirs (a count read then written would give both the same number)."""
+    import uuid
+
+    tag = history_tag(time.time_ns(), uuid.uuid4().hex[:8])
+    client.set_registered_model_tag(name, tag, _tag_value(event))
 
 
 def history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
@@ -75,7 +78,10 @@ def history(client: MlflowClient, name: str) -> list[dict[str, Any]]:
         model = client.get_registered_model(name)
     except MlflowException as exc:
         raise NotFoundError(f"no registered model {name!r}: {first_line_of(exc)}") from None
-    entries = sorted((k, v) for k, v in model.tags.items() if k.startswith(HISTORY_PREFIX))
+    entries = [(k.removeprefix(HISTORY_PREFIX), v) for k, v in model.tags.items()
+               if k.startswith(HISTORY_PREFIX)]  # fmt: skip
+    # Oldest first: entries numbered 000001, ... (before time-named ones), then by time.
+    entries.sort(key=lambda entry: (len(entry[0]) > 6, entry[0]))
     return [json.loads(value) for _, value in entries]
 
 

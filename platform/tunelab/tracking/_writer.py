@@ -33,6 +33,7 @@ from tunelab.tracking._ops import (
     unreachable,
 )
 from tunelab.tracking._spool import Spool, SpoolState
+from tunelab.tracking._sqlite import creating
 from tunelab.tracking.tags import TAG_SWEEP
 
 if TYPE_CHECKING:
@@ -104,11 +105,11 @@ class TrackingWriter:
         """Block until the parent run exists; returns its id. Raises TrackingError if it cannot."""
         if not self._ready.wait(timeout_s):
             raise TrackingError(
-                f"tracking store {self.tracking_uri} did not answer in {timeout_s:.0f} s"
+                f"the tracking store {self.tracking_uri} did not answer in {timeout_s:.0f} s"
             )
         if self._open_error:
             raise TrackingError(
-                f"cannot use tracking store {self.tracking_uri}: {self._open_error}"
+                f"cannot use the tracking store {self.tracking_uri}: {self._open_error}"
             )
         return self._run_ids[SWEEP]
 
@@ -174,11 +175,7 @@ class TrackingWriter:
             "MLFLOW_HTTP_REQUEST_TIMEOUT",
         )
         try:
-            from mlflow import MlflowClient
-
-            client = MlflowClient(self.tracking_uri)
-            self.tracking_uri = client.tracking_uri
-            self.experiment_id = self._experiment_id(client)
+            client = self._connect()
         except Exception as exc:
             self._open_error = first_line_of(exc)
             self._ready.set()
@@ -265,6 +262,17 @@ class TrackingWriter:
         logger.warning("tracking: store reachable again; the kept writes are sent")
         self._spool = None
         spool.remove()
+
+    def _connect(self) -> MlflowClient:
+        """The client, with the sweep's experiment (a new SQLite store is created by one
+        process at a time)."""
+        from mlflow import MlflowClient
+
+        with creating(self.tracking_uri):
+            client = MlflowClient(self.tracking_uri)
+            self.tracking_uri = client.tracking_uri
+            self.experiment_id = self._experiment_id(client)
+        return client
 
     def _experiment_id(self, client: MlflowClient) -> str:
         found = client.get_experiment_by_name(self.experiment)

@@ -45,7 +45,7 @@ TAG_GATES = "tunelab.gates"
 TAG_REASON = "tunelab.reason"
 TAG_ROLLBACK = "tunelab.rollback"
 # -- registered models: the append-only history, one tag per event --------------------------------
-HISTORY_PREFIX = "tunelab.history."  # + a zero-padded sequence number
+HISTORY_PREFIX = "tunelab.history."  # + the time in ns and a random suffix: sorts by time
 
 # -- the sweep's Optuna study ---------------------------------------------------------------------
 ATTR_WARM_START_FROM = "tunelab.warm_start_from"  # a trial imported by a warm start: SWEEP#NUMBER
@@ -56,5 +56,6 @@ def metric_tag(metric: str) -> str:
     return PREFIX + metric
 
 
-def history_tag(number: int) -> str:
-    return f"{HISTORY_PREFIX}{number:06d}"
+def history_tag(time_ns: int, suffix: str) -> str:
+    """A history entry's own tag: two promotions at once never write the same one."""
+    return f"{HISTORY_PREFIX}{time_ns:020d}.{suffix}"
