@@ -34,6 +34,7 @@ if sys.path and sys.path[0] == __file__.rsplit("/", 1)[0]:
 
 import argparse
 import json
+import math
 import multiprocessing as mp
 import os
 import tempfile
@@ -94,7 +95,7 @@ def fresh_store(folder: Path, name: str) -> str:
     return uri
 
 
-def tunelab_run(trials: int, epochs: int, folder: Path) -> float:
+def tunelab_run(trials: int, epochs: int, folder: Path, keep: str = "1") -> float:
     from tunelab.spec import parse_spec
     from tunelab.sweeps import run_sweep
 
@@ -102,7 +103,7 @@ def tunelab_run(trials: int, epochs: int, folder: Path) -> float:
     text = (
         "model: cnn\ndataset: digits\nmetric: val_accuracy\nmode: max\n"
         f"budget: {{trials: {trials}, max_epochs: {epochs}, concurrency: 2}}\n"
-        f"scheduler: fifo\nsearcher: random\nspace:\n{space}\n"
+        f"scheduler: fifo\nsearcher: random\ncheckpoints: {{keep: {keep}}}\nspace:\n{space}\n"
     )
     loaded = parse_spec(text, "overhead.yaml", {"--name": "overhead"})
     uri = fresh_store(folder, "tunelab")
@@ -164,6 +165,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--trials", type=int, default=16)
     parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument(
+        "--keep-checkpoints", default="1", help="tunelab's checkpoints.keep (null: every epoch's)"
+    )
+    parser.add_argument("--skip-plain", action="store_true", help="only bare and tunelab")
     args = parser.parse_args()
     import ray
 
@@ -174,8 +179,8 @@ def main() -> None:
         started = time.perf_counter()
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray_start_s = time.perf_counter() - started
-        tunelab_s = tunelab_run(args.trials, args.epochs, folder)
-        plain_tune_s = plain_tune(args.trials, args.epochs, folder)
+        tunelab_s = tunelab_run(args.trials, args.epochs, folder, args.keep_checkpoints)
+        plain_tune_s = math.nan if args.skip_plain else plain_tune(args.trials, args.epochs, folder)
         ray.shutdown()
     result = {
         "trials": args.trials,

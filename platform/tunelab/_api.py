@@ -49,6 +49,7 @@ def sweep(
             trials=trials,
             concurrency=concurrency,
             tracking_uri=tracking_uri,
+            results_dir=results_dir,
             given={
                 "SPEC": spec,
                 "--max-epochs": max_epochs,
@@ -96,7 +97,7 @@ def resume(
     finished. A sweep whose heartbeat is fresh is running elsewhere: refused."""
     from tunelab.sweeps import prepare_resume, run_sweep
 
-    prepared = prepare_resume(sweep_name, tracking_uri=tracking_uri)
+    prepared = prepare_resume(sweep_name, tracking_uri=tracking_uri, results_dir=results_dir)
     if prepared is None:
         return None
     loaded, resumption = prepared
@@ -145,6 +146,7 @@ def _extension(
     trials: int | None,
     concurrency: int | None,
     tracking_uri: str | None,
+    results_dir: str | None,
     given: Mapping[str, Any],
 ) -> Any:
     from tunelab.sweeps import prepare_extension
@@ -155,7 +157,11 @@ def _extension(
     if trials is None:
         raise TunelabError("--extend needs --trials N: how many trials to add")
     return prepare_extension(
-        sweep_name, trials=trials, concurrency=concurrency, tracking_uri=tracking_uri
+        sweep_name,
+        trials=trials,
+        concurrency=concurrency,
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
     )
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from tunelab.spec import parse_spec
-from tunelab.sweeps import Budget, SweepState, TrialRecord
+from tunelab.sweeps import Budget, Outcome, SweepState, TrialRecord
 
 SPEC = """
 model: mlp
@@ -19,7 +19,7 @@ space:
 """
 
 
-def budget(cap: str) -> tuple[Budget, Callable[[str, int], bool], SweepState]:
+def budget(cap: str) -> tuple[Budget, Callable[..., bool], SweepState]:
     state = SweepState()
     spec = parse_spec(SPEC.format(cap=cap), "b.yaml").spec
     b = Budget(spec, state)
@@ -51,3 +51,27 @@ def test_no_cap_never_stops() -> None:
     b, stop, _ = budget("concurrency: 2")
     assert not b.capped
     assert not any(stop("a", e) for e in range(1, 200))
+
+
+def test_the_wall_cap_gives_running_trials_one_epoch_then_stops_them_where_they_are() -> None:
+    import time
+
+    b, stop, state = budget("max_wall_s: 100")
+    state.trials["slow"] = TrialRecord(name="trial-000", config={})
+    state.trials["done"] = TrialRecord(name="trial-001", config={})
+    state.trials["done"].outcome = Outcome.COMPLETED
+    assert stop("slow", 1, 30.0) is False  # its epochs take 30 s
+    b.started = time.monotonic() - 110  # 10 s past the cap: the epoch it trains may still end
+    assert not b.overrun() and not b.overran
+    b.started = time.monotonic() - 131  # past the cap by more than its slowest epoch
+    assert b.overrun() and b.overran
+    assert state.budget_reached == "budget.max_wall_s (100 s)"
+    assert state.stopped_by_budget == {"slow"}  # not the trial that had ended
+
+
+def test_without_a_wall_cap_nothing_is_overrun() -> None:
+    import time
+
+    b, _, _ = budget("max_total_epochs: 5")
+    b.started = time.monotonic() - 1e6
+    assert not b.overrun()

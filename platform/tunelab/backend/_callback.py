@@ -32,6 +32,11 @@ class ForwardingCallback(tune.Callback):
     ) -> None:
         self.events.trial_result(trial.trial_id, result_of(result))
 
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
+    ) -> None:
+        self.events.trial_checkpointed(trial.trial_id, checkpoint.path)
+
     def on_trial_recover(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:

@@ -29,7 +29,8 @@ class TrialResult:
 
 
 class TrialEvents(Protocol):
-    """What happens to each trial, in order: started, results, then completed or failed. A
+    """What happens to each trial, in order: started, results (each followed by the checkpoint
+    it carried), then completed or failed. A
     trial whose worker or node died is retried (then started again, from its last checkpoint).
     An end may come for a trial removed before it started, and a trial that never ends was
     killed (the sweep was interrupted). A result carrying `error` ends the trial: its own code
@@ -38,6 +39,8 @@ class TrialEvents(Protocol):
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None: ...
 
     def trial_result(self, trial_id: str, result: TrialResult) -> None: ...
+
+    def trial_checkpointed(self, trial_id: str, checkpoint: str) -> None: ...
 
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None: ...
 
@@ -73,6 +76,10 @@ class Budget(Protocol):
     @property
     def capped(self) -> bool: ...
 
-    def stop_after(self, trial_id: str, epoch: int) -> bool: ...
+    overran: bool  # the wall-time cap stopped running trials where they were
+
+    def stop_after(self, trial_id: str, epoch: int, epoch_s: float = 0.0) -> bool: ...
 
     def exhausted(self) -> bool: ...
+
+    def overrun(self) -> bool: ...

@@ -76,8 +76,9 @@ def run_trials(
             scheduler=make_scheduler(spec),
             num_samples=spec.budget.trials,
             max_concurrent_trials=concurrency,
-            # One worker process serves many trials: no process start and no re-import per trial.
-            reuse_actors=True,
+            # One worker process serves many trials: no process start and no re-import per trial;
+            # unless trials can time out: a hung trial's thread ends only with its process.
+            reuse_actors=spec.budget.trial_timeout_s is None,
             trial_name_creator=functools.partial(
                 trial_name, offset=first_trial, continued=len(continued)
             ),
@@ -91,16 +92,22 @@ def run_trials(
             # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
             # trial without one; tunelab itself reads nothing back from it.
             callbacks=[ForwardingCallback(sweep), JsonLoggerCallback()],
-            # Every checkpoint is kept: with num_to_keep set, Ray snapshots the whole experiment
-            # state at each checkpoint, which costs more than the disk it saves on small models.
-            checkpoint_config=tune.CheckpointConfig(),
+            # The best `keep` by the metric, and the latest, which Ray always keeps.
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=spec.checkpoints.keep,
+                checkpoint_score_attribute=spec.metric if spec.checkpoints.keep else None,
+                checkpoint_score_order=spec.mode,
+            ),
             stop=BudgetStopper(sweep) if budget.capped else None,
             # A trial whose worker or node dies restarts from its last checkpoint, on any node.
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
             verbose=0,
         ),
     )
-    return _fit(tuner, sweep, events, budget)
+    end = _fit(tuner, sweep, events, budget)
+    if budget.overran and not end.terminated:
+        searcher.prune_unfinished()  # Ray stopped them with the experiment, telling no searcher
+    return end
 
 
 def _trainable(
@@ -117,6 +124,7 @@ def _trainable(
         use_gpu=spec.resources.gpu > 0,
         targets=tuple(metric for metric, _ in spec.targets),
         system_interval_s=spec.system_metrics.interval_s,
+        timeout_s=spec.budget.trial_timeout_s,
     )
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 

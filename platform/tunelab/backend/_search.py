@@ -47,16 +47,20 @@ def make_scheduler(spec: SweepSpec) -> TrialScheduler:
 
 class BudgetStopper(tune.Stopper):
     """Once the budget is spent, each running trial stops at its next report: after the epoch
-    it was training, whose checkpoint comes with the report."""
+    it was training, whose checkpoint comes with the report. A trial that does not report in
+    time is stopped where it is once `max_wall_s` is overrun (see Budget.overrun)."""
 
     def __init__(self, sweep: str) -> None:
         self.sweep = sweep  # pickled with the experiment: only the name (see _live)
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
-        return live(self.sweep).budget.stop_after(trial_id, epoch_of(result))
+        epoch_s = float(result.get("time_this_iter_s") or 0.0)
+        return live(self.sweep).budget.stop_after(trial_id, epoch_of(result), epoch_s)
 
     def stop_all(self) -> bool:
-        return False  # running trials finish their epoch; the searcher starts no new one
+        # Asked by Ray many times a second, results or not: running trials finish their epoch
+        # and the searcher starts no new one, unless the wall-time cap is overrun.
+        return live(self.sweep).budget.overrun()
 
 
 class BudgetedOptunaSearch(OptunaSearch):
@@ -112,6 +116,18 @@ class BudgetedOptunaSearch(OptunaSearch):
         assert study is not None  # set up by OptunaSearch before any trial starts
         study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
+
+    def prune_unfinished(self) -> None:
+        """Tell Optuna PRUNED every trial that did not end (the wall-time cap stopped them where
+        they were): ranked, as any trial stopped early, by the last epoch it reported."""
+        from optuna.trial import TrialState
+
+        study = self._ot_study
+        for trial_id, trial in self._ot_trials.items():
+            if trial_id not in self._completed_trials:
+                assert study is not None
+                study.tell(trial, state=TrialState.PRUNED)
+                self._completed_trials.add(trial_id)
 
     # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]

@@ -4,12 +4,16 @@ process imports only Ray's trainable, torch and the training loop: not Optuna, p
 Two kinds of failure are told apart here. A worker or node that dies is Ray's to see, and Ray
 restarts the trial from its last checkpoint (`failure.max_retries`). An error raised by the
 trial's own code (a builder bug, a NaN loss) would fail the same way again: the trial reports it
-as its last result (ERROR_KEY, with `done`) and ends, and the sweep records it failed, once."""
+as its last result (ERROR_KEY, with `done`) and ends, and the sweep records it failed, once. So
+does a trial that reports no epoch within `budget.trial_timeout_s` (see EpochWatch)."""
 
 from __future__ import annotations
 
 import math
+import queue
 import tempfile
+import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +22,7 @@ from ray import tune
 
 from tunelab.backend._events import EPOCH_KEY, ERROR_KEY, NODE_KEY, RESUME_KEY
 from tunelab.data import DataSplits
-from tunelab.errors import error_line
+from tunelab.errors import TunelabError, error_line
 from tunelab.models import Architecture
 
 
@@ -33,6 +37,7 @@ def run_trial(
     use_gpu: bool,
     targets: tuple[str, ...] = (),
     system_interval_s: float = 0.0,
+    timeout_s: float | None = None,
 ) -> None:
     """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
     `architecture` and `options` (the model's fixed options, weights included) are resolved on
@@ -74,18 +79,22 @@ def run_trial(
             reporting = False
         last.update(metrics, **{EPOCH_KEY: epoch})
 
+    def training(report_epoch: Callable[..., None]) -> None:
+        train(
+            config,
+            data,
+            architecture,
+            max_epochs=max_epochs,
+            report=report_epoch,
+            restore=restore,
+            device=device,
+            options=options,
+        )
+
+    watch = EpochWatch(timeout_s)
     with sampler:
         try:
-            train(
-                config,
-                data,
-                architecture,
-                max_epochs=max_epochs,
-                report=report,
-                restore=restore,
-                device=device,
-                options=options,
-            )
+            watch.run(training, report)
         except Exception as exc:
             if reporting:
                 raise
@@ -100,6 +109,71 @@ def run_trial(
                     "done": True,
                 }
             )
+
+
+class EpochTimeout(TunelabError):
+    """No epoch reported within budget.trial_timeout_s."""
+
+
+class EpochWatch:
+    """With a timeout, training runs in a thread of its own and hands each epoch's report to
+    the trial's thread, which makes it. When no report comes in time, the trial's thread
+    raises EpochTimeout (the trial fails, once, with `timeout`) and the training thread is
+    abandoned: it ends at its next report if it ever makes one, or with the worker's process,
+    which trials that can time out do not share (backend/_run.py)."""
+
+    def __init__(self, timeout_s: float | None) -> None:
+        self.timeout_s = timeout_s
+        self.thread: threading.Thread | None = None
+        self.abandoned = threading.Event()
+
+    def run(
+        self, training: Callable[[Callable[..., None]], None], report: Callable[..., None]
+    ) -> None:
+        if self.timeout_s is None:
+            training(report)
+            return
+        handed: queue.Queue[tuple[str, Any]] = queue.Queue()
+
+        def relay(*args: Any) -> None:
+            if self.abandoned.is_set():
+                raise EpochTimeout("abandoned")  # ends the training thread
+            done = threading.Event()
+            failure: list[BaseException] = []
+            handed.put(("report", (args, done, failure)))
+            done.wait()
+            if failure:
+                raise failure[0]
+
+        def target() -> None:
+            try:
+                training(relay)
+                handed.put(("finished", None))
+            except BaseException as exc:  # handed to the trial's thread
+                handed.put(("raised", exc))
+
+        self.thread = threading.Thread(target=target, name="tunelab-training", daemon=True)
+        self.thread.start()
+        while True:
+            try:
+                kind, item = handed.get(timeout=self.timeout_s)
+            except queue.Empty:
+                self.abandoned.set()
+                raise EpochTimeout(
+                    f"timeout: no epoch reported in {self.timeout_s:g} s (budget.trial_timeout_s)"
+                ) from None
+            if kind == "finished":
+                return
+            if kind == "raised":
+                raise item
+            args, done, failure = item
+            try:
+                report(*args)
+            except BaseException as exc:
+                failure.append(exc)
+                raise
+            finally:
+                done.set()
 
 
 def checkpoint_at(folder: Path, epoch: int) -> dict[str, Any] | None:

@@ -197,6 +197,9 @@ class Budget(_Strict):
     max_gpu_hours: float | None = Field(default=None, gt=0)
     # Epochs trained by all the trials together: compute counted the same on any machine.
     max_total_epochs: int | None = Field(default=None, ge=1)
+    # A trial that reports no epoch for this long (a hung data loader, a deadlock) fails with
+    # `timeout`, and the sweep goes on. Counted from its start, then from each report.
+    trial_timeout_s: float | None = Field(default=None, gt=0)
 
 
 class Searcher(_Strict):
@@ -236,6 +239,12 @@ class Failure(_Strict):
     max_retries: int = Field(default=2, ge=0)
 
 
+class Checkpoints(_Strict):
+    # Per trial: the best N checkpoints by the metric, and always the latest (a retry and
+    # `tunelab resume` go on from it); None keeps every epoch's.
+    keep: int | None = Field(default=1, ge=1)
+
+
 class Objective(_Strict):
     metric: str
     mode: Literal["max", "min"]
@@ -272,6 +281,7 @@ class SweepSpec(_Strict):
     resources: Resources = Resources()
     system_metrics: SystemMetrics = SystemMetrics()
     failure: Failure = Failure()
+    checkpoints: Checkpoints = Checkpoints()
     # Each trial's torch seed is this plus its number; numpy and torch take seeds below 2**32.
     seed: int = Field(default=0, ge=0, lt=2**32)
     space: Annotated[dict[str, Param], BeforeValidator(_scalar_to_constant)]

@@ -20,6 +20,23 @@ class Budget:
         # Each trial's latest epoch as the backend reports it here: Ray asks the stopper before
         # it tells the callbacks, so the trial records lag by one result.
         self.latest_epoch: dict[str, int] = {}
+        self.longest_epoch_s = 0.0  # the slowest epoch any trial has taken so far
+        self.overran = False  # the wall-time cap stopped running trials where they were
+
+    def overrun(self) -> bool:
+        """`max_wall_s` holds even when no trial reports: once the cap is past by the time of
+        the slowest epoch seen so far (what a running trial gets to end the one it trains),
+        every trial still running is stopped where it is, keeping its last checkpoint."""
+        cap = self.budget.max_wall_s
+        if cap is None or time.monotonic() - self.started < cap + self.longest_epoch_s:
+            return False
+        if not self.overran:
+            self.overran = True
+            self.exhausted()
+            for trial_id, record in self.state.trials.items():
+                if record.outcome is None:
+                    self.state.stopped_by_budget.add(trial_id)
+        return True
 
     @property
     def capped(self) -> bool:
@@ -27,10 +44,11 @@ class Budget:
         caps = (b.max_wall_s, b.max_cpu_hours, b.max_gpu_hours, b.max_total_epochs)
         return any(v is not None for v in caps)
 
-    def stop_after(self, trial_id: str, epoch: int) -> bool:
-        """A trial has reported `epoch`: whether it stops now, after that epoch (whose checkpoint
-        came with the report), because the budget is spent."""
+    def stop_after(self, trial_id: str, epoch: int, epoch_s: float = 0.0) -> bool:
+        """A trial has reported `epoch`, which took it `epoch_s`: whether it stops now, after
+        that epoch (whose checkpoint came with the report), because the budget is spent."""
         self.latest_epoch[trial_id] = epoch
+        self.longest_epoch_s = max(self.longest_epoch_s, epoch_s)
         if self.exhausted():
             self.state.stopped_by_budget.add(trial_id)
             return True

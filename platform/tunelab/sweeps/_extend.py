@@ -15,6 +15,7 @@ from typing import Any
 from tunelab import tracking
 from tunelab.errors import TunelabError
 from tunelab.spec import LoadedSpec
+from tunelab.sweeps._plan import send_kept_writes
 from tunelab.sweeps._state import Outcome
 from tunelab.tracking.tags import TAG_OUTCOME, TAG_TRIAL_ID
 
@@ -46,10 +47,17 @@ class Extension:
 
 
 def prepare_extension(
-    sweep: str, *, trials: int, concurrency: int | None, tracking_uri: str | None
+    sweep: str,
+    *,
+    trials: int,
+    concurrency: int | None,
+    tracking_uri: str | None,
+    results_dir: str | None = None,
 ) -> tuple[LoadedSpec, Extension]:
-    """The recorded spec with `trials` new trials, and what the sweep has already done."""
+    """The recorded spec with `trials` new trials, and what the sweep has already done (what
+    its driver kept on disk for the store is sent first)."""
     client = tracking.client(tracking_uri)
+    send_kept_writes(sweep, results_dir, tracking_uri)
     parent = tracking.find_sweep(client, sweep)
     if parent.info.status == "RUNNING":
         raise TunelabError(f"--extend: sweep {sweep!r} is still running; extend it once it ends")

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
 SPOOL_FILE = "tracking_spool.jsonl"
+MODEL_TEMPLATE_FOLDER = "model-template"  # the trials' MLflow model, prepared once per run
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,14 @@ def make_plan(
         debug=debug,
         reservation=reservation,
     )
+
+
+def send_kept_writes(sweep: str, results_dir: str | None, tracking_uri: str | None) -> int:
+    """Send what a stopped driver of `sweep` kept on disk for the tracking store (it was away
+    when the driver stopped), before anything reads the sweep's runs; how many writes."""
+    from tunelab import tracking
+
+    return tracking.replay_kept(results_root(results_dir) / sweep / SPOOL_FILE, tracking_uri)
 
 
 def results_root(explicit: str | None = None) -> Path:

@@ -98,6 +98,7 @@ def record_sweep(
             VIEWS_ARTIFACT,
             lambda folder: _draw_views(folder, plan.name, study_storage, spec.targets),
             prefix="tunelab-views-",
+            keep_in=plan.folder / VIEWS_ARTIFACT,
         ),
     )
     writer.end_run(SWEEP, "KILLED" if interrupted else "FINISHED")

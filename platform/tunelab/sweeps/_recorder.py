@@ -146,6 +146,11 @@ class SweepRecorder:
         if self.board is not None:
             self.board.result(trial_id, result.epoch, record.last_value, self.best)
 
+    def trial_checkpointed(self, trial_id: str, checkpoint: str) -> None:
+        record = self.state.trials.get(trial_id)
+        if record is not None:
+            record.checkpoint = checkpoint
+
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None:
         """Its worker or node died: Ray restarts it from its last checkpoint, in the same run."""
         record = self.state.trials.get(trial_id)
@@ -174,11 +179,15 @@ class SweepRecorder:
         if outcome is Outcome.STOPPED_EARLY and trial_id in self.state.stopped_by_budget:
             outcome = Outcome.STOPPED_BY_BUDGET
         self._end(trial_id, outcome)
+        self._keep_if_top(trial_id)
+        if self.on_trial_end is not None:
+            self.on_trial_end()
+
+    def _keep_if_top(self, trial_id: str) -> None:
+        record = self.state.trials[trial_id]
         top = ranked_trials(self.state, self.spec.mode)[: self.keep_models]
         if self.keep_model is not None and record.checkpoint is not None and trial_id in top:
             self.keep_model(trial_id, record.checkpoint)
-        if self.on_trial_end is not None:
-            self.on_trial_end()
 
     def trial_failed(self, trial_id: str, error: str) -> None:
         record = self.state.trials.get(trial_id)
@@ -187,6 +196,14 @@ class SweepRecorder:
         self._end(trial_id, Outcome.FAILED, error=error)
         if self.on_trial_end is not None:
             self.on_trial_end()
+
+    def end_stopped_by_budget(self) -> None:
+        """Trials the wall-time cap stopped where they were (see Budget.overrun): stopped by the
+        budget, at their last recorded epoch, their model kept like any other's."""
+        for trial_id, record in self.state.trials.items():
+            if record.outcome is None and trial_id in self.state.stopped_by_budget:
+                self._end(trial_id, Outcome.STOPPED_BY_BUDGET)
+                self._keep_if_top(trial_id)
 
     def end_unfinished(self) -> None:
         """Trials still open when the sweep stops (interrupted, or Ray gave up) were killed. A

@@ -22,6 +22,7 @@ from tunelab.search import SEED_KEY
 from tunelab.spec import LoadedSpec
 from tunelab.sweeps._extend import EarlierTrial, recorded_trials
 from tunelab.sweeps._listing import FINISHED, RUNNING, heartbeat_age, state_of
+from tunelab.sweeps._plan import send_kept_writes
 from tunelab.sweeps._state import Outcome
 
 RESUMED_PARAM = "resumed_{number}_at"
@@ -87,10 +88,14 @@ class Resumption:
         return len(self.going_on()) + self.new_trials(budget_trials)
 
 
-def prepare_resume(sweep: str, *, tracking_uri: str | None) -> tuple[LoadedSpec, Resumption] | None:
+def prepare_resume(
+    sweep: str, *, tracking_uri: str | None, results_dir: str | None = None
+) -> tuple[LoadedSpec, Resumption] | None:
     """The recorded spec and trials of an interrupted sweep; None for a finished one. A sweep
-    whose heartbeat is fresh is running somewhere: refused."""
+    whose heartbeat is fresh is running somewhere: refused. What its driver kept on disk for
+    the store is sent first."""
     client = tracking.client(tracking_uri)
+    send_kept_writes(sweep, results_dir, tracking_uri)
     parent = tracking.find_sweep(client, sweep)
     state = state_of(parent)
     if state == FINISHED:

@@ -14,7 +14,13 @@ from tunelab.spec import LoadedSpec
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import Extension, extension_params
 from tunelab.sweeps._heartbeat import Heartbeat
-from tunelab.sweeps._plan import Plan, concurrency, local_resources, make_plan
+from tunelab.sweeps._plan import (
+    MODEL_TEMPLATE_FOLDER,
+    Plan,
+    concurrency,
+    local_resources,
+    make_plan,
+)
 from tunelab.sweeps._preflight import Prepared, prepare
 from tunelab.sweeps._ranking import TOP_TRIALS
 from tunelab.sweeps._record import record_sweep, summary_writer, sweep_params, warm_start_params
@@ -194,9 +200,10 @@ def open_tracking(
         data.info,
         arch.trainer,
         example=None if arch.trainer == "gan" else data.val.x[:EXAMPLE_INPUTS],
+        folder=plan.folder / MODEL_TEMPLATE_FOLDER,  # an upload kept for the store outlives us
     )
-    writer.call("prepare the model folder", lambda _client, _ids: template.prepare())
-    writer.call("warm up the views", lambda _client, _ids: _prewarm_views())
+    writer.call("prepare the model folder", lambda _client, _ids: template.prepare(), local=True)
+    writer.call("warm up the views", lambda _client, _ids: _prewarm_views(), local=True)
     return Session(writer, template)
 
 
@@ -299,6 +306,7 @@ def run_trials(
                 continued=resume.continued(plan.folder) if resume is not None else None,
                 sampler_seed=spec.seed + resume.study_trials if resume is not None else None,
             )
+        recorder.end_stopped_by_budget()
         # On Ctrl-C or SIGTERM Ray Tune stops gracefully and returns as usual; the trials it left
         # running tell.
         return Stop(end.gave_up or state.open, end.terminated)

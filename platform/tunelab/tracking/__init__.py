@@ -64,7 +64,7 @@ from tunelab.tracking._summary import (
     parent_summary_writer,
     spec_writer,
 )
-from tunelab.tracking._writer import SWEEP, TrackingWriter
+from tunelab.tracking._writer import SWEEP, TrackingWriter, replay_kept
 
 if TYPE_CHECKING:
     # For annotations outside this package: a tracking store's client.
@@ -113,6 +113,7 @@ __all__ = [
     "parent_summary_writer",
     "redact",
     "register_version",
+    "replay_kept",
     "set_alias",
     "spec_writer",
     "sweep_spec",

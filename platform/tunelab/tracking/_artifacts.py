@@ -3,6 +3,7 @@ unpickling code), and any folder drawn by a function (the sweep's views)."""
 
 from __future__ import annotations
 
+import functools
 import shutil
 import tempfile
 import warnings
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import env
+from tunelab.tracking._durable import Durable
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -21,16 +23,39 @@ MODEL_ARTIFACT = "model"
 WriterCall = Callable[["MlflowClient", Mapping[str, str]], None]
 
 
-def folder_writer(run_id: str, under: str, fill: Callable[[Path], None], prefix: str) -> WriterCall:
+def folder_writer(
+    run_id: str, under: str, fill: Callable[[Path], None], prefix: str, keep_in: Path | None = None
+) -> WriterCall:
     """A writer call that fills a fresh folder with `fill(folder)` and logs its files on the run
-    under `under`."""
+    under `under`. With `keep_in`, it can wait on disk for the store: then it fills that folder
+    (in the sweep's own folder) when it is kept, and the upload is kept."""
+    return _FolderWriter(run_id, under, fill, prefix, keep_in)
 
-    def write(client: MlflowClient, _run_ids: Mapping[str, str]) -> None:
-        with tempfile.TemporaryDirectory(prefix=prefix) as folder:
-            fill(Path(folder))
-            client.log_artifacts(run_id, folder, under)
 
-    return write
+class _FolderWriter:
+    def __init__(
+        self,
+        run_id: str,
+        under: str,
+        fill: Callable[[Path], None],
+        prefix: str,
+        keep_in: Path | None,
+    ) -> None:
+        self.run_id, self.under, self.fill, self.prefix = run_id, under, fill, prefix
+        if keep_in is not None:
+            self.record = functools.partial(self._record, keep_in)
+
+    def __call__(self, client: MlflowClient, _run_ids: Mapping[str, str]) -> None:
+        with tempfile.TemporaryDirectory(prefix=self.prefix) as folder:
+            self.fill(Path(folder))
+            client.log_artifacts(self.run_id, folder, self.under)
+
+    def _record(self, keep_in: Path) -> dict[str, Any]:
+        shutil.rmtree(keep_in, ignore_errors=True)
+        keep_in.mkdir(parents=True)
+        self.fill(keep_in)
+        folder = Durable("folder", run_id=self.run_id, under=self.under, folder=str(keep_in))
+        return folder.record()
 
 
 class ModelTemplate:
@@ -44,12 +69,24 @@ class ModelTemplate:
     the client, not MLflow's fluent API, which would reopen the run and set the process-wide
     tracking URI."""
 
-    def __init__(self, data: DataInfo, trainer: str = "supervised", example: Any = None) -> None:
+    def __init__(
+        self,
+        data: DataInfo,
+        trainer: str = "supervised",
+        example: Any = None,
+        folder: Path | None = None,
+    ) -> None:
         """`example`: a few inputs, saved as the model's input example (the first validation
-        examples; a GAN, whose inputs are latent vectors of a size each trial picks, has none)."""
+        examples; a GAN, whose inputs are latent vectors of a size each trial picks, has none).
+        `folder`: where the model is prepared (a sweep's own folder, so that an upload waiting
+        for the store outlives the process), else a temporary one."""
         self.data, self.trainer, self.example = data, trainer, example
-        self._folder = tempfile.TemporaryDirectory(prefix="tunelab-model-")
-        self.path = Path(self._folder.name) / MODEL_ARTIFACT
+        self._temporary = None
+        if folder is None:
+            self._temporary = tempfile.TemporaryDirectory(prefix="tunelab-model-")
+            folder = Path(self._temporary.name)
+        self.folder = folder
+        self.path = folder / MODEL_ARTIFACT
         self.ready = False
 
     def prepare(self) -> None:
@@ -73,7 +110,9 @@ class ModelTemplate:
             inputs=Schema([TensorSpec(np.dtype(np.float32), shapes[0])]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), shapes[1])]),
         )
-        placeholder = Path(self._folder.name) / CHECKPOINT_FILE
+        self.folder.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.path, ignore_errors=True)  # one an earlier run of the sweep left
+        placeholder = self.folder / CHECKPOINT_FILE
         placeholder.write_bytes(b"")
         with warnings.catch_warnings():
             # MLflow suggests type hints on predict(); the signature above is the schema.
@@ -96,29 +135,18 @@ class ModelTemplate:
             )
         self.ready = True
 
-    def logger(self, *, run_key: str, checkpoint_path: str | Path) -> Any:
-        """A writer call that logs the model, with this checkpoint's weights, in the trial's run."""
-
-        def write(client: MlflowClient, run_ids: Mapping[str, str]) -> None:
-            from tunelab.training import CHECKPOINT_FILE
-
-            if not self.ready:
-                self.prepare()
-            source = Path(checkpoint_path)
-            if source.is_dir():
-                source = source / CHECKPOINT_FILE
-            weights = [p for p in self.path.rglob(CHECKPOINT_FILE)]
-            if len(weights) != 1:
-                raise RuntimeError(
-                    f"expected one {CHECKPOINT_FILE} in the model folder, found {len(weights)}"
-                )
-            shutil.copyfile(source, weights[0])
-            client.log_artifacts(run_ids[run_key], str(self.path), MODEL_ARTIFACT)
-
-        return write
+    def logger(self, *, run_key: str, checkpoint_path: str | Path) -> Durable:
+        """A writer call that logs the model, with this checkpoint's weights, in the trial's run
+        (after `prepare`, which the sweep queues first)."""
+        return Durable(
+            "model", key=run_key, template=str(self.path), checkpoint=str(checkpoint_path)
+        )
 
     def cleanup(self) -> None:
-        self._folder.cleanup()
+        if self._temporary is not None:
+            self._temporary.cleanup()
+        else:
+            shutil.rmtree(self.folder, ignore_errors=True)
 
 
 def _version(package: str) -> str:

@@ -47,10 +47,14 @@ class Reopen:
 
 @dataclass
 class Call:
-    """Arbitrary work with the client and the run-id map, in order with everything else."""
+    """Arbitrary work with the client and the run-id map, in order with everything else.
+    `durable` describes it as data (see _durable), so it can wait on disk for the store; a
+    `local` call does not use the store at all (it runs even while the store is away)."""
 
     fn: Callable[[MlflowClient, Mapping[str, str]], None]
     what: str
+    durable: Callable[[], dict[str, Any]] | None = None
+    local: bool = False
 
 
 @dataclass
@@ -77,6 +81,8 @@ def to_record(op: Any) -> dict[str, Any] | None:
         return {"op": "end", "key": op.key, "status": op.status, "tags": dict(op.tags)}
     if isinstance(op, Reopen):
         return {"op": "reopen", "key": op.key}
+    if isinstance(op, Call) and op.durable is not None:
+        return {"op": "call", "what": op.what, "call": op.durable()}
     return None
 
 
@@ -128,4 +134,8 @@ def from_record(record: Any) -> Any:
         return Log(record["key"], metrics, record["tags"])  # type: ignore[arg-type]
     if kind == "reopen":
         return Reopen(record["key"])
+    if kind == "call":
+        from tunelab.tracking._durable import durable_write
+
+        return Call(durable_write(record["call"]), record["what"])
     return End(record["key"], record["status"], record["tags"])

@@ -1,17 +1,28 @@
-"""Writes the tracking store could not take yet, kept in order on disk until it can.
+"""Writes the tracking store could not take yet, kept in order on disk until it can, so that
+they outlive the process that made them.
 
-Runs, metrics, params, tags and run ends are appended as JSON lines to a file; work that is code
-(an artifact upload) stays in memory, in its place in the order. The file is bounded: past
-`max_bytes`, new metric points are dropped and counted, while run creations, tags and ends are
-always kept, so every run still ends with its status."""
+Runs, metrics, params, tags, run ends and the uploads that go with them (a model, the views, the
+sweep's summary) are appended as JSON lines to a file and fsynced batch by batch; the first line
+names the runs created before the outage (their keys and run ids). What has been sent is marked
+in a second file (`SPOOL.sent`, a byte offset, replaced atomically after each chunk), so a later
+process (`tunelab resume`) sends the rest exactly once: a chunk sent but not yet marked when a
+process died is sent again, which the store takes as a no-op (a metric point is the same row, a
+tag or a status the same value, a run is looked up before it is created). A torn last line, cut
+by the crash, is ignored.
+
+The file is bounded: past `max_bytes` still to send, new metric points are dropped and counted,
+while everything else is always kept, so every run still ends with its status."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+HEADER = "begin"
 
 
 @dataclass
@@ -23,12 +34,13 @@ class SpoolState:
 
 
 class Spool:
-    def __init__(self, path: Path, max_bytes: int) -> None:
+    def __init__(self, path: Path, max_bytes: int, header: dict[str, Any] | None = None) -> None:
+        """A new spool at `path` (its first line `header`), or with `header` None the one a
+        process left there, from what it had not sent."""
         self.path = path
         self.max_bytes = max_bytes
+        self.sent_path = path.with_name(path.name + ".sent")
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = path.open("a+b")
-        self._read_offset = 0
         self._in_memory: dict[int, Any] = {}
         self._next_id = 0
         # What the last peek read: where it ended, its in-memory ids and its metric points.
@@ -38,52 +50,79 @@ class Spool:
         self.writes = 0
         self.points = 0
         self.dropped_points = 0
+        if header is not None:
+            self._file = path.open("w+b")
+            self._file.write(_line({"op": HEADER, **header}))
+            self.header = header
+            self._read_offset = self._file.tell()
+            self.sync()
+            with contextlib.suppress(FileNotFoundError):
+                self.sent_path.unlink()
+        else:
+            self._file = path.open("r+b")
+            first = self._file.readline()
+            self.header = {k: v for k, v in (_parse(first) or {}).items() if k != "op"}
+            self._read_offset = max(self._file.tell(), _sent_offset(self.sent_path))
+            self._count_pending()
 
     def append(self, record: dict[str, Any] | None, in_memory: Any = None) -> None:
-        """Append a JSON-able record, or (record None) an object kept in memory in its place."""
+        """Append a JSON-able record, or (record None) an object kept in memory in its place.
+        Call `sync` once a batch is appended."""
         if record is None:
             self._next_id += 1
             self._in_memory[self._next_id] = in_memory
             record = {"op": "memory", "id": self._next_id}
         metrics = record.get("metrics") or []
-        line = json.dumps(record, separators=(",", ":")).encode()
-        self._file.seek(0, os.SEEK_END)
-        if metrics and self._file.tell() + len(line) > self.max_bytes:
+        line = _line(record)
+        end = self._file.seek(0, os.SEEK_END)
+        if metrics and end - self._read_offset + len(line) > self.max_bytes:
             self.dropped_points += len(metrics)
             record = {**record, "metrics": []}
-            line = json.dumps(record, separators=(",", ":")).encode()
-        self._file.write(line + b"\n")
+            line = _line(record)
+        self._file.write(line)
         self.writes += 1
         self.points += len(record.get("metrics") or [])
 
+    def sync(self) -> None:
+        """What was appended is on disk: it survives this process being killed."""
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
     def peek(self, limit: int) -> list[Any]:
-        """Up to `limit` records from the oldest on, in-memory objects in their places. They
-        stay in the spool until `commit`."""
+        """Up to `limit` records from the oldest unsent on, in-memory objects in their places
+        (one a dead process kept in memory is gone: skipped). They stay until `commit`."""
         self._file.flush()
         self._file.seek(self._read_offset)
         out: list[Any] = []
         self._peek_end, self._peek_ids, self._peek_points = self._read_offset, [], 0
         while len(out) < limit:
             line = self._file.readline()
-            if not line:
-                break
+            record = _parse(line)
+            if record is None:
+                break  # the end, or a torn last line
             self._peek_end += len(line)
-            record = json.loads(line)
             if record["op"] == "memory":
                 self._peek_ids.append(record["id"])
-                out.append(self._in_memory[record["id"]])
+                if record["id"] in self._in_memory:
+                    out.append(self._in_memory[record["id"]])
             else:
                 self._peek_points += len(record.get("metrics") or [])
                 out.append(record)
         return out
 
     def commit(self, count: int) -> None:
-        """The `count` records of the last `peek` are written: forget them."""
+        """The records of the last `peek` are written: forget them, here and on disk."""
         self._read_offset = self._peek_end
         self.writes -= count
         self.points -= self._peek_points
         for key in self._peek_ids:
-            del self._in_memory[key]
+            self._in_memory.pop(key, None)
+        temporary = self.sent_path.with_name(self.sent_path.name + ".tmp")
+        with temporary.open("w") as out:
+            out.write(str(self._read_offset))
+            out.flush()
+            os.fsync(out.fileno())
+        os.replace(temporary, self.sent_path)
 
     def __len__(self) -> int:
         return self.writes
@@ -94,3 +133,38 @@ class Spool:
     def remove(self) -> None:
         self._file.close()
         self.path.unlink(missing_ok=True)
+        self.sent_path.unlink(missing_ok=True)
+
+    def close(self) -> None:
+        self._file.close()
+
+    def _count_pending(self) -> None:
+        self._file.seek(self._read_offset)
+        for line in self._file:
+            record = _parse(line)
+            if record is None:
+                break
+            self.writes += 1
+            self.points += len(record.get("metrics") or [])
+
+
+def _line(record: dict[str, Any]) -> bytes:
+    return json.dumps(record, separators=(",", ":")).encode() + b"\n"
+
+
+def _parse(line: bytes) -> dict[str, Any] | None:
+    """A whole line's record; None at the end of the file or for a line cut short."""
+    if not line.endswith(b"\n"):
+        return None
+    try:
+        record = json.loads(line)
+    except ValueError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def _sent_offset(path: Path) -> int:
+    try:
+        return int(path.read_text().strip() or 0)
+    except (FileNotFoundError, ValueError):
+        return 0

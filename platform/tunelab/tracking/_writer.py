@@ -134,8 +134,17 @@ class TrackingWriter:
         """Mark a run that had ended RUNNING again (a resumed sweep's trial going on)."""
         self._queue.put(Reopen(key))
 
-    def call(self, what: str, fn: Callable[[MlflowClient, Mapping[str, str]], None]) -> None:
-        self._queue.put(Call(fn, what))
+    def call(
+        self,
+        what: str,
+        fn: Callable[[MlflowClient, Mapping[str, str]], None],
+        *,
+        local: bool = False,
+    ) -> None:
+        """Work with the client, in order with the writes. One that can describe itself as data
+        (`fn.record()`, see _durable) waits on disk while the store is away; a `local` one does
+        not use the store (it runs then too)."""
+        self._queue.put(Call(fn, what, durable=getattr(fn, "record", None), local=local))
 
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until everything enqueued so far is written (or given up on)."""
@@ -212,15 +221,26 @@ class TrackingWriter:
 
     def _begin_outage(self, batch: list[Any], exc: Unreachable) -> None:
         logger.warning("tracking: store unreachable (%s); keeping writes on disk", exc)
-        path = self.spool_path or Path(tempfile.mkdtemp(prefix="tunelab-spool-")) / "spool.jsonl"
-        self._spool = Spool(path, self.spool_max_bytes)
+        path = free_spool_path(
+            self.spool_path or Path(tempfile.mkdtemp(prefix="tunelab-spool-")) / "spool.jsonl"
+        )
+        header = {"experiment_id": self.experiment_id, "run_ids": dict(self._run_ids)}
+        self._spool = Spool(path, self.spool_max_bytes, header=header)
         for op in batch:  # the whole batch again: every write is safe to repeat
             self._spool_op(op)
+        self._spool.sync()
         self._next_probe = time.monotonic() + OUTAGE_PROBE_S
 
     def _spool_op(self, op: Any) -> None:
         assert self._spool is not None
-        record = to_record(op)  # None: code (Call) and barriers wait in memory, in their place
+        if isinstance(op, Call) and op.local:
+            self._retry(op.what, partial(op.fn, None, dict(self._run_ids)))  # type: ignore[arg-type]
+            return
+        try:
+            record = to_record(op)  # None: other code, and barriers, wait in memory in place
+        except Exception as exc:  # it could not be described; it waits in memory instead
+            logger.warning("tracking: cannot keep %s on disk: %s", op, first_line_of(exc))
+            record = None
         self._spool.append(record, in_memory=None if record is not None else op)
 
     def _outage_step(self, client: MlflowClient) -> bool:
@@ -240,6 +260,8 @@ class TrackingWriter:
                     op = self._queue.get_nowait()
             except queue.Empty:
                 pass
+            if self._spool is not None:
+                self._spool.sync()  # a batch at a time: what the driver recorded outlives it
         if time.monotonic() >= self._next_probe:
             self._replay(client)
             self._next_probe = time.monotonic() + OUTAGE_PROBE_S
@@ -347,12 +369,7 @@ class TrackingWriter:
                     f"reopen run {op.name}",
                     lambda: client.update_run(reopened, status="RUNNING"),
                 )
-            run = run or self._retry_or_raise(
-                f"create run {op.name}",
-                lambda: client.create_run(
-                    self.experiment_id or "0", tags=dict(op.tags), run_name=op.name
-                ),
-            )
+            run = run or self._retry_or_raise(f"create run {op.name}", self._creator(client, op))
         except Unreachable:
             if op.key == SWEEP and not self._ready.is_set():
                 self._open_error = "the tracking store is unreachable"
@@ -371,17 +388,33 @@ class TrackingWriter:
             self._write_pending(client, run_id, pending.pop(run_id))
             self._ready.set()
 
+    def _creator(self, client: MlflowClient, op: CreateRun) -> Callable[[], Any]:
+        """Create the run; tried again after a failure, it first looks for the run the failed
+        try may have created after all (a request that timed out after it arrived)."""
+        tries = 0
+
+        def create() -> Any:
+            nonlocal tries
+            tries += 1
+            found = self._find_run(client, op) if tries > 1 else None
+            return found or client.create_run(
+                self.experiment_id or "0", tags=dict(op.tags), run_name=op.name
+            )
+
+        return create
+
     def _existing_run(self, client: MlflowClient, op: CreateRun) -> Any:
+        return self._retry_or_raise(f"look up run {op.name}", lambda: self._find_run(client, op))
+
+    def _find_run(self, client: MlflowClient, op: CreateRun) -> Any:
+        """The sweep's run of this name, if there is one."""
         sweep = op.tags.get(TAG_SWEEP)
         if not sweep:
             return None
-        found = self._retry_or_raise(
-            f"look up run {op.name}",
-            lambda: client.search_runs(
-                [self.experiment_id or "0"],
-                f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.run_name = '{op.name}'",
-                max_results=1,
-            ),
+        found = client.search_runs(
+            [self.experiment_id or "0"],
+            f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.run_name = '{op.name}'",
+            max_results=1,
         )
         return found[0] if found else None
 
@@ -422,3 +455,53 @@ class TrackingWriter:
                 logger.debug("tracking: %s failed (%s); retrying in %.1f s", what, exc, delay)
                 time.sleep(delay)
         return None
+
+
+def free_spool_path(path: Path) -> Path:
+    """`path`, or beside it a name no spool has yet (one a dead process left waits there)."""
+    number = 1
+    candidate = path
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+    return candidate
+
+
+def kept_spools(path: Path) -> list[Path]:
+    """The spools left at `path` and beside it (see free_spool_path), oldest first."""
+
+    def number(kept: Path) -> int:
+        middle = kept.name[len(path.stem) : -len(path.suffix)].lstrip(".")
+        return int(middle) if middle.isdigit() else 1
+
+    found = path.parent.glob(f"{path.stem}*{path.suffix}")
+    return sorted((p for p in found if p == path or number(p) > 1), key=number)
+
+
+def replay_kept(path: Path, tracking_uri: str | None) -> int:
+    """Send what a driver that stopped (killed while the store was away) kept on disk at
+    `path`, exactly once, then remove it; returns how many writes were sent. Raises
+    TrackingError, keeping the rest, when the store is still away."""
+    sent = 0
+    for kept in kept_spools(path):
+        spool = Spool(kept, SPOOL_MAX_BYTES)
+        writer = TrackingWriter(tracking_uri, experiment="")
+        writer.experiment_id = spool.header.get("experiment_id")
+        writer._run_ids.update(spool.header.get("run_ids") or {})
+        writer._spool = spool
+        pending = len(spool)
+        try:
+            from mlflow import MlflowClient
+
+            writer._replay(MlflowClient(tracking_uri))
+        finally:
+            spool.close()
+        if writer._spool is not None:
+            raise TrackingError(
+                f"the tracking store {tracking_uri} is unreachable: {len(spool)} writes a "
+                f"stopped sweep kept wait in {kept}"
+            )
+        if writer.failed_writes:
+            logger.warning("tracking: gave up on %s", "; ".join(writer.failed_writes))
+        sent += pending
+    return sent
