@@ -20,10 +20,10 @@ def test_records_come_back_in_order_with_in_memory_work_in_its_place(tmp_path: P
     first = spool.peek(2)
     assert [r["op"] for r in first] == ["create", "log"]
     assert spool.peek(2) == first  # not committed: read again
-    spool.commit(2)
+    spool.commit()
     rest = spool.peek(10)
     assert rest[0] is upload and rest[1]["op"] == "end"
-    spool.commit(2)
+    spool.commit()
     assert (len(spool), spool.state().points) == (0, 0)
     assert spool.peek(10) == []
 
@@ -49,7 +49,7 @@ def test_a_later_process_gets_exactly_what_was_not_sent(tmp_path: Path) -> None:
         spool.append(log(step))
     spool.sync()
     spool.peek(2)
-    spool.commit(2)  # steps 1 and 2 reached the store; then the process is killed
+    spool.commit()  # steps 1 and 2 reached the store; then the process is killed
     spool.append(None, in_memory=object())  # work only that process held
     spool.append(log(6))
     spool.sync()
@@ -61,7 +61,7 @@ def test_a_later_process_gets_exactly_what_was_not_sent(tmp_path: Path) -> None:
     assert (len(later), later.state().points) == (5, 4)  # 3, 4, 5, the lost work, 6
     records = later.peek(100)
     assert [r["metrics"][0][3] for r in records] == [3, 4, 5, 6]
-    later.commit(5)
+    later.commit()
     assert len(Spool(path, max_bytes=1 << 20)) == 0  # a third process: nothing left to send
     later.remove()
     assert not path.exists() and not path.with_name("spool.jsonl.sent").exists()
@@ -72,7 +72,7 @@ def test_the_size_cap_counts_what_is_still_to_send(tmp_path: Path) -> None:
     for step in range(1, 6):
         spool.append(log(step))  # about 60 bytes each
     spool.peek(5)
-    spool.commit(5)
+    spool.commit()
     for step in range(6, 11):
         spool.append(log(step))  # past 400 bytes of file, but not of what is pending
     assert spool.state().dropped_points == 0 and spool.state().points == 5

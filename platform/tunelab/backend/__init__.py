@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tunelab.backend._errors import clean_error_line, trial_error_line
     from tunelab.backend._run import run_trials, trial_name
     from tunelab.backend._system import SystemSampler
+    from tunelab.backend._trial import Reported, checkpoint_dir_at, reported
 
 __getattr__ = lazy.attributes(
     __name__,
@@ -38,6 +39,9 @@ __getattr__ = lazy.attributes(
         "run_trials": "_run",
         "trial_name": "_run",
         "SystemSampler": "_system",
+        "checkpoint_dir_at": "_trial",
+        "Reported": "_trial",
+        "reported": "_trial",
     },
 )
 
@@ -47,12 +51,15 @@ __all__ = [
     "Budget",
     "Cluster",
     "Continued",
+    "Reported",
     "RunEnd",
     "SystemSampler",
     "TrialEvents",
     "TrialResult",
+    "checkpoint_dir_at",
     "clean_error_line",
     "cluster_nodes",
+    "reported",
     "run_trials",
     "shutdown_ray",
     "start_ray",

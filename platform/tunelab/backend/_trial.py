@@ -14,6 +14,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -180,15 +181,57 @@ def checkpoint_at(folder: Path, epoch: int) -> dict[str, Any] | None:
     """The latest checkpoint of a trial, from its folder and those of each time it went on
     (NAME.1, NAME.2, ...), of an epoch no later than `epoch`: the last its run recorded (a
     later one's metrics were never recorded). None when there is none."""
-    from tunelab.training import CHECKPOINT_FILE, load_checkpoint
+    from tunelab.training import load_checkpoint
 
-    best: dict[str, Any] | None = None
-    folders = [folder, *folder.parent.glob(f"{folder.name}.*")]
-    for directory in (d for f in folders for d in f.glob("checkpoint_*")):
-        if not (directory / CHECKPOINT_FILE).exists():
+    directory = checkpoint_dir_at(folder, epoch)
+    return load_checkpoint(directory) if directory is not None else None
+
+
+@dataclass(frozen=True)
+class Reported:
+    """A result a trial reported, as Ray logged it in the trial's folder (`result.json`, one
+    line per result, written as the driver got it): what outlives a driver that died before it
+    recorded the result elsewhere."""
+
+    epoch: int
+    values: dict[str, Any]
+    timestamp_ms: int | None
+    checkpoint: Path | None  # its checkpoint's directory, while it is kept
+
+
+def reported(folder: Path) -> list[Reported]:
+    """Every result of a trial, by epoch (the last one reported of each epoch), from its folder
+    and those of each time it went on (NAME.1, NAME.2, ...). A line cut short is skipped."""
+    import json
+
+    from tunelab.training import CHECKPOINT_FILE
+
+    by_epoch: dict[int, Reported] = {}
+    for directory in [folder, *sorted(folder.parent.glob(f"{folder.name}.*"))]:
+        results = directory / "result.json"
+        if not results.exists():
             continue
-        state = load_checkpoint(directory)
-        reached = int(state.get("epoch", 0))
-        if reached <= epoch and (best is None or reached > int(best["epoch"])):
-            best = state
-    return best
+        for line in results.read_text().splitlines():
+            try:
+                result = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(result, dict) or EPOCH_KEY not in result:
+                continue
+            name = result.get("checkpoint_dir_name")
+            kept = directory / str(name) if name else None
+            epoch = int(result[EPOCH_KEY])
+            by_epoch[epoch] = Reported(
+                epoch=epoch,
+                values=result,
+                timestamp_ms=int(result["timestamp"]) * 1000 if result.get("timestamp") else None,
+                checkpoint=kept if kept is not None and (kept / CHECKPOINT_FILE).exists() else None,
+            )
+    return [by_epoch[epoch] for epoch in sorted(by_epoch)]
+
+
+def checkpoint_dir_at(folder: Path, epoch: int) -> Path | None:
+    """The directory of a trial's latest kept checkpoint of an epoch no later than `epoch`
+    (see `reported`); None when none is kept. No checkpoint is opened."""
+    kept = [r.checkpoint for r in reported(folder) if r.epoch <= epoch and r.checkpoint]
+    return kept[-1] if kept else None

@@ -179,11 +179,12 @@ class SweepRecorder:
         if outcome is Outcome.STOPPED_EARLY and trial_id in self.state.stopped_by_budget:
             outcome = Outcome.STOPPED_BY_BUDGET
         self._end(trial_id, outcome)
-        self._keep_if_top(trial_id)
+        self.keep_if_top(trial_id)
         if self.on_trial_end is not None:
             self.on_trial_end()
 
-    def _keep_if_top(self, trial_id: str) -> None:
+    def keep_if_top(self, trial_id: str) -> None:
+        """Log the trial's model if it ranks among the best (from its latest checkpoint)."""
         record = self.state.trials[trial_id]
         top = ranked_trials(self.state, self.spec.mode)[: self.keep_models]
         if self.keep_model is not None and record.checkpoint is not None and trial_id in top:
@@ -203,7 +204,7 @@ class SweepRecorder:
         for trial_id, record in self.state.trials.items():
             if record.outcome is None and trial_id in self.state.stopped_by_budget:
                 self._end(trial_id, Outcome.STOPPED_BY_BUDGET)
-                self._keep_if_top(trial_id)
+                self.keep_if_top(trial_id)
 
     def end_unfinished(self) -> None:
         """Trials still open when the sweep stops (interrupted, or Ray gave up) were killed. A

@@ -14,6 +14,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from tunelab import tracking
 from tunelab.backend import Continued
@@ -22,7 +23,7 @@ from tunelab.search import SEED_KEY
 from tunelab.spec import LoadedSpec
 from tunelab.sweeps._extend import EarlierTrial, recorded_trials
 from tunelab.sweeps._listing import FINISHED, RUNNING, heartbeat_age, state_of
-from tunelab.sweeps._plan import send_kept_writes
+from tunelab.sweeps._plan import results_root, send_kept_writes
 from tunelab.sweeps._state import Outcome
 
 RESUMED_PARAM = "resumed_{number}_at"
@@ -122,10 +123,48 @@ def prepare_resume(
         sweep=sweep,
         parent_run_id=parent.info.run_id,
         number=number,
-        trials=recorded_trials(client, parent, loaded),
+        trials=[
+            recovered(client, trial, results_root(results_dir) / sweep / trial.name, loaded)
+            if trial.outcome in (None, Outcome.KILLED)
+            else trial
+            for trial in recorded_trials(client, parent, loaded)
+        ],
         spent_wall_s=float(summary.get("wall_s", 0.0)),
         seed=loaded.spec.seed,
         max_epochs=loaded.spec.budget.max_epochs,
+    )
+
+
+def recovered(client: Any, trial: EarlierTrial, folder: Path, loaded: LoadedSpec) -> EarlierTrial:
+    """A trial that goes on, with the epochs its driver got but died before recording (Ray
+    logged them in the trial's folder) recorded now, up to its latest kept checkpoint: it
+    goes on from that checkpoint, and no epoch is trained twice or missing."""
+    from tunelab import backend
+
+    results = backend.reported(folder)
+    upto = max((r.epoch for r in results if r.checkpoint is not None), default=0)
+    missing = [r for r in results if (trial.last_epoch or 0) < r.epoch <= upto]
+    if not missing:
+        return trial
+    recorded = tracking.get_run(client, trial.run_id).data.metrics
+    names = tuple(k for k in recorded if not k.startswith("system/")) or tuple(
+        metric for metric, _ in loaded.spec.targets
+    )
+    points = [
+        (name, value, r.timestamp_ms or 0, r.epoch)
+        for r in missing
+        for name, value in tracking.metrics_of(r.values, names).items()
+    ]
+    tracking.log_points(client, trial.run_id, points)
+    last = tracking.metrics_of(missing[-1].values, names)
+    return dataclasses.replace(
+        trial,
+        last_epoch=upto,
+        last_value=last.get(loaded.spec.metric, trial.last_value),
+        last_values={
+            **trial.last_values,
+            **{m: last[m] for m, _ in loaded.spec.targets if m in last},
+        },
     )
 
 

@@ -7,6 +7,7 @@ import sys
 import time
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.search import WarmStart
@@ -92,7 +93,7 @@ def run_sweep(
                 cluster.start()  # Ray in this process starts while the writer reaches the store
                 parent_run_id = session.writer.wait_ready()
                 began = True  # its parent run exists: its name is its for good
-                state = starting_state(session.writer, continued)
+                state = starting_state(session.writer, continued, plan.folder)
                 stop = run_trials(
                     loaded,
                     plan=plan,
@@ -207,11 +208,21 @@ def open_tracking(
     return Session(writer, template)
 
 
-def starting_state(writer: TrackingWriter, continued: Extension | Resumption | None) -> SweepState:
+def earlier_key(run_id: str) -> str:
+    """How a trial recorded before this run of the sweep is known in its state."""
+    return f"earlier-{run_id}"
+
+
+def starting_state(
+    writer: TrackingWriter, continued: Extension | Resumption | None, folder: Path
+) -> SweepState:
     """An empty state; for a sweep that goes on, its trials as recorded, so the summary, the
     ranking and the budget cover the whole sweep. An extended sweep's earlier trials are named,
     never written. A resumed sweep's are known by Ray's trial id: one that had not ended goes
-    on in its run when Ray Tune restarts it."""
+    on in its run when Ray Tune restarts it, from the checkpoint of its last recorded epoch
+    (its model, should it have nothing left to train)."""
+    from tunelab.backend import checkpoint_dir_at
+
     state = SweepState()
     if continued is None:
         return state
@@ -219,7 +230,7 @@ def starting_state(writer: TrackingWriter, continued: Extension | Resumption | N
     for trial in continued.trials if isinstance(continued, Resumption) else continued.earlier:
         resumed = trial.run_id in going_on
         # A trial that goes on is handed over to Ray's new id when it starts (SweepRecorder).
-        key = resumed_key(trial.name) if resumed else f"earlier-{trial.run_id}"
+        key = resumed_key(trial.name) if resumed else earlier_key(trial.run_id)
         state.trials[key] = TrialRecord(
             name=trial.name,
             config=trial.config,
@@ -233,6 +244,9 @@ def starting_state(writer: TrackingWriter, continued: Extension | Resumption | N
             seconds_before=trial.seconds,
             run_id=trial.run_id,
         )
+        if isinstance(continued, Resumption):  # its model, should it rank among the best
+            at = checkpoint_dir_at(folder / trial.name, trial.last_epoch or 0)
+            state.trials[key].checkpoint = str(at) if at is not None else None
         writer.adopt(key, trial.run_id)
         if trial.settled and trial.outcome is not None:  # its run ends as its Optuna trial did
             writer.end_run(key, RUN_STATUS[trial.outcome], end_tags(trial.outcome))
@@ -282,6 +296,10 @@ def run_trials(
             summary_writer(spec, state, time.perf_counter() - started, final=False),
         ),
     )
+    if resume is not None:  # ended here as Optuna had it, before its model was logged
+        for trial in resume.trials:
+            if trial.settled and trial.outcome is not None:
+                recorder.keep_if_top(earlier_key(trial.run_id))
     from rich.console import Console
 
     console = Console(stderr=True)

@@ -215,3 +215,15 @@ def log_folder(
     client.log_artifacts(run_id, str(folder), under)
     for key, value in (tags or {}).items():
         client.set_tag(run_id, key, value)
+
+
+def log_points(
+    client: MlflowClient, run_id: str, points: list[tuple[str, float, int, int]]
+) -> None:
+    """Metric points (name, value, timestamp in ms, step) in a run: written as they are given,
+    so the same points written again are the same rows."""
+    from mlflow.entities import Metric
+
+    metrics = [Metric(name, value, ms, step) for name, value, ms, step in points]
+    for start in range(0, len(metrics), 1000):  # MLflow's limit per log_batch
+        client.log_batch(run_id, metrics=metrics[start : start + 1000])

@@ -47,6 +47,7 @@ class Spool:
         self._peek_end = 0
         self._peek_ids: list[int] = []
         self._peek_points = 0
+        self._peek_lines = 0
         self.writes = 0
         self.points = 0
         self.dropped_points = 0
@@ -95,12 +96,14 @@ class Spool:
         self._file.seek(self._read_offset)
         out: list[Any] = []
         self._peek_end, self._peek_ids, self._peek_points = self._read_offset, [], 0
+        self._peek_lines = 0
         while len(out) < limit:
             line = self._file.readline()
             record = _parse(line)
             if record is None:
                 break  # the end, or a torn last line
             self._peek_end += len(line)
+            self._peek_lines += 1
             if record["op"] == "memory":
                 self._peek_ids.append(record["id"])
                 if record["id"] in self._in_memory:
@@ -110,10 +113,10 @@ class Spool:
                 out.append(record)
         return out
 
-    def commit(self, count: int) -> None:
+    def commit(self) -> None:
         """The records of the last `peek` are written: forget them, here and on disk."""
         self._read_offset = self._peek_end
-        self.writes -= count
+        self.writes -= self._peek_lines
         self.points -= self._peek_points
         for key in self._peek_ids:
             self._in_memory.pop(key, None)
@@ -123,6 +126,12 @@ class Spool:
             out.flush()
             os.fsync(out.fileno())
         os.replace(temporary, self.sent_path)
+
+    @property
+    def peeked(self) -> int:
+        """Lines the last `peek` read (more than it returned where a dead process's in-memory
+        work was skipped)."""
+        return self._peek_lines
 
     def __len__(self) -> int:
         return self.writes

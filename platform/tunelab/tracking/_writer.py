@@ -33,7 +33,7 @@ from tunelab.tracking._ops import (
     unreachable,
 )
 from tunelab.tracking._spool import Spool, SpoolState
-from tunelab.tracking._sqlite import creating
+from tunelab.tracking._sqlite import creating, sqlite_path
 from tunelab.tracking.tags import TAG_SWEEP
 
 if TYPE_CHECKING:
@@ -50,6 +50,7 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 WRITER_NICENESS = 10
 OUTAGE_PROBE_S = 2.0  # while the store is unreachable, how often to try it again
 REPLAY_CHUNK = 500  # kept writes sent per batch once it is back
+STORE_CREATION_TRIES = 3  # a new SQLite store another program is creating at the same time
 SPOOL_MAX_BYTES = 512 * 2**20  # past this, kept metric points are dropped (and counted)
 
 
@@ -275,8 +276,10 @@ class TrackingWriter:
         try:
             while len(spool):
                 records = spool.peek(REPLAY_CHUNK)
+                if not spool.peeked:
+                    break  # nothing whole is left (a torn last line)
                 self._apply(client, [from_record(r) for r in records])
-                spool.commit(len(records))
+                spool.commit()
         except Unreachable:
             return
         finally:
@@ -290,11 +293,21 @@ class TrackingWriter:
         process at a time)."""
         from mlflow import MlflowClient
 
-        with creating(self.tracking_uri):
-            client = MlflowClient(self.tracking_uri)
-            self.tracking_uri = client.tracking_uri
-            self.experiment_id = self._experiment_id(client)
-        return client
+        tries = 1
+        while True:
+            try:
+                with creating(self.tracking_uri):
+                    client = MlflowClient(self.tracking_uri)
+                    self.tracking_uri = client.tracking_uri
+                    self.experiment_id = self._experiment_id(client)
+                return client
+            except Exception:
+                # Another program (an `mlflow ui`, a script) creating the same new SQLite file
+                # does not take our lock: once it is done, the store opens.
+                if tries == STORE_CREATION_TRIES or sqlite_path(self.tracking_uri) is None:
+                    raise
+                tries += 1
+                time.sleep(1.0)
 
     def _experiment_id(self, client: MlflowClient) -> str:
         found = client.get_experiment_by_name(self.experiment)
@@ -482,6 +495,12 @@ def replay_kept(path: Path, tracking_uri: str | None) -> int:
     """Send what a driver that stopped (killed while the store was away) kept on disk at
     `path`, exactly once, then remove it; returns how many writes were sent. Raises
     TrackingError, keeping the rest, when the store is still away."""
+    env.apply_library_defaults(
+        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+        "MLFLOW_HTTP_REQUEST_TIMEOUT",
+    )
     sent = 0
     for kept in kept_spools(path):
         spool = Spool(kept, SPOOL_MAX_BYTES)
