@@ -12,6 +12,7 @@ start-up (reported separately) is outside both; each variant gets a fresh MLflow
 tables are created before the clock starts. The last line is a JSON object with the ratios.
 
     .venv/bin/python benchmarks/overhead.py [--trials 16] [--epochs 6]
+        [--keep-checkpoints 1|null] [--skip-plain]
 
 Where tunelab's time goes beyond bare (2-core machine, 16 trials of ~0.6 s): per epoch, nothing
 measurable (an epoch with its report and checkpoint costs what the bare epoch costs). The rest is

@@ -62,13 +62,9 @@ def state_of(parent: Any) -> str:
     return {"FINISHED": FINISHED, "KILLED": INTERRUPTED}.get(status, FAILED)
 
 
-def close_sweep(
-    name: str, *, reason: str | None = None, tracking_uri: str | None = None
-) -> int | None:
-    """End an interrupted sweep's parent and open trial runs as KILLED, with the reason; returns
-    how many trial runs it ended, or None for a sweep that is finished. A sweep still running
-    elsewhere (its heartbeat fresh) is refused."""
-    client = tracking.client(tracking_uri)
+def stopped_sweep(client: Any, name: str, verb: str) -> Any:
+    """The parent run of a sweep whose driver stopped before it ended; None for a finished
+    sweep. One whose heartbeat is fresh is running somewhere: refused, naming the `verb`."""
     parent = tracking.find_sweep(client, name)
     state = state_of(parent)
     if state == FINISHED:
@@ -76,8 +72,21 @@ def close_sweep(
     if state == RUNNING:
         raise TunelabError(
             f"sweep {name!r} is running: its heartbeat is {heartbeat_age(parent)} old; "
-            "close it once its driver has stopped"
+            f"{verb} it once its driver has stopped"
         )
+    return parent
+
+
+def close_sweep(
+    name: str, *, reason: str | None = None, tracking_uri: str | None = None
+) -> int | None:
+    """End an interrupted sweep's parent and open trial runs as KILLED, with the reason; returns
+    how many trial runs it ended, or None for a sweep that is finished. A sweep still running
+    elsewhere (its heartbeat fresh) is refused."""
+    client = tracking.client(tracking_uri)
+    parent = stopped_sweep(client, name, "close")
+    if parent is None:
+        return None
     why = (reason or "").strip() or "closed: its driver was lost"
     closed = 0
     for run in tracking.sweep_trials(client, parent):

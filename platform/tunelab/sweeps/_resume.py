@@ -22,7 +22,7 @@ from tunelab.errors import TunelabError
 from tunelab.search import SEED_KEY
 from tunelab.spec import LoadedSpec
 from tunelab.sweeps._extend import EarlierTrial, recorded_trials
-from tunelab.sweeps._listing import FINISHED, RUNNING, heartbeat_age, state_of
+from tunelab.sweeps._listing import stopped_sweep
 from tunelab.sweeps._plan import results_root, send_kept_writes
 from tunelab.sweeps._state import Outcome
 
@@ -97,15 +97,9 @@ def prepare_resume(
     the store is sent first."""
     client = tracking.client(tracking_uri)
     send_kept_writes(sweep, results_dir, tracking_uri)
-    parent = tracking.find_sweep(client, sweep)
-    state = state_of(parent)
-    if state == FINISHED:
+    parent = stopped_sweep(client, sweep, "resume")
+    if parent is None:
         return None
-    if state == RUNNING:
-        raise TunelabError(
-            f"sweep {sweep!r} is running: its heartbeat is {heartbeat_age(parent)} old; "
-            "resume it once its driver has stopped"
-        )
     with tempfile.TemporaryDirectory(prefix="tunelab-resume-") as folder:
         loaded = tracking.sweep_spec(
             client,
