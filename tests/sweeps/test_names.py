@@ -77,3 +77,29 @@ def test_a_sweep_that_stops_before_it_begins_gives_its_name_back(
         line = capsys.readouterr().err.strip().splitlines()[-1]
         assert line.startswith("tunelab: error: cannot use the tracking store foo://bar"), line
     assert not (tmp_path / "results").exists()
+
+
+def test_a_name_the_tracking_store_already_holds_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow import MlflowClient
+
+    from tunelab.cli import main
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("tunelab")
+    # A sweep named twin recorded from another machine: its results folder is not here.
+    client.create_run(
+        experiment, run_name="twin", tags={"tunelab.sweep": "twin", "tunelab.role": "sweep"}
+    )
+    (tmp_path / "twin.yaml").write_text(SPEC)
+    args = ["sweep", str(tmp_path / "twin.yaml"), "--name", "twin"]
+    assert main([*args, "--results-dir", str(tmp_path / "results"), "--tracking-uri", uri]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line == (
+        f"tunelab: error: a sweep named 'twin' already exists in the tracking store {uri}; "
+        "choose another --name"
+    )
+    assert len(client.search_runs([experiment])) == 1  # no second parent run
+    assert not (tmp_path / "results").exists()  # the name reserved here, given back

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import env
-from tunelab.errors import TrackingError, first_line_of
+from tunelab.errors import TrackingError, TunelabError, first_line_of
 from tunelab.tracking._ops import (
     Barrier,
     Call,
@@ -78,6 +78,8 @@ class TrackingWriter:
         self._run_ids: dict[str, str] = {}
         self._ready = threading.Event()
         self._open_error: str | None = None
+        self._name_taken = False  # the store holds a sweep of this name already
+        self._sweep_name = ""
         self._closing = False
         self._thread = threading.Thread(target=self._main, name="tunelab-tracking", daemon=True)
         self.experiment_id: str | None = None
@@ -95,6 +97,7 @@ class TrackingWriter:
         """Start the writer; it connects and creates the parent run while the caller goes on.
         With `reopen`, the sweep's existing parent run is marked running again instead (an
         extended sweep); `params` must then be new keys: MLflow never changes a param."""
+        self._sweep_name = name
         self._queue.put(CreateRun(SWEEP, name, tags, params, reuse=reopen))
         self._thread.start()
 
@@ -107,6 +110,11 @@ class TrackingWriter:
         if not self._ready.wait(timeout_s):
             raise TrackingError(
                 f"the tracking store {self.tracking_uri} did not answer in {timeout_s:.0f} s"
+            )
+        if self._name_taken:
+            raise TunelabError(
+                f"a sweep named '{self._sweep_name}' already exists in the tracking store "
+                f"{self.tracking_uri}; choose another --name"
             )
         if self._open_error:
             raise TrackingError(
@@ -376,6 +384,11 @@ class TrackingWriter:
         try:
             # After an outage the first attempt may have reached the store: look before creating.
             run = self._existing_run(client, op) if self._replaying or op.reuse else None
+            new_sweep = op.key == SWEEP and not op.reuse and not self._replaying
+            if new_sweep and self._existing_run(client, op) is not None:  # another machine's
+                self._name_taken = True
+                self._ready.set()
+                return
             if run is not None and op.reuse:
                 reopened = run.info.run_id
                 self._retry_or_raise(
