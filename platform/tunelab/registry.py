@@ -40,6 +40,10 @@ class Registry(Generic[T]):
         self._entries[name] = entry
         return entry
 
+    def unregister(self, name: str) -> None:
+        """Forget an entry registered in this process (one an installed package offers stays)."""
+        self._entries.pop(name, None)
+
     def get(self, name: str) -> T:
         if name not in self._entries:
             point = self._entry_points().get(name)

@@ -36,7 +36,7 @@ def test_the_readme_notebook_session_runs_as_written(
     finally:
         from tunelab.models import architectures
 
-        architectures._entries.pop("tiny_mlp", None)  # registered for this process only
+        architectures.unregister("tiny_mlp")  # registered for this process only
     result = namespace["result"]
     assert result.sweep == "notebook-wine" and result.counts["completed"] == 4
     table = namespace["table"]
@@ -91,7 +91,7 @@ def test_a_registered_model_with_an_unknown_trainer_is_refused_by_the_spec_check
                               "mode": "max", "budget": {"trials": 1, "max_epochs": 1},
                               "space": {"lr": 0.1}})  # fmt: skip
     finally:
-        architectures._entries.pop("odd")
+        architectures.unregister("odd")
     assert (
         str(caught.value)
         == "spec: model: model 'odd' names trainer 'rl'; trainers: supervised, gan"

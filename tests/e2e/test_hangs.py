@@ -5,6 +5,7 @@ its budget: `budget.trial_timeout_s` fails it with `timeout` and the sweep goes 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,18 @@ pytestmark = pytest.mark.e2e
 HANG_S = 120  # "forever", as far as the sweep can tell; a stray thread still ends one day
 
 
-def hanging_model(name: str, marker: Path, *, every_trial: bool) -> None:
+@pytest.fixture
+def registered() -> Iterator[list[str]]:
+    """Models a test registers, forgotten after it: later tests see the built-in ones only."""
+    from tunelab.models import architectures
+
+    names: list[str] = []
+    yield names
+    for name in names:
+        architectures.unregister(name)
+
+
+def hanging_model(name: str, marker: Path, registered: list[str], *, every_trial: bool) -> None:
     """Register `name`: an MLP whose training hangs in its second epoch, in the first trial
     to build one (or in every trial). Each trial's build writes its process id to `marker`.pids
     (the driver builds one too, to describe the model: that one never hangs)."""
@@ -55,7 +67,8 @@ def hanging_model(name: str, marker: Path, *, every_trial: bool) -> None:
 
         return Hangs()
 
-    tunelab.register_model(name, build, override=True)
+    tunelab.register_model(name, build)
+    registered.append(name)
 
 
 SPEC = """
@@ -88,10 +101,10 @@ def epochs_of(client: MlflowClient, run: Any) -> list[int]:
 
 
 def test_a_trial_that_stops_reporting_fails_with_timeout_and_the_sweep_goes_on(
-    ray_session: None, store: dict[str, str], tmp_path: Path
+    ray_session: None, store: dict[str, str], tmp_path: Path, registered: list[str]
 ) -> None:
     marker = tmp_path / "hung"
-    hanging_model("hangs-once", marker, every_trial=False)
+    hanging_model("hangs-once", marker, registered, every_trial=False)
     spec = SPEC.format(model="hangs-once", cap="trial_timeout_s: 3")
     report = run_sweep(
         parse_spec(spec, "hang.yaml", {"--name": "e2e-timeout"}), live=False, **store
@@ -113,9 +126,9 @@ def test_a_trial_that_stops_reporting_fails_with_timeout_and_the_sweep_goes_on(
 
 
 def test_the_wall_time_cap_holds_when_no_trial_reports(
-    ray_session: None, store: dict[str, str], tmp_path: Path
+    ray_session: None, store: dict[str, str], tmp_path: Path, registered: list[str]
 ) -> None:
-    hanging_model("hangs-always", tmp_path / "hung", every_trial=True)
+    hanging_model("hangs-always", tmp_path / "hung", registered, every_trial=True)
     spec = SPEC.format(model="hangs-always", cap="max_wall_s: 4")
     loaded = parse_spec(spec, "wall.yaml", {"--name": "e2e-wall-hang"})
     report = run_sweep(loaded, live=False, **store)
