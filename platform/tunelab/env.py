@@ -71,6 +71,11 @@ TUNELAB_HEARTBEAT_S = Var(
     "three of its own intervals old has lost its driver and can be resumed or closed.",
     float,
 )
+TUNELAB_TRUSTED_MODULES = _text(
+    "TUNELAB_TRUSTED_MODULES",
+    "Comma-separated modules (or packages) whose code a spec read back from the tracking store "
+    "may name as `module:attribute` (see --trust-code); others are refused.",
+)
 TUNELAB_CACHE_DIR = _text(
     "TUNELAB_CACHE_DIR", "Where reference models are cached (default ~/.cache/tunelab)."
 )

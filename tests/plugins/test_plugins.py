@@ -132,7 +132,10 @@ def promoted_plugin_model(tmp_path_factory: pytest.TempPathFactory, site: Path) 
     )
     swept = tunelab(["sweep", spec, "--name", "plugin-sweep", "--max-epochs", "2"], folder, site)
     assert swept.returncode == 0, swept.stderr
-    promoted = tunelab(["promote", "plugin-sweep", "--model-name", "rings-model"], folder, site)
+    # The spec names the user's own module: code read back from the store, trusted explicitly.
+    promoted = tunelab(
+        ["promote", "plugin-sweep", "--model-name", "rings-model", "--trust-code"], folder, site
+    )
     assert promoted.returncode == 0, promoted.stderr
     return folder
 
@@ -156,7 +159,7 @@ MISSING_PLUGIN = (
 def test_report_on_a_model_whose_plugin_is_not_installed_is_one_line(
     promoted_plugin_model: Path,
 ) -> None:
-    result = without_plugin(["report", "plugin-sweep"], promoted_plugin_model)
+    result = without_plugin(["report", "plugin-sweep", "--trust-code"], promoted_plugin_model)
     assert result.returncode == 2, result.stderr
     # The sweep's recorded spec is checked first, and names the model where it was written.
     assert result.stderr.splitlines() == [f"tunelab: error: spec.yaml:3: model: {MISSING_PLUGIN}"]
@@ -168,7 +171,9 @@ def test_predict_with_a_model_whose_plugin_is_not_installed_is_one_line(
 ) -> None:
     examples = promoted_plugin_model / "examples.csv"
     examples.write_text(",".join(["0.5"] * 13) + "\n")
-    result = without_plugin(["predict", "models:/rings-model@champion", str(examples)],
-                            promoted_plugin_model)  # fmt: skip
+    result = without_plugin(
+        ["predict", "models:/rings-model@champion", str(examples), "--trust-code"],
+        promoted_plugin_model,
+    )
     assert result.returncode == 2, result.stderr
     assert result.stderr.splitlines() == [f"tunelab: error: {MISSING_PLUGIN}"]

@@ -26,3 +26,13 @@ def invoked_as() -> str:
     """How the user started tunelab (`tunelab`, or `.venv/bin/tunelab` from `make demo`)."""
     program = sys.argv[0] if sys.argv and sys.argv[0] else "tunelab"
     return program if os.path.basename(program) == "tunelab" else "tunelab"
+
+
+def add_trust_code(parser: argparse.ArgumentParser, reads: str) -> None:
+    """--trust-code, on a command that works from a spec or model read back from the store."""
+    parser.add_argument(
+        "--trust-code",
+        action="store_true",
+        help=f"import code that {reads} names as module:attribute (by default only installed "
+        "and registered names, and $TUNELAB_TRUSTED_MODULES, are used)",
+    )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import tunelab
-from tunelab.cli._common import EXIT_NO_RESULT, TRACKING_HELP
+from tunelab.cli._common import EXIT_NO_RESULT, TRACKING_HELP, add_trust_code
 from tunelab.errors import TunelabError
 
 
@@ -36,7 +36,8 @@ def add_commands(commands: Any) -> None:
     promote.add_argument("--force", action="store_true", help="promote whatever the gates say")
     promote.add_argument("--reason", help="why (required with --force); kept in the registry")
     promote.add_argument("--tracking-uri", help=TRACKING_HELP)
-    promote.set_defaults(run=run_promote)
+    add_trust_code(promote, "the sweep's stored spec")
+    promote.set_defaults(run=run_promote, reads_stored_code=lambda a: True)
 
     models = commands.add_parser("models", help="a registered model's versions and history")
     models.add_argument("name", metavar="NAME")
@@ -58,7 +59,8 @@ def add_commands(commands: Any) -> None:
     )
     reproduce.add_argument("run_id", metavar="RUN_ID")
     reproduce.add_argument("--tracking-uri", help=TRACKING_HELP)
-    reproduce.set_defaults(run=run_reproduce)
+    add_trust_code(reproduce, "the run's stored spec")
+    reproduce.set_defaults(run=run_reproduce, reads_stored_code=lambda a: True)
 
     predict = commands.add_parser("predict", help="predict with a registered model on a file")
     predict.add_argument(
@@ -69,7 +71,8 @@ def add_commands(commands: Any) -> None:
     )
     predict.add_argument("--out", help="write the predictions as CSV here (default: stdout)")
     predict.add_argument("--tracking-uri", help=TRACKING_HELP)
-    predict.set_defaults(run=run_predict)
+    add_trust_code(predict, "the model's stored spec")
+    predict.set_defaults(run=run_predict, reads_stored_code=lambda a: True)
 
 
 def run_promote(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import sys
 from typing import Any
 
 import tunelab
-from tunelab.cli._common import TRACKING_HELP, integer
+from tunelab.cli._common import TRACKING_HELP, add_trust_code, integer
 
 
 def add_commands(commands: Any) -> None:
@@ -46,7 +46,8 @@ def add_commands(commands: Any) -> None:
         "--no-log", action="store_true", help="write the report locally, do not log it to MLflow"
     )
     report.add_argument("--debug", action="store_true", help="full tracebacks")
-    report.set_defaults(run=run)
+    add_trust_code(report, "the sweep's stored spec")
+    report.set_defaults(run=run, reads_stored_code=lambda a: True)
 
 
 def run(args: argparse.Namespace) -> int:

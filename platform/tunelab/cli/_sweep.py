@@ -15,6 +15,7 @@ from tunelab.cli._common import (
     EXIT_NO_RESULT,
     EXIT_TERMINATED,
     TRACKING_HELP,
+    add_trust_code,
     integer,
     invoked_as,
 )
@@ -74,7 +75,8 @@ def add_commands(commands: Any) -> None:
         "--json", action="store_true", help="end with one JSON line describing the sweep"
     )
     sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
-    sweep.set_defaults(run=run)
+    add_trust_code(sweep, "the extended sweep's stored spec")
+    sweep.set_defaults(run=run, reads_stored_code=lambda a: a.extend is not None)
 
     resume = commands.add_parser(
         "resume",
@@ -94,7 +96,8 @@ def add_commands(commands: Any) -> None:
         "--json", action="store_true", help="end with one JSON line describing the sweep"
     )
     resume.add_argument("--debug", action="store_true", help="show Ray's logs and tracebacks")
-    resume.set_defaults(run=run_resume)
+    add_trust_code(resume, "the sweep's stored spec")
+    resume.set_defaults(run=run_resume, reads_stored_code=lambda a: True)
 
     sweeps = commands.add_parser(
         "sweeps",
