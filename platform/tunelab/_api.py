@@ -36,50 +36,54 @@ def sweep(
     database_uri: str | None = None,
     live: bool = True,
     debug: bool = False,
+    trust_code: bool = False,
 ) -> SweepResult:
     """Run a sweep and return what it did. `spec` is a spec file, a mapping of the same keys, or
     a `SweepSpec`; the keyword arguments are `tunelab sweep`'s flags (`trials` overrides
     `budget.trials`, ...). `extend=SWEEP` adds `trials` trials to a finished sweep, with the
-    spec it recorded. `live` draws the live board on stderr."""
+    spec it recorded (whose import paths are imported only with `trust_code`, see
+    `plugins.stored_code`). `live` draws the live board on stderr."""
+    from tunelab.plugins import stored_code
     from tunelab.sweeps import run_sweep
 
-    if extend is not None:
-        loaded, extension = _extension(
-            extend,
-            trials=trials,
-            concurrency=concurrency,
-            tracking_uri=tracking_uri,
-            results_dir=results_dir,
-            given={
-                "SPEC": spec,
+    with stored_code(refused=extend is not None and not trust_code):
+        if extend is not None:
+            loaded, extension = _extension(
+                extend,
+                trials=trials,
+                concurrency=concurrency,
+                tracking_uri=tracking_uri,
+                results_dir=results_dir,
+                given={
+                    "SPEC": spec,
+                    "--max-epochs": max_epochs,
+                    "--seed": seed,
+                    "--max-retries": max_retries,
+                    "--name": name,
+                    "--warm-start": warm_start,
+                },
+            )
+        else:
+            overrides = {
+                "--trials": trials,
                 "--max-epochs": max_epochs,
+                "--concurrency": concurrency,
                 "--seed": seed,
                 "--max-retries": max_retries,
                 "--name": name,
-                "--warm-start": warm_start,
-            },
+            }
+            loaded, extension = validate(spec, overrides), None
+        return run_sweep(
+            loaded,
+            address=address,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            database_uri=database_uri,
+            live=live,
+            debug=debug,
+            warm_start=warm_start,
+            extend=extension,
         )
-    else:
-        overrides = {
-            "--trials": trials,
-            "--max-epochs": max_epochs,
-            "--concurrency": concurrency,
-            "--seed": seed,
-            "--max-retries": max_retries,
-            "--name": name,
-        }
-        loaded, extension = validate(spec, overrides), None
-    return run_sweep(
-        loaded,
-        address=address,
-        tracking_uri=tracking_uri,
-        results_dir=results_dir,
-        database_uri=database_uri,
-        live=live,
-        debug=debug,
-        warm_start=warm_start,
-        extend=extension,
-    )
 
 
 def resume(
@@ -91,26 +95,30 @@ def resume(
     database_uri: str | None = None,
     live: bool = True,
     debug: bool = False,
+    trust_code: bool = False,
 ) -> SweepResult | None:
     """Continue a sweep whose driver stopped (SIGKILL, SIGTERM, a lost machine, Ctrl-C) from
-    Ray Tune's state in its results folder, in its own runs and study; None when it had
-    finished. A sweep whose heartbeat is fresh is running elsewhere: refused."""
+    what it recorded, in its own runs and study; None when it had finished. A sweep whose
+    heartbeat is fresh is running elsewhere: refused. The recorded spec's import paths are
+    imported only with `trust_code` (see `plugins.stored_code`)."""
+    from tunelab.plugins import stored_code
     from tunelab.sweeps import prepare_resume, run_sweep
 
-    prepared = prepare_resume(sweep_name, tracking_uri=tracking_uri, results_dir=results_dir)
-    if prepared is None:
-        return None
-    loaded, resumption = prepared
-    return run_sweep(
-        loaded,
-        address=address,
-        tracking_uri=tracking_uri,
-        results_dir=results_dir,
-        database_uri=database_uri,
-        live=live,
-        debug=debug,
-        resume=resumption,
-    )
+    with stored_code(refused=not trust_code):
+        prepared = prepare_resume(sweep_name, tracking_uri=tracking_uri, results_dir=results_dir)
+        if prepared is None:
+            return None
+        loaded, resumption = prepared
+        return run_sweep(
+            loaded,
+            address=address,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            database_uri=database_uri,
+            live=live,
+            debug=debug,
+            resume=resumption,
+        )
 
 
 def validate(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tunelab.errors import PluginError
+from tunelab.errors import PluginError, TunelabError
 from tunelab.plugins import import_object, stored_code
 
 PLANTED = """
@@ -74,3 +74,16 @@ def test_trusted_modules_and_code_outside_the_store_are_imported(
         assert callable(import_object(ref))  # the package above the module is trusted
         with pytest.raises(PluginError):
             import_object("os:system")
+
+
+def test_the_python_api_refuses_it_too(tmp_path: Path) -> None:
+    import tunelab
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    target = tmp_path / "PWNED"
+    plant(uri, target)
+    with pytest.raises(TunelabError, match="'os:system' is code named by a spec from the"):
+        tunelab.resume("planted", tracking_uri=uri, results_dir=str(tmp_path / "results"))
+    with pytest.raises(TunelabError, match="pass --trust-code to run it"):
+        tunelab.sweep(extend="planted", trials=1, tracking_uri=uri)
+    assert not target.exists()

@@ -132,6 +132,7 @@ def run(args: argparse.Namespace) -> int:
             database_uri=args.database_uri,
             live=not args.json,
             debug=args.debug,
+            trust_code=args.trust_code,
         ),
     )
 
@@ -145,6 +146,7 @@ def run_resume(args: argparse.Namespace) -> int:
         database_uri=args.database_uri,
         live=not args.json,
         debug=args.debug,
+        trust_code=args.trust_code,
     )
     if result is None:
         print(f"sweep {args.sweep} is finished: nothing to resume")
