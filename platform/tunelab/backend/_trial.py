@@ -125,7 +125,6 @@ class EpochWatch:
 
     def __init__(self, timeout_s: float | None) -> None:
         self.timeout_s = timeout_s
-        self.thread: threading.Thread | None = None
         self.abandoned = threading.Event()
 
     def run(
@@ -153,8 +152,7 @@ class EpochWatch:
             except BaseException as exc:  # handed to the trial's thread
                 handed.put(("raised", exc))
 
-        self.thread = threading.Thread(target=target, name="tunelab-training", daemon=True)
-        self.thread.start()
+        threading.Thread(target=target, name="tunelab-training", daemon=True).start()
         while True:
             try:
                 kind, item = handed.get(timeout=self.timeout_s)

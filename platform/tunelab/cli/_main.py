@@ -56,8 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def run_command(args: argparse.Namespace) -> int:
     """The command; one that works from what the tracking store holds imports no code named
     there unless told to (--trust-code)."""
-    reads_store = getattr(args, "reads_stored_code", None)
-    if reads_store is None or not reads_store(args) or args.trust_code:
+    if not getattr(args, "reads_stored_code", False) or args.trust_code:
         return int(args.run(args))
     from tunelab.plugins import stored_code
 

@@ -37,7 +37,7 @@ def add_commands(commands: Any) -> None:
     promote.add_argument("--reason", help="why (required with --force); kept in the registry")
     promote.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(promote, "the sweep's stored spec")
-    promote.set_defaults(run=run_promote, reads_stored_code=lambda a: True)
+    promote.set_defaults(run=run_promote, reads_stored_code=True)
 
     models = commands.add_parser("models", help="a registered model's versions and history")
     models.add_argument("name", metavar="NAME")
@@ -60,7 +60,7 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("run_id", metavar="RUN_ID")
     reproduce.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(reproduce, "the run's stored spec")
-    reproduce.set_defaults(run=run_reproduce, reads_stored_code=lambda a: True)
+    reproduce.set_defaults(run=run_reproduce, reads_stored_code=True)
 
     predict = commands.add_parser("predict", help="predict with a registered model on a file")
     predict.add_argument(
@@ -72,7 +72,7 @@ def add_commands(commands: Any) -> None:
     predict.add_argument("--out", help="write the predictions as CSV here (default: stdout)")
     predict.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(predict, "the model's stored spec")
-    predict.set_defaults(run=run_predict, reads_stored_code=lambda a: True)
+    predict.set_defaults(run=run_predict, reads_stored_code=True)
 
 
 def run_promote(args: argparse.Namespace) -> int:

@@ -47,7 +47,7 @@ def add_commands(commands: Any) -> None:
     )
     report.add_argument("--debug", action="store_true", help="full tracebacks")
     add_trust_code(report, "the sweep's stored spec")
-    report.set_defaults(run=run, reads_stored_code=lambda a: True)
+    report.set_defaults(run=run, reads_stored_code=True)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -76,7 +76,7 @@ def add_commands(commands: Any) -> None:
     )
     sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
     add_trust_code(sweep, "the extended sweep's stored spec")
-    sweep.set_defaults(run=run, reads_stored_code=lambda a: a.extend is not None)
+    sweep.set_defaults(run=run)  # tunelab.sweep(extend=...) guards the stored spec itself
 
     resume = commands.add_parser(
         "resume",
@@ -97,7 +97,7 @@ def add_commands(commands: Any) -> None:
     )
     resume.add_argument("--debug", action="store_true", help="show Ray's logs and tracebacks")
     add_trust_code(resume, "the sweep's stored spec")
-    resume.set_defaults(run=run_resume, reads_stored_code=lambda a: True)
+    resume.set_defaults(run=run_resume)  # tunelab.resume guards the stored spec itself
 
     sweeps = commands.add_parser(
         "sweeps",

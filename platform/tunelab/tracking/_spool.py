@@ -177,3 +177,24 @@ def _sent_offset(path: Path) -> int:
         return int(path.read_text().strip() or 0)
     except (FileNotFoundError, ValueError):
         return 0
+
+
+def free_spool_path(path: Path) -> Path:
+    """`path`, or beside it a name no spool has yet (one a dead process left waits there)."""
+    number = 1
+    candidate = path
+    while candidate.exists():
+        number += 1
+        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
+    return candidate
+
+
+def kept_spools(path: Path) -> list[Path]:
+    """The spools left at `path` and beside it (see free_spool_path), oldest first."""
+
+    def number(kept: Path) -> int:
+        middle = kept.name[len(path.stem) : -len(path.suffix)].lstrip(".")
+        return int(middle) if middle.isdigit() else 1
+
+    found = path.parent.glob(f"{path.stem}*{path.suffix}")
+    return sorted((p for p in found if p == path or number(p) > 1), key=number)

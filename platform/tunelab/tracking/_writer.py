@@ -32,7 +32,7 @@ from tunelab.tracking._ops import (
     to_record,
     unreachable,
 )
-from tunelab.tracking._spool import Spool, SpoolState
+from tunelab.tracking._spool import Spool, SpoolState, free_spool_path, kept_spools
 from tunelab.tracking._sqlite import creating, sqlite_path
 from tunelab.tracking.tags import TAG_SWEEP
 
@@ -50,6 +50,14 @@ RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 WRITER_NICENESS = 10
 OUTAGE_PROBE_S = 2.0  # while the store is unreachable, how often to try it again
 REPLAY_CHUNK = 500  # kept writes sent per batch once it is back
+# No "View run at" line per run, and HTTP requests that give up fast: the writer keeps what it
+# cannot send and tries again itself (see env.LIBRARY_DEFAULTS).
+CLIENT_DEFAULTS = (
+    "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT",
+)
 STORE_CREATION_TRIES = 3  # a new SQLite store another program is creating at the same time
 SPOOL_MAX_BYTES = 512 * 2**20  # past this, kept metric points are dropped (and counted)
 
@@ -184,14 +192,7 @@ class TrackingWriter:
         # (Linux schedules threads one by one), so trials sharing the CPU are not slowed by it.
         with contextlib.suppress(AttributeError, OSError):
             os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), WRITER_NICENESS)
-        # No "View run at" line per run, and HTTP requests that give up fast: this writer keeps
-        # what it cannot send and tries again itself (see env.LIBRARY_DEFAULTS).
-        env.apply_library_defaults(
-            "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
-            "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-            "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
-            "MLFLOW_HTTP_REQUEST_TIMEOUT",
-        )
+        env.apply_library_defaults(*CLIENT_DEFAULTS)
         try:
             client = self._connect()
         except Exception as exc:
@@ -483,37 +484,11 @@ class TrackingWriter:
         return None
 
 
-def free_spool_path(path: Path) -> Path:
-    """`path`, or beside it a name no spool has yet (one a dead process left waits there)."""
-    number = 1
-    candidate = path
-    while candidate.exists():
-        number += 1
-        candidate = path.with_name(f"{path.stem}.{number}{path.suffix}")
-    return candidate
-
-
-def kept_spools(path: Path) -> list[Path]:
-    """The spools left at `path` and beside it (see free_spool_path), oldest first."""
-
-    def number(kept: Path) -> int:
-        middle = kept.name[len(path.stem) : -len(path.suffix)].lstrip(".")
-        return int(middle) if middle.isdigit() else 1
-
-    found = path.parent.glob(f"{path.stem}*{path.suffix}")
-    return sorted((p for p in found if p == path or number(p) > 1), key=number)
-
-
 def replay_kept(path: Path, tracking_uri: str | None) -> int:
     """Send what a driver that stopped (killed while the store was away) kept on disk at
     `path`, exactly once, then remove it; returns how many writes were sent. Raises
     TrackingError, keeping the rest, when the store is still away."""
-    env.apply_library_defaults(
-        "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT",
-        "MLFLOW_HTTP_REQUEST_MAX_RETRIES",
-        "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
-        "MLFLOW_HTTP_REQUEST_TIMEOUT",
-    )
+    env.apply_library_defaults(*CLIENT_DEFAULTS)
     sent = 0
     for kept in kept_spools(path):
         spool = Spool(kept, SPOOL_MAX_BYTES)
