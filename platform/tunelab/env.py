@@ -38,6 +38,16 @@ def _text(name: str, doc: str) -> Var[str]:
 MLFLOW_TRACKING_URI = _text(
     "MLFLOW_TRACKING_URI", "Tracking store when --tracking-uri is not given."
 )
+MLFLOW_TRACKING_USERNAME = _text(
+    "MLFLOW_TRACKING_USERNAME",
+    "MLflow's: the user a command acts as on an authenticated tracking server (with "
+    "MLFLOW_TRACKING_PASSWORD); named in tunelab's messages.",
+)
+MLFLOW_FLASK_SERVER_SECRET_KEY = _text(
+    "MLFLOW_FLASK_SERVER_SECRET_KEY",
+    "MLflow's: signs the tracking server UI's forms; set it, the same, on every replica "
+    "(`tunelab server` makes one per start otherwise).",
+)
 RAY_ADDRESS = _text("RAY_ADDRESS", "Ray cluster to join when --address is not given.")
 TUNELAB_RESULTS_DIR = _text(
     "TUNELAB_RESULTS_DIR",
@@ -59,6 +69,11 @@ TUNELAB_SERVER_HOST = _text(
     "TUNELAB_SERVER_HOST", "Address `tunelab server` listens on (127.0.0.1)."
 )
 TUNELAB_SERVER_PORT = Var("TUNELAB_SERVER_PORT", "Port `tunelab server` listens on (5000).", int)
+TUNELAB_ADMIN_PASSWORD = _text(
+    "TUNELAB_ADMIN_PASSWORD",
+    "Turns authentication on in `tunelab server` when --admin-password-file is not given: the "
+    "password of its admin user, created on the first start.",
+)
 TUNELAB_TRACKING_GIVE_UP_S = Var(
     "TUNELAB_TRACKING_GIVE_UP_S",
     "At the end of a sweep, how long to wait for an unreachable tracking store before giving up "
@@ -111,6 +126,11 @@ def apply_library_defaults(*names: str) -> None:
     """Set the named library settings (all of them when none is named) unless already set."""
     for name in names or tuple(LIBRARY_DEFAULTS):
         os.environ.setdefault(name, LIBRARY_DEFAULTS[name][0])
+
+
+def environment_with(values: dict[str, str]) -> dict[str, str]:
+    """This process's environment with `values` set: for a process tunelab starts."""
+    return {**os.environ, **values}
 
 
 def set_pythonpath(paths: list[str]) -> None:

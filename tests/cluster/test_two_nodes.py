@@ -61,3 +61,25 @@ def test_sweep_places_trials_on_both_nodes(cluster: Any, tmp_path: Path, repo: P
     )
     assert len(children) == 4
     assert len({c.data.tags["tunelab.node"] for c in children}) == 2
+
+    # The cluster runs with token authentication: a driver without its token, or with another,
+    # is refused before anything runs, and records nothing.
+    for name, without in [("no-token", {}), ("other-token", {"RAY_AUTH_TOKEN": "0" * 32})]:
+        stranger = {k: v for k, v in env.items() if not k.startswith("RAY_AUTH")}
+        stranger |= {"HOME": str(tmp_path), **without}  # no ~/.ray/auth_token to fall back on
+        refused = subprocess.run(
+            [sys.executable, "-m", "tunelab.cli", "sweep",
+             str(repo / "search_spaces/mlp_digits.yaml"), "--address", address, "--trials", "1",
+             "--max-epochs", "1", "--name", name, "--tracking-uri", uri,
+             "--results-dir", str(tmp_path / "results")],
+            env=stranger, cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        )  # fmt: skip
+        assert refused.returncode == 2, refused.stderr[-3000:]
+        # Ray's client logs each try it makes ("InvalidAuthToken"); tunelab's last line says why.
+        assert "InvalidAuthToken" in refused.stderr
+        *_, line = refused.stderr.strip().splitlines()
+        assert line.startswith("tunelab: error: cannot join the Ray cluster"), line
+        assert "RAY_AUTH_TOKEN" in line
+        assert not client.search_runs(
+            [experiment.experiment_id], f"tags.`tunelab.sweep` = '{name}'"
+        )

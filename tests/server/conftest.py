@@ -13,8 +13,13 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+
+# A database password with the characters that break naive URI handling, and the admin's.
+DATABASE_PASSWORD = "pg/p#ss?w@rd"
+ADMIN = ("admin", "an admin's pass/phrase")
 
 
 def free_port() -> int:
@@ -44,11 +49,24 @@ def postgres() -> Iterator[str]:
         shutil.chown(folder, "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
     data, port = folder / "data", free_port()
+    password_file = folder / "password"
+    password_file.write_text(DATABASE_PASSWORD)
+    if as_user:
+        shutil.chown(password_file, "postgres")
 
     def run(*args: str) -> None:
-        subprocess.run([*as_user, *args], check=True, capture_output=True, timeout=120)
+        subprocess.run(
+            [*as_user, *args],
+            check=True,
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "PGPASSWORD": DATABASE_PASSWORD},
+        )
 
-    run(str(bindir / "initdb"), "-D", str(data), "-U", "tunelab", "--auth=trust", "-E", "UTF8")
+    run(
+        str(bindir / "initdb"), "-D", str(data), "-U", "tunelab", "--auth=scram-sha-256",
+        f"--pwfile={password_file}", "-E", "UTF8",
+    )  # fmt: skip
     options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off"
     run(
         str(bindir / "pg_ctl"),
@@ -65,7 +83,7 @@ def postgres() -> Iterator[str]:
         run(
             str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", "tunelab", "tunelab"
         )
-        yield f"postgresql://tunelab@127.0.0.1:{port}/tunelab"
+        yield f"postgresql://tunelab:{quote(DATABASE_PASSWORD, safe='')}@127.0.0.1:{port}/tunelab"
     finally:
         run(str(bindir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop")
         shutil.rmtree(folder, ignore_errors=True)
@@ -74,6 +92,7 @@ def postgres() -> Iterator[str]:
 def wait_until_up(
     url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 90
 ) -> None:
+    """Until `/health` answers (it needs no credentials)."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -89,22 +108,30 @@ def wait_until_up(
 
 
 class ServerProcess:
-    """A `tunelab server` the test can stop and start again on the same port."""
+    """A `tunelab server` the test can stop and start again on the same port; authenticated
+    when given the admin's password. The database URI reaches it through its environment."""
 
-    def __init__(self, database_uri: str, artifacts: Path, log: Path) -> None:
+    def __init__(
+        self, database_uri: str, artifacts: Path, log: Path, admin_password: str | None = None
+    ) -> None:
         self.database_uri, self.artifacts, self.log = database_uri, artifacts, log
+        self.admin_password = admin_password
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
+        environment = {**os.environ, "TUNELAB_DATABASE_URI": self.database_uri}
+        if self.admin_password is not None:
+            environment["TUNELAB_ADMIN_PASSWORD"] = self.admin_password
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tunelab.cli", "server", "--database-uri", self.database_uri,
+            [sys.executable, "-m", "tunelab.cli", "server",
              "--artifacts-destination", str(self.artifacts), "--port", str(self.port),
              "--workers", "1"],
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
+            env=environment,
         )  # fmt: skip
         wait_until_up(self.url, self.process, self.log)
 
@@ -116,13 +143,28 @@ class ServerProcess:
 
 @pytest.fixture(scope="session")
 def server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """`tunelab server` on PostgreSQL with proxied artifacts; its URL, database and folder."""
+    """`tunelab server` on PostgreSQL with proxied artifacts and authentication; its URL,
+    database, folder and process. For the session, clients are the admin, as a user would be
+    with MLflow's own variables set."""
     artifacts = tmp_path_factory.mktemp("server-artifacts")
-    process = ServerProcess(postgres, artifacts, artifacts.parent / "server.log")
+    process = ServerProcess(postgres, artifacts, artifacts.parent / "server.log", ADMIN[1])
     process.start()
+    credentials = {"MLFLOW_TRACKING_USERNAME": ADMIN[0], "MLFLOW_TRACKING_PASSWORD": ADMIN[1]}
+    before = {name: os.environ.get(name) for name in credentials}
+    os.environ.update(credentials)
     try:
-        yield {"url": process.url, "database_uri": postgres, "artifacts": str(artifacts)}
+        yield {
+            "url": process.url,
+            "database_uri": postgres,
+            "artifacts": str(artifacts),
+            "pid": str(process.process.pid if process.process else ""),
+        }
     finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
         process.stop()
 
 

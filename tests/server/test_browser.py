@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from tests.server.conftest import ADMIN
 
 pytestmark = pytest.mark.e2e
 
@@ -56,6 +58,12 @@ def test_experiment_page_shows_the_sweep_and_its_trials(
     }
     assert len(children) == 3
 
+    # The server asks who is browsing: the admin, as a browser would after its login prompt.
+    token = base64.b64encode(":".join(ADMIN).encode()).decode()
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd(
+        "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
+    )
     # MLflow 3 opens an experiment on its GenAI overview; runs are under "Model training".
     browser.get(
         f"{server['url']}/#/experiments/{report.experiment_id}/runs?workflowType=machine_learning"

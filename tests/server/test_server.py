@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -50,6 +51,21 @@ def test_server_with_an_unreachable_database_is_one_line_and_exit_2(tmp_path: Pa
         'connection failed: connection to server at "127.0.0.1", port 1 failed: Connection refused'
     ]
     assert "secret" not in result.stderr
+
+
+def test_server_off_loopback_without_authentication_is_refused_before_it_starts(
+    tmp_path: Path,
+) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "tunelab.cli", "server", "--host", "0.0.0.0", "--database-uri",
+         "postgresql://tunelab:secret@127.0.0.1:1/tunelab"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        env={k: v for k, v in os.environ.items() if k != "TUNELAB_ADMIN_PASSWORD"},
+    )  # fmt: skip
+    assert result.returncode == 2
+    [line] = result.stderr.splitlines()
+    assert line.startswith("tunelab: error: refusing to listen on 0.0.0.0 without authentication")
+    assert "--admin-password-file" in line and "--insecure" in line
 
 
 def test_report_reads_from_and_logs_to_the_tracking_server(

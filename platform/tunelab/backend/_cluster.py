@@ -24,7 +24,9 @@ def start_ray(address: str | None, *, debug: bool = False) -> bool:
             ray.init(address=address, logging_level=log_level, log_to_driver=debug)
         except Exception as exc:
             raise ClusterError(
-                f"cannot join the Ray cluster at {address}: {first_line(str(exc))}"
+                f"cannot join the Ray cluster at {address}: {first_line(str(exc))} (is it up, "
+                "and does this machine have its token? RAY_AUTH_MODE=token with RAY_AUTH_TOKEN "
+                "or RAY_AUTH_TOKEN_PATH, as its nodes were started)"
             ) from None
         return False
     # Workers run in their trial's folder; the working directory stays importable for them, as

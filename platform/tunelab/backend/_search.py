@@ -4,6 +4,7 @@ result and before each new trial."""
 
 from __future__ import annotations
 
+import pickle
 from typing import Any
 
 from ray import tune
@@ -81,6 +82,18 @@ class BudgetedOptunaSearch(OptunaSearch):
         self.sweep = sweep  # pickled with the experiment: only the name (see _live)
         self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
         self.continued = list(continued or [])
+
+    # Ray pickles the searcher into the results folder (its own checkpoint, and the Tuner's
+    # state), which is shared storage on a cluster: the study stays out, for its storage holds
+    # the database's address and password. A sweep resumes from the study itself.
+    _NOT_PICKLED = ("_storage", "_ot_study", "_ot_trials")
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in self._NOT_PICKLED}
+
+    def save(self, checkpoint_path: str) -> None:
+        with open(checkpoint_path, "wb") as file:
+            pickle.dump(self.__getstate__(), file)
 
     @property
     def budget(self) -> Budget | None:

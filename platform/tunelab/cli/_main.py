@@ -46,6 +46,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"tunelab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except Exception as exc:
+        from tunelab.tracking import refused_access
+
+        message = refused_access(exc)
+        if message is None or debug:
+            raise
+        print(f"tunelab: error: {message}", file=sys.stderr)
+        return EXIT_USAGE
     except KeyboardInterrupt as stopped:
         print("tunelab: interrupted", file=sys.stderr)
         return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED

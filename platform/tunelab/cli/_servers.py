@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import tempfile
+from pathlib import Path
 from typing import Any
 
 from tunelab import env
@@ -37,6 +39,30 @@ def add_commands(commands: Any) -> None:
         help="folder or s3:// URI for artifacts (default: $TUNELAB_ARTIFACTS_DESTINATION or ./tunelab_artifacts)",
     )
     server.add_argument("--workers", type=int, default=2, help="server processes (default 2)")
+    server.add_argument(
+        "--admin-password-file",
+        type=Path,
+        help="turns authentication on: the file holding the password of the admin user, which "
+        "is created on the first start (default: $TUNELAB_ADMIN_PASSWORD; none: no "
+        "authentication, allowed on a loopback address only)",
+    )
+    server.add_argument(
+        "--admin-username", default="admin", help="the admin user created on the first start"
+    )
+    server.add_argument(
+        "--insecure",
+        action="store_true",
+        help="listen on a non-loopback address without authentication (anyone who reaches the "
+        "port can read and change every run, model and registry alias)",
+    )
+    server.add_argument(
+        "--allowed-hosts",
+        help="comma-separated Host headers the server answers (default: MLflow's, localhost and "
+        "private addresses); add the name clients use, e.g. tracking.example.com",
+    )
+    server.add_argument(
+        "--cors-allowed-origins", help="comma-separated origins allowed to call the API"
+    )
     server.set_defaults(run=run_server)
 
 
@@ -65,14 +91,46 @@ def run_server(args: argparse.Namespace) -> int:
         host=args.host or env.TUNELAB_SERVER_HOST.get() or tracking.DEFAULT_HOST,
         port=args.port or env.TUNELAB_SERVER_PORT.get() or tracking.DEFAULT_PORT,
         workers=args.workers,
+        admin_password=_admin_password(args.admin_password_file),
+        admin_username=args.admin_username,
+        insecure=args.insecure,
+        allowed_hosts=_names(args.allowed_hosts),
+        cors_allowed_origins=_names(args.cors_allowed_origins),
     )
-    # The sweeps' studies live in the same database, in a schema of their own.
-    tracking.check_database(config.database_uri, schema=STUDY_SCHEMA)
+    config.check()
+    # The sweeps' studies and the server's users live in the same database, in their own schemas.
+    tracking.check_database(config.database_uri, schemas=[STUDY_SCHEMA, tracking.AUTH_SCHEMA])
+    auth_config = None
+    if config.admin_password is not None:
+        # MLflow reads its auth settings from a file; this one holds no secret.
+        auth_config = Path(tempfile.mkdtemp(prefix="tunelab-server-")) / "basic_auth.ini"
+        auth_config.write_text(config.auth_config_text())
+    access = (
+        f"users of {config.admin_username!r} and the users they add"
+        if config.admin_password is not None
+        else "NO AUTHENTICATION: anyone who reaches the port"
+        if config.insecure
+        else "no authentication (this machine only)"
+    )
     print(
-        f"tracking server on http://{config.host}:{config.port} for {tracking.redact(database_uri)}, "
-        f"artifacts in {config.artifacts_destination}",
+        f"tracking server on http://{config.host}:{config.port} for "
+        f"{tracking.redact(database_uri)}, artifacts in {config.artifacts_destination}; "
+        f"access: {access}",
         file=sys.stderr,
     )
     command = config.command()
-    os.execv(command[0], command)
+    os.execve(command[0], command, env.environment_with(config.environment(auth_config)))
     return 0  # not reached
+
+
+def _admin_password(path: Path | None) -> str | None:
+    if path is None:
+        return env.TUNELAB_ADMIN_PASSWORD.get()
+    try:
+        return path.read_text().rstrip("\r\n")
+    except OSError as exc:
+        raise TunelabError(f"cannot read the admin password file {path}: {exc.strerror}") from None
+
+
+def _names(text: str | None) -> tuple[str, ...]:
+    return tuple(name.strip() for name in (text or "").split(",") if name.strip())

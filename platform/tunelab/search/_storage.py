@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from tunelab.spec import SweepSpec
 
@@ -85,19 +84,21 @@ def optuna_journal(path: Path) -> Any:
 
 def study_storage_uri(database_uri: str) -> str:
     """The same database, with Optuna's tables in their own schema."""
-    parts = urlsplit(database_uri)
-    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
-    query.append(("options", f"-csearch_path={STUDY_SCHEMA}"))
-    return urlunsplit(parts._replace(query=urlencode(query)))
+    from tunelab.tracking import with_schema
+
+    return with_schema(database_uri, STUDY_SCHEMA)
 
 
 def study_storage(database_uri: str) -> Any:
-    """Optuna's storage in server mode (the schema is created if missing)."""
+    """Optuna's storage in server mode (the schema is created if missing). The password is
+    given to the driver, not kept in the URL that Optuna and Ray pickle."""
     import optuna
 
-    from tunelab.tracking import check_database
+    from tunelab.tracking import check_database, split_password
 
-    check_database(database_uri, schema=STUDY_SCHEMA)
+    check_database(database_uri, schemas=[STUDY_SCHEMA])
+    address, password = split_password(study_storage_uri(database_uri))
+    connect_args = {} if password is None else {"password": password}
     return optuna.storages.RDBStorage(
-        study_storage_uri(database_uri), engine_kwargs={"pool_pre_ping": True}
+        address, engine_kwargs={"pool_pre_ping": True, "connect_args": connect_args}
     )

@@ -47,6 +47,7 @@ from tunelab.tracking._registry import (
     versions,
 )
 from tunelab.tracking._server import (
+    AUTH_SCHEMA,
     DEFAULT_ARTIFACTS,
     DEFAULT_HOST,
     DEFAULT_PORT,
@@ -54,7 +55,10 @@ from tunelab.tracking._server import (
     check_database,
     default_tracking_uri,
     redact,
+    refused_access,
+    split_password,
     ui_command,
+    with_schema,
 )
 from tunelab.tracking._sources import RUN_ID, fetch_checkpoint, load_source
 from tunelab.tracking._spool import SpoolState
@@ -72,6 +76,7 @@ if TYPE_CHECKING:
     from mlflow import MlflowClient as Client  # noqa: F401
 
 __all__ = [
+    "AUTH_SCHEMA",
     "CHALLENGER",
     "CHAMPION",
     "DEFAULT_ARTIFACTS",
@@ -114,10 +119,12 @@ __all__ = [
     "params_of",
     "parent_summary_writer",
     "redact",
+    "refused_access",
     "register_version",
     "replay_kept",
     "set_alias",
     "spec_writer",
+    "split_password",
     "sweep_spec",
     "sweep_summary",
     "sweep_tags",
@@ -127,4 +134,5 @@ __all__ = [
     "trial_tags",
     "ui_command",
     "versions",
+    "with_schema",
 ]

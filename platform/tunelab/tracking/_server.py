@@ -1,20 +1,71 @@
 """Server mode: one MLflow tracking server on PostgreSQL that a cluster's drivers and every
 laptop talk HTTP to, with artifacts proxied through it (`--serve-artifacts`), so no client needs
 credentials for the artifact store; and MLflow's UI on a local store. Both are started as
-`mlflow` commands."""
+`mlflow` commands.
+
+A server reachable from other machines runs MLflow's basic-auth app: every request names a user,
+whose permissions MLflow checks (reading by default; a sweep's runs and models belong to whoever
+created them). No secret is ever on a command line, where `ps` shows it: the database URI reaches
+MLflow through its environment without its password, which libpq reads from `PGPASSWORD`; the
+admin password reaches it as `MLFLOW_AUTH_ADMIN_PASSWORD`."""
 
 from __future__ import annotations
 
+import ipaddress
+import re
+import secrets
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
-from tunelab.errors import DatabaseError
+from tunelab import env
+from tunelab.errors import DatabaseError, TunelabError
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
 DEFAULT_ARTIFACTS = "tunelab_artifacts"
+ADMIN_USERNAME = "admin"
+# MLflow's users and permissions, in the tracking database but in a schema of their own.
+AUTH_SCHEMA = "mlflow_auth"
+
+# The userinfo of a URI, up to its last "@": a password may hold "/", "#", "?" or "@".
+_USERINFO = re.compile(
+    r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<user>[^:@/]*):(?P<password>.*)@"
+)
+
+
+def redact(uri: str) -> str:
+    """The URI with its password replaced, for messages."""
+    return _USERINFO.sub(lambda m: f"{m['scheme']}{m['user']}:***@", uri, count=1)
+
+
+def split_password(uri: str) -> tuple[str, str | None]:
+    """The URI without its password, and the password (percent-decoded), or None."""
+    match = _USERINFO.match(uri)
+    if match is None:
+        return uri, None
+    rest = uri[match.end() :]
+    return f"{match['scheme']}{match['user']}@{rest}", unquote(match["password"])
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address to listen on is reachable from this machine only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name: whatever it resolves to, assume others can reach it
+
+
+def with_schema(database_uri: str, schema: str) -> str:
+    """The same database, with unqualified tables in `schema`."""
+    parts = urlsplit(database_uri)
+    query = [(k, v) for k, v in parse_qsl(parts.query) if k != "options"]
+    query.append(("options", f"-csearch_path={schema}"))
+    return urlunsplit(parts._replace(query=urlencode(query)))
 
 
 @dataclass(frozen=True)
@@ -24,49 +75,99 @@ class ServerConfig:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     workers: int = 2
+    # None: no authentication, which `check()` allows on a loopback address only.
+    admin_password: str | None = None
+    admin_username: str = ADMIN_USERNAME
+    insecure: bool = False
+    allowed_hosts: tuple[str, ...] = ()
+    cors_allowed_origins: tuple[str, ...] = ()
+
+    def check(self) -> None:
+        """Refuse what would expose the server: no authentication off loopback, unless told."""
+        if self.admin_password is None and not self.insecure and not is_loopback(self.host):
+            raise TunelabError(
+                f"refusing to listen on {self.host} without authentication: give the admin "
+                "password with --admin-password-file or $TUNELAB_ADMIN_PASSWORD (or pass "
+                "--insecure to let anyone who reaches the port read and change runs, models "
+                "and the registry)"
+            )
+        if self.admin_password is not None and not self.admin_password.strip():
+            raise TunelabError("the admin password is empty")
 
     def command(self) -> list[str]:
-        """The `mlflow server` command line this configuration runs."""
+        """The `mlflow server` command line this configuration runs: it holds no secret."""
         destination = self.artifacts_destination
         if "://" not in destination:
             destination = str(Path(destination).resolve())
-        return [
+        command = [
             sys.executable, "-m", "mlflow", "server",
-            "--backend-store-uri", self.database_uri,
             "--serve-artifacts",
             "--artifacts-destination", destination,
             "--host", self.host,
             "--port", str(self.port),
             "--workers", str(self.workers),
         ]  # fmt: skip
+        if self.admin_password is not None:
+            command += ["--app-name", "basic-auth"]
+        if self.allowed_hosts:
+            command += ["--allowed-hosts", ",".join(self.allowed_hosts)]
+        if self.cors_allowed_origins:
+            command += ["--cors-allowed-origins", ",".join(self.cors_allowed_origins)]
+        return command
+
+    def environment(self, auth_config: Path | None = None) -> dict[str, str]:
+        """What the server process is given through its environment, secrets included."""
+        uri, password = split_password(self.database_uri)
+        environment = {"MLFLOW_BACKEND_STORE_URI": uri}
+        if password is not None:
+            environment["PGPASSWORD"] = password
+        if self.admin_password is not None:
+            if auth_config is None:
+                raise ValueError("an authenticated server needs its auth configuration file")
+            environment |= {
+                # Signs the UI's CSRF tokens: one per start unless set (then shared by replicas).
+                "MLFLOW_FLASK_SERVER_SECRET_KEY": env.MLFLOW_FLASK_SERVER_SECRET_KEY.get()
+                or secrets.token_urlsafe(32),
+                "MLFLOW_AUTH_CONFIG_PATH": str(auth_config),
+                "MLFLOW_AUTH_ADMIN_USERNAME": self.admin_username,
+                "MLFLOW_AUTH_ADMIN_PASSWORD": self.admin_password,
+            }
+        return environment
+
+    def auth_config_text(self) -> str:
+        """MLflow's basic-auth configuration: users in the tracking database (schema
+        `mlflow_auth`), everyone may read, each user manages what they create. No secret."""
+        uri, _ = split_password(with_schema(self.database_uri, AUTH_SCHEMA))
+        return (
+            "[mlflow]\n"
+            "default_permission = READ\n"
+            f"database_uri = {uri.replace('%', '%%')}\n"
+            f"admin_username = {self.admin_username}\n"
+            "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+        )
 
 
-def redact(uri: str) -> str:
-    """The URI with its password replaced, for messages."""
-    parts = urlsplit(uri)
-    if parts.password is None:
-        return uri
-    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
-    return urlunsplit(parts._replace(netloc=netloc))
-
-
-def check_database(uri: str, *, schema: str | None = None) -> None:
+def check_database(uri: str, *, schemas: Sequence[str] = ()) -> None:
     """Connect once, so a wrong URI is one clear line instead of a server that fails later; and
-    create `schema` if it is missing."""
-    if not uri.startswith(("postgresql://", "postgresql+psycopg2://")):
+    create the `schemas` that are missing."""
+    if not uri.startswith(("postgresql://", "postgresql+psycopg://")):
         raise DatabaseError(
             f"the database URI must be postgresql://USER:PASSWORD@HOST:PORT/DB, got {redact(uri)}"
         )
     import sqlalchemy
 
+    address, password = split_password(uri)
+    connect_args: dict[str, object] = {"connect_timeout": 5}
+    if password is not None:
+        connect_args["password"] = password
     try:
-        engine = sqlalchemy.create_engine(uri, connect_args={"connect_timeout": 5})
+        engine = sqlalchemy.create_engine(address, connect_args=connect_args)
         with engine.connect() as connection:
-            if schema is not None:
+            for schema in schemas:
                 connection.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
-                connection.commit()
+            connection.commit()
         engine.dispose()
-    except sqlalchemy.exc.SQLAlchemyError as exc:
+    except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise DatabaseError(f"cannot use the database {redact(uri)}: {cause}") from None
 
@@ -86,3 +187,29 @@ def default_tracking_uri() -> str:
     import mlflow
 
     return mlflow.get_tracking_uri()
+
+
+def refused_access(exc: BaseException) -> str | None:
+    """One line for a request the tracking server refused for its credentials (401) or its
+    user's permissions (403); None for any other error."""
+    if not type(exc).__module__.startswith("mlflow"):
+        return None
+    code = getattr(exc, "error_code", None)
+    user = env.MLFLOW_TRACKING_USERNAME.get()
+    if code == "UNAUTHENTICATED":
+        if user is None:
+            return (
+                "the tracking server needs credentials: set MLFLOW_TRACKING_USERNAME and "
+                "MLFLOW_TRACKING_PASSWORD"
+            )
+        return (
+            f"the tracking server refused the password of user {user!r} (MLFLOW_TRACKING_PASSWORD)"
+        )
+    if code == "PERMISSION_DENIED":
+        endpoint = re.search(r"endpoint (\S+)", str(exc))
+        request = f" ({endpoint[1]})" if endpoint else ""
+        return (
+            f"permission denied by the tracking server{request}: user {user!r} may read but not "
+            "change this; an admin of the server can grant EDIT or MANAGE"
+        )
+    return None

@@ -1,0 +1,66 @@
+"""`tunelab server`'s configuration: what reaches the `mlflow server` process, and how."""
+
+from __future__ import annotations
+
+import pytest
+
+from tunelab.errors import TunelabError
+from tunelab.tracking import ServerConfig, redact, split_password
+
+PASSWORD = "p/a#s?s@w:rd"
+ENCODED = "p%2Fa%23s%3Fs%40w%3Ard"
+
+
+@pytest.mark.parametrize("password", [PASSWORD, ENCODED])
+def test_redact_hides_a_password_with_uri_delimiters_in_it(password: str) -> None:
+    uri = f"postgresql://tunelab:{password}@db.internal:5432/tunelab?sslmode=require"
+    assert redact(uri) == "postgresql://tunelab:***@db.internal:5432/tunelab?sslmode=require"
+
+
+def test_redact_leaves_a_uri_without_password_alone() -> None:
+    assert redact("postgresql://tunelab@db:5432/x") == "postgresql://tunelab@db:5432/x"
+    assert redact("http://127.0.0.1:5000") == "http://127.0.0.1:5000"
+
+
+@pytest.mark.parametrize("password", [PASSWORD, ENCODED])
+def test_split_password_returns_the_address_and_the_decoded_password(password: str) -> None:
+    address, secret = split_password(f"postgresql://tunelab:{password}@db:5432/tunelab")
+    assert (address, secret) == ("postgresql://tunelab@db:5432/tunelab", PASSWORD)
+
+
+def config(**fields: object) -> ServerConfig:
+    uri = f"postgresql://tunelab:{ENCODED}@db:5432/tunelab"
+    return ServerConfig(database_uri=uri, artifacts_destination="s3://bucket/a", **fields)  # type: ignore[arg-type]
+
+
+def test_no_secret_is_in_the_command_and_every_secret_is_in_the_environment(tmp_path) -> None:
+    server = config(admin_password="admin pass", host="0.0.0.0")
+    server.check()
+    ini = tmp_path / "auth.ini"
+    command, environment = server.command(), server.environment(ini)
+    assert not any(PASSWORD in part or ENCODED in part or "admin pass" in part for part in command)
+    assert command[command.index("--app-name") + 1] == "basic-auth"
+    assert environment["MLFLOW_BACKEND_STORE_URI"] == "postgresql://tunelab@db:5432/tunelab"
+    assert environment["PGPASSWORD"] == PASSWORD
+    assert environment["MLFLOW_AUTH_ADMIN_PASSWORD"] == "admin pass"
+    assert environment["MLFLOW_AUTH_CONFIG_PATH"] == str(ini)
+    text = server.auth_config_text()
+    assert "password" not in text.replace("admin_password", "") and PASSWORD not in text
+    assert "search_path%%3Dmlflow_auth" in text  # its own schema, escaped for configparser
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.5", "tracking.example.com", "::"])
+def test_no_authentication_off_loopback_is_refused(host: str) -> None:
+    with pytest.raises(TunelabError, match=f"refusing to listen on {host} without auth"):
+        config(host=host).check()
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "::1", "127.0.0.2"])
+def test_no_authentication_on_loopback_is_allowed(host: str) -> None:
+    server = config(host=host)
+    server.check()
+    assert "--app-name" not in server.command()
+
+
+def test_insecure_lets_an_open_server_listen_anywhere() -> None:
+    config(host="0.0.0.0", insecure=True).check()
