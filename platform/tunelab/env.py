@@ -94,6 +94,7 @@ TUNELAB_TRUSTED_MODULES = _text(
 TUNELAB_CACHE_DIR = _text(
     "TUNELAB_CACHE_DIR", "Where reference models are cached (default ~/.cache/tunelab)."
 )
+PATH = _text("PATH", "Extended by `tunelab serve` with the folder of its Python's commands.")
 PYTHONPATH = _text(
     "PYTHONPATH",
     "Read and extended when tunelab starts Ray in-process: Ray's workers inherit it, so the "

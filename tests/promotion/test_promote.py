@@ -72,6 +72,19 @@ def history(store: dict[str, Any], name: str) -> list[dict[str, Any]]:
     return [json.loads(tags[k]) for k in sorted(tags) if k.startswith("tunelab.history.")]
 
 
+def register_by_hand(client: MlflowClient, name: str, run_id: str) -> None:
+    """The run's model as the champion of `name`, registered as `promote` does it (without the
+    gates): the version keeps the digest the run recorded when it logged the model."""
+    from tunelab.tracking.tags import TAG_MODEL_SHA256
+
+    client.create_registered_model(name)
+    digest = client.get_run(run_id).data.tags[TAG_MODEL_SHA256]
+    version = client.create_model_version(
+        name, f"runs:/{run_id}/model", run_id, tags={TAG_MODEL_SHA256: digest}
+    )
+    client.set_registered_model_alias(name, "champion", version.version)
+
+
 def test_promotion_lifecycle_gates_audit_and_rollback(
     store: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -183,9 +196,7 @@ def test_predict_on_csv_and_npy_matches_the_model(
 
     client: MlflowClient = store["client"]
     run_id = store["sweeps"]["strong"].best["run_id"]
-    client.create_registered_model("predict-me")
-    version = client.create_model_version("predict-me", f"runs:/{run_id}/model", run_id)
-    client.set_registered_model_alias("predict-me", "champion", version.version)
+    register_by_hand(client, "predict-me", run_id)
     x = datasets.get("digits").load().test.x[:6]
     expected = mlflow.pyfunc.load_model(f"runs:/{run_id}/model").predict(
         x
@@ -216,27 +227,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def test_mlflow_serves_the_champion_over_http(store: dict[str, Any]) -> None:
+def serve(store: dict[str, Any], model: str) -> tuple[subprocess.Popen[bytes], int]:
+    """`tunelab serve MODEL` on a free port, as a user starts it."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "tunelab.cli", "serve", model, "--port", str(port),
+         "--tracking-uri", store["uri"]],
+        cwd=store["folder"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    return server, port
+
+
+def test_tunelab_serves_the_verified_champion_over_http(store: dict[str, Any]) -> None:
     import mlflow.pyfunc
 
     client: MlflowClient = store["client"]
     run_id = store["sweeps"]["strong"].best["run_id"]
-    client.create_registered_model("served")
-    version = client.create_model_version("served", f"runs:/{run_id}/model", run_id)
-    client.set_registered_model_alias("served", "champion", version.version)
+    register_by_hand(client, "served", run_id)
     model = mlflow.pyfunc.load_model("models:/served@champion")
     assert model.metadata.get_input_schema() is not None  # a signature
     assert model.metadata.saved_input_example_info is not None  # an input example
 
-    port = free_port()
-    bin_dir = os.path.dirname(sys.executable)  # `mlflow models serve` execs uvicorn from PATH
-    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store["uri"], "PATH": path}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "models", "serve", "-m", "models:/served@champion",
-         "--env-manager", "local", "-h", "127.0.0.1", "-p", str(port)],
-        cwd=store["folder"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )  # fmt: skip
+    server, port = serve(store, "models:/served@champion")
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -262,35 +274,86 @@ def test_mlflow_serves_the_champion_over_http(store: dict[str, Any]) -> None:
     finally:
         server.terminate()
         server.wait(timeout=30)
+        client.delete_registered_model("served")
 
 
-def test_a_tampered_model_is_refused(
-    store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+def _edit_pyfunc_code(model: Path, client: MlflowClient, name: str, version: str) -> None:
+    code = next(model.rglob("_pyfunc_model.py"))  # the code `mlflow models serve` runs
+    code.write_text(code.read_text() + "\nimport os; os.system('echo pwned')\n")
+
+
+def _delete_digest(model: Path, client: MlflowClient, name: str, version: str) -> None:
+    from tunelab.tracking.tags import TAG_MODEL_SHA256
+
+    client.delete_model_version_tag(name, version, TAG_MODEL_SHA256)
+
+
+def _swap_checkpoint(model: Path, client: MlflowClient, name: str, version: str) -> None:
+    import torch
+
+    checkpoint = next(model.rglob("checkpoint.pt"))
+    state = torch.load(checkpoint, weights_only=True)
+    state["model_state"] = {k: torch.zeros_like(v) for k, v in state["model_state"].items()}
+    torch.save(state, checkpoint)  # a readable checkpoint, other weights
+
+
+@pytest.mark.parametrize("tamper", [_edit_pyfunc_code, _delete_digest, _swap_checkpoint])
+def test_a_tampered_model_is_refused_by_predict_serve_report_and_promote(
+    store: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str], tamper: Any
 ) -> None:
+    import shutil
+
+    from tunelab.tracking.tags import TAG_MODEL_SHA256
+
+    client: MlflowClient = store["client"]
+    name = "digits-mlp"  # registered by the lifecycle test, with its model's digest
+    version = champion(store, name)
+    ref = f"models:/{name}@champion"
+    run_id = client.get_model_version(name, version).run_id
+    location = Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
+    model = location / "model"  # in the artifact store
+    kept = tmp_path / "kept"
+    shutil.copytree(model, kept)
+    digest = client.get_model_version(name, version).tags[TAG_MODEL_SHA256]
+    x = tmp_path / "x.npy"
+    np.save(x, datasets.get("digits").load().test.x[:2])
+    try:
+        tamper(model, client, name, version)
+        capsys.readouterr()
+        assert tunelab(store, "predict", ref, str(x)) == 2
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and f"refusing to load {ref}" in err, err
+
+        assert tunelab(store, "report", ref, "--out", str(tmp_path / "r")) == 2
+        assert f"refusing to load {ref}" in capsys.readouterr().err
+
+        server, _ = serve(store, ref)
+        assert server.wait(timeout=120) == 2  # refused before any server starts
+        assert f"refusing to load {ref}" in (server.stderr.read().decode() if server.stderr else "")
+
+        if tamper is not _delete_digest:  # the run's digest is what `promote` checks
+            sweep = client.get_run(run_id).data.tags["tunelab.sweep"]
+            before = len(client.search_model_versions(f"name = '{name}'"))
+            assert tunelab(store, "promote", sweep, "--model-name", name) == 2
+            assert "refusing to load runs:/" in capsys.readouterr().err
+            assert len(client.search_model_versions(f"name = '{name}'")) == before
+    finally:
+        shutil.rmtree(model)
+        shutil.copytree(kept, model)
+        client.set_model_version_tag(name, version, TAG_MODEL_SHA256, digest)
+    assert tunelab(store, "predict", ref, str(x)) == 0
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_by_the_loader(tmp_path: Path) -> None:
     import torch
 
     from tunelab.errors import UnsafeModelError
     from tunelab.training import load_checkpoint
 
-    client: MlflowClient = store["client"]
-    name = "digits-mlp"  # registered by the lifecycle test, with its checkpoints' SHA-256
-    run_id = client.get_model_version(name, champion(store, name)).run_id
-    location = Path(client.get_run(run_id).info.artifact_uri.removeprefix("file://"))
-    checkpoint = next((location / "model").rglob("checkpoint.pt"))  # in the artifact store
-    original = checkpoint.read_bytes()
-    try:
-        torch.save({"format_version": 1, "payload": Exploit()}, checkpoint)
-        with pytest.raises(UnsafeModelError, match="objects other than tensors and plain data"):
-            load_checkpoint(checkpoint)
-        x = tmp_path / "x.npy"
-        np.save(x, datasets.get("digits").load().test.x[:2])
-        capsys.readouterr()
-        assert tunelab(store, "predict", f"models:/{name}@champion", str(x)) == 2
-        err = capsys.readouterr().err.strip()
-        assert len(err.splitlines()) == 1 and "SHA-256 is not the one recorded" in err, err
-    finally:
-        checkpoint.write_bytes(original)
-    assert tunelab(store, "predict", f"models:/{name}@champion", str(x)) == 0
+    checkpoint = tmp_path / "checkpoint.pt"
+    torch.save({"format_version": 1, "payload": Exploit()}, checkpoint)
+    with pytest.raises(UnsafeModelError, match="objects other than tensors and plain data"):
+        load_checkpoint(checkpoint)
 
 
 class Exploit:

@@ -1,13 +1,16 @@
-"""The registry's commands: `promote`, `models`, `rollback`, `reproduce` and `predict`."""
+"""The registry's commands: `promote`, `models`, `rollback`, `reproduce`, `predict` and `serve`."""
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import tunelab
+from tunelab import env
 from tunelab.cli._common import EXIT_NO_RESULT, TRACKING_HELP, add_trust_code
 from tunelab.errors import TunelabError
 
@@ -73,6 +76,17 @@ def add_commands(commands: Any) -> None:
     predict.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(predict, "the model's stored spec")
     predict.set_defaults(run=run_predict, reads_stored_code=True)
+
+    serve = commands.add_parser(
+        "serve", help="serve a registered model over HTTP, once its files are verified"
+    )
+    serve.add_argument(
+        "model", metavar="MODEL", help="models:/NAME@ALIAS, models:/NAME/VERSION or a run id"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=5001)
+    serve.add_argument("--tracking-uri", help=TRACKING_HELP)
+    serve.set_defaults(run=run_serve)
 
 
 def run_promote(args: argparse.Namespace) -> int:
@@ -150,11 +164,29 @@ def run_reproduce(args: argparse.Namespace) -> int:
     return 0 if result.reproducible else EXIT_NO_RESULT
 
 
+def run_serve(args: argparse.Namespace) -> int:
+    from tunelab.promotion import serve_command
+
+    # The verified copy is served; it lives as long as the server (this process becomes it).
+    folder = Path(tempfile.mkdtemp(prefix="tunelab-serve-"))
+    command = serve_command(
+        args.model, host=args.host, port=args.port, into=folder, tracking_uri=args.tracking_uri
+    )
+    print(
+        f"serving {args.model} (its files verified) on http://{args.host}:{args.port}",
+        file=sys.stderr,
+    )
+    # MLflow's server runs uvicorn from PATH: the one installed beside this Python.
+    path = os.pathsep.join([str(Path(sys.executable).parent), env.PATH.get() or ""])
+    os.execve(command[0], command, env.environment_with({env.PATH.name: path}))
+    return 0  # not reached
+
+
 def run_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     inputs = read_inputs(args.file)
-    if not args.model.startswith("models:/"):  # a registered model: its checksum is verified
+    if not args.model.startswith("models:/"):  # a registered model: its files are verified
         raise TunelabError(f"{args.model}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
     loaded = tunelab.load_model(args.model, tracking_uri=args.tracking_uri)
     shape = loaded.info.input_shape

@@ -6,13 +6,18 @@ from __future__ import annotations
 
 from tunelab.promotion._evaluation import data_fingerprint, evaluate_on_test, metric_on_test_split
 from tunelab.promotion._gates import Gate, beats_champion, interpretable, reproducible
-from tunelab.promotion._models import ModelHistory, VersionInfo, load_model, model_history
+from tunelab.promotion._models import (
+    ModelHistory,
+    VersionInfo,
+    load_model,
+    model_history,
+    serve_command,
+)
 from tunelab.promotion._promote import (
     Decision,
     code_version,
     promote,
     rollback,
-    verified_checkpoint,
 )
 from tunelab.promotion._reproduce import REPRODUCIBLE_RTOL, Reproduction, reproduce
 
@@ -35,5 +40,5 @@ __all__ = [
     "reproduce",
     "reproducible",
     "rollback",
-    "verified_checkpoint",
+    "serve_command",
 ]

@@ -1,9 +1,10 @@
-"""Models as a user reaches them after a sweep: loaded by reference (a registered version,
-checked against the checksum recorded when it was registered; a run's logged model; a
-checkpoint file), and a registered model's versions, aliases and history."""
+"""Models as a user reaches them after a sweep: loaded by reference (a registered version or a
+run's logged model, checked against the digest recorded when it was logged; a checkpoint file),
+served, and a registered model's versions, aliases and history."""
 
 from __future__ import annotations
 
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,18 +18,37 @@ if TYPE_CHECKING:
 
 
 def load_model(ref: str, *, tracking_uri: str | None = None) -> LoadedModel:
-    """The model `ref` names, on the CPU, ready to predict: `models:/NAME@ALIAS` or
-    `models:/NAME/VERSION` (refused unless its checkpoint is the one registered), `runs:/RUN_ID`
-    or a run id (its logged model), or a checkpoint file or folder."""
-    from tunelab.promotion._promote import verified_checkpoint
+    """The model `ref` names, on the CPU, ready to predict: `models:/NAME@ALIAS`,
+    `models:/NAME/VERSION`, `runs:/RUN_ID` or a run id (refused unless its files are the ones
+    recorded when it was logged), or a checkpoint file or folder of your own."""
     from tunelab.training import load_model as load_checkpointed
 
     with tempfile.TemporaryDirectory(prefix="tunelab-load-") as folder:
-        if ref.startswith("models:/"):
-            path = verified_checkpoint(tracking.client(tracking_uri), ref, Path(folder))
+        if is_stored(ref):
+            path = tracking.verified_checkpoint(tracking.client(tracking_uri), ref, Path(folder))
         else:
             path = tracking.fetch_checkpoint(ref, tracking_uri, Path(folder))
         return load_checkpointed(path)
+
+
+def is_stored(ref: str) -> bool:
+    """Whether `ref` names a model in the tracking store (not a file of the user's)."""
+    return ref.startswith(("models:/", "runs:/")) or bool(tracking.RUN_ID.match(ref))
+
+
+def serve_command(
+    ref: str, *, host: str, port: int, into: Path, tracking_uri: str | None = None
+) -> list[str]:
+    """The model `ref` names, verified and downloaded into `into`, and the `mlflow models serve`
+    command that serves that copy (not the store's, which could change after the check)."""
+    folder = tracking.fetch_verified_model(tracking.client(tracking_uri), ref, into)
+    return [
+        sys.executable, "-m", "mlflow", "models", "serve",
+        "-m", str(folder),
+        "--env-manager", "local",
+        "-h", host,
+        "-p", str(port),
+    ]  # fmt: skip
 
 
 @dataclass(frozen=True)

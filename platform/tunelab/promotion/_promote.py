@@ -15,16 +15,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import tracking
-from tunelab.errors import NotFoundError, TunelabError, UnsafeModelError
+from tunelab.errors import NotFoundError, TunelabError
 from tunelab.promotion._gates import Gate, beats_champion, interpretable, reproducible
 from tunelab.tracking import CHALLENGER, CHAMPION
 from tunelab.tracking.tags import (
-    TAG_CHECKPOINT_SHA256,
     TAG_CODE_VERSION,
     TAG_DATA_FINGERPRINT,
     TAG_DECISION,
     TAG_GATES,
     TAG_METRIC,
+    TAG_MODEL_SHA256,
     TAG_REASON,
     TAG_REPORT_SANITY,
     TAG_ROLLBACK,
@@ -82,7 +82,7 @@ def promote(
         metric_on_test_split,
     )
     from tunelab.sweeps import load_data
-    from tunelab.training import load_model, sha256_of
+    from tunelab.training import load_model
 
     if force and not (reason and reason.strip()):
         raise TunelabError("--force needs --reason TEXT: the reason is kept in the registry")
@@ -102,11 +102,11 @@ def promote(
         metric, mode = loaded.spec.metric, loaded.spec.mode
         test_name = metric_on_test_split(metric)
         data = load_data(loaded)
-        checkpoint = tracking.fetch_checkpoint(
-            f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}",
-            client.tracking_uri,
-            folder / "challenger",
-        )
+        # Its files as the sweep logged them, or refused; the version keeps the same digest.
+        source = f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}"
+        model_folder = tracking.fetch_verified_model(client, source, folder / "challenger")
+        digest = tracking.folder_digest(model_folder)
+        checkpoint = tracking.checkpoint_in(model_folder, source)
         challenger = load_model(checkpoint)
         progress(f"evaluating {best['trial']} of sweep {sweep} on the test split")
         test_metrics = evaluate_on_test(challenger.model, challenger.trainer, data)
@@ -122,7 +122,7 @@ def promote(
             TAG_CODE_VERSION: code_version(),
             TAG_USER: user(),
             TAG_TIME: now(),
-            TAG_CHECKPOINT_SHA256: sha256_of(checkpoint),
+            TAG_MODEL_SHA256: digest,
         }
         version = tracking.register_version(client, model_name, run.info.run_id, facts)
         tracking.set_alias(client, model_name, CHALLENGER, version.version)
@@ -255,29 +255,15 @@ def _reason(reason: str | None, key: str = TAG_REASON) -> dict[str, str]:
     return {key: reason.strip()} if reason and reason.strip() else {}
 
 
-def verified_checkpoint(client: Client, uri: str, into: Path) -> Path:
-    """The checkpoint of the registered model `uri`, refused unless it is byte for byte the
-    one registered (its SHA-256 is kept on the version, outside the artifact store)."""
-    from tunelab.training import sha256_of
-
-    version = tracking.model_version(client, uri)
-    path = tracking.fetch_checkpoint(uri, client.tracking_uri, into)
-    expected = version.tags.get(TAG_CHECKPOINT_SHA256)
-    if expected is not None and sha256_of(path) != expected:
-        raise UnsafeModelError(
-            f"refusing to load {uri}: its checkpoint's SHA-256 is not the one recorded when "
-            f"version {version.version} was registered (the artifact was changed)"
-        )
-    return path
-
-
 def _champion_metrics(
     client: Client, name: str, version: Any, data: DataSplits, into: Path
 ) -> dict[str, float] | None:
     from tunelab.promotion._evaluation import evaluate_on_test
     from tunelab.training import load_model
 
-    model = load_model(verified_checkpoint(client, f"models:/{name}/{version.version}", into))
+    model = load_model(
+        tracking.verified_checkpoint(client, f"models:/{name}/{version.version}", into)
+    )
     if tuple(model.info.input_shape) != tuple(data.info.input_shape):
         return None
     return evaluate_on_test(model.model, model.trainer, data)

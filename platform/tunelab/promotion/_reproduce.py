@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab import tracking
-from tunelab.errors import TunelabError
+from tunelab.errors import SourceError, TunelabError
 
 REPRODUCIBLE_RTOL = 1e-6
 
@@ -94,10 +94,8 @@ def _config(client: Any, run_id: str, params: dict[str, str]) -> dict[str, Any]:
 
     with tempfile.TemporaryDirectory(prefix="tunelab-reproduce-") as folder:
         try:
-            state = load_checkpoint(
-                tracking.fetch_checkpoint(run_id, client.tracking_uri, Path(folder))
-            )
+            state = load_checkpoint(tracking.verified_checkpoint(client, run_id, Path(folder)))
             return dict(state["config"])
-        except (TunelabError, KeyError):
+        except (SourceError, KeyError):
             pass  # no logged model (not among its sweep's best): the params say the same
     return tracking.config_of(params)

@@ -8,8 +8,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import tracking
-from tunelab.errors import ReportError, TunelabError
-from tunelab.tracking import MODEL_ARTIFACT, RUN_ID, fetch_checkpoint
+from tunelab.errors import ReportError, SourceError
+from tunelab.tracking import MODEL_ARTIFACT, RUN_ID, verified_checkpoint
 from tunelab.tracking.tags import TAG_SWEEP, TAG_TRIAL_ID
 
 if TYPE_CHECKING:
@@ -85,10 +85,11 @@ def _subject(
     run_id = run.info.run_id
     spec = tracking.trial_spec(client, run, into, parent)
     try:
-        checkpoint = fetch_checkpoint(
-            model_ref or f"runs:/{run_id}/{MODEL_ARTIFACT}", client.tracking_uri, into / run_id
+        # Its files as the sweep logged them, or refused (UnsafeModelError is not caught here).
+        checkpoint = verified_checkpoint(
+            client, model_ref or f"runs:/{run_id}/{MODEL_ARTIFACT}", into / run_id
         )
-    except TunelabError:
+    except SourceError:
         raise ReportError(
             f"run {run_id} has no logged model (a sweep logs the models of its {TOP_TRIALS} "
             "best trials)"

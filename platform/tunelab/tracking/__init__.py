@@ -9,6 +9,13 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from tunelab.tracking._artifacts import MODEL_ARTIFACT, ModelTemplate, WriterCall, folder_writer
+from tunelab.tracking._integrity import (
+    checkpoint_in,
+    fetch_verified_model,
+    folder_digest,
+    model_uri,
+    verified_checkpoint,
+)
 from tunelab.tracking._lookup import (
     all_sweeps,
     all_trials,
@@ -100,12 +107,15 @@ __all__ = [
     "append_event",
     "check_database",
     "check_tag_values",
+    "checkpoint_in",
     "client",
     "config_of",
     "default_tracking_uri",
     "end_run",
     "fetch_checkpoint",
+    "fetch_verified_model",
     "find_sweep",
+    "folder_digest",
     "folder_writer",
     "get_run",
     "history",
@@ -115,6 +125,7 @@ __all__ = [
     "log_folder",
     "log_points",
     "metrics_of",
+    "model_uri",
     "model_version",
     "params_of",
     "parent_summary_writer",
@@ -133,6 +144,7 @@ __all__ = [
     "trial_spec",
     "trial_tags",
     "ui_command",
+    "verified_checkpoint",
     "versions",
     "with_schema",
 ]

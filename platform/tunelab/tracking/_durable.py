@@ -56,6 +56,8 @@ def durable_write(record: Mapping[str, Any]) -> WriteFn:
 def log_model(client: MlflowClient, run_id: str, template: Path, checkpoint: str | Path) -> None:
     """Log the prepared model folder `template` in the run, with this checkpoint's weights."""
     from tunelab.tracking._artifacts import MODEL_ARTIFACT
+    from tunelab.tracking._integrity import folder_digest
+    from tunelab.tracking.tags import TAG_MODEL_SHA256
     from tunelab.training import CHECKPOINT_FILE
 
     source = Path(checkpoint)
@@ -67,4 +69,7 @@ def log_model(client: MlflowClient, run_id: str, template: Path, checkpoint: str
             f"expected one {CHECKPOINT_FILE} in the model folder, found {len(weights)}"
         )
     shutil.copyfile(source, weights[0])
+    digest = folder_digest(template)
     client.log_artifacts(run_id, str(template), MODEL_ARTIFACT)
+    # After the upload: a run with the tag has all of its model's files.
+    client.set_tag(run_id, TAG_MODEL_SHA256, digest)

@@ -31,6 +31,10 @@ TAG_HEARTBEAT = "tunelab.heartbeat"  # on a running sweep's parent: renewed, in 
 TAG_HEARTBEAT_S = "tunelab.heartbeat_s"  # how often it is renewed
 TAG_CLOSED = "tunelab.closed"  # on the runs of a sweep closed after its driver was lost: why
 
+# On a trial's run when its model is logged, and on the version registered from it: SHA-256 over
+# every file of the model folder (see tracking/_integrity.py).
+TAG_MODEL_SHA256 = "tunelab.model_sha256"
+
 # -- registered model versions: the facts of a promotion ------------------------------------------
 TAG_TRIAL = "tunelab.trial"  # the trial's name (trial-003)
 TAG_RUN_ID = "tunelab.run_id"
@@ -39,7 +43,6 @@ TAG_DATA_FINGERPRINT = "tunelab.data_fingerprint"
 TAG_CODE_VERSION = "tunelab.code_version"
 TAG_USER = "tunelab.user"
 TAG_TIME = "tunelab.time"
-TAG_CHECKPOINT_SHA256 = "tunelab.checkpoint_sha256"
 TAG_DECISION = "tunelab.decision"  # promote, force or refuse
 TAG_GATES = "tunelab.gates"
 TAG_REASON = "tunelab.reason"
