@@ -54,7 +54,9 @@ def _resolve(client: MlflowClient, uri: str) -> tuple[str, str | None]:
     download), checked against the digest kept on the version."""
     if uri.startswith("models:/"):
         version = model_version(client, uri)
-        source = version.source if str(version.source).startswith("runs:/") else uri
+        source = str(version.source or "")
+        if not source.startswith("runs:/"):
+            source = uri
         return source, version.tags.get(TAG_MODEL_SHA256)
     run_id = uri.removeprefix("runs:/").split("/", 1)[0]
     return uri, client.get_run(run_id).data.tags.get(TAG_MODEL_SHA256)
