@@ -1,0 +1,179 @@
+"""deploy/kubernetes as a cluster would receive it: each overlay built by kustomize, every
+document validated strictly (Kubernetes' own schemas, KubeRay's CRDs), the GPU node type as
+Ray's autoscaler derives it, and every secret a reference to one the README creates."""
+
+from __future__ import annotations
+
+import copy
+import shlex
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+from tests.deploy.conftest import (
+    DEPLOY,
+    KUBERNETES_VERSION,
+    OVERLAYS,
+    REPO,
+    crd_errors,
+    one,
+    overlay,
+    secret_commands,
+)
+
+SECRET_WORDS = ("PASSWORD", "TOKEN", "SECRET", "KEY")
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_every_document_validates_strictly(name: str) -> None:
+    import kubernetes_validate
+
+    documents = overlay(name)
+    kinds = sorted(d["kind"] for d in documents)
+    assert kinds == sorted(
+        ["Namespace", "Service", "Service", "StatefulSet", "Deployment",
+         "PersistentVolumeClaim", "RayCluster", "RayJob"]
+    )  # fmt: skip
+    for document in documents:
+        if document["apiVersion"].startswith("ray.io/"):
+            assert crd_errors(document) == [], document["kind"]
+        else:  # raises on any unknown or mistyped field
+            kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
+        if document["kind"] != "Namespace":
+            assert document["metadata"]["namespace"] == "tunelab"
+
+
+@pytest.mark.parametrize(
+    "path, typo",
+    [
+        (("spec", "headGroupSpec"), "rayStartParam"),
+        (("spec", "workerGroupSpecs", 0), "maxReplica"),
+        (("spec", "headGroupSpec", "template", "spec", "containers", 0), "imagePullPolice"),
+        (("spec", "authOptions"), "secretname"),
+    ],
+)
+def test_a_misspelt_field_fails_the_crd_check(path: tuple[Any, ...], typo: str) -> None:
+    cluster = copy.deepcopy(one(overlay("gpu"), "RayCluster"))
+    node = cluster
+    for key in path:
+        node = node[key]
+    node[typo] = "x"
+    errors = crd_errors(cluster)
+    assert any(typo in error for error in errors), errors
+
+
+def test_a_misspelt_field_in_a_built_in_kind_fails() -> None:
+    import kubernetes_validate
+    from kubernetes_validate.utils import ValidationError
+
+    deployment = copy.deepcopy(one(overlay("cpu"), "Deployment"))
+    deployment["spec"]["template"]["spec"]["containers"][0]["readinessprobe"] = {}
+    with pytest.raises(ValidationError, match="readinessprobe"):
+        kubernetes_validate.validate(deployment, KUBERNETES_VERSION, strict=True)
+
+
+@pytest.mark.parametrize("name, gpus, max_workers", [("cpu", 0, 2), ("gpu", 1, 8)])
+def test_rays_autoscaler_derives_the_trainer_node_type(
+    name: str, gpus: int, max_workers: int
+) -> None:
+    from ray.autoscaler._private.kuberay.autoscaling_config import (
+        _derive_autoscaling_config_from_ray_cr,
+    )
+
+    cluster = one(overlay(name), "RayCluster")
+    config = _derive_autoscaling_config_from_ray_cr(cluster)
+    types = config["available_node_types"]
+    assert set(types) == {"headgroup", "trainers"}
+    assert types["headgroup"]["resources"]["CPU"] == 0  # the head trains nothing
+    trainers = types["trainers"]
+    assert trainers["resources"].get("GPU", 0) == gpus
+    assert (trainers["min_workers"], trainers["max_workers"]) == (0, max_workers)
+    worker = cluster["spec"]["workerGroupSpecs"][0]["template"]["spec"]
+    if gpus:
+        limits = worker["containers"][0]["resources"]["limits"]
+        assert limits["nvidia.com/gpu"] == 1
+        assert {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"} in worker[
+            "tolerations"
+        ]
+        assert worker["containers"][0]["image"].endswith("-cuda")
+    else:
+        assert "tolerations" not in worker
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_token_authentication_is_on_and_the_job_runs_on_that_cluster(name: str) -> None:
+    cluster, job = one(overlay(name), "RayCluster"), one(overlay(name), "RayJob")
+    assert cluster["spec"]["authOptions"] == {"mode": "token", "secretName": "tunelab-ray-token"}
+    assert job["spec"]["clusterSelector"] == {"ray.io/cluster": cluster["metadata"]["name"]}
+    assert cluster["spec"]["headGroupSpec"]["rayStartParams"]["num-cpus"] == "0"
+
+
+def test_the_commands_in_the_manifests_parse_as_tunelab_commands() -> None:
+    """The server's flags and the sweep's entrypoint, read by tunelab's own parser: a misspelt
+    flag fails here, not in the cluster."""
+    from tunelab.cli import build_parser
+
+    documents = overlay("gpu")
+    container = one(documents, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    server = build_parser().parse_args([*container["command"][1:], *container["args"]])
+    assert server.host == "0.0.0.0" and server.admin_password_file is not None
+    assert not server.insecure
+    entrypoint = shlex.split(one(documents, "RayJob")["spec"]["entrypoint"])
+    assert entrypoint[:2] == ["tunelab", "sweep"]
+    sweep = build_parser().parse_args(entrypoint[1:])
+    spec = sweep.spec.removeprefix("/opt/tunelab/")
+    assert (REPO / spec).is_file()  # shipped in the image (deploy/docker/Dockerfile)
+    assert "COPY search_spaces ./search_spaces" in (DEPLOY / "docker" / "Dockerfile").read_text()
+
+
+def env_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    found = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            if "containers" in node:
+                for container in node["containers"]:
+                    found.extend(container.get("env", []))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    return found
+
+
+def secret_references(document: dict[str, Any]) -> set[tuple[str, str]]:
+    """(Secret, key) pairs a document reads: env, mounted Secrets, KubeRay's token."""
+    found = {
+        (var["valueFrom"]["secretKeyRef"]["name"], var["valueFrom"]["secretKeyRef"]["key"])
+        for var in env_of(document)
+        if "secretKeyRef" in var.get("valueFrom", {})
+    }
+    if document["kind"] == "RayCluster":
+        found.add((document["spec"]["authOptions"]["secretName"], "auth_token"))
+    spec = document.get("spec", {}).get("template", {}).get("spec", {})
+    for volume in spec.get("volumes", []):
+        if "secret" in volume:
+            found.add((volume["secret"]["secretName"], "password"))  # the file read from it
+    return found
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_no_secret_is_written_and_every_one_read_is_created_by_the_readme(name: str) -> None:
+    documents = overlay(name)
+    assert not [d for d in documents if d["kind"] == "Secret"]
+    for document in documents:
+        for var in env_of(document):
+            if any(word in var["name"] for word in SECRET_WORDS):
+                assert "value" not in var, f"{document['kind']}: {var['name']} is written out"
+            if "://" in var.get("value", ""):  # a URI holds no password (PGPASSWORD does)
+                assert urlsplit(var["value"]).password is None, var["name"]
+    read = set().union(*(secret_references(d) for d in documents))
+    created = secret_commands((DEPLOY / "README.md").read_text())
+    missing = {(secret, key) for secret, key in read if key not in created.get(secret, set())}
+    assert missing == set()
+    admin = one(documents, "Deployment")["spec"]["template"]["spec"]
+    mounted = {v["name"]: v for v in admin["volumes"]}
+    assert mounted["admin"]["secret"]["secretName"] == "tunelab-admin"
