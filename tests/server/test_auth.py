@@ -75,6 +75,15 @@ def test_a_read_only_user_browses_but_cannot_promote(server, server_sweep, tmp_p
         listing = tunelab("sweeps", "--tracking-uri", server["url"], user=VIEWER, cwd=tmp_path)
         assert listing.returncode == 0, listing.stderr
         assert "server-sweep" in listing.stdout
+        # Reading a model is browsing: its files come from S3 through the server, verified.
+        examples = tmp_path / "x.csv"
+        examples.write_text("\n".join(",".join(["0.5"] * 13) for _ in range(3)) + "\n")
+        predicted = tunelab(
+            "predict", "models:/auth-model@champion", str(examples), "--tracking-uri",
+            server["url"], user=VIEWER, cwd=tmp_path,
+        )  # fmt: skip
+        assert predicted.returncode == 0, predicted.stderr
+        assert len(predicted.stdout.splitlines()) == 4  # a header and one row per example
 
         refused = tunelab(*promote, user=VIEWER, cwd=tmp_path)
         assert refused.returncode == 2

@@ -8,12 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+from tests.server.conftest import s3_keys
 
 pytestmark = pytest.mark.e2e
 
 
 def test_sweep_records_through_the_server_and_keeps_its_study_in_postgres(
-    server, server_sweep
+    server, server_sweep, s3
 ) -> None:
     import optuna
     from mlflow import MlflowClient
@@ -26,10 +27,14 @@ def test_sweep_records_through_the_server_and_keeps_its_study_in_postgres(
     experiment = client.get_experiment_by_name("tunelab")
     runs = client.search_runs([experiment.experiment_id], "tags.`tunelab.sweep` = 'server-sweep'")
     assert sorted(r.data.tags["tunelab.role"] for r in runs) == ["sweep", "trial", "trial", "trial"]
-    # Artifacts went through the server to its destination; the client kept none.
+    # Artifacts went through the server to its S3 bucket; the client kept none (and holds no
+    # S3 credentials).
     model_files = [a.path for a in client.list_artifacts(report.best["run_id"], "model")]
     assert "model/MLmodel" in model_files
-    assert list(Path(server["artifacts"]).rglob("MLmodel"))
+    keys = s3_keys(s3)
+    best = report.best["run_id"]
+    assert any(best in k and k.endswith("model/artifacts/checkpoint.pt") for k in keys), keys
+    assert not any(k.startswith("AWS_") for k in os.environ)
     assert not (folder / "mlruns").exists() and not (folder / "mlflow.db").exists()
     # The study is in PostgreSQL, in its own schema, beside MLflow's tables.
     study = optuna.load_study(
@@ -69,7 +74,7 @@ def test_server_off_loopback_without_authentication_is_refused_before_it_starts(
 
 
 def test_report_reads_from_and_logs_to_the_tracking_server(
-    server, server_sweep, tmp_path: Path
+    server, server_sweep, s3, tmp_path: Path
 ) -> None:
     import json
 
@@ -86,8 +91,8 @@ def test_report_reads_from_and_logs_to_the_tracking_server(
     best = server_sweep["report"].best["run_id"]
     logged = {a.path for a in client.list_artifacts(best, "report")}
     assert {"report/report.html", "report/report.json", "report/feature_importance.png"} <= logged
-    # Stored where the server keeps artifacts, not beside the client.
-    assert any(best in str(p) for p in Path(server["artifacts"]).rglob("report.json"))
+    # Stored where the server keeps artifacts (S3), not beside the client.
+    assert any(best in k and k.endswith("report/report.json") for k in s3_keys(s3))
     data = json.loads((out / best / "report.json").read_text())
     assert data["family"] == "tabular" and len(data["tabular"]["features"]) == 13
     assert set(data["tabular"]["rank_agreement"]) == {"integrated_gradients", "feature_ablation"}

@@ -74,6 +74,19 @@ class DataSplits:
     def info(self) -> DataInfo:
         return DataInfo(task=self.task, input_shape=self.input_shape, n_classes=self.n_classes)
 
+    def digest(self) -> str:
+        """SHA-256 over every split's examples and labels (their shapes and types too): the
+        same data gives the same digest on any machine; a changed file, a different one."""
+        import hashlib
+
+        digest = hashlib.sha256()
+        for split in (self.train, self.val, self.test):
+            for array in (split.x, split.y):
+                contiguous = np.ascontiguousarray(array)
+                digest.update(f"{contiguous.shape}{contiguous.dtype.str}".encode())
+                digest.update(contiguous.tobytes())
+        return digest.hexdigest()
+
 
 @dataclass(frozen=True)
 class Dataset:

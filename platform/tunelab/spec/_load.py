@@ -38,6 +38,9 @@ class LoadedSpec:
     lines: Mapping[KeyPath, int]
     overrides: Mapping[str, Any]
     notes: tuple[str, ...] = ()  # what the overrides changed beyond their own keys
+    # A spec read back from a sweep: the digest of the data it ran on, which loading it again
+    # must reproduce (DataSplits.digest).
+    data_sha256: str | None = None
 
     def locate(self, path: KeyPath, message: str) -> SpecError:
         return _locate(self.source, self.lines, self.overrides, path, message)

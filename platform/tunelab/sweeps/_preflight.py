@@ -54,6 +54,12 @@ def load_data(loaded: LoadedSpec) -> DataSplits:
     problem = check_splits(data)
     if problem:
         raise loaded.locate(("dataset",), f"'{label}': the loader's data is unusable: {problem}")
+    if loaded.data_sha256 is not None and data.digest() != loaded.data_sha256:
+        raise loaded.locate(
+            ("dataset",),
+            f"'{label}' is not the data the sweep ran on (its SHA-256 differs from the one "
+            "recorded): refusing to use it for this sweep",
+        )
     return data
 
 

@@ -5,6 +5,7 @@ it returns."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 from tunelab import env
@@ -50,7 +51,8 @@ def sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "gpu_per_trial": spec.resources.gpu,
         "seed": spec.seed,
         "max_retries": spec.failure.max_retries,
-        "spec_file": loaded.source,
+        # Absolute: data files named relative to the spec are found from anywhere, later.
+        "spec_file": str(Path(loaded.source).resolve()),
     }
     return params_of({k: v for k, v in flat.items() if v is not None})
 

@@ -189,7 +189,12 @@ def open_tracking(
     writer = TrackingWriter(plan.tracking_uri, spec.experiment, spool_path=plan.spool_path)
     writer.open_sweep(
         plan.name,
-        tags=sweep_tags(sweep=plan.name, model=spec.model.name, dataset=spec.dataset.label),
+        tags=sweep_tags(
+            sweep=plan.name,
+            model=spec.model.name,
+            dataset=spec.dataset.label,
+            data_sha256=prepared.data.digest(),
+        ),
         params=params or {},
         reopen=continued is not None,
     )

@@ -3,6 +3,7 @@ spec a trial was trained from (hence its data). Every miss is a NotFoundError of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -12,7 +13,14 @@ from tunelab import env
 from tunelab.errors import NotFoundError, TrackingError, first_line_of
 from tunelab.tracking._sqlite import creating
 from tunelab.tracking._summary import SPEC_ARTIFACT, SUMMARY_ARTIFACT
-from tunelab.tracking.tags import PARENT_TAG, ROLE_SWEEP, ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
+from tunelab.tracking.tags import (
+    PARENT_TAG,
+    ROLE_SWEEP,
+    ROLE_TRIAL,
+    TAG_DATA_SHA256,
+    TAG_ROLE,
+    TAG_SWEEP,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -121,7 +129,7 @@ def sweep_spec(
     source = parent.data.params.get("spec_file", str(path))
     loaded = parse_spec(path.read_text(encoding="utf-8"), source, overrides)
     check_spec(loaded)
-    return loaded
+    return dataclasses.replace(loaded, data_sha256=parent.data.tags.get(TAG_DATA_SHA256))
 
 
 def all_sweeps(client: MlflowClient) -> list[Run]:

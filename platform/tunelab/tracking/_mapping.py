@@ -11,6 +11,7 @@ from tunelab.tracking.tags import (
     PARENT_TAG,
     ROLE_SWEEP,
     ROLE_TRIAL,
+    TAG_DATA_SHA256,
     TAG_DATASET,
     TAG_MODEL,
     TAG_ROLE,
@@ -21,9 +22,15 @@ from tunelab.tracking.tags import (
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 
 
-def sweep_tags(*, sweep: str, model: str, dataset: str) -> dict[str, str]:
+def sweep_tags(*, sweep: str, model: str, dataset: str, data_sha256: str) -> dict[str, str]:
     """The parent run's tags."""
-    return {TAG_ROLE: ROLE_SWEEP, TAG_SWEEP: sweep, TAG_MODEL: model, TAG_DATASET: dataset}
+    return {
+        TAG_ROLE: ROLE_SWEEP,
+        TAG_SWEEP: sweep,
+        TAG_MODEL: model,
+        TAG_DATASET: dataset,
+        TAG_DATA_SHA256: data_sha256,
+    }
 
 
 def trial_tags(

@@ -15,6 +15,9 @@ TAG_NODE = "tunelab.node"  # Ray node id
 TAG_NODE_IP = "tunelab.node_ip"
 TAG_MODEL = "tunelab.model"
 TAG_DATASET = "tunelab.dataset"
+# On a sweep's parent: SHA-256 of the data it ran on (DataSplits.digest); a sweep read back
+# (report, promote, resume, --extend) refuses other data.
+TAG_DATA_SHA256 = "tunelab.data_sha256"
 TAG_OUTCOME = "tunelab.outcome"  # completed, stopped_early, stopped_by_budget, failed, killed
 TAG_ERROR = "tunelab.error"  # a failed trial's error, one line
 TAG_STOPPED_EARLY = "tunelab.stopped_early"
