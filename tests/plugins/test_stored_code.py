@@ -4,6 +4,7 @@ no module it names unless the user trusts it."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -87,3 +88,50 @@ def test_the_python_api_refuses_it_too(tmp_path: Path) -> None:
     with pytest.raises(TunelabError, match="pass --trust-code to run it"):
         tunelab.sweep(extend="planted", trials=1, tracking_uri=uri)
     assert not target.exists()
+
+
+def plant_with_a_trial(uri: str, target: Path) -> str:
+    """The planted sweep with a finished trial its summary calls the best; the trial's run id."""
+    from mlflow import MlflowClient
+
+    from tunelab.tracking import SUMMARY_ARTIFACT
+
+    plant(uri, target)
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tunelab").experiment_id
+    [parent] = client.search_runs([experiment], "tags.`tunelab.sweep` = 'planted'")
+    trial = client.create_run(
+        experiment,
+        tags={
+            "mlflow.parentRunId": parent.info.run_id,
+            "tunelab.role": "trial",
+            "tunelab.sweep": "planted",
+        },
+    ).info.run_id
+    client.log_metric(trial, "val_accuracy", 0.9, step=1)
+    client.set_terminated(trial)
+    best = {"run_id": trial, "trial": "trial-000", "metric": 0.9}
+    client.log_text(parent.info.run_id, json.dumps({"best": best}), SUMMARY_ARTIFACT)
+    return trial
+
+
+def test_report_promote_and_reproduce_in_the_python_api_refuse_it_unless_trusted(
+    tmp_path: Path,
+) -> None:
+    import tunelab
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    target = tmp_path / "PWNED"
+    trial = plant_with_a_trial(uri, target)
+    refused = "'os:system' is code named by a spec from the tracking store"
+    with pytest.raises(TunelabError, match=refused):
+        tunelab.report(trial, tracking_uri=uri, out=tmp_path / "reports")
+    with pytest.raises(TunelabError, match=refused):
+        tunelab.promote("planted", "planted-model", tracking_uri=uri)
+    with pytest.raises(TunelabError, match=refused):
+        tunelab.reproduce(trial, tracking_uri=uri)
+    assert not target.exists()
+    # Trusted, the same call gets past the spec (to the trial's model, which was never logged).
+    with pytest.raises(TunelabError, match="has no logged model") as trusted:
+        tunelab.report(trial, tracking_uri=uri, out=tmp_path / "reports", trust_code=True)
+    assert refused not in str(trusted.value)

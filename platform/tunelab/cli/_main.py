@@ -39,7 +39,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("mlflow").setLevel(logging.WARNING)  # if it already was
     previous = signal.signal(signal.SIGTERM, _terminated)  # a command stops as for Ctrl-C
     try:
-        status: int = run_command(args)
+        status: int = args.run(args)
         return status
     except TunelabError as exc:
         if debug:
@@ -59,17 +59,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_TERMINATED if isinstance(stopped, Terminated) else EXIT_INTERRUPTED
     finally:
         signal.signal(signal.SIGTERM, previous)
-
-
-def run_command(args: argparse.Namespace) -> int:
-    """The command; one that works from what the tracking store holds imports no code named
-    there unless told to (--trust-code)."""
-    if not getattr(args, "reads_stored_code", False) or args.trust_code:
-        return int(args.run(args))
-    from tunelab.plugins import stored_code
-
-    with stored_code(refused=True):
-        return int(args.run(args))
 
 
 def _terminated(signum: int, frame: Any) -> None:

@@ -40,7 +40,7 @@ def add_commands(commands: Any) -> None:
     promote.add_argument("--reason", help="why (required with --force); kept in the registry")
     promote.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(promote, "the sweep's stored spec")
-    promote.set_defaults(run=run_promote, reads_stored_code=True)
+    promote.set_defaults(run=run_promote)
 
     models = commands.add_parser("models", help="a registered model's versions and history")
     models.add_argument("name", metavar="NAME")
@@ -63,7 +63,7 @@ def add_commands(commands: Any) -> None:
     reproduce.add_argument("run_id", metavar="RUN_ID")
     reproduce.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(reproduce, "the run's stored spec")
-    reproduce.set_defaults(run=run_reproduce, reads_stored_code=True)
+    reproduce.set_defaults(run=run_reproduce)
 
     predict = commands.add_parser("predict", help="predict with a registered model on a file")
     predict.add_argument(
@@ -75,7 +75,7 @@ def add_commands(commands: Any) -> None:
     predict.add_argument("--out", help="write the predictions as CSV here (default: stdout)")
     predict.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(predict, "the model's stored spec")
-    predict.set_defaults(run=run_predict, reads_stored_code=True)
+    predict.set_defaults(run=run_predict)
 
     serve = commands.add_parser(
         "serve", help="serve a registered model over HTTP, once its files are verified"
@@ -98,6 +98,7 @@ def run_promote(args: argparse.Namespace) -> int:
         force=args.force,
         reason=args.reason,
         tracking_uri=args.tracking_uri,
+        trust_code=args.trust_code,
         progress=lambda line: print(line, file=sys.stderr),
     )
     for gate in decision.gates:
@@ -153,7 +154,9 @@ def run_rollback(args: argparse.Namespace) -> int:
 def run_reproduce(args: argparse.Namespace) -> int:
     from tunelab.promotion import REPRODUCIBLE_RTOL
 
-    result = tunelab.reproduce(args.run_id, tracking_uri=args.tracking_uri)
+    result = tunelab.reproduce(
+        args.run_id, tracking_uri=args.tracking_uri, trust_code=args.trust_code
+    )
     verdict = "reproducible" if result.reproducible else "NOT reproducible"
     print(
         f"{result.trial} (run {result.run_id}), {result.epochs} epochs on {result.threads} "
@@ -188,7 +191,9 @@ def run_predict(args: argparse.Namespace) -> int:
     inputs = read_inputs(args.file)
     if not args.model.startswith("models:/"):  # a registered model: its files are verified
         raise TunelabError(f"{args.model}: expected models:/NAME@ALIAS or models:/NAME/VERSION")
-    loaded = tunelab.load_model(args.model, tracking_uri=args.tracking_uri)
+    loaded = tunelab.load_model(
+        args.model, tracking_uri=args.tracking_uri, trust_code=args.trust_code
+    )
     shape = loaded.info.input_shape
     if loaded.trainer != "gan" and inputs[0].size != int(np.prod(shape)):
         raise TunelabError(

@@ -47,7 +47,7 @@ def add_commands(commands: Any) -> None:
     )
     report.add_argument("--debug", action="store_true", help="full tracebacks")
     add_trust_code(report, "the sweep's stored spec")
-    report.set_defaults(run=run, reads_stored_code=True)
+    report.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,6 +59,7 @@ def run(args: argparse.Namespace) -> int:
         examples=args.examples,
         out=args.out,
         tracking_uri=args.tracking_uri,
+        trust_code=args.trust_code,
         device=args.device,
         log=not args.no_log,
         progress=lambda line: print(line, file=sys.stderr),

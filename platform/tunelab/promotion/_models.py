@@ -17,13 +17,21 @@ if TYPE_CHECKING:
     from tunelab.training import LoadedModel
 
 
-def load_model(ref: str, *, tracking_uri: str | None = None) -> LoadedModel:
+def load_model(
+    ref: str, *, tracking_uri: str | None = None, trust_code: bool = False
+) -> LoadedModel:
     """The model `ref` names, on the CPU, ready to predict: `models:/NAME@ALIAS`,
     `models:/NAME/VERSION`, `runs:/RUN_ID` or a run id (refused unless its files are the ones
-    recorded when it was logged), or a checkpoint file or folder of your own."""
+    recorded when it was logged), or a checkpoint file or folder of your own. An architecture
+    the model names by import path is imported only with `trust_code` when the model comes
+    from the store (see `plugins.stored_code`)."""
+    from tunelab.plugins import stored_code
     from tunelab.training import load_model as load_checkpointed
 
-    with tempfile.TemporaryDirectory(prefix="tunelab-load-") as folder:
+    with (
+        stored_code(refused=is_stored(ref) and not trust_code),
+        tempfile.TemporaryDirectory(prefix="tunelab-load-") as folder,
+    ):
         if is_stored(ref):
             path = tracking.verified_checkpoint(tracking.client(tracking_uri), ref, Path(folder))
         else:

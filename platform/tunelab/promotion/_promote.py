@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab import tracking
 from tunelab.errors import NotFoundError, TunelabError
+from tunelab.plugins import stored_code
 from tunelab.promotion._gates import Gate, beats_champion, interpretable, reproducible
 from tunelab.tracking import CHALLENGER, CHAMPION
 from tunelab.tracking.tags import (
@@ -71,11 +72,36 @@ def promote(
     reason: str | None = None,
     tracking_uri: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    trust_code: bool = False,
 ) -> Decision:
     """Register the sweep's best trial as a new version of `model_name` (alias `challenger`),
     score it and the current champion on the test split, and make it the `champion` when every
     gate passes (or with `force` and a `reason`). The decision is recorded on the version and in
     the model's history either way; `progress` is told each step."""
+    with stored_code(refused=not trust_code):  # the stored spec names code: see plugins
+        return _promote(
+            sweep,
+            model_name,
+            margin=margin,
+            require_reproducible=require_reproducible,
+            force=force,
+            reason=reason,
+            tracking_uri=tracking_uri,
+            progress=progress,
+        )
+
+
+def _promote(
+    sweep: str,
+    model_name: str,
+    *,
+    margin: float,
+    require_reproducible: bool,
+    force: bool,
+    reason: str | None,
+    tracking_uri: str | None,
+    progress: Callable[[str], None],
+) -> Decision:
     from tunelab.promotion._evaluation import (
         data_fingerprint,
         evaluate_on_test,

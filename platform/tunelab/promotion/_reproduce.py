@@ -12,6 +12,7 @@ from typing import Any
 
 from tunelab import tracking
 from tunelab.errors import SourceError, TunelabError
+from tunelab.plugins import stored_code
 
 REPRODUCIBLE_RTOL = 1e-6
 
@@ -37,9 +38,17 @@ class Reproduction:
         return math.isfinite(self.reproduced) and self.relative_difference <= REPRODUCIBLE_RTOL
 
 
-def reproduce(run_id: str, *, tracking_uri: str | None = None) -> Reproduction:
+def reproduce(
+    run_id: str, *, tracking_uri: str | None = None, trust_code: bool = False
+) -> Reproduction:
     """Retrain a trial from what its run recorded, with the thread count it had, and compare
-    the metric it reaches with the one logged."""
+    the metric it reaches with the one logged. Code the stored spec names by import path is
+    imported only with `trust_code` (see `plugins.stored_code`)."""
+    with stored_code(refused=not trust_code):
+        return _reproduce(run_id, tracking_uri)
+
+
+def _reproduce(run_id: str, tracking_uri: str | None) -> Reproduction:
     import torch
 
     from tunelab.sweeps import prepare

@@ -56,11 +56,41 @@ def make_report(
     device: str = "auto",
     log: bool = True,
     progress: Callable[[str], None] = lambda _: None,
+    trust_code: bool = False,
 ) -> ReportOutcome:
     """Explain a trained model with Captum and write its report (HTML, JSON, PNG) under `out`,
     logged to the model's run unless `log` is false. `target`: a trial's run id, a sweep's name
     (its best trial; its `top` best, compared), or `models:/NAME@ALIAS`. Raises ReportError (a
-    TunelabError) for anything that cannot be explained."""
+    TunelabError) for anything that cannot be explained. Code the stored spec names by import
+    path is imported only with `trust_code` (see `plugins.stored_code`)."""
+    from tunelab.plugins import stored_code
+
+    with stored_code(refused=not trust_code):
+        return _make_report(
+            target,
+            top=top,
+            methods=methods,
+            examples=examples,
+            out=out,
+            tracking_uri=tracking_uri,
+            device=device,
+            log=log,
+            progress=progress,
+        )
+
+
+def _make_report(
+    target: str,
+    *,
+    top: int | None,
+    methods: Sequence[str] | None,
+    examples: int,
+    out: str | Path,
+    tracking_uri: str | None,
+    device: str,
+    log: bool,
+    progress: Callable[[str], None],
+) -> ReportOutcome:
     from tunelab.reports._target import resolve
 
     check_arguments(top=top, methods=methods, examples=examples, device=device)
