@@ -20,8 +20,10 @@ pytestmark = pytest.mark.e2e
 VIEWER = ("viewer", "a viewer's pass/phrase")
 
 
-def status_of(url: str, credentials: tuple[str, str] | None = None) -> int:
+def status_of(url: str, credentials: tuple[str, str] | None = None, host: str | None = None) -> int:
     request = urllib.request.Request(url)
+    if host is not None:
+        request.add_header("Host", host)
     if credentials is not None:
         token = base64.b64encode(":".join(credentials).encode()).decode()
         request.add_header("Authorization", f"Basic {token}")
@@ -50,6 +52,8 @@ def test_without_credentials_the_api_and_the_ui_answer_401(server) -> None:
     assert status_of(api, ("admin", "a wrong password")) == 401
     assert status_of(api, ADMIN) == 200
     assert status_of(f"{server['url']}/", ADMIN) == 200
+    # A name the server was not told it answers to (DNS rebinding) is refused, even the admin.
+    assert status_of(api, ADMIN, host="tracking.attacker.example") in (400, 403)
 
 
 def test_a_command_without_credentials_is_one_line_and_exit_2(server, tmp_path: Path) -> None:

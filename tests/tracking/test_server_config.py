@@ -28,13 +28,16 @@ def test_split_password_returns_the_address_and_the_decoded_password(password: s
     assert (address, secret) == ("postgresql://tunelab@db:5432/tunelab", PASSWORD)
 
 
-def config(**fields: object) -> ServerConfig:
-    uri = f"postgresql://tunelab:{ENCODED}@db:5432/tunelab"
+def config(password: str = ENCODED, **fields: object) -> ServerConfig:
+    uri = f"postgresql://tunelab:{password}@db:5432/tunelab"
     return ServerConfig(database_uri=uri, artifacts_destination="s3://bucket/a", **fields)  # type: ignore[arg-type]
 
 
-def test_no_secret_is_in_the_command_and_every_secret_is_in_the_environment(tmp_path) -> None:
-    server = config(admin_password="admin pass", host="0.0.0.0")
+@pytest.mark.parametrize("password", [PASSWORD, ENCODED])
+def test_no_secret_is_in_the_command_and_every_secret_is_in_the_environment(
+    tmp_path, password: str
+) -> None:
+    server = config(password, admin_password="admin pass", host="0.0.0.0")
     server.check()
     ini = tmp_path / "auth.ini"
     command, environment = server.command(), server.environment(ini)

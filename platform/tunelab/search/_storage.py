@@ -97,8 +97,9 @@ def study_storage(database_uri: str) -> Any:
     from tunelab.tracking import check_database, split_password
 
     check_database(database_uri, schemas=[STUDY_SCHEMA])
-    address, password = split_password(study_storage_uri(database_uri))
+    address, password = split_password(database_uri)
     connect_args = {} if password is None else {"password": password}
     return optuna.storages.RDBStorage(
-        address, engine_kwargs={"pool_pre_ping": True, "connect_args": connect_args}
+        study_storage_uri(address),
+        engine_kwargs={"pool_pre_ping": True, "connect_args": connect_args},
     )

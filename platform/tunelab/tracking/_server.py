@@ -137,7 +137,8 @@ class ServerConfig:
     def auth_config_text(self) -> str:
         """MLflow's basic-auth configuration: users in the tracking database (schema
         `mlflow_auth`), everyone may read, each user manages what they create. No secret."""
-        uri, _ = split_password(with_schema(self.database_uri, AUTH_SCHEMA))
+        address, _ = split_password(self.database_uri)
+        uri = with_schema(address, AUTH_SCHEMA)
         return (
             "[mlflow]\n"
             "default_permission = READ\n"
