@@ -113,10 +113,16 @@ def test_report_on_a_sweep_explains_and_compares_its_best_trials(
 def test_report_on_a_registered_model_is_logged_to_its_run(
     swept: dict[str, Any], tmp_path: Path
 ) -> None:
+    from tunelab.tracking.tags import TAG_MODEL_SHA256
+
     client: MlflowClient = swept["client"]
     best_run = swept["report"].best["run_id"]
     client.create_registered_model("report-digits")
-    version = client.create_model_version("report-digits", f"runs:/{best_run}/model", best_run)
+    # Registered as `promote` does it: the version keeps the digest of the model's files.
+    digest = client.get_run(best_run).data.tags[TAG_MODEL_SHA256]
+    version = client.create_model_version(
+        "report-digits", f"runs:/{best_run}/model", best_run, tags={TAG_MODEL_SHA256: digest}
+    )
     client.set_registered_model_alias("report-digits", "champion", version.version)
     out = tmp_path / "reports"
     code = tunelab(
