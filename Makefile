@@ -1,4 +1,5 @@
-# Two commands for a fresh machine: `make demo` and `make test`. Both use ./.venv.
+# Two commands for a fresh machine: `make demo` and `make test`. Both use ./.venv. The demo
+# runs again and again: each sweep is named from its spec and the time it started.
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
@@ -14,7 +15,7 @@ $(BIN)/tunelab: pyproject.toml
 	@touch $@
 
 demo: $(BIN)/tunelab
-	$(BIN)/tunelab sweep search_spaces/cnn_digits.yaml --name cnn-digits-demo
+	$(BIN)/tunelab sweep search_spaces/cnn_digits.yaml
 
 ui: $(BIN)/tunelab
 	$(BIN)/tunelab ui

@@ -118,6 +118,9 @@ LIBRARY_DEFAULTS: dict[str, tuple[str, str]] = {
     "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": ("false", "artifact uploads and downloads"),
     # Tune's default CSV/JSON/TensorBoard loggers would write every result again; MLflow has them.
     "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": ("1", "Ray Tune"),
+    # Ray warns when it snapshots the experiment often, which keeping the best checkpoints
+    # (checkpoints.keep) makes it do by design; 0 turns the warning off.
+    "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S": ("0", "Ray Tune"),
     # tunelab draws its own live view; Ray's new output engine prints a banner even at verbose=0.
     "RAY_AIR_NEW_OUTPUT": ("0", "Ray Tune"),
 }

@@ -29,6 +29,10 @@ def start_ray(address: str | None, *, debug: bool = False) -> bool:
                 "or RAY_AUTH_TOKEN_PATH, as its nodes were started)"
             ) from None
         return False
+    if not debug:  # Ray says it turned token authentication on for its in-process cluster
+        logging.getLogger("ray._private.authentication.authentication_token_setup").setLevel(
+            logging.ERROR
+        )
     # Workers run in their trial's folder; the working directory stays importable for them, as
     # it is for the driver, so a spec can name a model in the user's own package.
     env.set_pythonpath([str(Path.cwd()), *(env.PYTHONPATH.get() or "").split(os.pathsep)])

@@ -51,7 +51,11 @@ def run_trials(
     name, from its last checkpoint. After Ctrl-C or SIGTERM, Ray stops gracefully and returns
     as usual; the trials it left running never end."""
     continued = continued or []
-    env.apply_library_defaults("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "RAY_AIR_NEW_OUTPUT")
+    env.apply_library_defaults(
+        "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS",
+        "RAY_AIR_NEW_OUTPUT",
+        "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S",
+    )
     metrics = [metric for metric, _ in spec.targets]
     modes = [mode for _, mode in spec.targets]
     searcher = BudgetedOptunaSearch(

@@ -65,9 +65,10 @@ def _sweep(name: str, top: int, client: Client, into: Path) -> Resolved:
 
 
 def _trial_label(run: Any) -> str:
+    """A trial by the name it has everywhere else (trial-007), not Ray's id for it."""
     tags = run.data.tags
     if TAG_SWEEP in tags:
-        return f"{tags.get(TAG_TRIAL_ID, run.info.run_name)} of sweep {tags[TAG_SWEEP]}"
+        return f"{run.info.run_name or tags.get(TAG_TRIAL_ID)} of sweep {tags[TAG_SWEEP]}"
     return f"run {run.info.run_id}"
 
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import sys
 import time
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -346,12 +347,20 @@ def _board(name: str, loaded: LoadedSpec) -> Board:
     )
 
 
-def _live(board: Board | None, console: Any) -> AbstractContextManager[Any]:
+@contextmanager
+def _live(board: Board | None, console: Any) -> Iterator[None]:
+    """The live board on `console` while the sweep runs. It ends with its line ended: rich ends
+    it on a terminal only, and the summary printed next must not run on from "ETA 0:00:00"
+    where stderr is a file or a pipe."""
     if board is None:
-        return nullcontext()
+        yield
+        return
     from rich.live import Live
 
-    return Live(board, console=console, refresh_per_second=4, transient=False)
+    with Live(board, console=console, refresh_per_second=4, transient=False):
+        yield
+    if not console.is_terminal:
+        console.line()
 
 
 def _prewarm_views() -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 import mlflow
+import numpy as np
 from mlflow.pyfunc import PythonModel
 
 
@@ -22,8 +23,11 @@ class TunelabModel(PythonModel):
 
         self.loaded = load_model(context.artifacts["checkpoint"])
 
-    # No type hints on predict: MLflow would read them as an input schema.
-    def predict(self, context, model_input, params=None):  # type: ignore[no-untyped-def]
+    # Typed as an array, from which MLflow infers no schema (the signature logged with the model
+    # is the schema); untyped, MLflow warns on every load.
+    def predict(
+        self, context: Any, model_input: np.ndarray, params: dict[str, Any] | None = None
+    ) -> np.ndarray:
         from tunelab.training import predict
 
         return predict(self.loaded, model_input)
