@@ -64,10 +64,10 @@ def test_experiment_page_shows_the_sweep_and_its_trials(
     browser.execute_cdp_cmd(
         "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
     )
-    # MLflow 3 opens an experiment on its GenAI overview; runs are under "Model training".
-    browser.get(
-        f"{server['url']}/#/experiments/{report.experiment_id}/runs?workflowType=machine_learning"
-    )
+    # The page tunelab's summary links to: "Model training", the sweep's runs, best first.
+    from tunelab.tracking import sweep_page
+
+    browser.get(sweep_page(server["url"], report.experiment_id, report.sweep, report.metric, "max"))
     page = wait_for(
         lambda: (
             (text := browser.find_element("tag name", "body").text)
@@ -77,6 +77,16 @@ def test_experiment_page_shows_the_sweep_and_its_trials(
         )
     )
     assert "server-sweep" in page
+    assert "Model training" in page and "Sort: val_accuracy" in page
+    # Best first: the trials in the order of their val_accuracy, highest at the top.
+    trials = client.search_runs(
+        [report.experiment_id], f"tags.`mlflow.parentRunId` = '{report.parent_run_id}'"
+    )
+    best_first = [
+        run.info.run_name for run in sorted(trials, key=lambda r: -r.data.metrics["val_accuracy"])
+    ]
+    shown = [line for line in page.splitlines() if line.startswith("trial-")]
+    assert shown == best_first, (shown, best_first)
     seen: set[str] = set()
 
     def all_runs_fetched() -> bool:

@@ -25,6 +25,8 @@ def test_sweep_records_through_the_server_and_keeps_its_study_in_postgres(
     assert report.counts["completed"] == 3
     client = MlflowClient(server["url"])
     experiment = client.get_experiment_by_name("tunelab")
+    # Marked a model-training experiment: MLflow's UI opens it on its runs.
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
     runs = client.search_runs([experiment.experiment_id], "tags.`tunelab.sweep` = 'server-sweep'")
     assert sorted(r.data.tags["tunelab.role"] for r in runs) == ["sweep", "trial", "trial", "trial"]
     # Artifacts went through the server to its S3 bucket; the client kept none (and holds no

@@ -175,18 +175,17 @@ def print_result(args: argparse.Namespace, result: SweepResult) -> int:
     ui = f"{invoked_as()} ui"
     if args.tracking_uri or env.MLFLOW_TRACKING_URI.get():
         ui += f" --tracking-uri {result.tracking_uri}"
-    if result.tracking_uri.startswith(("http://", "https://")):
-        base = result.tracking_uri.rstrip("/")
-        print(
-            f"browse: {base}/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}",
-            file=out,
-        )
-    else:
-        print(
-            f"browse: run `{ui}`, then open "
-            f"http://127.0.0.1:5000/#/experiments/{result.experiment_id}/runs/{result.parent_run_id}",
-            file=out,
-        )
+    from tunelab.tracking import sweep_page
+
+    served = result.tracking_uri.startswith(("http://", "https://"))
+    page = sweep_page(
+        result.tracking_uri if served else "http://127.0.0.1:5000",
+        result.experiment_id,
+        result.sweep,
+        result.metric,
+        result.mode,
+    )
+    print(f"browse: {page}" if served else f"browse: run `{ui}`, then open {page}", file=out)
     if result.pending_writes is not None:
         kept = result.pending_writes
         dropped = (

@@ -129,6 +129,7 @@ def record_sweep(
         wall_s=time.perf_counter() - started,
         results_dir=str(plan.folder),
         metric=spec.metric,
+        mode=spec.mode,
         interrupted=interrupted,
         terminated=terminated,
         failed_writes=writer.failed_writes,

@@ -24,6 +24,7 @@ class SweepResult:
     wall_s: float
     results_dir: str
     metric: str = ""
+    mode: str = "max"  # whether the best `metric` is the highest or the lowest
     interrupted: bool = False
     terminated: bool = False  # stopped by SIGTERM (a preemption), not Ctrl-C
     failed_writes: list[str] = field(default_factory=list)

@@ -64,6 +64,7 @@ from tunelab.tracking._server import (
     redact,
     refused_access,
     split_password,
+    sweep_page,
     ui_command,
     with_schema,
 )
@@ -136,6 +137,7 @@ __all__ = [
     "set_alias",
     "spec_writer",
     "split_password",
+    "sweep_page",
     "sweep_spec",
     "sweep_summary",
     "sweep_tags",

@@ -214,3 +214,22 @@ def refused_access(exc: BaseException) -> str | None:
             "change this; an admin of the server can grant EDIT or MANAGE"
         )
     return None
+
+
+def sweep_page(base_url: str, experiment_id: str, sweep: str, metric: str, mode: str) -> str:
+    """MLflow's UI on a sweep: the experiment's runs in the "Model training" view, only the
+    sweep's (its parent, the trials nested under it), best first by the sweep's metric."""
+    from urllib.parse import quote
+
+    from tunelab.tracking.tags import TAG_SWEEP
+
+    query = urlencode(
+        {
+            "workflowType": "machine_learning",
+            "searchFilter": f"tags.`{TAG_SWEEP}` = '{sweep}'",
+            "orderByKey": f"metrics.`{metric}`",
+            "orderByAsc": "true" if mode == "min" else "false",
+        },
+        quote_via=quote,
+    )
+    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"

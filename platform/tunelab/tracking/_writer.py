@@ -34,7 +34,7 @@ from tunelab.tracking._ops import (
 )
 from tunelab.tracking._spool import Spool, SpoolState, free_spool_path, kept_spools
 from tunelab.tracking._sqlite import creating, sqlite_path
-from tunelab.tracking.tags import TAG_SWEEP
+from tunelab.tracking.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, TAG_SWEEP
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -319,11 +319,22 @@ class TrackingWriter:
                 time.sleep(1.0)
 
     def _experiment_id(self, client: MlflowClient) -> str:
+        """The experiment's id, created if new. It is marked a model-training experiment, so
+        MLflow's UI opens it on its runs (not on the GenAI overview), unless marked otherwise."""
         found = client.get_experiment_by_name(self.experiment)
         if found is not None:
+            if EXPERIMENT_KIND_TAG not in found.tags:
+                with contextlib.suppress(Exception):  # e.g. a user who may not edit it
+                    client.set_experiment_tag(
+                        found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
+                    )
             return str(found.experiment_id)
         try:
-            return str(client.create_experiment(self.experiment))
+            return str(
+                client.create_experiment(
+                    self.experiment, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
+                )
+            )
         except Exception:
             found = client.get_experiment_by_name(self.experiment)  # created concurrently
             if found is None:

@@ -53,6 +53,10 @@ TAG_ROLLBACK = "tunelab.rollback"
 # -- registered models: the append-only history, one tag per event --------------------------------
 HISTORY_PREFIX = "tunelab.history."  # + the time in ns and a random suffix: sorts by time
 
+# -- the experiment: MLflow 3's UI opens one of this kind in its "Model training" view ----------
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+
 # -- the sweep's Optuna study ---------------------------------------------------------------------
 ATTR_WARM_START_FROM = "tunelab.warm_start_from"  # a trial imported by a warm start: SWEEP#NUMBER
 
