@@ -18,10 +18,11 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
 
 from tunelab import env
 from tunelab.errors import DatabaseError, TunelabError
+from tunelab.tracking.tags import TAG_SWEEP
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -219,10 +220,6 @@ def refused_access(exc: BaseException) -> str | None:
 def sweep_page(base_url: str, experiment_id: str, sweep: str, metric: str, mode: str) -> str:
     """MLflow's UI on a sweep: the experiment's runs in the "Model training" view, only the
     sweep's (its parent, the trials nested under it), best first by the sweep's metric."""
-    from urllib.parse import quote
-
-    from tunelab.tracking.tags import TAG_SWEEP
-
     query = urlencode(
         {
             "workflowType": "machine_learning",
