@@ -192,8 +192,13 @@ def test_transfer_sweep_starts_from_a_registered_model(ray_session, store) -> No
     )
     client = MlflowClient(store["tracking_uri"])
     client.create_registered_model("digits-0-4")
+    # Registered as `promote` does it: the version keeps the digest of the model's files.
+    digest = client.get_run(source.best["run_id"]).data.tags["tunelab.model_sha256"]
     version = client.create_model_version(
-        "digits-0-4", f"runs:/{source.best['run_id']}/model", source.best["run_id"]
+        "digits-0-4",
+        f"runs:/{source.best['run_id']}/model",
+        source.best["run_id"],
+        tags={"tunelab.model_sha256": digest},
     )
     client.set_registered_model_alias("digits-0-4", "champion", version.version)
 

@@ -29,19 +29,10 @@ def load_model(
     from tunelab.training import load_model as load_checkpointed
 
     with (
-        stored_code(refused=is_stored(ref) and not trust_code),
+        stored_code(refused=tracking.is_stored(ref) and not trust_code),
         tempfile.TemporaryDirectory(prefix="tunelab-load-") as folder,
     ):
-        if is_stored(ref):
-            path = tracking.verified_checkpoint(tracking.client(tracking_uri), ref, Path(folder))
-        else:
-            path = tracking.fetch_checkpoint(ref, tracking_uri, Path(folder))
-        return load_checkpointed(path)
-
-
-def is_stored(ref: str) -> bool:
-    """Whether `ref` names a model in the tracking store (not a file of the user's)."""
-    return ref.startswith(("models:/", "runs:/")) or bool(tracking.RUN_ID.match(ref))
+        return load_checkpointed(tracking.fetch_checkpoint(ref, tracking_uri, Path(folder)))
 
 
 def serve_command(
@@ -49,7 +40,7 @@ def serve_command(
 ) -> list[str]:
     """The model `ref` names, verified and downloaded into `into`, and the `mlflow models serve`
     command that serves that copy (not the store's, which could change after the check)."""
-    folder = tracking.fetch_verified_model(tracking.client(tracking_uri), ref, into)
+    folder = tracking.fetch_verified_model(tracking.client(tracking_uri), ref, into).folder
     return [
         sys.executable, "-m", "mlflow", "models", "serve",
         "-m", str(folder),

@@ -129,10 +129,10 @@ def _promote(
         test_name = metric_on_test_split(metric)
         data = load_data(loaded)
         # Its files as the sweep logged them, or refused; the version keeps the same digest.
-        source = f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}"
-        model_folder = tracking.fetch_verified_model(client, source, folder / "challenger")
-        digest = tracking.folder_digest(model_folder)
-        checkpoint = tracking.checkpoint_in(model_folder, source)
+        logged = tracking.fetch_verified_model(
+            client, f"runs:/{run.info.run_id}/{tracking.MODEL_ARTIFACT}", folder / "challenger"
+        )
+        checkpoint = logged.checkpoint
         challenger = load_model(checkpoint)
         progress(f"evaluating {best['trial']} of sweep {sweep} on the test split")
         test_metrics = evaluate_on_test(challenger.model, challenger.trainer, data)
@@ -148,7 +148,7 @@ def _promote(
             TAG_CODE_VERSION: code_version(),
             TAG_USER: user(),
             TAG_TIME: now(),
-            TAG_MODEL_SHA256: digest,
+            TAG_MODEL_SHA256: logged.digest,
         }
         version = tracking.register_version(client, model_name, run.info.run_id, facts)
         tracking.set_alias(client, model_name, CHALLENGER, version.version)

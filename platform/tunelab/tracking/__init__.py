@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 from tunelab.tracking._artifacts import MODEL_ARTIFACT, ModelTemplate, WriterCall, folder_writer
 from tunelab.tracking._integrity import (
-    checkpoint_in,
+    VerifiedModel,
     fetch_verified_model,
     folder_digest,
-    model_uri,
     verified_checkpoint,
 )
 from tunelab.tracking._lookup import (
@@ -68,7 +67,7 @@ from tunelab.tracking._server import (
     ui_command,
     with_schema,
 )
-from tunelab.tracking._sources import RUN_ID, fetch_checkpoint, load_source
+from tunelab.tracking._sources import RUN_ID, fetch_checkpoint, is_stored, load_source
 from tunelab.tracking._spool import SpoolState
 from tunelab.tracking._summary import (
     SPEC_ARTIFACT,
@@ -100,6 +99,7 @@ __all__ = [
     "ServerConfig",
     "SpoolState",
     "TrackingWriter",
+    "VerifiedModel",
     "WriterCall",
     "alias_version",
     "aliases",
@@ -108,7 +108,6 @@ __all__ = [
     "append_event",
     "check_database",
     "check_tag_values",
-    "checkpoint_in",
     "client",
     "config_of",
     "default_tracking_uri",
@@ -120,13 +119,13 @@ __all__ = [
     "folder_writer",
     "get_run",
     "history",
+    "is_stored",
     "last_metric",
     "last_point",
     "load_source",
     "log_folder",
     "log_points",
     "metrics_of",
-    "model_uri",
     "model_version",
     "params_of",
     "parent_summary_writer",

@@ -7,11 +7,12 @@ missing or differs is refused by name."""
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tunelab import env
-from tunelab.errors import SourceError, UnsafeModelError, first_line_of
+from tunelab.errors import NotFoundError, SourceError, UnsafeModelError, first_line_of
 from tunelab.tracking._artifacts import MODEL_ARTIFACT
 from tunelab.tracking._lookup import MODEL_URI, model_version
 from tunelab.tracking._sources import RUN_ID
@@ -62,7 +63,25 @@ def _resolve(client: MlflowClient, uri: str) -> tuple[str, str | None]:
     return uri, client.get_run(run_id).data.tags.get(TAG_MODEL_SHA256)
 
 
-def fetch_verified_model(client: MlflowClient, ref: str, into: Path) -> Path:
+@dataclass(frozen=True)
+class VerifiedModel:
+    """A model folder downloaded from the store whose files hash to the recorded `digest`."""
+
+    ref: str
+    folder: Path
+    digest: str
+
+    @property
+    def checkpoint(self) -> Path:
+        from tunelab.training import CHECKPOINT_FILE
+
+        found = sorted(self.folder.rglob(CHECKPOINT_FILE))
+        if not found:
+            raise SourceError(f"{self.ref} holds no {CHECKPOINT_FILE}: not a tunelab model")
+        return found[0]
+
+
+def fetch_verified_model(client: MlflowClient, ref: str, into: Path) -> VerifiedModel:
     """The model folder `ref` names (`models:/NAME@ALIAS`, `models:/NAME/VERSION`,
     `runs:/RUN_ID[/model]` or a run id), downloaded under `into`, refused unless its files are
     the ones recorded when it was logged."""
@@ -80,7 +99,7 @@ def fetch_verified_model(client: MlflowClient, ref: str, into: Path) -> Path:
                 artifact_uri=source, dst_path=str(into), tracking_uri=client.tracking_uri
             )
         )
-    except MlflowException as exc:
+    except (MlflowException, NotFoundError) as exc:
         raise SourceError(f"cannot fetch the model {ref}: {first_line_of(exc)}") from None
     except OSError as exc:
         raise SourceError(f"cannot fetch the model {ref}: {exc}") from None
@@ -94,19 +113,9 @@ def fetch_verified_model(client: MlflowClient, ref: str, into: Path) -> Path:
             f"refusing to load {ref}: its files are not the ones recorded when it was logged "
             "(the SHA-256 of the model folder differs: the artifact was changed)"
         )
-    return folder
+    return VerifiedModel(ref, folder, expected)
 
 
 def verified_checkpoint(client: MlflowClient, ref: str, into: Path) -> Path:
     """The checkpoint file of the model `ref` names, once its folder is verified."""
-    return checkpoint_in(fetch_verified_model(client, ref, into), ref)
-
-
-def checkpoint_in(folder: Path, ref: str) -> Path:
-    """The checkpoint file of a model folder."""
-    from tunelab.training import CHECKPOINT_FILE
-
-    found = sorted(folder.rglob(CHECKPOINT_FILE))
-    if not found:
-        raise SourceError(f"{ref} holds no {CHECKPOINT_FILE}: not a tunelab model")
-    return found[0]
+    return fetch_verified_model(client, ref, into).checkpoint

@@ -8,34 +8,26 @@ import re
 import tempfile
 from pathlib import Path
 
-from tunelab import env
-from tunelab.errors import SourceError, first_line_of
+from tunelab.errors import SourceError
 from tunelab.training import CHECKPOINT_FILE
 
 RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
+def is_stored(ref: str) -> bool:
+    """Whether `ref` names a model in the tracking store (not a file of the user's)."""
+    return ref.startswith(("models:/", "runs:/")) or bool(RUN_ID.match(ref))
+
+
 def fetch_checkpoint(ref: str, tracking_uri: str | None, into: Path) -> Path:
-    """The checkpoint file `ref` names, downloaded under `into` when it lives in MLflow."""
-    if ref.startswith("models:/") or ref.startswith("runs:/") or RUN_ID.match(ref):
-        from mlflow.artifacts import download_artifacts
-        from mlflow.exceptions import MlflowException
+    """The checkpoint file `ref` names: a model in the store, downloaded under `into` and
+    refused unless its files are the ones recorded when it was logged; or a checkpoint file or
+    folder of the user's."""
+    if is_stored(ref):
+        from tunelab.tracking._integrity import verified_checkpoint
+        from tunelab.tracking._lookup import client
 
-        env.apply_library_defaults("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
-
-        uri = ref if ":/" in ref else f"runs:/{ref}/model"
-        if uri.startswith("runs:/") and uri.count("/") == 1:
-            uri += "/model"
-        try:
-            folder = Path(
-                download_artifacts(artifact_uri=uri, dst_path=str(into), tracking_uri=tracking_uri)
-            )
-        except (MlflowException, OSError) as exc:
-            raise SourceError(f"cannot fetch the model {ref}: {first_line_of(exc)}") from None
-        found = [folder] if folder.is_file() else sorted(folder.rglob(CHECKPOINT_FILE))
-        if not found:
-            raise SourceError(f"{ref} holds no {CHECKPOINT_FILE}: not a tunelab model")
-        return found[0]
+        return verified_checkpoint(client(tracking_uri), ref, into)
     path = Path(ref).expanduser()
     if path.is_dir():
         path = path / CHECKPOINT_FILE

@@ -15,7 +15,6 @@ from tunelab.training._checkpoint import (
     CHECKPOINT_FILE,
     load_checkpoint,
     save_checkpoint,
-    sha256_of,
 )
 from tunelab.training._contract import (
     COST_METRICS,
@@ -66,7 +65,6 @@ __all__ = [
     "reference_state",
     "reported_metrics",
     "save_checkpoint",
-    "sha256_of",
     "split_hyperparameters",
     "train",
 ]

@@ -62,17 +62,3 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
             f"{path}: checkpoint format {state.get('format_version')!r} is not {FORMAT_VERSION}"
         )
     return state
-
-
-def sha256_of(path: str | Path) -> str:
-    """The SHA-256 of a checkpoint file (or of the one in a folder)."""
-    import hashlib
-
-    path = Path(path)
-    if path.is_dir():
-        path = path / CHECKPOINT_FILE
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
