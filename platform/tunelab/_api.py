@@ -34,6 +34,7 @@ def sweep(
     tracking_uri: str | None = None,
     results_dir: str | None = None,
     database_uri: str | None = None,
+    metrics_port: int | None = None,
     live: bool = True,
     debug: bool = False,
     trust_code: bool = False,
@@ -42,7 +43,8 @@ def sweep(
     a `SweepSpec`; the keyword arguments are `tunelab sweep`'s flags (`trials` overrides
     `budget.trials`, ...). `extend=SWEEP` adds `trials` trials to a finished sweep, with the
     spec it recorded (whose import paths are imported only with `trust_code`, see
-    `plugins.stored_code`). `live` draws the live board on stderr."""
+    `plugins.stored_code`). `live` draws the live board on stderr; `metrics_port`: where Ray started in this process
+    serves the sweep's metrics and its own for Prometheus (see dashboards/)."""
     from tunelab.plugins import stored_code
     from tunelab.sweeps import run_sweep
 
@@ -79,6 +81,7 @@ def sweep(
             tracking_uri=tracking_uri,
             results_dir=results_dir,
             database_uri=database_uri,
+            metrics_port=metrics_port,
             live=live,
             debug=debug,
             warm_start=warm_start,
@@ -93,6 +96,7 @@ def resume(
     tracking_uri: str | None = None,
     results_dir: str | None = None,
     database_uri: str | None = None,
+    metrics_port: int | None = None,
     live: bool = True,
     debug: bool = False,
     trust_code: bool = False,
@@ -115,6 +119,7 @@ def resume(
             tracking_uri=tracking_uri,
             results_dir=results_dir,
             database_uri=database_uri,
+            metrics_port=metrics_port,
             live=live,
             debug=debug,
             resume=resumption,

@@ -91,6 +91,12 @@ TUNELAB_TRUSTED_MODULES = _text(
     "Comma-separated modules (or packages) whose code a spec read back from the tracking store "
     "may name as `module:attribute` (see --trust-code); others are refused.",
 )
+TUNELAB_METRICS_PORT = Var(
+    "TUNELAB_METRICS_PORT",
+    "Where Ray started by a sweep in this process serves the sweep's metrics and Ray's own for "
+    "Prometheus, when --metrics-port is not given (default: a free port; see dashboards/).",
+    int,
+)
 TUNELAB_CACHE_DIR = _text(
     "TUNELAB_CACHE_DIR", "Where reference models are cached (default ~/.cache/tunelab)."
 )

@@ -23,6 +23,7 @@ from tunelab.backend._events import (
 if TYPE_CHECKING:
     from tunelab.backend._cluster import Cluster, cluster_nodes, shutdown_ray, start_ray
     from tunelab.backend._errors import clean_error_line, trial_error_line
+    from tunelab.backend._metrics import METRICS, SweepMetrics
     from tunelab.backend._run import run_trials, trial_name
     from tunelab.backend._system import SystemSampler
     from tunelab.backend._trial import Reported, checkpoint_dir_at, reported
@@ -36,6 +37,8 @@ __getattr__ = lazy.attributes(
         "start_ray": "_cluster",
         "clean_error_line": "_errors",
         "trial_error_line": "_errors",
+        "METRICS": "_metrics",
+        "SweepMetrics": "_metrics",
         "run_trials": "_run",
         "trial_name": "_run",
         "SystemSampler": "_system",
@@ -47,12 +50,14 @@ __getattr__ = lazy.attributes(
 
 
 __all__ = [
+    "METRICS",
     "RESUME_KEY",
     "Budget",
     "Cluster",
     "Continued",
     "Reported",
     "RunEnd",
+    "SweepMetrics",
     "SystemSampler",
     "TrialEvents",
     "TrialResult",

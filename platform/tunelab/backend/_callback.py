@@ -17,10 +17,17 @@ from tunelab.backend._system import SYSTEM_KEY
 class ForwardingCallback(tune.Callback):
     def __init__(self, sweep: str) -> None:
         self.sweep = sweep  # pickled with the experiment: only the name (see _live)
+        self.waiting = 0
 
     @property
     def events(self) -> TrialEvents:
         return live(self.sweep).events
+
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        waiting = sum(trial.status == Trial.PENDING for trial in trials)
+        if waiting != self.waiting:
+            self.waiting = waiting
+            self.events.trials_waiting(waiting)
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any

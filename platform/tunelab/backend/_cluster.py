@@ -14,8 +14,10 @@ from tunelab import env
 from tunelab.errors import ClusterError, first_line
 
 
-def start_ray(address: str | None, *, debug: bool = False) -> bool:
-    """Join the cluster at `address`, or start Ray in this process. True if we started it."""
+def start_ray(address: str | None, *, debug: bool = False, metrics_port: int | None = None) -> bool:
+    """Join the cluster at `address`, or start Ray in this process. True if we started it.
+    `metrics_port`: where Ray in this process serves its metrics and the sweep's for Prometheus
+    (default $TUNELAB_METRICS_PORT, else a free port); a cluster's nodes have their own."""
     if ray.is_initialized():
         return False
     log_level = logging.INFO if debug else logging.WARNING
@@ -44,6 +46,7 @@ def start_ray(address: str | None, *, debug: bool = False) -> bool:
         logging_level=log_level,
         log_to_driver=debug,
         configure_logging=True,
+        _metrics_export_port=metrics_port or env.TUNELAB_METRICS_PORT.get(),
     )
     return True
 
@@ -64,8 +67,10 @@ class Cluster:
     `start()`, while the tracking store is being reached. On leaving, Ray is stopped if it was
     started here, and a joined cluster is left if the sweep failed."""
 
-    def __init__(self, address: str | None, *, debug: bool = False) -> None:
-        self.address, self.debug = address, debug
+    def __init__(
+        self, address: str | None, *, debug: bool = False, metrics_port: int | None = None
+    ) -> None:
+        self.address, self.debug, self.metrics_port = address, debug, metrics_port
         self.started = False
 
     def __enter__(self) -> Cluster:
@@ -76,7 +81,7 @@ class Cluster:
     def start(self) -> None:
         """Start Ray in this process (nothing to do when a cluster was joined)."""
         if not self.address:
-            self.started = start_ray(None, debug=self.debug)
+            self.started = start_ray(None, debug=self.debug, metrics_port=self.metrics_port)
 
     def nodes(self) -> list[tuple[float, float]]:
         return cluster_nodes()

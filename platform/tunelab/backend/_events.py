@@ -48,6 +48,10 @@ class TrialEvents(Protocol):
 
     def trial_failed(self, trial_id: str, error: str) -> None: ...
 
+    def trials_waiting(self, count: int) -> None:
+        """How many trials Ray has created but not started (waiting for resources), each time
+        that number changes."""
+
 
 @dataclass(frozen=True)
 class Continued:

@@ -7,6 +7,7 @@ import argparse
 import os
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,12 @@ def add_commands(commands: Any) -> None:
     server.add_argument(
         "--cors-allowed-origins", help="comma-separated origins allowed to call the API"
     )
+    server.add_argument(
+        "--expose-prometheus",
+        action="store_true",
+        help="serve request metrics for Prometheus on /metrics (with authentication, Prometheus "
+        "scrapes as a user; see dashboards/)",
+    )
     server.set_defaults(run=run_server)
 
 
@@ -98,6 +105,8 @@ def run_server(args: argparse.Namespace) -> int:
         cors_allowed_origins=_names(args.cors_allowed_origins),
     )
     config.check()
+    if args.expose_prometheus:  # the workers' metric files: a folder of this start's, empty
+        config = replace(config, metrics_dir=tempfile.mkdtemp(prefix="tunelab-server-metrics-"))
     # The sweeps' studies and the server's users live in the same database, in their own schemas.
     tracking.check_database(config.database_uri, schemas=[STUDY_SCHEMA, tracking.AUTH_SCHEMA])
     auth_config = None

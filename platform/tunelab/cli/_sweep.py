@@ -65,6 +65,7 @@ def add_commands(commands: Any) -> None:
         help="server mode: PostgreSQL for the Optuna study (default: $TUNELAB_DATABASE_URI, "
         "else a file beside the results)",
     )
+    add_metrics_port(sweep)
     sweep.add_argument(
         "--warm-start",
         metavar="SWEEP",
@@ -92,6 +93,7 @@ def add_commands(commands: Any) -> None:
         "--results-dir", help="where the sweep keeps its results (as it was given to the sweep)"
     )
     resume.add_argument("--database-uri", help="server mode: as it was given to the sweep")
+    add_metrics_port(resume)
     resume.add_argument(
         "--json", action="store_true", help="end with one JSON line describing the sweep"
     )
@@ -113,6 +115,16 @@ def add_commands(commands: Any) -> None:
     sweeps.set_defaults(run=run_sweeps)
 
 
+def add_metrics_port(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--metrics-port",
+        type=integer,
+        metavar="PORT",
+        help="with Ray in-process: serve the sweep's metrics and Ray's for Prometheus on this "
+        "port (default: $TUNELAB_METRICS_PORT, else a free one; see dashboards/)",
+    )
+
+
 def run(args: argparse.Namespace) -> int:
     return print_result(
         args,
@@ -130,6 +142,7 @@ def run(args: argparse.Namespace) -> int:
             tracking_uri=args.tracking_uri,
             results_dir=args.results_dir,
             database_uri=args.database_uri,
+            metrics_port=args.metrics_port,
             live=not args.json,
             debug=args.debug,
             trust_code=args.trust_code,
@@ -144,6 +157,7 @@ def run_resume(args: argparse.Namespace) -> int:
         tracking_uri=args.tracking_uri,
         results_dir=args.results_dir,
         database_uri=args.database_uri,
+        metrics_port=args.metrics_port,
         live=not args.json,
         debug=args.debug,
         trust_code=args.trust_code,

@@ -61,8 +61,31 @@ class Budget:
         return self.state.budget_reached is not None
 
     def epochs(self) -> dict[str, int]:
-        recorded = {t: record.last_epoch or 0 for t, record in self.state.trials.items()}
-        return {**recorded, **self.latest_epoch}
+        recorded = {t: record.last_epoch or 0 for t, record in list(self.state.trials.items())}
+        return {**recorded, **dict(self.latest_epoch)}
+
+    def spent(self) -> dict[str, float]:
+        """What the sweep has used so far, by resource (the names of `caps`)."""
+        trial_hours = self.state.trial_hours()
+        return {
+            "trials": float(len(self.state.trials)),
+            "wall_seconds": time.monotonic() - self.started,
+            "cpu_hours": trial_hours * self.resources.cpu,
+            "gpu_hours": trial_hours * self.resources.gpu,
+            "epochs": float(sum(self.epochs().values())),
+        }
+
+    def caps(self) -> dict[str, float]:
+        """The spec's caps, by resource: only those it sets (the number of trials always)."""
+        b = self.budget
+        caps = {
+            "trials": b.trials,
+            "wall_seconds": b.max_wall_s,
+            "cpu_hours": b.max_cpu_hours,
+            "gpu_hours": b.max_gpu_hours,
+            "epochs": b.max_total_epochs,
+        }
+        return {name: float(cap) for name, cap in caps.items() if cap is not None}
 
     def _reached(self) -> str | None:
         b = self.budget

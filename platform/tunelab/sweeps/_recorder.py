@@ -30,7 +30,7 @@ from tunelab.tracking.tags import (
 )
 
 if TYPE_CHECKING:
-    from tunelab.backend import TrialResult
+    from tunelab.backend import SweepMetrics, TrialResult
     from tunelab.views import Board
 
 
@@ -58,6 +58,7 @@ class SweepRecorder:
         keep_model: Callable[[str, str], None] | None = None,
         keep_models: int = 0,
         on_trial_end: Callable[[], None] | None = None,
+        metrics: SweepMetrics | None = None,
     ) -> None:
         self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
         self.writer, self.board, self.state = writer, board, state
@@ -68,6 +69,7 @@ class SweepRecorder:
         # Called once a trial's end is recorded (its model logged first): the summary so far.
         self.on_trial_end = on_trial_end
         self.best: float | None = None  # the best metric reported so far, for the board
+        self.metrics = metrics  # what Prometheus sees of the sweep (see dashboards/)
 
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None:
         record = self.state.trials.get(trial_id)
@@ -118,7 +120,10 @@ class SweepRecorder:
                     TAG_RESUMED_AT_EPOCH: str(result.epoch),
                 },
             )
-        if record.last_epoch is not None and result.epoch <= record.last_epoch:
+        repeat = record.last_epoch is not None and result.epoch <= record.last_epoch
+        if self.metrics is not None:
+            self.metrics.result(new_epoch=not repeat)
+        if repeat:
             return  # a restarted trial repeating an epoch already recorded: written once
         if record.last_epoch is None:
             self.writer.set_tags(trial_id, {TAG_NODE: result.node_id, TAG_NODE_IP: result.node_ip})
@@ -143,6 +148,8 @@ class SweepRecorder:
             record.last_value, self.best, self.spec.mode
         ):
             self.best = record.last_value
+            if self.metrics is not None:
+                self.metrics.best(self.best)
         if self.board is not None:
             self.board.result(trial_id, result.epoch, record.last_value, self.best)
 
@@ -160,6 +167,9 @@ class SweepRecorder:
         self.writer.set_tags(trial_id, {TAG_RETRIES: str(attempt), TAG_RETRY_REASON: reason})
         if self.board is not None:
             self.board.retried(trial_id, attempt)
+
+    def trials_waiting(self, count: int) -> None:
+        self.state.waiting = count
 
     def trial_completed(self, trial_id: str, checkpoint: str | None) -> None:
         record = self.state.trials.get(trial_id)
@@ -229,5 +239,7 @@ class SweepRecorder:
         record.ended = time.time()
         tags = {**end_tags(outcome, error), **(extra_tags or {})}
         self.writer.end_run(trial_id, RUN_STATUS[outcome], tags)
+        if self.metrics is not None:
+            self.metrics.trial_ended(outcome.value, record.seconds)
         if self.board is not None:
             self.board.ended(trial_id, outcome.value)

@@ -16,6 +16,7 @@ from tunelab.spec import LoadedSpec
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import Extension, extension_params
 from tunelab.sweeps._heartbeat import Heartbeat
+from tunelab.sweeps._metrics import LevelPublisher
 from tunelab.sweeps._plan import (
     MODEL_TEMPLATE_FOLDER,
     Plan,
@@ -45,6 +46,7 @@ def run_sweep(
     tracking_uri: str | None = None,
     results_dir: str | None = None,
     database_uri: str | None = None,
+    metrics_port: int | None = None,
     live: bool = True,
     debug: bool = False,
     warm_start: str | None = None,
@@ -77,7 +79,7 @@ def run_sweep(
     )
     began = False
     try:
-        with Cluster(plan.address, debug=debug) as cluster:
+        with Cluster(plan.address, debug=debug, metrics_port=metrics_port) as cluster:
             nodes = cluster.nodes() if plan.address else [local_resources(loaded.spec)]
             workers = concurrency(loaded, nodes)  # before any run is created
             prepared = prepare(loaded, tracking_uri=plan.tracking_uri)
@@ -282,6 +284,8 @@ def run_trials(
     spec = loaded.spec
     writer, template = session.writer, session.template
     board = _board(plan.name, loaded) if live else None
+    metrics = backend.SweepMetrics(plan.name, spec.metric)
+    budget = Budget(spec, state, spent_wall_s=resume.spent_wall_s if resume else 0.0)
     recorder = SweepRecorder(
         spec=spec,
         sweep=plan.name,
@@ -301,6 +305,7 @@ def run_trials(
             "record the summary so far",
             summary_writer(spec, state, time.perf_counter() - started, final=False),
         ),
+        metrics=metrics,
     )
     if resume is not None:  # ended here as Optuna had it, before its model was logged
         for trial in resume.trials:
@@ -312,7 +317,7 @@ def run_trials(
     if seeded is not None:
         console.print(seeded.describe(), highlight=False)
     try:
-        with _live(board, console):
+        with _live(board, console), LevelPublisher(metrics, state, budget, writer):
             if spec.budget.trials == 0:  # a resumed sweep with nothing left to run
                 return Stop(interrupted=False, terminated=False)
             end = backend.run_trials(
@@ -324,7 +329,7 @@ def run_trials(
                 results_dir=plan.root,
                 concurrency=concurrency,
                 events=recorder,
-                budget=Budget(spec, state, spent_wall_s=resume.spent_wall_s if resume else 0.0),
+                budget=budget,
                 study_storage=study_storage,
                 first_trial=first_trial,
                 continued=resume.continued(plan.folder) if resume is not None else None,

@@ -90,18 +90,28 @@ class SweepState:
     trials: dict[str, TrialRecord] = field(default_factory=dict)
     stopped_by_budget: set[str] = field(default_factory=set)  # trials the budget stopped
     budget_reached: str | None = None  # which cap, once one is reached
+    waiting: int = 0  # trials Ray has created but not started: they wait for resources
+
+    def levels(self) -> dict[str, int]:
+        """Trials in each state: waiting to start, running, and ended by each outcome."""
+        records = list(self.trials.values())
+        running = sum(r.outcome is None and not r.resumed for r in records)
+        return {"waiting": self.waiting, "running": running, **self.counts()}
+
+    def retries(self) -> int:
+        return sum(record.retries for record in list(self.trials.values()))
 
     def counts(self) -> dict[str, int]:
         """Trials by outcome, every outcome named, in the order of `Outcome`."""
         counts = {o.value: 0 for o in Outcome}
-        for record in self.trials.values():
+        for record in list(self.trials.values()):  # a snapshot: the metrics thread reads too
             if record.outcome is not None:
                 counts[record.outcome.value] += 1
         return counts
 
     def trial_hours(self) -> float:
         """The trials' time together, in hours (times the resources each holds: CPU-hours)."""
-        return sum(record.seconds for record in self.trials.values()) / 3600
+        return sum(record.seconds for record in list(self.trials.values())) / 3600
 
     @property
     def open(self) -> bool:

@@ -82,6 +82,8 @@ class ServerConfig:
     insecure: bool = False
     allowed_hosts: tuple[str, ...] = ()
     cors_allowed_origins: tuple[str, ...] = ()
+    # Serve request metrics for Prometheus on /metrics, its workers sharing this (empty) folder.
+    metrics_dir: str | None = None
 
     def check(self) -> None:
         """Refuse what would expose the server: no authentication off loopback, unless told."""
@@ -114,6 +116,8 @@ class ServerConfig:
             command += ["--allowed-hosts", ",".join(self.allowed_hosts)]
         if self.cors_allowed_origins:
             command += ["--cors-allowed-origins", ",".join(self.cors_allowed_origins)]
+        if self.metrics_dir is not None:
+            command += ["--expose-prometheus", self.metrics_dir]
         return command
 
     def environment(self, auth_config: Path | None = None) -> dict[str, str]:

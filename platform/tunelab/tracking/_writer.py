@@ -180,6 +180,10 @@ class TrackingWriter:
     def run_id(self, key: str) -> str | None:
         return self._run_ids.get(key)
 
+    def queued(self) -> int:
+        """Writes enqueued and not yet taken up by the writer thread (approximately)."""
+        return self._queue.qsize()
+
     def pending(self) -> SpoolState | None:
         """What is still waiting for an unreachable store, or None when nothing is."""
         spool = self._spool
