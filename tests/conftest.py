@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -30,13 +31,28 @@ def reference_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ["TUNELAB_CACHE_DIR"] = before
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 @pytest.fixture(scope="session")
-def ray_session() -> Iterator[None]:
-    """One in-process Ray for every end-to-end sweep in this session; sweeps reuse it."""
+def ray_session() -> Iterator[int]:
+    """One in-process Ray for every end-to-end sweep in this session; sweeps reuse it. It
+    serves its metrics and the sweeps' for Prometheus on the port it yields, every second."""
     import ray
 
-    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
+    port = free_port()
+    ray.init(
+        address="local",
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        _metrics_export_port=port,
+        _system_config={"metrics_report_interval_ms": 1000},
+    )
+    yield port
     ray.shutdown()
 
 

@@ -26,7 +26,7 @@ def readme_session() -> str:
 
 @pytest.mark.e2e
 def test_the_readme_notebook_session_runs_as_written(
-    ray_session: None, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    ray_session: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # MLflow's default store and the results land here
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)

@@ -35,7 +35,7 @@ def write_table(path: Path, seed: int) -> None:
 
 
 def test_a_spec_relative_data_file_is_found_later_and_a_changed_one_refused(
-    ray_session: None,
+    ray_session: int,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],

@@ -101,7 +101,7 @@ def epochs_of(client: MlflowClient, run: Any) -> list[int]:
 
 
 def test_a_trial_that_stops_reporting_fails_with_timeout_and_the_sweep_goes_on(
-    ray_session: None, store: dict[str, str], tmp_path: Path, registered: list[str]
+    ray_session: int, store: dict[str, str], tmp_path: Path, registered: list[str]
 ) -> None:
     marker = tmp_path / "hung"
     hanging_model("hangs-once", marker, registered, every_trial=False)
@@ -126,7 +126,7 @@ def test_a_trial_that_stops_reporting_fails_with_timeout_and_the_sweep_goes_on(
 
 
 def test_the_wall_time_cap_holds_when_no_trial_reports(
-    ray_session: None, store: dict[str, str], tmp_path: Path, registered: list[str]
+    ray_session: int, store: dict[str, str], tmp_path: Path, registered: list[str]
 ) -> None:
     hanging_model("hangs-always", tmp_path / "hung", registered, every_trial=True)
     spec = SPEC.format(model="hangs-always", cap="max_wall_s: 4")

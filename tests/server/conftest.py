@@ -194,8 +194,10 @@ class ServerProcess:
         log: Path,
         admin_password: str | None = None,
         environment: dict[str, str] | None = None,
+        arguments: tuple[str, ...] = (),
     ) -> None:
         self.database_uri, self.artifacts, self.log = database_uri, artifacts, log
+        self.arguments = arguments
         self.admin_password = admin_password
         self.environment = environment or {}
         self.port = free_port()
@@ -209,7 +211,7 @@ class ServerProcess:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "tunelab.cli", "server",
              "--artifacts-destination", str(self.artifacts), "--port", str(self.port),
-             "--workers", "1"],
+             "--workers", "1", *self.arguments],
             stdout=self.log.open("ab"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
@@ -228,7 +230,7 @@ def server(
     postgres: str, s3: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, str]]:
     """`tunelab server` on PostgreSQL with authentication and artifacts on S3, proxied (no
-    client holds S3 credentials); its URL, database and process. For the session, clients are
+    client holds S3 credentials), serving its metrics on /metrics; its URL, database and process. For the session, clients are
     the admin, as a user would be with MLflow's own variables set."""
     log = tmp_path_factory.mktemp("server") / "server.log"
     s3_settings = {
@@ -237,7 +239,9 @@ def server(
         "MLFLOW_S3_ENDPOINT_URL": s3["endpoint"],
     }
     destination = f"s3://{s3['bucket']}/mlflow"
-    process = ServerProcess(postgres, destination, log, ADMIN[1], s3_settings)
+    process = ServerProcess(
+        postgres, destination, log, ADMIN[1], s3_settings, arguments=("--expose-prometheus",)
+    )
     process.start()
     credentials = {"MLFLOW_TRACKING_USERNAME": ADMIN[0], "MLFLOW_TRACKING_PASSWORD": ADMIN[1]}
     before = {name: os.environ.get(name) for name in credentials}
@@ -274,7 +278,7 @@ space:
 
 @pytest.fixture(scope="session")
 def server_sweep(
-    ray_session: None, server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
+    ray_session: int, server: dict[str, str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict]:
     """One small sweep recorded through the server, for the tests that look at it."""
     from tunelab.spec import parse_spec
