@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -117,13 +118,17 @@ def test_sweep_command_ends_with_the_json_contract(tmp_path: Path, repo: Path) -
 def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finished(
     tmp_path: Path, repo: Path, stop: str, status: int
 ) -> None:
-    """Ctrl-C, or SIGTERM (a preempted machine, `kill`): the same graceful stop."""
+    """Ctrl-C, or SIGTERM (a preempted machine, `kill`): the same graceful stop. While it
+    runs, the sweep's metrics are served for Prometheus on --metrics-port."""
     import signal
     import time
+    import urllib.request
 
     from mlflow import MlflowClient
+    from tests.conftest import free_port
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    metrics_port = free_port()
     process = subprocess.Popen(
         [
             *TUNELAB,
@@ -140,11 +145,14 @@ def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finishe
             "--json",
             "--tracking-uri",
             uri,
+            "--metrics-port",
+            str(metrics_port),
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env={**os.environ, "RAY_metrics_report_interval_ms": "1000"},  # Ray exports each second
     )
     client = MlflowClient(uri)
     deadline = time.monotonic() + 180
@@ -163,6 +171,23 @@ def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finishe
                 )
                 if any(r.data.metrics for r in runs):
                     break
+            time.sleep(0.5)
+        while True:  # Prometheus's view of it: the 2 trials running, by name
+            assert time.monotonic() < deadline, "the sweep's metrics were not served in time"
+            try:
+                url = f"http://127.0.0.1:{metrics_port}/metrics"
+                with urllib.request.urlopen(url, timeout=5) as response:
+                    served = response.read().decode()
+            except OSError:
+                served = ""
+            if any(
+                line.startswith("ray_tunelab_trials{")
+                and 'state="running"' in line
+                and 'sweep="interrupted"' in line
+                and line.endswith(" 2.0")
+                for line in served.splitlines()
+            ):
+                break
             time.sleep(0.5)
         process.send_signal(getattr(signal, stop))
         stdout, stderr = process.communicate(timeout=120)
