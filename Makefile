@@ -26,8 +26,8 @@ test: $(BIN)/tunelab
 	$(BIN)/python -m pytest -q
 
 lint: $(BIN)/tunelab
-	$(BIN)/ruff check platform tests benchmarks
-	$(BIN)/ruff format --check platform tests benchmarks
+	$(BIN)/ruff check platform tests benchmarks dashboards
+	$(BIN)/ruff format --check platform tests benchmarks dashboards
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
 
