@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -24,25 +23,6 @@ def wait_for(condition: Any, timeout: float = 60) -> Any:
     raise TimeoutError("the page did not get there in time")
 
 
-def search_responses(driver: Any) -> list[dict]:
-    """Bodies of the runs/search responses the page received."""
-    bodies = []
-    for entry in driver.get_log("performance"):
-        message = json.loads(entry["message"])["message"]
-        if message["method"] != "Network.responseReceived":
-            continue
-        if "/runs/search" not in message["params"]["response"]["url"]:
-            continue
-        try:
-            body = driver.execute_cdp_cmd(
-                "Network.getResponseBody", {"requestId": message["params"]["requestId"]}
-            )
-        except Exception:
-            continue  # evicted from the browser's buffer
-        bodies.append(json.loads(body["body"]))
-    return bodies
-
-
 def test_experiment_page_shows_the_sweep_and_its_trials(
     browser: Any, server: dict[str, str], server_sweep: dict, tmp_path: Path
 ) -> None:
@@ -50,13 +30,11 @@ def test_experiment_page_shows_the_sweep_and_its_trials(
 
     report = server_sweep["report"]
     client = MlflowClient(server["url"])
-    children = {
-        run.info.run_id
-        for run in client.search_runs(
-            [report.experiment_id], f"tags.`mlflow.parentRunId` = '{report.parent_run_id}'"
-        )
-    }
-    assert len(children) == 3
+    trials = client.search_runs(
+        [report.experiment_id], f"tags.`mlflow.parentRunId` = '{report.parent_run_id}'"
+    )
+    assert len(trials) == 3
+    assert report.view is not None  # the sweep's view was saved on the experiment
 
     # The server asks who is browsing: the admin, as a browser would after its login prompt.
     token = base64.b64encode(":".join(ADMIN).encode()).decode()
@@ -64,40 +42,70 @@ def test_experiment_page_shows_the_sweep_and_its_trials(
     browser.execute_cdp_cmd(
         "Network.setExtraHTTPHeaders", {"headers": {"Authorization": f"Basic {token}"}}
     )
-    # The page tunelab's summary links to: "Model training", the sweep's runs, best first.
+    # The page tunelab's summary links to: "Model training", the sweep's view of its runs.
     from tunelab.tracking import sweep_page
 
-    browser.get(sweep_page(server["url"], report.experiment_id, report.sweep, report.metric, "max"))
+    link = sweep_page(
+        server["url"], report.experiment_id, report.sweep, report.metric, "max", report.view
+    )
+    browser.get(link)
     page = wait_for(
         lambda: (
             (text := browser.find_element("tag name", "body").text)
             and report.sweep in text
             and "4 matching runs" in text
+            and "Parameters" in text
             and text
         )
     )
-    assert "server-sweep" in page
     assert "Model training" in page and "Sort: val_accuracy" in page
+    # The metric and the sampled hyperparameters are columns, with each trial's values.
+    header = page.split("Parameters", 1)[1].split("trial-", 1)[0]
+    assert {"val_accuracy", "lr", "depth"} <= set(header.split())
+    for trial in trials:
+        assert repr(trial.data.metrics["val_accuracy"]) in page, trial.info.run_name
+        assert trial.data.params["lr"] in page, trial.info.run_name
     # Best first: the trials in the order of their val_accuracy, highest at the top.
-    trials = client.search_runs(
-        [report.experiment_id], f"tags.`mlflow.parentRunId` = '{report.parent_run_id}'"
-    )
     best_first = [
         run.info.run_name for run in sorted(trials, key=lambda r: -r.data.metrics["val_accuracy"])
     ]
     shown = [line for line in page.splitlines() if line.startswith("trial-")]
     assert shown == best_first, (shown, best_first)
-    seen: set[str] = set()
-
-    def all_runs_fetched() -> bool:
-        for body in search_responses(browser):
-            seen.update(run["info"]["run_id"] for run in body.get("runs", []))
-        return {report.parent_run_id, *children} <= seen
-
-    wait_for(all_runs_fetched)
     screenshot = tmp_path / "experiment.png"
     assert browser.save_screenshot(str(screenshot))
     assert screenshot.stat().st_size > 10_000  # a rendered page, not a blank one
+    print(f"screenshot of the sweep's runs: {screenshot}")
+
+    # The chart view draws the objective per trial: each trial's val_accuracy, epoch by epoch.
+    browser.get(link + "&compareRunsMode=CHART")
+    search = wait_for(
+        lambda: browser.find_elements("css selector", "input[placeholder='Search metric charts']")
+    )
+    search[0].send_keys("val_accuracy")
+    names = {trial.info.run_name for trial in trials}
+
+    def drawn() -> dict[str, list[float]] | None:
+        traces = browser.execute_script(
+            """
+            const title = Array.from(document.querySelectorAll('*')).find(
+                e => e.children.length === 0 && e.textContent.trim() === 'val_accuracy');
+            let card = title;
+            while (card && !card.querySelector('.js-plotly-plot')) card = card.parentElement;
+            const plot = card && card.querySelector('.js-plotly-plot');
+            return plot && plot.data && plot.data.map(t => [t.name, t.y]);
+            """
+        )
+        lines = {name: list(values) for name, values in traces or []}
+        return lines if names <= set(lines) else None
+
+    lines = wait_for(drawn)
+    for trial in trials:
+        history = client.get_metric_history(trial.info.run_id, "val_accuracy")
+        epochs = [point.value for point in sorted(history, key=lambda p: p.step)]
+        assert lines[trial.info.run_name] == epochs
+    chart = tmp_path / "chart.png"
+    assert browser.save_screenshot(str(chart))
+    print(f"screenshot of the sweep's charts: {chart}")
 
 
 def test_parallel_coordinates_view_renders_with_no_console_errors(

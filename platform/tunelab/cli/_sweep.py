@@ -198,6 +198,7 @@ def print_result(args: argparse.Namespace, result: SweepResult) -> int:
         result.sweep,
         result.metric,
         result.mode,
+        result.view,
     )
     print(f"browse: {page}" if served else f"browse: run `{ui}`, then open {page}", file=out)
     if result.pending_writes is not None:

@@ -20,6 +20,7 @@ from tunelab.tracking import (
     VIEWS_ARTIFACT,
     ModelTemplate,
     TrackingWriter,
+    ViewSaver,
     folder_writer,
     params_of,
     parent_summary_writer,
@@ -103,6 +104,15 @@ def record_sweep(
             keep_in=plan.folder / VIEWS_ARTIFACT,
         ),
     )
+    view = ViewSaver(
+        writer.experiment_id or "",
+        plan.name,
+        metric=spec.metric,
+        mode=spec.mode,
+        metrics=[metric for metric, _ in spec.targets],
+        params=list(spec.space),
+    )
+    writer.call("save the sweep's view in MLflow's UI", view)
     writer.end_run(SWEEP, "KILLED" if interrupted else "FINISHED")
     writer.close(timeout_s=max(0.0, give_up_at - time.monotonic()))
     pending = writer.pending()
@@ -136,6 +146,7 @@ def record_sweep(
         pending_writes=pending,
         budget_reached=state.budget_reached,
         trial_rows=trial_rows(state, writer, spec.targets),
+        view=view.key if view.saved else None,
     )
 
 

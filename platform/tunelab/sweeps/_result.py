@@ -31,6 +31,7 @@ class SweepResult:
     pending_writes: SpoolState | None = None  # kept on disk: the store stayed unreachable
     budget_reached: str | None = None  # the cap that ended the sweep, if one did
     trial_rows: list[dict[str, Any]] = field(default_factory=list)
+    view: str | None = None  # the key of its view saved for MLflow's UI (see tracking.sweep_page)
 
     @property
     def trials(self) -> pd.DataFrame:

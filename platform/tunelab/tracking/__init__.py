@@ -63,7 +63,6 @@ from tunelab.tracking._server import (
     redact,
     refused_access,
     split_password,
-    sweep_page,
     ui_command,
     with_schema,
 )
@@ -76,6 +75,7 @@ from tunelab.tracking._summary import (
     parent_summary_writer,
     spec_writer,
 )
+from tunelab.tracking._ui import ViewSaver, sweep_page
 from tunelab.tracking._writer import SWEEP, TrackingWriter, replay_kept
 
 if TYPE_CHECKING:
@@ -100,6 +100,7 @@ __all__ = [
     "SpoolState",
     "TrackingWriter",
     "VerifiedModel",
+    "ViewSaver",
     "WriterCall",
     "alias_version",
     "aliases",

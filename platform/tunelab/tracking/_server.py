@@ -18,11 +18,10 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, quote, unquote, urlencode, urlsplit, urlunsplit
+from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from tunelab import env
 from tunelab.errors import DatabaseError, TunelabError
-from tunelab.tracking.tags import TAG_SWEEP
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -219,18 +218,3 @@ def refused_access(exc: BaseException) -> str | None:
             "change this; an admin of the server can grant EDIT or MANAGE"
         )
     return None
-
-
-def sweep_page(base_url: str, experiment_id: str, sweep: str, metric: str, mode: str) -> str:
-    """MLflow's UI on a sweep: the experiment's runs in the "Model training" view, only the
-    sweep's (its parent, the trials nested under it), best first by the sweep's metric."""
-    query = urlencode(
-        {
-            "workflowType": "machine_learning",
-            "searchFilter": f"tags.`{TAG_SWEEP}` = '{sweep}'",
-            "orderByKey": f"metrics.`{metric}`",
-            "orderByAsc": "true" if mode == "min" else "false",
-        },
-        quote_via=quote,
-    )
-    return f"{base_url.rstrip('/')}/#/experiments/{experiment_id}/runs?{query}"
