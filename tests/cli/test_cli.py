@@ -250,6 +250,9 @@ def test_ui_serves_the_mlflow_ui_on_the_store(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=30)
+    # The link it prints opens the "Model training" view, not MLflow's GenAI home page.
+    link = f"http://127.0.0.1:{port}/#/experiments?workflowType=machine_learning"
+    assert link in process.stderr.read()
 
 
 @pytest.mark.parametrize(

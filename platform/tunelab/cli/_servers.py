@@ -78,7 +78,8 @@ def run_ui(args: argparse.Namespace) -> int:
 
     uri = args.tracking_uri or env.MLFLOW_TRACKING_URI.get() or tracking.default_tracking_uri()
     command = tracking.ui_command(uri, args.host, args.port)
-    print(f"MLflow UI on http://{args.host}:{args.port} for {uri}", file=sys.stderr)
+    page = tracking.experiments_page(f"http://{args.host}:{args.port}")
+    print(f"MLflow UI for {uri}: {page}", file=sys.stderr)
     os.execv(sys.executable, command)
     return 0  # not reached
 

@@ -75,7 +75,7 @@ from tunelab.tracking._summary import (
     parent_summary_writer,
     spec_writer,
 )
-from tunelab.tracking._ui import ViewSaver, sweep_page
+from tunelab.tracking._ui import ViewSaver, experiments_page, sweep_page
 from tunelab.tracking._writer import SWEEP, TrackingWriter, replay_kept
 
 if TYPE_CHECKING:
@@ -113,6 +113,7 @@ __all__ = [
     "config_of",
     "default_tracking_uri",
     "end_run",
+    "experiments_page",
     "fetch_checkpoint",
     "fetch_verified_model",
     "find_sweep",

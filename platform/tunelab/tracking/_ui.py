@@ -78,6 +78,12 @@ class ViewSaver:
             self.saved = True
 
 
+def experiments_page(base_url: str) -> str:
+    """MLflow's UI on its experiments, in the "Model training" view (its home page opens in the
+    GenAI one)."""
+    return f"{base_url.rstrip('/')}/#/experiments?workflowType=machine_learning"
+
+
 def sweep_page(
     base_url: str,
     experiment_id: str,
