@@ -411,18 +411,47 @@ def text(dashboard: Dashboard) -> str:
     return json.dumps(render(dashboard), indent=2) + "\n"
 
 
+ALERTS = Path(__file__).resolve().parent / "prometheus" / "alerts.yml"
+RULE = Path(__file__).resolve().parents[1] / "deploy/kubernetes/monitoring/prometheusrule.yaml"
+
+
+def prometheus_rule() -> str:
+    """alerts.yml as the Prometheus Operator's PrometheusRule, for deploy/kubernetes/monitoring."""
+    import yaml
+
+    class Dumper(yaml.SafeDumper):
+        pass
+
+    def block(dumper: yaml.SafeDumper, value: str) -> yaml.Node:  # expressions stay readable
+        style = "|" if "\n" in value else None
+        return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+    Dumper.add_representer(str, block)
+    rule = {
+        "apiVersion": "monitoring.coreos.com/v1",
+        "kind": "PrometheusRule",
+        "metadata": {"name": "tunelab"},
+        "spec": yaml.safe_load(ALERTS.read_text()),
+    }
+    header = (
+        "# Written by dashboards/build.py from dashboards/prometheus/alerts.yml: edit that file.\n"
+    )
+    return header + yaml.dump(rule, Dumper=Dumper, sort_keys=False, width=100)
+
+
 def main(argv: list[str]) -> int:
-    """Write the dashboards; with --check, only say whether the files are up to date."""
+    """Write the dashboards and the PrometheusRule; with --check, only say whether the files are
+    up to date."""
     check = "--check" in argv
     stale = []
     FOLDER.mkdir(exist_ok=True)
-    for dashboard in DASHBOARDS:
-        wanted = text(dashboard)
-        current = dashboard.file.read_text() if dashboard.file.exists() else None
+    outputs = [(d.file, text(d)) for d in DASHBOARDS] + [(RULE, prometheus_rule())]
+    for file, wanted in outputs:
+        current = file.read_text() if file.exists() else None
         if current != wanted:
-            stale.append(dashboard.file.name)
+            stale.append(file.name)
             if not check:
-                dashboard.file.write_text(wanted)
+                file.write_text(wanted)
     if check and stale:
         print(f"out of date: {', '.join(stale)} (run python dashboards/build.py)", file=sys.stderr)
         return 1

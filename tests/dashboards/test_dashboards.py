@@ -17,11 +17,17 @@ METRIC_NAME = re.compile(r"\b((?:ray|autoscaler|mlflow)_[a-z0-9_]+)\b")
 HISTOGRAM_SUFFIX = re.compile(r"_(bucket|count|sum)$")
 
 
-def test_the_committed_dashboards_are_the_ones_build_py_writes(build: ModuleType) -> None:
+def test_the_committed_dashboards_and_rules_are_the_ones_build_py_writes(
+    build: ModuleType,
+) -> None:
     for dashboard in build.DASHBOARDS:
         assert dashboard.file.read_text() == build.text(dashboard), (
             f"{dashboard.file.name} is out of date: run python dashboards/build.py"
         )
+    assert build.RULE.read_text() == build.prometheus_rule(), "run python dashboards/build.py"
+    # What Kubernetes gets is exactly what promtool checks and tests.
+    rule = yaml.safe_load(build.RULE.read_text())
+    assert rule["spec"] == yaml.safe_load((PROMETHEUS / "alerts.yml").read_text())
 
 
 def test_every_dashboard_passes_grafanas_schemas(build: ModuleType) -> None:

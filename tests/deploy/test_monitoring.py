@@ -17,8 +17,9 @@ def ports(pod_spec: dict[str, Any]) -> set[str]:
 
 @pytest.mark.parametrize("name", OVERLAYS)
 def test_each_podmonitor_selects_pods_of_the_overlay_on_ports_they_declare(name: str) -> None:
-    monitors = kustomize_build(DEPLOY / "kubernetes" / "monitoring")
-    assert {m["kind"] for m in monitors} == {"PodMonitor"}
+    built = kustomize_build(DEPLOY / "kubernetes" / "monitoring")
+    assert sorted(m["kind"] for m in built) == ["PodMonitor"] * 3 + ["PrometheusRule"]
+    monitors = [m for m in built if m["kind"] == "PodMonitor"]
     documents = overlay(name)
     cluster = one(documents, "RayCluster")
     [trainers] = cluster["spec"]["workerGroupSpecs"]
@@ -64,7 +65,7 @@ def test_prometheus_scrapes_the_tracking_server_as_a_user_the_readme_creates() -
     [tracking] = [
         m
         for m in kustomize_build(DEPLOY / "kubernetes" / "monitoring")
-        if m["metadata"]["name"] == "tunelab-tracking"
+        if m["kind"] == "PodMonitor" and m["metadata"]["name"] == "tunelab-tracking"
     ]
     [endpoint] = tracking["spec"]["podMetricsEndpoints"]
     auth = endpoint["basicAuth"]
