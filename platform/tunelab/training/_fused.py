@@ -1,0 +1,328 @@
+"""Fused training: several supervised trials that share an architecture and a batch size,
+trained as one stacked model. Each step runs one batched forward and backward for every member
+(a linear layer is one batched matrix product over the members, not one product per member);
+each member keeps its own parameters, optimizer (its learning rate, weight decay, momentum),
+gradient clipping, data order, dropout rate and random stream, and reports its own metrics and
+checkpoints, exactly as `train_supervised` would for it alone.
+
+What makes a member's run the same as its run alone: its model is built after the same seeding,
+so it starts from the same weights; its batches come from its own shuffle generator; its dropout
+masks are drawn, layer by layer, from a generator that starts where the global one would after
+the build; its optimizer is the one `train_supervised` makes. Only the batched products can
+differ from the single ones in the last bits of a float.
+
+Supported: the MLP family (`nn.Sequential` of Flatten, Linear, an activation, Dropout). Other
+families are refused by `fusable`."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from tunelab.data import DataSplits
+from tunelab.errors import NonFiniteMetricError
+from tunelab.models import Architecture
+from tunelab.training._common import CPU, Device, Report, checkpoint_state, make_optimizer
+from tunelab.training._contract import split_hyperparameters
+from tunelab.training._supervised import evaluate, latency_ms, loss_fn
+
+# Hyperparameters every member of a fused group must share: they fix the layers' shapes, the
+# batch shape, or the optimizer's algorithm. The others (lr, weight_decay, momentum, grad_clip,
+# dropout, seed) are each member's own.
+SHARED = ("depth", "width", "activation", "batch_size", "optimizer")
+FUSABLE_MODELS = ("mlp",)
+ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Identity)
+
+
+def fusable(arch: Architecture) -> str | None:
+    """Why `arch` cannot be trained fused, or None when it can."""
+    if arch.name not in FUSABLE_MODELS:
+        return f"model {arch.name!r} cannot be fused yet (fusable: {', '.join(FUSABLE_MODELS)})"
+    if arch.trainer != "supervised":
+        return f"the {arch.trainer} trainer cannot be fused"
+    return None
+
+
+def group_key(config: Mapping[str, Any], arch: Architecture) -> tuple[Any, ...]:
+    """What members of one group share: configs with equal keys can be fused."""
+    trainer, model = split_hyperparameters(config, arch)
+    merged = {**model, **trainer}
+    return tuple(merged.get(name) for name in SHARED)
+
+
+@dataclass
+class Member:
+    """One trial of the group: its own model, optimizer, generators and report."""
+
+    config: Mapping[str, Any]
+    model: nn.Sequential
+    optimizer: torch.optim.Optimizer
+    shuffle: torch.Generator  # its batches' order
+    noise: torch.Generator  # its dropout masks: the global stream it would have alone
+    report: Report
+    trainer_hp: dict[str, Any]
+    model_hp: dict[str, Any]
+
+
+def _member(
+    config: Mapping[str, Any],
+    arch: Architecture,
+    data: DataSplits,
+    report: Report,
+    device: Device,
+) -> Member:
+    trainer_hp, model_hp = split_hyperparameters(config, arch)
+    seed = int(config.get("seed", 0))
+    torch.manual_seed(seed)  # as train_supervised does: the same initial weights
+    model = arch.build(model_hp, data.info).to(device.name)
+    noise = torch.Generator(device=device.name)
+    noise.set_state(torch.get_rng_state() if device.name == "cpu" else torch.cuda.get_rng_state())
+    params = arch.param_groups(model, model_hp) if arch.param_groups else model.parameters()
+    return Member(
+        config=config,
+        model=model,  # type: ignore[arg-type]
+        optimizer=make_optimizer(params, trainer_hp),
+        shuffle=torch.Generator().manual_seed(seed),
+        noise=noise,
+        report=report,
+        trainer_hp=trainer_hp,
+        model_hp=model_hp,
+    )
+
+
+Block = tuple[nn.Linear, nn.Module | None, float]  # a linear layer, its activation, dropout p
+
+
+def blocks(model: nn.Module) -> list[Block]:
+    """An MLP as its linear layers, each with the activation and the dropout rate after it (0:
+    none, and no random draw, as `build_mlp` leaves the layer out)."""
+    found: list[list[Any]] = []
+    for layer in model.children():
+        if isinstance(layer, nn.Flatten):
+            continue
+        if isinstance(layer, nn.Linear):
+            found.append([layer, None, 0.0])
+        elif isinstance(layer, nn.Dropout) and found:
+            found[-1][2] = float(layer.p)
+        elif isinstance(layer, ELEMENTWISE) and found:
+            found[-1][1] = layer
+        else:
+            raise TypeError(f"cannot fuse a {type(layer).__name__} layer")
+    return [(linear, act, p) for linear, act, p in found]
+
+
+class Stack:
+    """The group's parameters as stacked leaves, [members, ...] each, and the members'
+    optimizers as one: each member's learning rate, weight decay and momentum in a vector, the
+    update `torch.optim` makes for one member made for all (Adam, AdamW, SGD with momentum)."""
+
+    def __init__(self, members: Sequence[Member], optimizer: str) -> None:
+        each = [list(m.model.parameters()) for m in members]
+        self.params = [
+            torch.stack([ps[i].detach() for ps in each]).requires_grad_()
+            for i in range(len(each[0]))
+        ]
+        self.kind = optimizer
+
+        def vector(name: str) -> torch.Tensor:
+            device = self.params[0].device
+            return torch.tensor([float(m.trainer_hp[name]) for m in members], device=device)
+
+        self.lr, self.weight_decay = vector("lr"), vector("weight_decay")
+        self.momentum, self.clip = vector("momentum"), vector("grad_clip")
+        self.steps = 0
+        self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
+
+    def keep(self, rows: list[int]) -> None:
+        """Only these members go on (the others stopped or failed)."""
+        index = torch.tensor(rows, device=self.params[0].device)
+        self.params = [p.detach().index_select(0, index).requires_grad_() for p in self.params]
+        for name in ("lr", "weight_decay", "momentum", "clip"):
+            setattr(self, name, getattr(self, name).index_select(0, index))
+        self.state = [{k: v.index_select(0, index) for k, v in s.items()} for s in self.state]
+
+    def clip_gradients(self) -> None:
+        """`clip_grad_norm_` of each member whose grad_clip is set, over its own gradients."""
+        if not bool((self.clip > 0).any()):
+            return
+        grads = [p.grad for p in self.params if p.grad is not None]
+        norms = torch.stack([g.flatten(1).norm(2, dim=1) for g in grads])  # [params, members]
+        total = norms.norm(2, dim=0)
+        scale = torch.where(self.clip > 0, (self.clip / (total + 1e-6)).clamp(max=1.0), 1.0)
+        for g in grads:
+            g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
+    @torch.no_grad()
+    def step(self) -> None:
+        self.steps += 1
+        for p, state in zip(self.params, self.state, strict=True):
+            if p.grad is None:
+                continue
+            shape = (-1, *[1] * (p.dim() - 1))
+            lr, decay = self.lr.view(shape), self.weight_decay.view(shape)
+            grad = p.grad
+            if self.kind == "sgd":
+                grad = grad + decay * p
+                if "momentum_buffer" in state:
+                    state["momentum_buffer"].mul_(self.momentum.view(shape)).add_(grad)
+                else:
+                    state["momentum_buffer"] = grad.clone()
+                p.sub_(lr * state["momentum_buffer"])
+                continue
+            if self.kind == "adamw":
+                p.mul_(1 - lr * decay)
+            else:
+                grad = grad + decay * p
+            if not state:
+                state["exp_avg"], state["exp_avg_sq"] = torch.zeros_like(p), torch.zeros_like(p)
+            beta1, beta2 = ADAM_BETAS
+            state["exp_avg"].lerp_(grad, 1 - beta1)
+            state["exp_avg_sq"].mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+            step_size = lr / (1 - beta1**self.steps)
+            denom = (state["exp_avg_sq"].sqrt() / (1 - beta2**self.steps) ** 0.5).add_(ADAM_EPS)
+            p.sub_(step_size * (state["exp_avg"] / denom))
+
+    @torch.no_grad()
+    def write_back(self, row: int, member: Member) -> dict[str, Any]:
+        """Member `row`'s parameters into its own model, and its optimizer's state as
+        `torch.optim` would hold it alone (a checkpoint resumes the same either way)."""
+        optimizer = member.optimizer
+        for i, param in enumerate(member.model.parameters()):
+            param.copy_(self.params[i][row])
+            state = self.state[i]
+            if self.kind == "sgd":
+                if float(self.momentum[row]) != 0 and "momentum_buffer" in state:
+                    optimizer.state[param] = {
+                        "momentum_buffer": state["momentum_buffer"][row].clone()
+                    }
+            elif state:
+                optimizer.state[param] = {
+                    "step": torch.tensor(float(self.steps)),
+                    "exp_avg": state["exp_avg"][row].clone(),
+                    "exp_avg_sq": state["exp_avg_sq"][row].clone(),
+                }
+        return optimizer.state_dict()
+
+
+ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which make_optimizer keeps
+
+
+def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> torch.Tensor:
+    """Every member's output for its own batch: `x` is [members, batch, ...]."""
+    h = x.flatten(start_dim=2)
+    each = [blocks(m.model) for m in members]
+    for depth, (_, activation, _) in enumerate(each[0]):
+        weight, bias = stack.params[2 * depth], stack.params[2 * depth + 1]
+        h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        if activation is not None:
+            h = activation(h)  # elementwise, and the same for every member
+        rates = [b[depth][2] for b in each]
+        if any(rates):
+            # What F.dropout does to one member's [batch, width] input, from that member's
+            # stream: bernoulli(1 - p), divided by 1 - p, times the input.
+            masks = [
+                torch.empty(h.shape[1:], device=h.device, dtype=h.dtype)
+                .bernoulli_(1 - p, generator=m.noise)
+                .div_(1 - p)
+                if p > 0
+                else torch.ones(h.shape[1:], device=h.device, dtype=h.dtype)
+                for m, p in zip(members, rates, strict=True)
+            ]
+            h = h * torch.stack(masks)
+    return h
+
+
+def train_fused(
+    configs: Sequence[Mapping[str, Any]],
+    data: DataSplits,
+    arch: Architecture,
+    *,
+    max_epochs: int,
+    reports: Sequence[Report],
+    stop: Callable[[int], bool] | None = None,
+    failed: Callable[[int, BaseException], None] | None = None,
+    device: Device = CPU,
+) -> None:
+    """Train each config as `train_supervised` would, all at once. After each epoch's reports,
+    `stop(i)` says whether member i stops there; a member whose metrics turn non-finite is
+    dropped and `failed(i, error)` told. The group ends when no member is left."""
+    reason = fusable(arch)
+    if reason is not None:
+        raise ValueError(reason)
+    keys = {group_key(config, arch) for config in configs}
+    if len(keys) != 1:
+        raise ValueError(f"configs of one fused group must share {', '.join(SHARED)}")
+    members = [
+        _member(config, arch, data, report, device)
+        for config, report in zip(configs, reports, strict=True)
+    ]
+    active = list(range(len(members)))
+    stack = Stack(members, str(members[0].trainer_hp["optimizer"]))
+    x_train, y_train, x_val, y_val = device.tensors(data, "train", "val")
+    n_train = len(y_train)
+    batch_size = int(members[0].trainer_hp["batch_size"])
+    criterion = loss_fn(data.task)
+    param_count = float(sum(p.numel() for p in members[0].model.parameters() if p.requires_grad))
+
+    for epoch in range(1, max_epochs + 1):
+        group = [members[i] for i in active]
+        order = torch.stack([torch.randperm(n_train, generator=m.shuffle) for m in group]).to(
+            device.name
+        )
+        sums = torch.zeros(len(group), device=device.name)
+        seen = 0
+        for start in range(0, n_train, batch_size):
+            index = order[:, start : start + batch_size]
+            if index.shape[1] < 2 and seen:
+                break  # as train_supervised: no single-example batch
+            with device.autocast():
+                out = fused_forward(stack, group, x_train[index]).float()
+            targets = y_train[index]
+            losses = torch.stack(
+                [criterion(out[i], targets[i]) for i in range(len(group))]
+            )  # each member's mean loss, as alone
+            for p in stack.params:
+                p.grad = None
+            losses.sum().backward()  # members share no parameter: each gets its own gradient
+            stack.clip_gradients()
+            stack.step()
+            sums += losses.detach() * index.shape[1]
+            seen += index.shape[1]
+        going_on = []
+        for row, number in enumerate(active):
+            member = members[number]
+            optimizer_state = stack.write_back(row, member)
+            metrics = {
+                "train_loss": sums[row].item() / seen,
+                **evaluate(member.model, x_val, y_val, data.task, device),
+                "param_count": param_count,
+                "latency_ms": latency_ms(member.model, x_val, device),
+            }
+            bad = [(k, v) for k, v in metrics.items() if not math.isfinite(v)]
+            if bad:
+                if failed is not None:
+                    failed(number, NonFiniteMetricError(bad[0][0], bad[0][1], epoch))
+                continue
+            state = checkpoint_state(
+                epoch=epoch,
+                config=member.config,
+                arch=arch,
+                model_hp=member.model_hp,
+                data=data,
+                model=member.model,
+                optimizer_state=optimizer_state,
+                shuffle_state=member.shuffle.get_state(),
+            )
+            member.report(epoch, metrics, state)
+            if stop is None or not stop(number):
+                going_on.append(row)
+        if not going_on:
+            return
+        if len(going_on) < len(active):
+            stack.keep(going_on)
+            active = [active[row] for row in going_on]

@@ -1,0 +1,122 @@
+"""Fused training: members of a group trained as one stacked model end as they would alone."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+import torch
+
+from tunelab.data import datasets
+from tunelab.models import architectures
+from tunelab.training._fused import fusable, group_key, train_fused
+from tunelab.training._supervised import train_supervised
+
+SHARED = {"depth": 2, "width": 48, "activation": "tanh", "batch_size": 32}
+EPOCHS = 3
+
+
+@pytest.fixture(scope="module")
+def digits() -> Any:
+    return datasets.get("digits").load()
+
+
+def members(optimizer: str) -> list[dict[str, Any]]:
+    """Three members: the same layers and batches, their own optimizer settings, dropout rate
+    (none for one: no random draw at all), gradient clipping and seed."""
+    base = {**SHARED, "optimizer": optimizer}
+    return [
+        {**base, "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9, "dropout": 0.1,
+         "grad_clip": 0.0, "seed": 0},
+        {**base, "lr": 3e-3, "weight_decay": 1e-4, "momentum": 0.5, "dropout": 0.0,
+         "grad_clip": 1.0, "seed": 1},
+        {**base, "lr": 5e-4, "weight_decay": 1e-3, "momentum": 0.99, "dropout": 0.3,
+         "grad_clip": 0.5, "seed": 2},
+    ]  # fmt: skip
+
+
+def alone(config: dict[str, Any], data: Any) -> list[tuple[dict, dict]]:
+    seen: list[tuple[dict, dict]] = []
+    train_supervised(
+        config, data, architectures.get("mlp"), max_epochs=EPOCHS,
+        report=lambda epoch, metrics, state: seen.append((metrics, state)),
+    )  # fmt: skip
+    return seen
+
+
+def fused(configs: list[dict[str, Any]], data: Any, **kwargs: Any) -> list[list[tuple[dict, dict]]]:
+    seen: list[list[tuple[dict, dict]]] = [[] for _ in configs]
+    train_fused(
+        configs, data, architectures.get("mlp"), max_epochs=EPOCHS,
+        reports=[lambda e, m, s, i=i: seen[i].append((m, s)) for i in range(len(configs))],
+        **kwargs,
+    )  # fmt: skip
+    return seen
+
+
+def relative(a: torch.Tensor, b: torch.Tensor) -> float:
+    return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
+def test_each_member_ends_as_it_would_trained_alone(digits: Any, optimizer: str) -> None:
+    torch.set_num_threads(1)
+    configs = members(optimizer)
+    together = fused(configs, digits)
+    for config, run in zip(configs, together, strict=True):
+        expected = alone(config, digits)
+        assert len(run) == len(expected) == EPOCHS
+        for (metrics, state), (want_metrics, want_state) in zip(run, expected, strict=True):
+            for name in ("train_loss", "val_loss", "val_accuracy"):
+                assert metrics[name] == pytest.approx(want_metrics[name], rel=1e-5), name
+            for name, tensor in want_state["model_state"].items():
+                assert relative(state["model_state"][name], tensor) < 1e-5, name
+            assert state["epoch"] == want_state["epoch"]
+        # Its optimizer's state too, as torch.optim holds it: a checkpoint resumes alone. (At
+        # the last epoch: alone, the states reported hold the optimizer's live tensors.)
+        held, wanted = run[-1][1]["optimizer_state"], expected[-1][1]["optimizer_state"]
+        assert held["param_groups"] == wanted["param_groups"]
+        assert held["state"].keys() == wanted["state"].keys()
+        for index, slots in wanted["state"].items():
+            assert held["state"][index].keys() == slots.keys()
+            for slot, tensor in slots.items():
+                assert relative(held["state"][index][slot], tensor) < 1e-5, slot
+            assert state["config"] == want_state["config"]
+    # The members really differ: their own settings made different models.
+    finals = [run[-1][1]["model_state"]["1.weight"] for run in together]
+    assert relative(finals[0], finals[1]) > 1e-2
+
+
+def test_stopping_a_member_changes_nothing_for_the_others(digits: Any) -> None:
+    torch.set_num_threads(1)
+    configs = members("adam")
+    everyone = fused(configs, digits)
+    stopped = fused(configs, digits, stop=lambda number: number == 1)
+    assert len(stopped[1]) == 1 and len(stopped[0]) == len(stopped[2]) == EPOCHS
+    for i in (0, 2):
+        for name, tensor in everyone[i][-1][1]["model_state"].items():
+            assert relative(stopped[i][-1][1]["model_state"][name], tensor) < 1e-6, name
+
+
+def test_a_member_whose_loss_turns_non_finite_fails_alone(digits: Any) -> None:
+    configs = members("sgd")
+    configs[1] = {**configs[1], "lr": 1e12, "grad_clip": 0.0}  # diverges in the first epoch
+    failures: list[tuple[int, str]] = []
+    runs = fused(
+        configs, digits, failed=lambda number, error: failures.append((number, str(error)))
+    )
+    assert [number for number, _ in failures] == [1]
+    assert failures[0][1].startswith("non_finite_metric: train_loss is ")
+    assert failures[0][1].endswith(" at epoch 1")
+    assert runs[1] == [] and len(runs[0]) == len(runs[2]) == EPOCHS
+
+
+def test_what_cannot_be_fused_is_refused_by_name(digits: Any) -> None:
+    assert fusable(architectures.get("mlp")) is None
+    assert "'cnn' cannot be fused" in (fusable(architectures.get("cnn")) or "")
+    mlp = architectures.get("mlp")
+    a, b = members("adam")[:2]
+    assert group_key(a, mlp) == group_key(b, mlp)
+    assert group_key(a, mlp) != group_key({**b, "width": 64}, mlp)
+    with pytest.raises(ValueError, match="must share"):
+        train_fused([a, {**b, "batch_size": 16}], digits, mlp, max_epochs=1, reports=[print] * 2)
