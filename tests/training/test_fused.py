@@ -21,10 +21,10 @@ def digits() -> Any:
     return datasets.get("digits").load()
 
 
-def members(optimizer: str) -> list[dict[str, Any]]:
+def members(optimizer: str, model: str = "mlp") -> list[dict[str, Any]]:
     """Three members: the same layers and batches, their own optimizer settings, dropout rate
     (none for one: no random draw at all), gradient clipping and seed."""
-    base = {**SHARED, "optimizer": optimizer}
+    base = {**SHARED, "optimizer": optimizer, **({"channels": 8} if model == "cnn" else {})}
     return [
         {**base, "lr": 1e-3, "weight_decay": 0.0, "momentum": 0.9, "dropout": 0.1,
          "grad_clip": 0.0, "seed": 0},
@@ -35,19 +35,21 @@ def members(optimizer: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def alone(config: dict[str, Any], data: Any) -> list[tuple[dict, dict]]:
+def alone(config: dict[str, Any], data: Any, model: str = "mlp") -> list[tuple[dict, dict]]:
     seen: list[tuple[dict, dict]] = []
     train_supervised(
-        config, data, architectures.get("mlp"), max_epochs=EPOCHS,
+        config, data, architectures.get(model), max_epochs=EPOCHS,
         report=lambda epoch, metrics, state: seen.append((metrics, state)),
     )  # fmt: skip
     return seen
 
 
-def fused(configs: list[dict[str, Any]], data: Any, **kwargs: Any) -> list[list[tuple[dict, dict]]]:
+def fused(
+    configs: list[dict[str, Any]], data: Any, model: str = "mlp", **kwargs: Any
+) -> list[list[tuple[dict, dict]]]:
     seen: list[list[tuple[dict, dict]]] = [[] for _ in configs]
     train_fused(
-        configs, data, architectures.get("mlp"), max_epochs=EPOCHS,
+        configs, data, architectures.get(model), max_epochs=EPOCHS,
         reports=[lambda e, m, s, i=i: seen[i].append((m, s)) for i in range(len(configs))],
         **kwargs,
     )  # fmt: skip
@@ -58,32 +60,60 @@ def relative(a: torch.Tensor, b: torch.Tensor) -> float:
     return ((a - b).abs().max() / b.abs().max().clamp_min(1e-12)).item()
 
 
-@pytest.mark.parametrize("optimizer", ["adam", "adamw", "sgd"])
-def test_each_member_ends_as_it_would_trained_alone(digits: Any, optimizer: str) -> None:
+@pytest.mark.parametrize(
+    ("model", "optimizer"), [("mlp", "adam"), ("mlp", "adamw"), ("mlp", "sgd"), ("cnn", "adam")]
+)
+def test_each_member_ends_as_it_would_trained_alone(
+    digits: Any, model: str, optimizer: str
+) -> None:
+    """Parameters (batch norm's running statistics too), metrics every epoch, and the
+    optimizer's state, within 1e-5 relative: only batched products differ in the last bits.
+
+    Except, in the CNN, a convolution's bias before batch norm: batch norm subtracts the mean,
+    so its true gradient is 0 and what it gets is rounding noise, which Adam scales up to full
+    steps. Trained alone on two machines it differs as much. Training depends on it only
+    through rounding (batch norm subtracts it again): the train loss agrees within 1e-5 and
+    every other weight within 1e-4 (measured: 1.1e-5 after 3 epochs). Evaluation depends on it
+    through the running mean that absorbs it: the validation metrics agree within 2e-2
+    (measured: 0.8 %, two of 360 digits)."""
     torch.set_num_threads(1)
-    configs = members(optimizer)
-    together = fused(configs, digits)
+    configs = members(optimizer, model)
+    together = fused(configs, digits, model)
+    noise_driven = (
+        {"0.bias", "1.running_mean", "4.bias", "5.running_mean"} if model == "cnn" else set()
+    )
+    val_tolerance, weight_tolerance = (2e-2, 1e-4) if model == "cnn" else (1e-5, 1e-5)
     for config, run in zip(configs, together, strict=True):
-        expected = alone(config, digits)
+        expected = alone(config, digits, model)
         assert len(run) == len(expected) == EPOCHS
         for (metrics, state), (want_metrics, want_state) in zip(run, expected, strict=True):
-            for name in ("train_loss", "val_loss", "val_accuracy"):
-                assert metrics[name] == pytest.approx(want_metrics[name], rel=1e-5), name
+            assert metrics["train_loss"] == pytest.approx(want_metrics["train_loss"], rel=1e-5)
+            for name in ("val_loss", "val_accuracy"):
+                assert metrics[name] == pytest.approx(want_metrics[name], rel=val_tolerance)
             for name, tensor in want_state["model_state"].items():
-                assert relative(state["model_state"][name], tensor) < 1e-5, name
+                if name not in noise_driven:
+                    held = state["model_state"][name].float()
+                    assert relative(held, tensor.float()) < weight_tolerance, name
             assert state["epoch"] == want_state["epoch"]
         # Its optimizer's state too, as torch.optim holds it: a checkpoint resumes alone. (At
         # the last epoch: alone, the states reported hold the optimizer's live tensors.)
         held, wanted = run[-1][1]["optimizer_state"], expected[-1][1]["optimizer_state"]
+        names = [
+            n for n in expected[-1][1]["model_state"] if "running" not in n and "num_" not in n
+        ]
+        noisy = {i for i, n in enumerate(names) if n in noise_driven}
         assert held["param_groups"] == wanted["param_groups"]
         assert held["state"].keys() == wanted["state"].keys()
         for index, slots in wanted["state"].items():
             assert held["state"][index].keys() == slots.keys()
             for slot, tensor in slots.items():
-                assert relative(held["state"][index][slot], tensor) < 1e-5, slot
+                if index in noisy:
+                    continue  # the optimizer's moments of a bias before batch norm (above)
+                assert relative(held["state"][index][slot], tensor) < weight_tolerance, slot
             assert state["config"] == want_state["config"]
     # The members really differ: their own settings made different models.
-    finals = [run[-1][1]["model_state"]["1.weight"] for run in together]
+    first = next(iter(together[0][-1][1]["model_state"]))
+    finals = [run[-1][1]["model_state"][first] for run in together]
     assert relative(finals[0], finals[1]) > 1e-2
 
 
@@ -113,7 +143,9 @@ def test_a_member_whose_loss_turns_non_finite_fails_alone(digits: Any) -> None:
 
 def test_what_cannot_be_fused_is_refused_by_name(digits: Any) -> None:
     assert fusable(architectures.get("mlp")) is None
-    assert "'cnn' cannot be fused" in (fusable(architectures.get("cnn")) or "")
+    assert fusable(architectures.get("cnn")) is None
+    assert "'lstm' cannot be fused" in (fusable(architectures.get("lstm")) or "")
+    assert "cannot be fused" in (fusable(architectures.get("gan")) or "")
     mlp = architectures.get("mlp")
     a, b = members("adam")[:2]
     assert group_key(a, mlp) == group_key(b, mlp)

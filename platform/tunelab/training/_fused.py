@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from tunelab.data import DataSplits
@@ -35,8 +36,10 @@ from tunelab.training._supervised import evaluate, latency_ms, loss_fn
 # batch shape, or the optimizer's algorithm. The others (lr, weight_decay, momentum, grad_clip,
 # dropout, seed) are each member's own.
 SHARED = ("depth", "width", "activation", "batch_size", "optimizer")
-FUSABLE_MODELS = ("mlp",)
+SHARED_CNN = ("channels",)
+FUSABLE_MODELS = ("mlp", "cnn")
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Identity)
+FUSABLE_LAYERS = (nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Flatten, *ELEMENTWISE)
 
 
 def fusable(arch: Architecture) -> str | None:
@@ -52,7 +55,7 @@ def group_key(config: Mapping[str, Any], arch: Architecture) -> tuple[Any, ...]:
     """What members of one group share: configs with equal keys can be fused."""
     trainer, model = split_hyperparameters(config, arch)
     merged = {**model, **trainer}
-    return tuple(merged.get(name) for name in SHARED)
+    return tuple(merged.get(name) for name in (*SHARED, *SHARED_CNN))
 
 
 @dataclass
@@ -95,25 +98,28 @@ def _member(
     )
 
 
-Block = tuple[nn.Linear, nn.Module | None, float]  # a linear layer, its activation, dropout p
+Step = tuple[nn.Module, float]  # a layer, and the dropout rate after it (0: no dropout)
 
 
-def blocks(model: nn.Module) -> list[Block]:
-    """An MLP as its linear layers, each with the activation and the dropout rate after it (0:
-    none, and no random draw, as `build_mlp` leaves the layer out)."""
+def steps(model: nn.Module) -> list[Step]:
+    """The model's layers without its dropout layers, each with the rate of the dropout after
+    it: members whose rates differ (0 among them: `build_mlp` then leaves the layer out, and
+    F.dropout at 0 draws nothing) line up layer by layer."""
     found: list[list[Any]] = []
     for layer in model.children():
-        if isinstance(layer, nn.Flatten):
-            continue
-        if isinstance(layer, nn.Linear):
-            found.append([layer, None, 0.0])
-        elif isinstance(layer, nn.Dropout) and found:
-            found[-1][2] = float(layer.p)
-        elif isinstance(layer, ELEMENTWISE) and found:
-            found[-1][1] = layer
+        if isinstance(layer, nn.Dropout):
+            if not found:
+                raise TypeError("cannot fuse a model that starts with dropout")
+            found[-1][1] = float(layer.p)
+        elif isinstance(layer, nn.BatchNorm2d) and (
+            layer.momentum is None or not layer.track_running_stats
+        ):
+            raise TypeError("cannot fuse batch norm without a momentum and running statistics")
+        elif isinstance(layer, FUSABLE_LAYERS):
+            found.append([layer, 0.0])
         else:
             raise TypeError(f"cannot fuse a {type(layer).__name__} layer")
-    return [(linear, act, p) for linear, act, p in found]
+    return [(layer, p) for layer, p in found]
 
 
 class Stack:
@@ -137,14 +143,30 @@ class Stack:
         self.momentum, self.clip = vector("momentum"), vector("grad_clip")
         self.steps = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
+        # Batch norm's running statistics, by layer: [K * channels], the members side by side.
+        layers = [steps(m.model) for m in members]
+        self.buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {
+            depth: (
+                torch.cat([ls[depth][0].running_mean for ls in layers]),  # type: ignore[misc]
+                torch.cat([ls[depth][0].running_var for ls in layers]),  # type: ignore[misc]
+            )
+            for depth, (layer, _) in enumerate(layers[0])
+            if isinstance(layer, nn.BatchNorm2d)
+        }
 
     def keep(self, rows: list[int]) -> None:
         """Only these members go on (the others stopped or failed)."""
+        before = self.params[0].shape[0]
         index = torch.tensor(rows, device=self.params[0].device)
         self.params = [p.detach().index_select(0, index).requires_grad_() for p in self.params]
         for name in ("lr", "weight_decay", "momentum", "clip"):
             setattr(self, name, getattr(self, name).index_select(0, index))
         self.state = [{k: v.index_select(0, index) for k, v in s.items()} for s in self.state]
+        for depth, (mean, var) in self.buffers.items():
+            self.buffers[depth] = (
+                mean.view(before, -1).index_select(0, index).flatten(),
+                var.view(before, -1).index_select(0, index).flatten(),
+            )
 
     def clip_gradients(self) -> None:
         """`clip_grad_norm_` of each member whose grad_clip is set, over its own gradients."""
@@ -156,6 +178,10 @@ class Stack:
         scale = torch.where(self.clip > 0, (self.clip / (total + 1e-6)).clamp(max=1.0), 1.0)
         for g in grads:
             g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
+
+    @property
+    def batches(self) -> int:
+        return self.steps
 
     @torch.no_grad()
     def step(self) -> None:
@@ -192,6 +218,13 @@ class Stack:
         """Member `row`'s parameters into its own model, and its optimizer's state as
         `torch.optim` would hold it alone (a checkpoint resumes the same either way)."""
         optimizer = member.optimizer
+        for depth, (mean, var) in self.buffers.items():
+            norm = steps(member.model)[depth][0]
+            assert isinstance(norm, nn.BatchNorm2d)
+            channels = norm.num_features
+            norm.running_mean.copy_(mean[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
+            norm.running_var.copy_(var[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
+            norm.num_batches_tracked.fill_(self.batches)  # type: ignore[union-attr]
         for i, param in enumerate(member.model.parameters()):
             param.copy_(self.params[i][row])
             state = self.state[i]
@@ -213,24 +246,57 @@ ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which 
 
 
 def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> torch.Tensor:
-    """Every member's output for its own batch: `x` is [members, batch, ...]."""
-    h = x.flatten(start_dim=2)
-    each = [blocks(m.model) for m in members]
-    for depth, (_, activation, _) in enumerate(each[0]):
-        weight, bias = stack.params[2 * depth], stack.params[2 * depth + 1]
-        h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
-        if activation is not None:
-            h = activation(h)  # elementwise, and the same for every member
-        rates = [b[depth][2] for b in each]
+    """Every member's output for its own batch: `x` is [members, batch, ...].
+
+    Dense layers are batched matrix products over the members ([K, batch, features]); the
+    convolutional part runs as one grouped convolution, the members side by side as groups of
+    channels ([batch, K * channels, height, width]), so batch norm and pooling, which act per
+    channel, act per member."""
+    k, batch = x.shape[0], x.shape[1]
+    h = x.transpose(0, 1).flatten(1, 2) if x.dim() == 5 else x  # images: [B, K*C, H, W]
+    each = [steps(m.model) for m in members]
+    index = 0  # the next stacked parameter
+    for depth, (layer, _) in enumerate(each[0]):
+        if isinstance(layer, nn.Conv2d):
+            weight, bias = stack.params[index], stack.params[index + 1]
+            index += 2
+            h = F.conv2d(
+                h, weight.flatten(0, 1), bias.flatten(), layer.stride, layer.padding,
+                layer.dilation, groups=k,
+            )  # fmt: skip
+        elif isinstance(layer, nn.BatchNorm2d):
+            weight, bias = stack.params[index], stack.params[index + 1]
+            index += 2
+            mean, var = stack.buffers[depth]
+            h = F.batch_norm(
+                h, mean, var, weight.flatten(), bias.flatten(), training=True,
+                momentum=layer.momentum or 0.0, eps=layer.eps,
+            )  # fmt: skip
+        elif isinstance(layer, nn.MaxPool2d):
+            h = layer(h)
+        elif isinstance(layer, nn.Flatten):
+            # [B, K*C, H, W] -> each member's [B, C*H*W], stacked; or [K, B, ...] flattened
+            images = h.dim() == 4
+            h = h.reshape(batch, k, -1).transpose(0, 1) if images else h.flatten(start_dim=2)
+        elif isinstance(layer, nn.Linear):
+            weight, bias = stack.params[index], stack.params[index + 1]
+            index += 2
+            h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        else:
+            h = layer(h)  # elementwise, and the same for every member
+        rates = [e[depth][1] for e in each]
+        if any(rates) and h.dim() != 3:
+            raise TypeError("cannot fuse dropout between convolutions")
         if any(rates):
-            # What F.dropout does to one member's [batch, width] input, from that member's
-            # stream: bernoulli(1 - p), divided by 1 - p, times the input.
+            # What F.dropout does to one member's input, from that member's stream:
+            # bernoulli(1 - p), divided by 1 - p, times the input.
+            shape = h.shape[1:]
             masks = [
-                torch.empty(h.shape[1:], device=h.device, dtype=h.dtype)
+                torch.empty(shape, device=h.device, dtype=h.dtype)
                 .bernoulli_(1 - p, generator=m.noise)
                 .div_(1 - p)
                 if p > 0
-                else torch.ones(h.shape[1:], device=h.device, dtype=h.dtype)
+                else torch.ones(shape, device=h.device, dtype=h.dtype)
                 for m, p in zip(members, rates, strict=True)
             ]
             h = h * torch.stack(masks)
