@@ -402,7 +402,7 @@ model: mlp
 dataset: digits
 metric: val_accuracy
 mode: max
-budget: {trials: 8, max_epochs: 400, concurrency: 2, max_wall_s: 5}
+budget: {trials: 8, max_epochs: 400, concurrency: 2, max_wall_s: 10}
 searcher: random
 scheduler: fifo
 space:
@@ -416,11 +416,11 @@ def test_a_wall_time_cap_stops_running_trials_after_their_epoch_and_starts_no_mo
     report = run_sweep(
         parse_spec(BUDGET_SPEC, "budget.yaml", {"--name": "e2e-budget"}), live=False, **store
     )
-    assert report.budget_reached == "budget.max_wall_s (5 s)"
-    # 400 epochs take far longer than 5 s: the two running trials were stopped, none started.
+    assert report.budget_reached == "budget.max_wall_s (10 s)"
+    # 400 epochs take far longer than 10 s: the two running trials were stopped, none started.
     assert report.counts["stopped_by_budget"] == 2 and sum(report.counts.values()) == 2
     client, parents, children = runs_of(store["tracking_uri"], "e2e-budget")
-    assert parents[0].data.tags["tunelab.budget_reached"] == "budget.max_wall_s (5 s)"
+    assert parents[0].data.tags["tunelab.budget_reached"] == "budget.max_wall_s (10 s)"
     for child in children:
         assert child.info.status == "FINISHED"
         assert child.data.tags["tunelab.outcome"] == "stopped_by_budget"

@@ -25,7 +25,7 @@ class ForwardingCallback(tune.Callback):
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
         waiting = sum(trial.status == Trial.PENDING for trial in trials)
-        if waiting != self.waiting:
+        if waiting != getattr(self, "waiting", 0):  # (a callback pickled before it counted)
             self.waiting = waiting
             self.events.trials_waiting(waiting)
 

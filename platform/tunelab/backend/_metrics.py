@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import ray
 from ray.util.metrics import Counter, Gauge, Histogram
 
 # A trial's duration, seconds: from a smoke test's seconds to a day-long run.
@@ -47,7 +48,9 @@ METRICS = {
 
 
 class SweepMetrics:
-    """The sweep's metrics, labelled with its name. Call from the driver while Ray is up."""
+    """The sweep's metrics, labelled with its name, recorded from the driver while Ray is up;
+    once Ray has stopped (an interrupted sweep ending) they record nothing: Ray's core worker
+    ends the process when called after its shutdown."""
 
     def __init__(self, sweep: str, metric: str) -> None:
         self.tags = {"sweep": sweep}
@@ -91,14 +94,20 @@ class SweepMetrics:
         )
 
     def result(self, *, new_epoch: bool) -> None:
+        if not ray.is_initialized():
+            return
         self._results.inc(1, self.tags)
         if new_epoch:
             self._epochs.inc(1, self.tags)
 
     def best(self, value: float) -> None:
+        if not ray.is_initialized():
+            return
         self._best.set(value, {**self.tags, "metric": self.metric})
 
     def trial_ended(self, outcome: str, seconds: float) -> None:
+        if not ray.is_initialized():
+            return
         self._seconds.observe(seconds, {**self.tags, "outcome": outcome})
 
     def levels(
@@ -112,6 +121,8 @@ class SweepMetrics:
         spooled_points: int,
     ) -> None:
         """The sweep's totals as they are now."""
+        if not ray.is_initialized():
+            return
         for state, count in trials.items():
             self._trials.set(count, {**self.tags, "state": state})
         self._retries.set(retries, self.tags)

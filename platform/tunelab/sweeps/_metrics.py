@@ -44,7 +44,7 @@ class LevelPublisher:
         tb: TracebackType | None,
     ) -> None:
         self._stop.set()
-        self._thread.join(timeout=5)
+        self._thread.join()  # before Ray stops: nothing may record after that
         self.publish()  # the levels the sweep ends with
 
     def publish(self) -> None:

@@ -14,12 +14,10 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 from urllib.parse import quote, urlencode
 
-from tunelab.tracking.tags import TAG_SWEEP
+from tunelab.tracking.tags import SHARED_VIEW_PREFIX, TAG_SWEEP
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-
-SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 
 
 def view_key(sweep: str) -> str:

@@ -56,6 +56,8 @@ HISTORY_PREFIX = "tunelab.history."  # + the time in ns and a random suffix: sor
 # -- the experiment: MLflow 3's UI opens one of this kind in its "Model training" view ----------
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 MODEL_TRAINING_KIND = "custom_model_development"
+# + a key: a view of the experiment's runs saved as the UI's Share button saves one (a sweep's)
+SHARED_VIEW_PREFIX = "mlflow.sharedViewState."
 
 # -- the sweep's Optuna study ---------------------------------------------------------------------
 ATTR_WARM_START_FROM = "tunelab.warm_start_from"  # a trial imported by a warm start: SWEEP#NUMBER
