@@ -4,7 +4,9 @@
      cuDNN's autotuner on), timed, with its last metrics;
   2. a CNN sweep of 8 trials at 0.25 GPU per trial (4 at once) through `run_sweep`;
   3. an interpretability report over 256 examples for a CNN and a 2-layer LSTM on the GPU
-     (cuDNN's recurrent backward runs in training mode there), timed.
+     (cuDNN's recurrent backward runs in training mode there), timed;
+  4. Ray serves the GPU gauges the Cluster dashboard reads, for every GPU (needs the packages
+     of ray[default], which run Ray's metrics agent; said so when they are missing).
 
     python benchmarks/gpu_check.py --out results.json
 
@@ -115,12 +117,59 @@ def reports() -> dict[str, Any]:
     return out
 
 
+def gpu_metrics() -> dict[str, Any]:
+    """Ray serves the Cluster dashboard's GPU gauges (dashboards/) for every GPU of the node."""
+    import importlib.util
+    import re
+    import socket
+    import urllib.request
+
+    import torch
+
+    # Ray's node reporter, which measures the GPUs, runs in its metrics agent (ray[default]).
+    missing = [
+        name
+        for name in ("aiohttp", "prometheus_client", "opentelemetry.exporter.prometheus")
+        if importlib.util.find_spec(name.split(".")[0]) is None
+    ]
+    if missing:
+        return {"skipped": f"Ray's metrics agent needs {', '.join(missing)} (ray[default])"}
+    gpus = torch.cuda.device_count()
+    if gpus == 0:
+        return {"skipped": "no CUDA device"}
+    import ray
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    ray.init(address="local", include_dashboard=False, _metrics_export_port=port)
+    names = ("ray_node_gpus_utilization", "ray_node_gram_used")
+    found: dict[str, set[str]] = {}
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
+                served = r.read().decode()
+            found = {n: set(re.findall(rf'^{n}{{.*GpuIndex="(\d+)"', served, re.M)) for n in names}
+            if all(found.values()):
+                break
+            time.sleep(2)
+    finally:
+        ray.shutdown()
+    return {
+        "gpus": gpus,
+        "served": {n: sorted(indices) for n, indices in found.items()},
+        "every_gpu": all(len(indices) == gpus for indices in found.values()),
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="gpu_check.json")
     args = parser.parse_args()
     result = {"families": families(), "reports": reports()}
     result["cnn_sweep_quarter_gpu"] = sweep()
+    result["gpu_metrics"] = gpu_metrics()
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
 
