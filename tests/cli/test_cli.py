@@ -118,17 +118,13 @@ def test_sweep_command_ends_with_the_json_contract(tmp_path: Path, repo: Path) -
 def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finished(
     tmp_path: Path, repo: Path, stop: str, status: int
 ) -> None:
-    """Ctrl-C, or SIGTERM (a preempted machine, `kill`): the same graceful stop. While it
-    runs, the sweep's metrics are served for Prometheus on --metrics-port."""
+    """Ctrl-C, or SIGTERM (a preempted machine, `kill`): the same graceful stop."""
     import signal
     import time
-    import urllib.request
 
     from mlflow import MlflowClient
-    from tests.conftest import free_port
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    metrics_port = free_port()
     process = subprocess.Popen(
         [
             *TUNELAB,
@@ -145,14 +141,11 @@ def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finishe
             "--json",
             "--tracking-uri",
             uri,
-            "--metrics-port",
-            str(metrics_port),
         ],
         cwd=tmp_path,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        env={**os.environ, "RAY_metrics_report_interval_ms": "1000"},  # Ray exports each second
     )
     client = MlflowClient(uri)
     deadline = time.monotonic() + 180
@@ -172,23 +165,6 @@ def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finishe
                 if any(r.data.metrics for r in runs):
                     break
             time.sleep(0.5)
-        while True:  # Prometheus's view of it: the 2 trials running, by name
-            assert time.monotonic() < deadline, "the sweep's metrics were not served in time"
-            try:
-                url = f"http://127.0.0.1:{metrics_port}/metrics"
-                with urllib.request.urlopen(url, timeout=5) as response:
-                    served = response.read().decode()
-            except OSError:
-                served = ""
-            if any(
-                line.startswith("ray_tunelab_trials{")
-                and 'state="running"' in line
-                and 'sweep="interrupted"' in line
-                and line.endswith(" 2.0")
-                for line in served.splitlines()
-            ):
-                break
-            time.sleep(0.5)
         process.send_signal(getattr(signal, stop))
         stdout, stderr = process.communicate(timeout=120)
     finally:
@@ -206,6 +182,50 @@ def test_ctrl_c_marks_running_trials_and_the_sweep_killed_and_keeps_what_finishe
     assert all(c.info.status != "RUNNING" for c in children)
     # What was recorded before the stop is still there.
     assert any(client.get_metric_history(c.info.run_id, "val_accuracy") for c in killed)
+
+
+@pytest.mark.e2e
+def test_a_sweep_serves_its_metrics_for_prometheus_on_the_metrics_port(
+    tmp_path: Path, repo: Path
+) -> None:
+    """Prometheus's view of a running sweep, on --metrics-port: its 2 trials running, by name."""
+    import signal
+    import time
+    import urllib.request
+
+    from tests.conftest import free_port
+
+    port = free_port()
+    process = subprocess.Popen(
+        [*TUNELAB, "sweep", str(repo / "search_spaces/mlp_digits.yaml"), "--trials", "2",
+         "--max-epochs", "2000", "--concurrency", "2", "--name", "watched", "--json",
+         "--metrics-port", str(port)],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,  # the sweep and the Ray it started, stopped together below
+        env={**os.environ, "RAY_metrics_report_interval_ms": "1000"},  # Ray exports each second
+    )  # fmt: skip
+    deadline = time.monotonic() + 180
+    try:
+        while True:
+            assert process.poll() is None, process.communicate()[1][-2000:]
+            assert time.monotonic() < deadline, "the sweep's metrics were not served in time"
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+                    served = r.read().decode()
+            except OSError:
+                served = ""
+            if any(
+                line.startswith("ray_tunelab_trials{")
+                and 'state="running"' in line
+                and 'sweep="watched"' in line
+                and line.endswith(" 2.0")
+                for line in served.splitlines()
+            ):
+                break
+            time.sleep(0.5)
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=60)
 
 
 def test_list_shows_models_datasets_and_ready_specs(repo: Path) -> None:
