@@ -116,22 +116,24 @@ def run_sweep(
                     from tunelab.search import fail_abandoned
 
                     fail_abandoned(plan.name, study_storage)
+            # Recorded before Ray in this process stops: the driver has nothing left to do with
+            # Ray once it is down (its own threads may still export metrics when it stops).
+            return record_sweep(
+                loaded,
+                plan=plan,
+                state=state,
+                writer=session.writer,
+                template=session.template,
+                parent_run_id=parent_run_id,
+                study_storage=study_storage,
+                interrupted=stop.interrupted,
+                terminated=stop.terminated,
+                started=started,
+            )
     except BaseException:
         if not began:
             plan.release()  # stopped before it began: bad input, no store, Ctrl-C
         raise
-    return record_sweep(
-        loaded,
-        plan=plan,
-        state=state,
-        writer=session.writer,
-        template=session.template,
-        parent_run_id=parent_run_id,
-        study_storage=study_storage,
-        interrupted=stop.interrupted,
-        terminated=stop.terminated,
-        started=started,
-    )
 
 
 def open_study(plan: Plan, loaded: LoadedSpec) -> tuple[Any, WarmStart | None]:
