@@ -144,7 +144,8 @@ class Stack:
         self.steps = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
         # Batch norm's running statistics, by layer: [K * channels], the members side by side.
-        layers = [steps(m.model) for m in members]
+        # Each member's layers, by row, parsed once (the forward pass walks them every batch).
+        self.layers = layers = [steps(m.model) for m in members]
         self.buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {
             depth: (
                 torch.cat([ls[depth][0].running_mean for ls in layers]),  # type: ignore[misc]
@@ -158,6 +159,7 @@ class Stack:
         """Only these members go on (the others stopped or failed)."""
         before = self.params[0].shape[0]
         index = torch.tensor(rows, device=self.params[0].device)
+        self.layers = [self.layers[row] for row in rows]
         self.params = [p.detach().index_select(0, index).requires_grad_() for p in self.params]
         for name in ("lr", "weight_decay", "momentum", "clip"):
             setattr(self, name, getattr(self, name).index_select(0, index))
@@ -178,10 +180,6 @@ class Stack:
         scale = torch.where(self.clip > 0, (self.clip / (total + 1e-6)).clamp(max=1.0), 1.0)
         for g in grads:
             g.mul_(scale.view(-1, *[1] * (g.dim() - 1)))
-
-    @property
-    def batches(self) -> int:
-        return self.steps
 
     @torch.no_grad()
     def step(self) -> None:
@@ -219,12 +217,12 @@ class Stack:
         `torch.optim` would hold it alone (a checkpoint resumes the same either way)."""
         optimizer = member.optimizer
         for depth, (mean, var) in self.buffers.items():
-            norm = steps(member.model)[depth][0]
+            norm = self.layers[row][depth][0]
             assert isinstance(norm, nn.BatchNorm2d)
             channels = norm.num_features
             norm.running_mean.copy_(mean[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
             norm.running_var.copy_(var[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
-            norm.num_batches_tracked.fill_(self.batches)  # type: ignore[union-attr]
+            norm.num_batches_tracked.fill_(self.steps)  # type: ignore[union-attr]  # type: ignore[union-attr]
         for i, param in enumerate(member.model.parameters()):
             param.copy_(self.params[i][row])
             state = self.state[i]
@@ -254,7 +252,7 @@ def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> t
     channel, act per member."""
     k, batch = x.shape[0], x.shape[1]
     h = x.transpose(0, 1).flatten(1, 2) if x.dim() == 5 else x  # images: [B, K*C, H, W]
-    each = [steps(m.model) for m in members]
+    each = stack.layers
     index = 0  # the next stacked parameter
     for depth, (layer, _) in enumerate(each[0]):
         if isinstance(layer, nn.Conv2d):
