@@ -222,7 +222,7 @@ class Stack:
             channels = norm.num_features
             norm.running_mean.copy_(mean[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
             norm.running_var.copy_(var[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
-            norm.num_batches_tracked.fill_(self.steps)  # type: ignore[union-attr]  # type: ignore[union-attr]
+            norm.num_batches_tracked.fill_(self.steps)  # type: ignore[union-attr]
         for i, param in enumerate(member.model.parameters()):
             param.copy_(self.params[i][row])
             state = self.state[i]
