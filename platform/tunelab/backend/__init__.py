@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from tunelab import lazy
 from tunelab.backend._events import (
+    FUSION_KEY,
     RESUME_KEY,
     Budget,
     Continued,
@@ -50,6 +51,7 @@ __getattr__ = lazy.attributes(
 
 
 __all__ = [
+    "FUSION_KEY",
     "METRICS",
     "RESUME_KEY",
     "Budget",

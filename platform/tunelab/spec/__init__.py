@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from tunelab.spec._checks import (
+    MEMBER_CPU,
     check_compatible,
     check_spec,
     data_file,
@@ -29,6 +30,7 @@ from tunelab.spec._schema import (
     ConstantParam,
     Failure,
     FloatParam,
+    Fusion,
     IntParam,
     Param,
     Resources,
@@ -39,6 +41,7 @@ from tunelab.spec._schema import (
 
 __all__ = [
     "FLAG_KEYS",
+    "MEMBER_CPU",
     "SAMPLERS",
     "SCHEDULERS",
     "Budget",
@@ -47,6 +50,7 @@ __all__ = [
     "ConstantParam",
     "Failure",
     "FloatParam",
+    "Fusion",
     "IntParam",
     "LoadedSpec",
     "Param",

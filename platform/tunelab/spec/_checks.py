@@ -13,7 +13,13 @@ from tunelab.errors import NotFoundError, PluginError
 from tunelab.models import ACTIVATION_NAMES, FREEZE_STRATEGIES, INIT_CHOICES, Architecture, Range
 from tunelab.plugins import resolve_architecture, resolve_dataset
 from tunelab.spec._schema import CategoricalParam, ConstantParam, FloatParam, IntParam, SweepSpec
-from tunelab.training import OPTIMIZERS, TRAINER_HYPERPARAMETERS, TRAINER_RANGES, reported_metrics
+from tunelab.training import (
+    OPTIMIZERS,
+    TRAINER_HYPERPARAMETERS,
+    TRAINER_RANGES,
+    reported_metrics,
+    unfusable,
+)
 
 if TYPE_CHECKING:
     from tunelab.spec._load import LoadedSpec
@@ -202,6 +208,33 @@ def check_spec(loaded: LoadedSpec) -> None:
                 f"so it needs >= {needed}, got {concurrency}; raise it or use scheduler asha, "
                 "which stops trials early at any concurrency",
             )
+    if spec.fusion is not None:
+        _check_fusion(loaded, arch)
+
+
+# Ray holds a fused group's resources for its trainer; each member's trial holds this much CPU
+# besides (Ray Tune cannot run a trial that holds nothing), taken from the group's share.
+MEMBER_CPU = 0.001
+
+
+def _check_fusion(loaded: LoadedSpec, arch: Architecture) -> None:
+    spec = loaded.spec
+    assert spec.fusion is not None
+    reason = unfusable(arch)
+    if reason is not None:
+        raise loaded.locate(("fusion",), reason)
+    if spec.scheduler.type == "hyperband":
+        raise loaded.locate(
+            ("fusion",),
+            "hyperband pauses trials, and a fused group trains its members in step; "
+            "use scheduler asha, median or fifo",
+        )
+    if spec.resources.cpu <= spec.fusion.size * MEMBER_CPU:
+        raise loaded.locate(
+            ("resources", "cpu"),
+            f"a fused group of {spec.fusion.size} needs more than "
+            f"{spec.fusion.size * MEMBER_CPU:g} CPU",
+        )
 
 
 HYPERBAND_REDUCTION_FACTOR = 3

@@ -20,6 +20,7 @@ from pydantic import (
 Scalar = str | bool | int | float | None
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "nsga2")
 SCHEDULERS = ("asha", "hyperband", "median", "fifo")
+MAX_FUSION = 64  # members of one fused group, at most
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
@@ -147,6 +148,10 @@ def _shorthand(key: str) -> Any:
     return BeforeValidator(expand)
 
 
+def _sized(value: Any) -> Any:
+    return {"size": value} if isinstance(value, int) and not isinstance(value, bool) else value
+
+
 def _named(value: Any) -> Any:
     return {"name": value} if isinstance(value, str) else value
 
@@ -245,6 +250,12 @@ class Checkpoints(_Strict):
     keep: int | None = Field(default=1, ge=1)
 
 
+class Fusion(_Strict):
+    # Trials that share an architecture and a batch size train K at a time as one model on
+    # their group's resources, each with its own optimizer settings, dropout, seed and result.
+    size: int = Field(ge=2, le=MAX_FUSION)
+
+
 class Objective(_Strict):
     metric: str
     mode: Literal["max", "min"]
@@ -282,6 +293,7 @@ class SweepSpec(_Strict):
     system_metrics: SystemMetrics = SystemMetrics()
     failure: Failure = Failure()
     checkpoints: Checkpoints = Checkpoints()
+    fusion: Annotated[Fusion, BeforeValidator(_sized)] | None = None
     # Each trial's torch seed is this plus its number; numpy and torch take seeds below 2**32.
     seed: int = Field(default=0, ge=0, lt=2**32)
     space: Annotated[dict[str, Param], BeforeValidator(_scalar_to_constant)]

@@ -18,11 +18,15 @@ from tunelab.training._checkpoint import (
 )
 from tunelab.training._contract import (
     COST_METRICS,
+    FUSABLE_MODELS,
+    MEMBER_HYPERPARAMETERS,
     OPTIMIZERS,
     TRAINER_HYPERPARAMETERS,
     TRAINER_RANGES,
     reported_metrics,
+    shared_part,
     split_hyperparameters,
+    unfusable,
 )
 from tunelab.training._loading import LoadedModel, build_from_state, load_model, predict
 from tunelab.training._loops import TRAINER_NAMES, train
@@ -49,6 +53,8 @@ __all__ = [
     "CHECKPOINT_FILE",
     "COST_METRICS",
     "CPU",
+    "FUSABLE_MODELS",
+    "MEMBER_HYPERPARAMETERS",
     "OPTIMIZERS",
     "TRAINER_HYPERPARAMETERS",
     "TRAINER_NAMES",
@@ -65,6 +71,8 @@ __all__ = [
     "reference_state",
     "reported_metrics",
     "save_checkpoint",
+    "shared_part",
     "split_hyperparameters",
     "train",
+    "unfusable",
 ]

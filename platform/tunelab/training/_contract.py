@@ -53,6 +53,27 @@ REPORTED_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 
+# Fused training (see _fused.py): the families trained K trials at a time as one model, and the
+# hyperparameters each member of a fused group has of its own. Every other one fixes the layers'
+# shapes, the batch shape or the optimizer's algorithm, and the group shares it.
+FUSABLE_MODELS = ("mlp", "cnn", "rnn", "lstm", "gru")
+MEMBER_HYPERPARAMETERS = ("lr", "weight_decay", "momentum", "grad_clip", "dropout", "seed")
+
+
+def unfusable(arch: Architecture) -> str | None:
+    """Why `arch` cannot be trained fused, in one line; None when it can."""
+    if arch.trainer != "supervised":
+        return f"model '{arch.name}' trains with the {arch.trainer} trainer, which cannot be fused"
+    if arch.name not in FUSABLE_MODELS:
+        return f"model '{arch.name}' cannot be fused; fusable: {', '.join(FUSABLE_MODELS)}"
+    return None
+
+
+def shared_part(config: Mapping[str, Any]) -> tuple[tuple[str, Any], ...]:
+    """What the members of one fused group share: configs with equal parts train together."""
+    return tuple(sorted((k, v) for k, v in config.items() if k not in MEMBER_HYPERPARAMETERS))
+
+
 def reported_metrics(trainer: str, task: str) -> tuple[str, ...]:
     return REPORTED_METRICS.get((trainer, task), ())
 

@@ -11,8 +11,10 @@ masks are drawn, layer by layer, from a generator that starts where the global o
 the build; its optimizer is the one `train_supervised` makes. Only the batched products can
 differ from the single ones in the last bits of a float.
 
-Supported: the MLP family (`nn.Sequential` of Flatten, Linear, an activation, Dropout). Other
-families are refused by `fusable`."""
+Supported: the MLP and CNN families (`nn.Sequential`s of Flatten, Linear, Conv2d, BatchNorm2d,
+MaxPool2d, activations and Dropout) and the recurrent ones (RNN, LSTM, GRU layers read over the
+sequence, dropout between them and on the last step, a linear head). Others are refused by
+`unfusable`."""
 
 from __future__ import annotations
 
@@ -29,33 +31,19 @@ from tunelab.data import DataSplits
 from tunelab.errors import NonFiniteMetricError
 from tunelab.models import Architecture
 from tunelab.training._common import CPU, Device, Report, checkpoint_state, make_optimizer
-from tunelab.training._contract import split_hyperparameters
+from tunelab.training._contract import (
+    MEMBER_HYPERPARAMETERS,
+    shared_part,
+    split_hyperparameters,
+    unfusable,
+)
 from tunelab.training._supervised import evaluate, latency_ms, loss_fn
 
-# Hyperparameters every member of a fused group must share: they fix the layers' shapes, the
-# batch shape, or the optimizer's algorithm. The others (lr, weight_decay, momentum, grad_clip,
-# dropout, seed) are each member's own.
-SHARED = ("depth", "width", "activation", "batch_size", "optimizer")
-SHARED_CNN = ("channels",)
-FUSABLE_MODELS = ("mlp", "cnn")
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Identity)
-FUSABLE_LAYERS = (nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Flatten, *ELEMENTWISE)
-
-
-def fusable(arch: Architecture) -> str | None:
-    """Why `arch` cannot be trained fused, or None when it can."""
-    if arch.name not in FUSABLE_MODELS:
-        return f"model {arch.name!r} cannot be fused yet (fusable: {', '.join(FUSABLE_MODELS)})"
-    if arch.trainer != "supervised":
-        return f"the {arch.trainer} trainer cannot be fused"
-    return None
-
-
-def group_key(config: Mapping[str, Any], arch: Architecture) -> tuple[Any, ...]:
-    """What members of one group share: configs with equal keys can be fused."""
-    trainer, model = split_hyperparameters(config, arch)
-    merged = {**model, **trainer}
-    return tuple(merged.get(name) for name in (*SHARED, *SHARED_CNN))
+FUSABLE_LAYERS = (
+    nn.Linear, nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, nn.Flatten, nn.RNN, nn.LSTM, nn.GRU,
+    *ELEMENTWISE,
+)  # fmt: skip
 
 
 @dataclass
@@ -78,8 +66,9 @@ def _member(
     data: DataSplits,
     report: Report,
     device: Device,
+    options: Mapping[str, Any] | None = None,
 ) -> Member:
-    trainer_hp, model_hp = split_hyperparameters(config, arch)
+    trainer_hp, model_hp = split_hyperparameters(config, arch, options)
     seed = int(config.get("seed", 0))
     torch.manual_seed(seed)  # as train_supervised does: the same initial weights
     model = arch.build(model_hp, data.info).to(device.name)
@@ -111,6 +100,16 @@ def steps(model: nn.Module) -> list[Step]:
             if not found:
                 raise TypeError("cannot fuse a model that starts with dropout")
             found[-1][1] = float(layer.p)
+        elif isinstance(layer, nn.RNNBase) and (
+            layer.bidirectional
+            or not layer.bias
+            or not layer.batch_first
+            or layer.proj_size
+            or getattr(layer, "nonlinearity", "tanh") != "tanh"
+        ):
+            raise TypeError(
+                "cannot fuse a bidirectional, bias-free, projected or ReLU recurrent layer"
+            )
         elif isinstance(layer, nn.BatchNorm2d) and (
             layer.momentum is None or not layer.track_running_stats
         ):
@@ -280,6 +279,12 @@ def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> t
             weight, bias = stack.params[index], stack.params[index + 1]
             index += 2
             h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
+        elif isinstance(layer, nn.RNNBase):
+            count = 4 * layer.num_layers
+            between = [float(getattr(e[depth][0], "dropout", 0.0)) for e in each]
+            h = recurrent(layer, stack.params[index : index + count], h, members, between)
+            h = h[:, :, -1]  # the last step, [K, B, hidden]
+            index += count
         else:
             h = layer(h)  # elementwise, and the same for every member
         rates = [e[depth][1] for e in each]
@@ -301,6 +306,57 @@ def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> t
     return h
 
 
+def recurrent(
+    layer: nn.RNNBase,
+    params: Sequence[torch.Tensor],
+    x: torch.Tensor,
+    members: Sequence[Member],
+    rates: Sequence[float],
+) -> torch.Tensor:
+    """A stack of RNN, LSTM or GRU layers for every member at once: `x` is [K, B, steps,
+    features], the result every step's output of the last layer, [K, B, steps, hidden]. Each
+    layer projects the whole sequence's input in one batched product, then steps through time
+    with one batched product per step; the gates are computed as torch's own cells compute them,
+    and dropout between layers draws its masks as torch's does (time-major)."""
+    k, batch, length = x.shape[0], x.shape[1], x.shape[2]
+    hidden = layer.hidden_size
+    for depth in range(layer.num_layers):
+        w_ih, w_hh, b_ih, b_hh = params[4 * depth : 4 * depth + 4]
+        inputs = torch.baddbmm(b_ih.unsqueeze(1), x.flatten(1, 2), w_ih.transpose(1, 2))
+        inputs = inputs.view(k, batch, length, -1)
+        h = x.new_zeros(k, batch, hidden)
+        c = x.new_zeros(k, batch, hidden)
+        outputs = []
+        for step in range(length):
+            gates = torch.baddbmm(b_hh.unsqueeze(1), h, w_hh.transpose(1, 2))
+            if isinstance(layer, nn.LSTM):
+                i, f, g, o = gates.add_(inputs[:, :, step]).chunk(4, dim=2)
+                c = f.sigmoid() * c + i.sigmoid() * g.tanh()
+                h = o.sigmoid() * c.tanh()
+            elif isinstance(layer, nn.GRU):
+                ir, iz, i_n = inputs[:, :, step].chunk(3, dim=2)
+                hr, hz, hn = gates.chunk(3, dim=2)
+                reset, update = (hr + ir).sigmoid(), (hz + iz).sigmoid()
+                new = (i_n + hn * reset).tanh()
+                h = (h - new) * update + new
+            else:
+                h = (gates + inputs[:, :, step]).tanh()
+            outputs.append(h)
+        x = torch.stack(outputs, dim=2)
+        if depth < layer.num_layers - 1 and any(rates):
+            masks = [
+                torch.empty(length, batch, hidden, device=x.device, dtype=x.dtype)
+                .bernoulli_(1 - p, generator=m.noise)
+                .div_(1 - p)
+                .transpose(0, 1)
+                if p > 0
+                else torch.ones(batch, length, hidden, device=x.device, dtype=x.dtype)
+                for m, p in zip(members, rates, strict=True)
+            ]
+            x = x * torch.stack(masks)
+    return x
+
+
 def train_fused(
     configs: Sequence[Mapping[str, Any]],
     data: DataSplits,
@@ -311,18 +367,20 @@ def train_fused(
     stop: Callable[[int], bool] | None = None,
     failed: Callable[[int, BaseException], None] | None = None,
     device: Device = CPU,
+    options: Mapping[str, Any] | None = None,
 ) -> None:
     """Train each config as `train_supervised` would, all at once. After each epoch's reports,
     `stop(i)` says whether member i stops there; a member whose metrics turn non-finite is
     dropped and `failed(i, error)` told. The group ends when no member is left."""
-    reason = fusable(arch)
+    reason = unfusable(arch)
     if reason is not None:
         raise ValueError(reason)
-    keys = {group_key(config, arch) for config in configs}
-    if len(keys) != 1:
-        raise ValueError(f"configs of one fused group must share {', '.join(SHARED)}")
+    if len({shared_part(config) for config in configs}) != 1:
+        raise ValueError(
+            "the configs of a fused group must differ only in " + ", ".join(MEMBER_HYPERPARAMETERS)
+        )
     members = [
-        _member(config, arch, data, report, device)
+        _member(config, arch, data, report, device, options)
         for config, report in zip(configs, reports, strict=True)
     ]
     active = list(range(len(members)))
@@ -357,7 +415,7 @@ def train_fused(
             stack.step()
             sums += losses.detach() * index.shape[1]
             seen += index.shape[1]
-        going_on = []
+        reported = []
         for row, number in enumerate(active):
             member = members[number]
             optimizer_state = stack.write_back(row, member)
@@ -383,8 +441,11 @@ def train_fused(
                 shuffle_state=member.shuffle.get_state(),
             )
             member.report(epoch, metrics, state)
-            if stop is None or not stop(number):
-                going_on.append(row)
+            reported.append(row)
+        if epoch == max_epochs:
+            return
+        # Every member has its result before any is asked whether it goes on.
+        going_on = [row for row in reported if stop is None or not stop(active[row])]
         if not going_on:
             return
         if len(going_on) < len(active):
