@@ -13,8 +13,9 @@ NODE_KEY = "node_id"
 ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
 # In a resumed sweep's config: the trial goes on from its own folder's checkpoint at this epoch.
 RESUME_KEY = "tunelab_resume"  # {"name": "trial-002", "folder": ..., "epoch": 7, ...}
-# In a fused sweep's config: the trial is member `member` of the fused group named `group`.
-FUSION_KEY = "tunelab_fusion"  # {"group": "NAME-group-003", "member": 2}
+# In a fused sweep's config: the trial is member `member` of fused group `group`, whose trainer
+# is the Ray actor named `trainer`.
+FUSION_KEY = "tunelab_fusion"  # {"group": "group-003", "trainer": ACTOR, "member": 2}
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from ray.tune.logger import JsonLoggerCallback
 from tunelab import env
 from tunelab.backend._callback import ForwardingCallback
 from tunelab.backend._events import RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
+from tunelab.backend._fusion import FusionCallback, Groups, fused
 from tunelab.backend._live import attached
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
 from tunelab.backend._trial import run_trial
@@ -26,7 +27,7 @@ from tunelab.data import DataSplits
 from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
-from tunelab.spec import SweepSpec
+from tunelab.spec import MEMBER_CPU, SweepSpec
 
 
 def run_trials(
@@ -71,6 +72,21 @@ def run_trials(
         stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
         continued=continued,
     )
+    groups = None
+    if spec.fusion is not None:  # each trial a member of a fused group: K per group
+        groups = Groups(
+            sweep,
+            size=spec.fusion.size,
+            trials=spec.budget.trials,
+            data=data,
+            architecture=architecture,
+            options=options,
+            max_epochs=spec.budget.max_epochs,
+            cpu=spec.resources.cpu,
+            gpu=spec.resources.gpu,
+            member_cpu=MEMBER_CPU,
+        )
+        concurrency *= spec.fusion.size
     tuner = tune.Tuner(
         _trainable(spec, data, architecture, options),
         tune_config=tune.TuneConfig(
@@ -95,7 +111,11 @@ def run_trials(
             storage_path=str(results_dir),
             # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
             # trial without one; tunelab itself reads nothing back from it.
-            callbacks=[ForwardingCallback(sweep), JsonLoggerCallback()],
+            callbacks=[
+                ForwardingCallback(sweep),
+                JsonLoggerCallback(),
+                *([FusionCallback(sweep)] if groups is not None else []),
+            ],
             # The best `keep` by the metric, and the latest, which Ray always keeps.
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=spec.checkpoints.keep,
@@ -108,7 +128,8 @@ def run_trials(
             verbose=0,
         ),
     )
-    end = _fit(tuner, sweep, events, budget)
+    with fused(groups):
+        end = _fit(tuner, sweep, events, budget)
     if budget.overran and not end.terminated:
         searcher.prune_unfinished()  # Ray stopped them with the experiment, telling no searcher
     return end
@@ -130,6 +151,8 @@ def _trainable(
         system_interval_s=spec.system_metrics.interval_s,
         timeout_s=spec.budget.trial_timeout_s,
     )
+    if spec.fusion is not None:  # the group's trainer holds the resources (see _fusion)
+        return tune.with_resources(trainable, {"cpu": MEMBER_CPU, "gpu": 0})
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 

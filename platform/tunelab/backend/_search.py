@@ -19,7 +19,8 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tunelab.backend._callback import epoch_of
-from tunelab.backend._events import ERROR_KEY, RESUME_KEY, Budget, Continued
+from tunelab.backend._events import ERROR_KEY, FUSION_KEY, RESUME_KEY, Budget, Continued
+from tunelab.backend._fusion import groups_of
 from tunelab.backend._live import live
 from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
@@ -144,11 +145,25 @@ class BudgetedOptunaSearch(OptunaSearch):
 
     # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        groups = groups_of(self.sweep)
         if self.budget is not None and self.budget.exhausted():
+            if groups is not None:
+                groups.finished()
             return Searcher.FINISHED
         if self.continued and trial_id not in self._ot_trials:
-            return self._go_on(trial_id, self.continued.pop(0))
-        return super().suggest(trial_id)  # type: ignore[no-any-return]
+            return self._go_on(trial_id, self.continued.pop(0))  # it trains alone
+        if groups is None:
+            return super().suggest(trial_id)  # type: ignore[no-any-return]
+        # A fused sweep: the open group's shared hyperparameters are fixed, Optuna samples the
+        # member's own.
+        wanted = groups.wanted()
+        if wanted and trial_id not in self._ot_trials:
+            assert self._ot_study is not None
+            self._ot_study.enqueue_trial(wanted, skip_if_exists=False)
+        config = super().suggest(trial_id)
+        assert config is not None  # define-by-run: always a config
+        params = self._ot_trials[trial_id].params
+        return {**config, FUSION_KEY: groups.assign(trial_id, config, params)}
 
     def _go_on(self, trial_id: str, trial: Continued) -> dict[str, Any]:
         """A resumed sweep's trial: its Optuna trial (still RUNNING in the study, never asked

@@ -46,13 +46,14 @@ def run_trial(
     sweep's metrics, which every result Ray Tune sees must carry."""
     import torch
 
+    from tunelab.backend._fusion import GroupLost, member_config, train_member
     from tunelab.backend._system import SYSTEM_KEY, SystemSampler
     from tunelab.training import Device, load_checkpoint, save_checkpoint, train
 
     # One torch thread per CPU the trial was given, so concurrent trials do not oversubscribe.
     torch.set_num_threads(threads)
     node_id = ray.get_runtime_context().get_node_id()
-    config = dict(config)
+    config, fusion = member_config(config)
     resumed = config.pop(RESUME_KEY, None)
     restore = None
     checkpoint = tune.get_checkpoint()
@@ -81,6 +82,10 @@ def run_trial(
         last.update(metrics, **{EPOCH_KEY: epoch})
 
     def training(report_epoch: Callable[..., None]) -> None:
+        # A member of a fused group trains with it, unless it goes on from a checkpoint.
+        fused = fusion is not None and restore is None
+        if fused and train_member(fusion, config, max_epochs, report_epoch):  # type: ignore[arg-type]
+            return
         train(
             config,
             data,
@@ -96,6 +101,8 @@ def run_trial(
     with sampler:
         try:
             watch.run(training, report)
+        except GroupLost:
+            raise  # Ray's to retry, as a worker that died
         except Exception as exc:
             if reporting:
                 raise

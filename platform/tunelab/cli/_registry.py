@@ -152,8 +152,6 @@ def run_rollback(args: argparse.Namespace) -> int:
 
 
 def run_reproduce(args: argparse.Namespace) -> int:
-    from tunelab.promotion import REPRODUCIBLE_RTOL
-
     result = tunelab.reproduce(
         args.run_id, tracking_uri=args.tracking_uri, trust_code=args.trust_code
     )
@@ -162,7 +160,7 @@ def run_reproduce(args: argparse.Namespace) -> int:
         f"{result.trial} (run {result.run_id}), {result.epochs} epochs on {result.threads} "
         f"CPU thread(s): {result.metric} {result.reproduced:.9g} retrained vs "
         f"{result.logged:.9g} logged, relative difference {result.relative_difference:.2e} "
-        f"(tolerance {REPRODUCIBLE_RTOL:g}): {verdict}"
+        f"(tolerance {result.tolerance:g}): {verdict}"
     )
     return 0 if result.reproducible else EXIT_NO_RESULT
 

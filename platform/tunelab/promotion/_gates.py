@@ -54,13 +54,11 @@ def reproducible(result: Reproduction | None) -> Gate:
     """Retraining reached the logged metric; None: retraining was not required."""
     if result is None:
         return Gate("reproducible", None, "not required")
-    from tunelab.promotion._reproduce import REPRODUCIBLE_RTOL
-
     return Gate(
         "reproducible",
         result.reproducible,
         f"{result.metric} {result.reproduced:.9g} retrained vs {result.logged:.9g} logged: "
-        f"relative difference {result.relative_difference:.2e} (tolerance {REPRODUCIBLE_RTOL:g})",
+        f"relative difference {result.relative_difference:.2e} (tolerance {result.tolerance:g})",
     )
 
 

@@ -15,6 +15,9 @@ from tunelab.errors import SourceError, TunelabError
 from tunelab.plugins import stored_code
 
 REPRODUCIBLE_RTOL = 1e-6
+# A trial trained as a member of a fused group, retrained alone: its batched products round
+# differently in the last bits (tests/training/test_fused.py measures under 2e-6).
+FUSED_RTOL = 1e-5
 
 
 @dataclass(frozen=True)
@@ -26,6 +29,7 @@ class Reproduction:
     logged: float
     reproduced: float
     threads: int
+    tolerance: float = REPRODUCIBLE_RTOL
 
     @property
     def relative_difference(self) -> float:
@@ -35,7 +39,7 @@ class Reproduction:
 
     @property
     def reproducible(self) -> bool:
-        return math.isfinite(self.reproduced) and self.relative_difference <= REPRODUCIBLE_RTOL
+        return math.isfinite(self.reproduced) and self.relative_difference <= self.tolerance
 
 
 def reproduce(
@@ -93,6 +97,7 @@ def _reproduce(run_id: str, tracking_uri: str | None) -> Reproduction:
         logged=logged,
         reproduced=float(reached.get(metric, math.nan)),
         threads=threads,
+        tolerance=FUSED_RTOL if spec.fusion is not None else REPRODUCIBLE_RTOL,
     )
 
 

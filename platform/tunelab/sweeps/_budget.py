@@ -15,7 +15,10 @@ class Budget:
 
     def __init__(self, spec: SweepSpec, state: SweepState, spent_wall_s: float = 0.0) -> None:
         """`spent_wall_s`: wall time a resumed sweep had already run."""
-        self.budget, self.resources, self.state = spec.budget, spec.resources, state
+        self.budget, self.state = spec.budget, state
+        # What one trial holds; a member of a fused group holds its share of the group's.
+        share = 1 / spec.fusion.size if spec.fusion is not None else 1.0
+        self.cpu, self.gpu = spec.resources.cpu * share, spec.resources.gpu * share
         self.started = time.monotonic() - spent_wall_s
         # Each trial's latest epoch as the backend reports it here: Ray asks the stopper before
         # it tells the callbacks, so the trial records lag by one result.
@@ -70,8 +73,8 @@ class Budget:
         return {
             "trials": float(len(self.state.trials)),
             "wall_seconds": time.monotonic() - self.started,
-            "cpu_hours": trial_hours * self.resources.cpu,
-            "gpu_hours": trial_hours * self.resources.gpu,
+            "cpu_hours": trial_hours * self.cpu,
+            "gpu_hours": trial_hours * self.gpu,
             "epochs": float(sum(self.epochs().values())),
         }
 
@@ -93,9 +96,9 @@ class Budget:
         if b.max_wall_s is not None and wall >= b.max_wall_s:
             return f"budget.max_wall_s ({b.max_wall_s:g} s)"
         trial_hours = self.state.trial_hours()
-        if b.max_cpu_hours is not None and trial_hours * self.resources.cpu >= b.max_cpu_hours:
+        if b.max_cpu_hours is not None and trial_hours * self.cpu >= b.max_cpu_hours:
             return f"budget.max_cpu_hours ({b.max_cpu_hours:g})"
-        if b.max_gpu_hours is not None and trial_hours * self.resources.gpu >= b.max_gpu_hours:
+        if b.max_gpu_hours is not None and trial_hours * self.gpu >= b.max_gpu_hours:
             return f"budget.max_gpu_hours ({b.max_gpu_hours:g})"
         epochs = sum(self.epochs().values())
         if b.max_total_epochs is not None and epochs >= b.max_total_epochs:

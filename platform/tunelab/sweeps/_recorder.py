@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from tunelab.backend import RESUME_KEY
+from tunelab.backend import FUSION_KEY, RESUME_KEY
 from tunelab.spec import SweepSpec
 from tunelab.sweeps._ranking import is_better, ranked_trials
 from tunelab.sweeps._state import (
@@ -72,6 +72,8 @@ class SweepRecorder:
         self.metrics = metrics  # what Prometheus sees of the sweep (see dashboards/)
 
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None:
+        config = dict(config)
+        fusion = config.pop(FUSION_KEY, None)  # its fused group: a tag, not a hyperparameter
         record = self.state.trials.get(trial_id)
         if record is None and RESUME_KEY in config:
             record = self._go_on(trial_id, str(config[RESUME_KEY]["name"]))
@@ -87,6 +89,7 @@ class SweepRecorder:
                     trial_id=trial_id,
                     model=self.spec.model.name,
                     dataset=self.spec.dataset.label,
+                    fused_group=fusion["group"] if fusion else None,
                 ),
                 params=params_of(config),
             )

@@ -13,6 +13,7 @@ from tunelab.tracking.tags import (
     ROLE_TRIAL,
     TAG_DATA_SHA256,
     TAG_DATASET,
+    TAG_FUSED_GROUP,
     TAG_MODEL,
     TAG_ROLE,
     TAG_SWEEP,
@@ -34,10 +35,16 @@ def sweep_tags(*, sweep: str, model: str, dataset: str, data_sha256: str) -> dic
 
 
 def trial_tags(
-    *, sweep: str, parent_run_id: str, trial_id: str, model: str, dataset: str
+    *,
+    sweep: str,
+    parent_run_id: str,
+    trial_id: str,
+    model: str,
+    dataset: str,
+    fused_group: str | None = None,
 ) -> dict[str, str]:
     """A child run's tags: nested under the parent, named by Ray's trial id."""
-    return {
+    tags = {
         PARENT_TAG: parent_run_id,
         TAG_ROLE: ROLE_TRIAL,
         TAG_SWEEP: sweep,
@@ -45,6 +52,9 @@ def trial_tags(
         TAG_MODEL: model,
         TAG_DATASET: dataset,
     }
+    if fused_group is not None:
+        tags[TAG_FUSED_GROUP] = fused_group
+    return tags
 
 
 def params_of(config: Mapping[str, Any]) -> dict[str, str]:

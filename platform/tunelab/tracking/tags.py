@@ -24,6 +24,7 @@ TAG_STOPPED_EARLY = "tunelab.stopped_early"
 TAG_RETRIES = "tunelab.retries"  # times the trial was restarted after its worker or node died
 TAG_RETRY_REASON = "tunelab.retry_reason"  # why it was last restarted (node_lost: ...)
 TAG_RESUMED_AT_EPOCH = "tunelab.resumed_at_epoch"  # the first epoch it trained after a restart
+TAG_FUSED_GROUP = "tunelab.fused_group"  # the fused group a trial trained in (spec `fusion`)
 TAG_PARETO = "tunelab.pareto_front"  # "true" on the runs of a multi-objective sweep's front
 TAG_BEST_RUN_ID = "tunelab.best_run_id"
 TAG_BEST_TRIAL = "tunelab.best_trial"

@@ -34,6 +34,7 @@ from tunelab.training._reference import build_reference, reference_state
 
 if TYPE_CHECKING:
     from tunelab.training._common import CPU, Device
+    from tunelab.training._fused import train_fused
     from tunelab.training._gan import generated_distance
     from tunelab.training._supervised import evaluate
 
@@ -45,6 +46,7 @@ __getattr__ = lazy.attributes(
         "Device": "_common",
         "evaluate": "_supervised",
         "generated_distance": "_gan",
+        "train_fused": "_fused",
     },
 )
 
@@ -74,5 +76,6 @@ __all__ = [
     "shared_part",
     "split_hyperparameters",
     "train",
+    "train_fused",
     "unfusable",
 ]

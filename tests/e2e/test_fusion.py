@@ -1,0 +1,126 @@
+"""Fused sweeps end to end: each member of a fused group is its own trial, Optuna trial, MLflow
+run and model; the group trains in step on one trainer; a member fails or stops alone; and a
+member retrained alone reaches the metric it logged."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+from tunelab.cli import main
+from tunelab.spec import parse_spec
+from tunelab.sweeps import run_sweep
+
+pytestmark = pytest.mark.e2e
+
+MEMBERS_OWN = {"lr", "weight_decay", "momentum", "grad_clip", "dropout", "seed"}
+
+MLP_SPEC = """
+name: {name}
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {{trials: 6, max_epochs: 3, concurrency: 1}}
+searcher: {{sampler: random}}
+scheduler: {{type: asha, grace_period: 1, reduction_factor: 2}}
+seed: 3
+fusion: 4
+space:
+  optimizer: {{type: categorical, choices: [sgd]}}
+  lr: {{type: categorical, choices: [0.2, 0.1, 1.0e+12]}}
+  momentum: {{type: float, low: 0.5, high: 0.9}}
+  width: {{type: categorical, choices: [16, 32]}}
+  dropout: {{type: float, low: 0.0, high: 0.3}}
+"""
+
+
+def children(uri: str, sweep: str) -> list:
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("tunelab")
+    runs = client.search_runs([experiment.experiment_id], f"tags.`tunelab.sweep` = '{sweep}'")
+    return sorted(
+        (r for r in runs if r.data.tags.get("tunelab.role") == "trial"),
+        key=lambda r: r.info.run_name,
+    )
+
+
+def test_a_fused_sweep_records_each_member_as_its_own_trial(ray_session, store) -> None:
+    loaded = parse_spec(MLP_SPEC.format(name="e2e-fused"), "fused.yaml", {"--name": "e2e-fused"})
+    report = run_sweep(loaded, live=False, **store)
+    runs = children(store["tracking_uri"], "e2e-fused")
+    assert [r.info.run_name for r in runs] == [f"trial-{i:03d}" for i in range(6)]
+
+    # Groups in the order the searcher proposed: four, then the two trials left.
+    groups: dict[str, list] = defaultdict(list)
+    for run in runs:
+        assert "tunelab_fusion" not in run.data.params  # a tag, not a hyperparameter
+        groups[run.data.tags["tunelab.fused_group"]].append(run)
+    assert {g: len(members) for g, members in groups.items()} == {"group-000": 4, "group-001": 2}
+    for members in groups.values():
+        shared = [{k: v for k, v in r.data.params.items() if k not in MEMBERS_OWN} for r in members]
+        assert all(s == shared[0] for s in shared), shared  # the width, the optimizer
+        assert len({r.data.params["seed"] for r in members}) == len(members)
+
+    # A member whose loss diverges fails alone; its group's others train on.
+    diverged = [r for r in runs if float(r.data.params["lr"]) > 1e6]
+    healthy = [r for r in runs if float(r.data.params["lr"]) < 1]
+    assert diverged and healthy  # the seed gives both
+    for run in diverged:
+        assert run.data.tags["tunelab.outcome"] == "failed"
+        assert run.data.tags["tunelab.error"].startswith("non_finite_metric: ")
+    for run in healthy:
+        assert run.data.tags["tunelab.outcome"] in {"completed", "stopped_early"}
+        assert 0 <= run.data.metrics["val_accuracy"] <= 1
+    outcomes = {r.data.tags["tunelab.outcome"] for r in healthy}
+    assert "completed" in outcomes
+    assert report.counts["failed"] == len(diverged)
+
+    # The best member's model is its own, and retrained alone it reaches what it logged.
+    best = report.best["run_id"]
+    assert best in {r.info.run_id for r in healthy} and report.best["metric"] > 0.5
+    assert main(["reproduce", best, "--tracking-uri", store["tracking_uri"]]) == 0
+
+
+LSTM_SPEC = """
+name: e2e-fused-lstm
+model: lstm
+dataset: digits_rows
+metric: val_accuracy
+mode: max
+budget: {trials: 3, max_epochs: 2, concurrency: 1}
+scheduler: fifo
+fusion: 3
+space:
+  lr: {type: float, low: 3.0e-3, high: 3.0e-2, log: true}
+  hidden: {type: constant, value: 16}
+  depth: {type: constant, value: 2}
+  dropout: {type: float, low: 0.0, high: 0.3}
+"""
+
+
+def test_a_fused_recurrent_sweep_is_reported_on_and_promoted(
+    ray_session, store, tmp_path: Path
+) -> None:
+    loaded = parse_spec(LSTM_SPEC, "lstm.yaml", {"--name": "e2e-fused-lstm"})
+    report = run_sweep(loaded, live=False, **store)
+    runs = children(store["tracking_uri"], "e2e-fused-lstm")
+    assert {r.data.tags["tunelab.fused_group"] for r in runs} == {"group-000"}
+    assert {r.data.tags["tunelab.outcome"] for r in runs} == {"completed"}
+    assert len({r.data.metrics["train_loss"] for r in runs}) == 3  # each its own
+
+    uri = store["tracking_uri"]
+    best = report.best["run_id"]
+    out = tmp_path / "report"
+    assert main(["report", best, "--tracking-uri", uri, "--out", str(out),
+                 "--examples", "24", "--methods", "saliency"]) == 0  # fmt: skip
+    data = json.loads((out / best / "report.json").read_text())
+    assert data["family"] == "sequences" and data["examples"] == 24
+    assert main(["promote", "e2e-fused-lstm", "--model-name", "fused-lstm",
+                 "--tracking-uri", uri]) == 0  # fmt: skip
+    champion = MlflowClient(uri).get_model_version_by_alias("fused-lstm", "champion")
+    assert champion.run_id == best
