@@ -1,18 +1,24 @@
-"""Fused training against training one trial at a time, on the CPU: the training engine only.
+"""Fused trials against one trial at a time, on the CPU, two ways.
 
-The same N configs of the MLP, then of the CNN, on the digits (one architecture and batch size
-per model; each config its own learning rate, weight decay, dropout rate and seed) are trained
-for E epochs, in one process, one torch thread:
+The engine (default): the same N configs of the MLP, then of the CNN, on the digits (one
+architecture and batch size per model; each config its own learning rate, weight decay, dropout
+rate and seed) are trained for E epochs, in one process, one torch thread:
 
-  alone   `train_supervised`, one config after another (what each trial runs today)
+  alone   `train_supervised`, one config after another (what each unfused trial runs)
   fused   `train_fused`, groups of K configs (K = 4, 8, 16 by default)
 
-Both report validation metrics, latency and a checkpoint state every epoch, per config. Ray,
-MLflow and the searcher are outside this measurement (fusion is not wired into sweeps yet). The
-last line is a JSON object with the wall times and the ratios.
+Both report validation metrics, latency and a checkpoint state every epoch, per config.
+
+Sweeps (`--sweeps`): the same N trials as whole tunelab sweeps, `run_sweep` with Ray, MLflow
+tracking and a checkpoint every epoch: the architecture fixed by constants, each trial's own lr,
+weight decay, dropout and seed sampled at random (the same seed: the same configs), FIFO, every
+trial trained E epochs. Unfused: 2 trials at a time, one CPU each; fused: 2 groups at a time,
+one CPU each. Ray is started once, outside every timing; each sweep gets a fresh MLflow store.
+
+The last line is a JSON object with the wall times and the ratios.
 
     .venv/bin/python benchmarks/fusion.py [--configs 64] [--epochs 5] [--sizes 4 8 16]
-        [--models mlp cnn]
+        [--models mlp cnn] [--sweeps]
 """
 
 from __future__ import annotations
@@ -56,7 +62,11 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=5)
     parser.add_argument("--sizes", type=int, nargs="+", default=[4, 8, 16])
     parser.add_argument("--models", nargs="+", default=["mlp", "cnn"], choices=["mlp", "cnn"])
+    parser.add_argument("--sweeps", action="store_true", help="whole tunelab sweeps instead")
     args = parser.parse_args()
+    if args.sweeps:
+        sweeps(args)
+        return
 
     import torch
 
@@ -112,6 +122,83 @@ def main() -> None:
         )
         results[model] = {"ways": rows, "largest_accuracy_gap": round(gap, 4)}
     print(json.dumps({"configs": args.configs, "epochs": args.epochs, "models": results}))
+
+
+SWEEP_SPEC = """
+model: {model}
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {{trials: {trials}, max_epochs: {epochs}, concurrency: 2}}
+searcher: random
+scheduler: fifo
+seed: 0
+system_metrics: {{interval_s: 0}}
+{fusion}
+space:
+{constants}
+  lr: {{type: float, low: 1.0e-4, high: 1.0e-2, log: true}}
+  weight_decay: {{type: float, low: 1.0e-6, high: 1.0e-3, log: true}}
+  dropout: {{type: float, low: 0.0, high: 0.5}}
+"""
+
+
+def sweep_seconds(model: str, trials: int, epochs: int, size: int | None, folder: Any) -> float:
+    from mlflow import MlflowClient
+
+    from tunelab.spec import parse_spec
+    from tunelab.sweeps import run_sweep
+
+    way = f"fused{size}" if size else "unfused"
+    constants = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in SHARED[model].items())
+    text = SWEEP_SPEC.format(
+        model=model,
+        trials=trials,
+        epochs=epochs,
+        fusion=f"fusion: {size}" if size else "",
+        constants=constants,
+    )
+    loaded = parse_spec(text, f"{way}.yaml", {"--name": f"{model}-{way}"})
+    uri = f"sqlite:///{folder}/{model}-{way}.db"
+    MlflowClient(uri).create_experiment("tunelab")  # the tables, outside the timing
+    started = time.perf_counter()
+    report = run_sweep(loaded, tracking_uri=uri, results_dir=f"{folder}/results", live=False)
+    elapsed = time.perf_counter() - started
+    assert report.counts["completed"] == trials, report.counts
+    return elapsed
+
+
+def sweeps(args: argparse.Namespace) -> None:
+    import os
+    import tempfile
+
+    import ray
+
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
+    results = {}
+    with tempfile.TemporaryDirectory() as folder:
+        for model in args.models:
+            times = {"unfused": sweep_seconds(model, args.configs, args.epochs, None, folder)}
+            for size in args.sizes:
+                times[f"fused_{size}"] = sweep_seconds(
+                    model, args.configs, args.epochs, size, folder
+                )
+            rows = {
+                way: {
+                    "wall_s": round(seconds, 2),
+                    "trials_per_hour": round(args.configs * 3600 / seconds),
+                    "x_unfused": round(times["unfused"] / seconds, 2),
+                }
+                for way, seconds in times.items()
+            }
+            for way, row in rows.items():
+                print(f"{model} {way:>9}: {row['wall_s']:8.2f} s  {row['trials_per_hour']:7d} "
+                      f"trials/h  {row['x_unfused']:5.2f}x unfused")  # fmt: skip
+            results[model] = rows
+    ray.shutdown()
+    print(json.dumps({"sweeps": True, "configs": args.configs, "epochs": args.epochs,
+                      "models": results}))  # fmt: skip
 
 
 if __name__ == "__main__":

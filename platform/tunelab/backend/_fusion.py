@@ -35,13 +35,33 @@ from tunelab.models import Architecture
 from tunelab.training import MEMBER_HYPERPARAMETERS, shared_part
 
 
+@dataclass
+class Session:
+    """One fused group on its trainer: `expected` members, each asking for its epochs'
+    results."""
+
+    expected: int
+    configs: dict[int, dict[str, Any]] = field(default_factory=dict)  # members that joined
+    left: set[int] = field(default_factory=set)  # members whose trial ended, as the driver told
+    asked: dict[int, int] = field(default_factory=dict)  # the epoch each member last asked for
+    results: dict[tuple[int, int], tuple[str, Any]] = field(default_factory=dict)
+    reported: dict[int, int] = field(default_factory=dict)  # each member's last result's epoch
+    training: list[int] | None = None  # the members it trains, once it started
+    broken: str | None = None  # the trainer's own error: every member fails with it
+
+    @property
+    def complete(self) -> bool:
+        return len(set(self.configs) | self.left) >= self.expected
+
+
 @ray.remote
-class FusedGroup:
-    """A fused group's trainer: `expected` members, each asking for its epochs' results."""
+class FusedTrainer:
+    """Trains fused groups on the resources it holds, one group after another, in the order
+    the driver began them: a sweep starts a trainer (a process, torch imported) per group it
+    runs at once, not per group."""
 
     def __init__(
         self,
-        expected: int,
         data: DataSplits,
         architecture: Architecture,
         options: dict[str, Any],
@@ -52,75 +72,82 @@ class FusedGroup:
         import torch
 
         torch.set_num_threads(threads)
-        self.expected, self.max_epochs = expected, max_epochs
+        self.data, self.architecture, self.model_options = data, architecture, options
+        self.max_epochs, self.use_gpu = max_epochs, use_gpu
         self.changed = threading.Condition()
-        self.configs: dict[int, dict[str, Any]] = {}  # the members that joined, by number
-        self.left: set[int] = set()  # members whose trial ended, as the driver told
-        self.asked: dict[int, int] = {}  # the epoch each member last asked for
-        self.results: dict[tuple[int, int], tuple[str, Any]] = {}  # (member, epoch): result
-        self.reported: dict[int, int] = {}  # the last epoch each member's result is of
-        self.training: list[int] | None = None  # the members it trains, once it started
-        self.broken: str | None = None  # the trainer's own error: every member fails with it
-        threading.Thread(
-            target=self._train,
-            args=(data, architecture, options, use_gpu),
-            name="tunelab-fused-group",
-            daemon=True,
-        ).start()
+        self.sessions: dict[str, Session] = {}
+        self.queue: list[str] = []  # groups begun, in order; the first is trained now
+        threading.Thread(target=self._serve, name="tunelab-fused", daemon=True).start()
 
-    def epoch(self, member: int, config: dict[str, Any], epoch: int) -> tuple[str, Any]:
-        """Member `member` asks for its result of `epoch` (and so goes on to it): ("result",
-        (metrics, checkpoint state)), ("failed", error line), or ("alone", None) when the group
-        started without it (it trains alone)."""
+    def begin(self, group: str, expected: int) -> None:
         with self.changed:
-            self.configs.setdefault(member, config)
-            self.asked[member] = epoch
+            self.sessions[group] = Session(expected)
+            self.queue.append(group)
             self.changed.notify_all()
-            if member in self.left:  # restarted after it left: it trains alone
+
+    def epoch(self, group: str, member: int, config: dict[str, Any], epoch: int) -> tuple:
+        """Member `member` asks for its result of `epoch` (and so goes on to it): ("result",
+        (metrics, checkpoint bytes)), ("failed", error line), or ("alone", None) when the group
+        trains without it (it trains alone)."""
+        with self.changed:
+            session = self.sessions.get(group)
+            if session is None or member in session.left:  # restarted after it left
                 return "alone", None
+            session.configs.setdefault(member, config)
+            session.asked[member] = epoch
+            self.changed.notify_all()
             self.changed.wait_for(
                 lambda: (
-                    (member, epoch) in self.results
-                    or self.broken is not None
-                    or (self.training is not None and member not in self.training)
+                    (member, epoch) in session.results
+                    or session.broken is not None
+                    or (session.training is not None and member not in session.training)
                 )
             )
-            if (member, epoch) in self.results:
-                return self.results.pop((member, epoch))
-            if self.broken is not None:
-                return "failed", self.broken
+            if (member, epoch) in session.results:
+                return session.results.pop((member, epoch))
+            if session.broken is not None:
+                return "failed", session.broken
             return "alone", None
 
-    def leave(self, member: int) -> None:
+    def leave(self, group: str, member: int) -> None:
         """The member's trial ended (stopped, failed, or restarted to train alone)."""
         with self.changed:
-            self.left.add(member)
+            self.sessions[group].left.add(member)
             self.changed.notify_all()
 
-    def close(self, count: int) -> None:
+    def close(self, group: str, count: int) -> None:
         """No more than `count` members will come."""
         with self.changed:
-            self.expected = count
+            self.sessions[group].expected = count
             self.changed.notify_all()
 
-    def _train(
-        self, data: DataSplits, arch: Architecture, options: dict[str, Any], use_gpu: bool
-    ) -> None:
-        from tunelab.training import Device, train_fused
+    def _serve(self) -> None:
+        while True:
+            with self.changed:
+                self.changed.wait_for(lambda: bool(self.queue))
+                group = self.queue[0]
+                session = self.sessions[group]
+                self.changed.wait_for(lambda s=session: s.complete)  # type: ignore[misc]
+                session.training = sorted(set(session.configs) - session.left)
+                self.changed.notify_all()
+            self._train(session)
+            with self.changed:
+                self.queue.pop(0)
+                del self.sessions[group]
 
-        with self.changed:
-            self.changed.wait_for(lambda: len(set(self.configs) | self.left) >= self.expected)
-            self.training = sorted(set(self.configs) - self.left)
-            self.changed.notify_all()
-        members = self.training
+    def _train(self, session: Session) -> None:
+        from tunelab.training import Device, checkpoint_bytes, train_fused
+
+        members = session.training
         if not members:
             return
 
         def report(member: int) -> Callable[[int, dict[str, float], dict[str, Any]], None]:
             def put(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+                data = checkpoint_bytes(state)  # its file's bytes: the member needs no torch
                 with self.changed:
-                    self.results[(member, epoch)] = ("result", (metrics, state))
-                    self.reported[member] = epoch
+                    session.results[(member, epoch)] = ("result", (metrics, data))
+                    session.reported[member] = epoch
                     self.changed.notify_all()
 
             return put
@@ -131,34 +158,38 @@ class FusedGroup:
             member = members[number]
             with self.changed:
                 self.changed.wait_for(
-                    lambda: self.asked[member] > self.reported[member] or member in self.left
+                    lambda: (
+                        session.asked[member] > session.reported[member] or member in session.left
+                    )
                 )
-                return self.asked[member] <= self.reported[member]
+                return session.asked[member] <= session.reported[member]
 
         def failed(number: int, error: BaseException) -> None:
+            member = members[number]
             with self.changed:
-                self.results[(members[number], self.asked[members[number]])] = (
-                    "failed",
-                    error_line(error),
-                )
+                session.results[(member, session.asked[member])] = ("failed", error_line(error))
                 self.changed.notify_all()
 
         try:
             train_fused(
-                [self.configs[m] for m in members],
-                data,
-                arch,
+                [session.configs[m] for m in members],
+                self.data,
+                self.architecture,
                 max_epochs=self.max_epochs,
                 reports=[report(m) for m in members],
                 stop=stop,
                 failed=failed,
-                device=Device.pick(use_gpu),
-                options=options,
+                device=Device.pick(self.use_gpu),
+                options=self.model_options,
             )
         except Exception as exc:
             with self.changed:
-                self.broken = error_line(exc)
+                session.broken = error_line(exc)
                 self.changed.notify_all()
+        # A member still waiting for a result that will not come (an error above) is told.
+        with self.changed:
+            session.training = []
+            self.changed.notify_all()
 
 
 class GroupLost(Exception):
@@ -175,13 +206,14 @@ def train_member(
     """A member's trial: its results from its group's trainer, each reported as its own. False
     when it is to train alone (its group is gone, or started without it) before any epoch."""
     try:
-        group = ray.get_actor(fusion["trainer"])
+        trainer = ray.get_actor(fusion["trainer"])
     except ValueError:
         return False
     member = int(fusion["member"])
     for epoch in range(1, max_epochs + 1):
         try:
-            answer: tuple[str, Any] = ray.get(group.epoch.remote(member, config, epoch))  # type: ignore[assignment]
+            asked: Any = trainer.epoch.remote(fusion["group"], member, config, epoch)
+            answer: tuple[str, Any] = ray.get(asked)
         except ray.exceptions.RayActorError as exc:
             # Its trainer died with its node: Ray restarts this trial, which trains alone
             # from its last checkpoint.
@@ -199,10 +231,21 @@ def train_member(
 
 
 @dataclass
+class Trainer:
+    name: str  # its Ray actor's, by which members find it
+    actor: Any
+    groups: list[Group] = field(default_factory=list)
+
+    @property
+    def load(self) -> int:
+        """Members of its groups that have not ended: what it has left to train."""
+        return sum(len(g.members) - len(g.ended) for g in self.groups)
+
+
+@dataclass
 class Group:
     name: str  # group-003: its members' runs are tagged with it
-    actor_name: str  # its trainer's, by which its members find it
-    actor: Any
+    trainer: Trainer
     shared: tuple[tuple[str, Any], ...]  # what its members share (shared_part of a config)
     params: dict[str, Any]  # the Optuna parameters its members share
     size: int
@@ -215,14 +258,17 @@ class Group:
 
 
 class Groups:
-    """A sweep's fused groups, on the driver: formed as the searcher proposes trials, each with
-    its trainer, which is let go once all its members have ended."""
+    """A sweep's fused groups, on the driver: formed as the searcher proposes trials. Each is
+    trained by one of `slots` trainers (as many groups as the resources hold at once), started
+    as they are first needed; a group begun on a busy trainer waits for it (its members wait,
+    holding no resources but a sliver of CPU)."""
 
     def __init__(
         self,
         sweep: str,
         *,
         size: int,
+        slots: int,
         trials: int,
         data: DataSplits,
         architecture: Architecture,
@@ -232,10 +278,11 @@ class Groups:
         gpu: float,
         member_cpu: float,
     ) -> None:
-        self.sweep, self.size, self.trials = sweep, size, trials
+        self.sweep, self.size, self.slots, self.trials = sweep, size, slots, trials
         self.data = ray.put(data)
         self.architecture, self.options, self.max_epochs = architecture, options, max_epochs
         self.cpu, self.gpu, self.member_cpu = cpu, gpu, member_cpu
+        self.trainers: list[Trainer] = []
         self.groups: list[Group] = []
         self.by_trial: dict[str, Group] = {}
         self.proposed = 0
@@ -265,20 +312,30 @@ class Groups:
         number = len(group.members)
         group.members[trial_id] = number
         self.by_trial[trial_id] = group
-        return {"group": group.name, "trainer": group.actor_name, "member": number}
+        return {"group": group.name, "trainer": group.trainer.name, "member": number}
 
     def _start(self, shared: tuple[tuple[str, Any], ...], params: dict[str, Any]) -> Group:
-        name = f"group-{len(self.groups):03d}"
-        # Unique in the cluster: a resumed or extended sweep keeps its name.
-        actor_name = f"tunelab-{self.sweep}-{name}-{uuid.uuid4().hex[:8]}"
         size = max(1, min(self.size, self.trials - self.proposed + 1))
-        actor = FusedGroup.options(  # type: ignore[attr-defined]
-            name=actor_name,
+        trainer = min(self.trainers, key=lambda t: t.load, default=None)
+        if trainer is None or (trainer.load and len(self.trainers) < self.slots):
+            trainer = self._trainer()
+        own = {k: v for k, v in params.items() if k not in MEMBER_HYPERPARAMETERS}
+        name = f"group-{len(self.groups):03d}"
+        group = Group(name, trainer, shared=shared, params=own, size=size)
+        trainer.actor.begin.remote(name, size)
+        trainer.groups.append(group)
+        self.groups.append(group)
+        return group
+
+    def _trainer(self) -> Trainer:
+        # Unique in the cluster: a resumed or extended sweep keeps its name.
+        name = f"tunelab-{self.sweep}-trainer-{len(self.trainers)}-{uuid.uuid4().hex[:8]}"
+        actor = FusedTrainer.options(  # type: ignore[attr-defined]
+            name=name,
             num_cpus=self.cpu - self.size * self.member_cpu,
             num_gpus=self.gpu,
-            max_concurrency=size + 4,
+            max_concurrency=4 * self.size + 8,  # its current group's members, the next ones'
         ).remote(
-            size,
             self.data,
             self.architecture,
             self.options,
@@ -286,15 +343,14 @@ class Groups:
             max(1, int(self.cpu)),
             self.gpu > 0,
         )
-        own = {k: v for k, v in params.items() if k not in MEMBER_HYPERPARAMETERS}
-        group = Group(name, actor_name, actor, shared=shared, params=own, size=size)
-        self.groups.append(group)
-        return group
+        trainer = Trainer(name, actor)
+        self.trainers.append(trainer)
+        return trainer
 
     def _close(self, group: Group) -> None:
         if not group.full:
             group.size = len(group.members)
-            group.actor.close.remote(group.size)
+            group.trainer.actor.close.remote(group.name, group.size)
 
     def finished(self) -> None:
         """The searcher proposes no more trials: the open group is complete as it is."""
@@ -302,20 +358,19 @@ class Groups:
             self._close(self.open)
 
     def ended(self, trial_id: str) -> None:
-        """A member's trial ended, or restarts to train alone: its group goes on without it, and
-        its trainer is let go once no member is left."""
+        """A member's trial ended, or restarts to train alone: its group goes on without it."""
         group = self.by_trial.get(trial_id)
         if group is None or trial_id in group.ended:
             return
         group.ended.add(trial_id)
-        group.actor.leave.remote(group.members[trial_id])
+        group.trainer.actor.leave.remote(group.name, group.members[trial_id])
         if group.full and group.ended >= set(group.members):
-            ray.kill(group.actor)
+            group.trainer.groups.remove(group)
 
     def shutdown(self) -> None:
-        for group in self.groups:
+        for trainer in self.trainers:
             with contextlib.suppress(Exception):
-                ray.kill(group.actor)
+                ray.kill(trainer.actor)
 
 
 _GROUPS: dict[str, Groups] = {}

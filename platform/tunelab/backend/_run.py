@@ -22,7 +22,7 @@ from tunelab.backend._events import RESUME_KEY, Budget, Continued, RunEnd, Trial
 from tunelab.backend._fusion import FusionCallback, Groups, fused
 from tunelab.backend._live import attached
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
-from tunelab.backend._trial import run_trial
+from tunelab.backend._trial import Deferred, run_trial
 from tunelab.data import DataSplits
 from tunelab.errors import Terminated
 from tunelab.models import Architecture
@@ -77,6 +77,7 @@ def run_trials(
         groups = Groups(
             sweep,
             size=spec.fusion.size,
+            slots=concurrency,
             trials=spec.budget.trials,
             data=data,
             architecture=architecture,
@@ -139,11 +140,12 @@ def _trainable(
     spec: SweepSpec, data: DataSplits, architecture: Architecture, options: dict[str, Any]
 ) -> Any:
     """What every trial runs, with the data put in Ray's object store once."""
+    fused = spec.fusion is not None  # a member trains with its group, and alone only if restarted
     trainable = tune.with_parameters(
         run_trial,
         data=data,
-        architecture=architecture,
-        options=options,
+        architecture=Deferred(architecture) if fused else architecture,
+        options=Deferred(options) if fused else options,
         max_epochs=spec.budget.max_epochs,
         threads=max(1, int(spec.resources.cpu)),
         use_gpu=spec.resources.gpu > 0,

@@ -10,6 +10,7 @@ does a trial that reports no epoch within `budget.trial_timeout_s` (see EpochWat
 from __future__ import annotations
 
 import math
+import pickle
 import queue
 import tempfile
 import threading
@@ -31,8 +32,8 @@ def run_trial(
     config: dict[str, Any],
     *,
     data: DataSplits,
-    architecture: Architecture,
-    options: dict[str, Any],
+    architecture: Architecture | Deferred,
+    options: dict[str, Any] | Deferred,
     max_epochs: int,
     threads: int,
     use_gpu: bool,
@@ -43,15 +44,14 @@ def run_trial(
     """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
     `architecture` and `options` (the model's fixed options, weights included) are resolved on
     the driver, so a model registered there in-process trains here too. `targets` are the
-    sweep's metrics, which every result Ray Tune sees must carry."""
-    import torch
+    sweep's metrics, which every result Ray Tune sees must carry.
 
+    A member of a fused group (see _fusion) trains with its group: its process imports no
+    torch (its architecture comes `Deferred`), unless it trains alone."""
     from tunelab.backend._fusion import GroupLost, member_config, train_member
     from tunelab.backend._system import SYSTEM_KEY, SystemSampler
-    from tunelab.training import Device, load_checkpoint, save_checkpoint, train
+    from tunelab.training import load_checkpoint, save_checkpoint, train
 
-    # One torch thread per CPU the trial was given, so concurrent trials do not oversubscribe.
-    torch.set_num_threads(threads)
     node_id = ray.get_runtime_context().get_node_id()
     config, fusion = member_config(config)
     resumed = config.pop(RESUME_KEY, None)
@@ -63,8 +63,8 @@ def run_trial(
     elif resumed is not None and resumed["epoch"]:
         restore = checkpoint_at(Path(resumed["folder"]), int(resumed["epoch"]))
 
-    device = Device.pick(use_gpu)
-    sampler = SystemSampler(system_interval_s, gpu=device.name == "cuda")
+    fused = fusion is not None and restore is None
+    sampler = SystemSampler(system_interval_s, gpu=use_gpu and not fused)
 
     last: dict[str, Any] = {EPOCH_KEY: int(restore["epoch"]) if restore else 0}
     reporting = False  # an exception from Ray's own reporting is Ray's, not the trial's
@@ -83,18 +83,23 @@ def run_trial(
 
     def training(report_epoch: Callable[..., None]) -> None:
         # A member of a fused group trains with it, unless it goes on from a checkpoint.
-        fused = fusion is not None and restore is None
         if fused and train_member(fusion, config, max_epochs, report_epoch):  # type: ignore[arg-type]
             return
+        import torch
+
+        from tunelab.training import Device
+
+        # One torch thread per CPU the trial was given: concurrent trials do not oversubscribe.
+        torch.set_num_threads(threads)
         train(
             config,
             data,
-            architecture,
+            Deferred.open(architecture),
             max_epochs=max_epochs,
             report=report_epoch,
             restore=restore,
-            device=device,
-            options=options,
+            device=Device.pick(use_gpu),
+            options=Deferred.open(options),
         )
 
     watch = EpochWatch(timeout_s)
@@ -117,6 +122,18 @@ def run_trial(
                     "done": True,
                 }
             )
+
+
+class Deferred:
+    """An object pickled inside another, unpickled only when it is opened: a fused member's
+    process gets its architecture without importing what builds it (torch)."""
+
+    def __init__(self, value: Any) -> None:
+        self.pickled = ray.cloudpickle.dumps(value)  # as Ray pickles it: builders made in code
+
+    @staticmethod
+    def open(value: Any) -> Any:
+        return pickle.loads(value.pickled) if isinstance(value, Deferred) else value
 
 
 class EpochTimeout(TunelabError):

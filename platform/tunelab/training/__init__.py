@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from tunelab import lazy
 from tunelab.training._checkpoint import (
     CHECKPOINT_FILE,
+    checkpoint_bytes,
     load_checkpoint,
     save_checkpoint,
 )
@@ -65,6 +66,7 @@ __all__ = [
     "LoadedModel",
     "build_from_state",
     "build_reference",
+    "checkpoint_bytes",
     "evaluate",
     "generated_distance",
     "load_checkpoint",
