@@ -42,6 +42,8 @@ space:
 def children(uri: str, sweep: str) -> list:
     client = MlflowClient(uri)
     experiment = client.get_experiment_by_name("tunelab")
+    if experiment is None:  # not yet created
+        return []
     runs = client.search_runs([experiment.experiment_id], f"tags.`tunelab.sweep` = '{sweep}'")
     return sorted(
         (r for r in runs if r.data.tags.get("tunelab.role") == "trial"),
@@ -124,3 +126,65 @@ def test_a_fused_recurrent_sweep_is_reported_on_and_promoted(
                  "--tracking-uri", uri]) == 0  # fmt: skip
     champion = MlflowClient(uri).get_model_version_by_alias("fused-lstm", "champion")
     assert champion.run_id == best
+
+
+TRAINER_LOSS_SPEC = """
+name: e2e-fused-loss
+model: cnn
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {trials: 2, max_epochs: 60, concurrency: 1}
+searcher: random
+scheduler: fifo
+fusion: 2
+space:
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+  batch_size: 16
+"""
+
+
+def test_members_whose_trainer_dies_go_on_alone_from_their_checkpoints(
+    ray_session, store
+) -> None:
+    """The process training a fused group is killed mid-sweep: each member restarts (Ray's
+    retry) from its last checkpoint, trains alone to the end, in the same run."""
+    import os
+    import signal
+    import subprocess
+    import threading
+    import time
+
+    loaded = parse_spec(TRAINER_LOSS_SPEC, "loss.yaml", {"--name": "e2e-fused-loss"})
+    outcome: dict = {}
+    sweep = threading.Thread(
+        target=lambda: outcome.update(report=run_sweep(loaded, live=False, **store))
+    )
+    sweep.start()
+    client = MlflowClient(store["tracking_uri"])
+    deadline = time.monotonic() + 240
+    trained = 0
+    while trained < 3:  # both members have recorded epochs (and checkpointed them)
+        assert sweep.is_alive() and time.monotonic() < deadline, "the group never trained"
+        runs = children(store["tracking_uri"], "e2e-fused-loss")
+        histories = [client.get_metric_history(r.info.run_id, "val_accuracy") for r in runs]
+        trained = min((len(h) for h in histories), default=0) if len(runs) == 2 else 0
+        time.sleep(0.3)
+    trainers = subprocess.run(
+        ["pgrep", "-f", "ray::FusedTrainer"], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert len(trainers) == 1
+    os.kill(int(trainers[0]), signal.SIGKILL)
+    sweep.join(timeout=300)
+    assert not sweep.is_alive()
+
+    report = outcome["report"]
+    assert report.counts["completed"] == 2, report.counts
+    for run in children(store["tracking_uri"], "e2e-fused-loss"):
+        assert run.data.tags["tunelab.retries"] == "1"
+        reason = run.data.tags["tunelab.retry_reason"]
+        assert reason == "worker_crashed: the process training its fused group died"
+        resumed = int(run.data.tags["tunelab.resumed_at_epoch"])
+        assert trained < resumed < 60  # it went on from a checkpoint, not from the start
+        steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
+        assert steps == list(range(1, 61))  # every epoch once: none lost, none twice

@@ -37,10 +37,11 @@ from tunelab.training import MEMBER_HYPERPARAMETERS, shared_part
 
 @dataclass
 class Session:
-    """One fused group on its trainer: `expected` members, each asking for its epochs'
-    results."""
+    """One fused group on its trainer, each member asking for its epochs' results. Its calls
+    come from several processes, in no set order: a member may ask before the driver began it."""
 
-    expected: int
+    size: int | None = None  # the members it waits for, once begun
+    closed: int | None = None  # fewer came: the searcher proposed no more
     configs: dict[int, dict[str, Any]] = field(default_factory=dict)  # members that joined
     left: set[int] = field(default_factory=set)  # members whose trial ended, as the driver told
     asked: dict[int, int] = field(default_factory=dict)  # the epoch each member last asked for
@@ -51,7 +52,10 @@ class Session:
 
     @property
     def complete(self) -> bool:
-        return len(set(self.configs) | self.left) >= self.expected
+        if self.size is None:
+            return False
+        expected = self.size if self.closed is None else min(self.size, self.closed)
+        return len(set(self.configs) | self.left) >= expected
 
 
 @ray.remote
@@ -77,11 +81,12 @@ class FusedTrainer:
         self.changed = threading.Condition()
         self.sessions: dict[str, Session] = {}
         self.queue: list[str] = []  # groups begun, in order; the first is trained now
+        self.finished: set[str] = set()  # groups it trained
         threading.Thread(target=self._serve, name="tunelab-fused", daemon=True).start()
 
-    def begin(self, group: str, expected: int) -> None:
+    def begin(self, group: str, size: int) -> None:
         with self.changed:
-            self.sessions[group] = Session(expected)
+            self.sessions.setdefault(group, Session()).size = size
             self.queue.append(group)
             self.changed.notify_all()
 
@@ -90,8 +95,10 @@ class FusedTrainer:
         (metrics, checkpoint bytes)), ("failed", error line), or ("alone", None) when the group
         trains without it (it trains alone)."""
         with self.changed:
-            session = self.sessions.get(group)
-            if session is None or member in session.left:  # restarted after it left
+            if group in self.finished:  # restarted after its group trained
+                return "alone", None
+            session = self.sessions.setdefault(group, Session())
+            if member in session.left:  # restarted after it left
                 return "alone", None
             session.configs.setdefault(member, config)
             session.asked[member] = epoch
@@ -112,13 +119,15 @@ class FusedTrainer:
     def leave(self, group: str, member: int) -> None:
         """The member's trial ended (stopped, failed, or restarted to train alone)."""
         with self.changed:
-            self.sessions[group].left.add(member)
+            if group not in self.finished:
+                self.sessions.setdefault(group, Session()).left.add(member)
             self.changed.notify_all()
 
     def close(self, group: str, count: int) -> None:
         """No more than `count` members will come."""
         with self.changed:
-            self.sessions[group].expected = count
+            if group not in self.finished:
+                self.sessions.setdefault(group, Session()).closed = count
             self.changed.notify_all()
 
     def _serve(self) -> None:
@@ -134,6 +143,7 @@ class FusedTrainer:
             with self.changed:
                 self.queue.pop(0)
                 del self.sessions[group]
+                self.finished.add(group)
 
     def _train(self, session: Session) -> None:
         from tunelab.training import Device, checkpoint_bytes, train_fused
@@ -192,7 +202,7 @@ class FusedTrainer:
             self.changed.notify_all()
 
 
-class GroupLost(Exception):
+class GroupLost(TunelabError):
     """The member's group trainer is gone (its node or process died): Ray restarts the member's
     trial, which trains alone from its last checkpoint."""
 
@@ -214,10 +224,10 @@ def train_member(
         try:
             asked: Any = trainer.epoch.remote(fusion["group"], member, config, epoch)
             answer: tuple[str, Any] = ray.get(asked)
-        except ray.exceptions.RayActorError as exc:
-            # Its trainer died with its node: Ray restarts this trial, which trains alone
-            # from its last checkpoint.
-            raise GroupLost(f"node_lost: its fused group's trainer died ({exc})") from None
+        except ray.exceptions.RayActorError:
+            # Its trainer died (its process, its node): Ray restarts this trial, which trains
+            # alone from its last checkpoint.
+            raise GroupLost("worker_crashed: the process training its fused group died") from None
         kind, payload = answer
         if kind == "alone":
             if epoch == 1:
