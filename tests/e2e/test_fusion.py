@@ -144,9 +144,7 @@ space:
 """
 
 
-def test_members_whose_trainer_dies_go_on_alone_from_their_checkpoints(
-    ray_session, store
-) -> None:
+def test_members_whose_trainer_dies_go_on_alone_from_their_checkpoints(ray_session, store) -> None:
     """The process training a fused group is killed mid-sweep: each member restarts (Ray's
     retry) from its last checkpoint, trains alone to the end, in the same run."""
     import os
