@@ -6,7 +6,11 @@
   3. an interpretability report over 256 examples for a CNN and a 2-layer LSTM on the GPU
      (cuDNN's recurrent backward runs in training mode there), timed;
   4. Ray serves the GPU gauges the Cluster dashboard reads, for every GPU (needs the packages
-     of ray[default], which run Ray's metrics agent; said so when they are missing).
+     of ray[default], which run Ray's metrics agent; said so when they are missing);
+  5. fusion on the GPU, the small CNN of benchmarks/fusion.py on the digits, bf16 autocast:
+     samples/s of one trial alone and of fused groups of K = 8, 16, 32, 64 (the engine); four
+     trials packed at 0.25 GPU through `run_sweep` against four bare PyTorch processes packed
+     the same way; and a sweep of 32 trials fused by 16 against the same 32 unfused.
 
     python benchmarks/gpu_check.py --out results.json
 
@@ -163,13 +167,127 @@ def gpu_metrics() -> dict[str, Any]:
     }
 
 
+FUSION_EPOCHS = int(os.environ.get("FUSION_EPOCHS", "3"))
+
+
+def _bare_gpu_trial(seed: int) -> None:
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from fusion import configs  # benchmarks/fusion.py
+
+    from tunelab.data import datasets
+    from tunelab.models import architectures
+    from tunelab.training import Device
+    from tunelab.training._supervised import train_supervised
+
+    data = datasets.get("digits").load()
+    train_supervised(
+        configs("cnn", seed + 1)[seed], data, architectures.get("cnn"),
+        max_epochs=FUSION_EPOCHS, report=lambda *_: None, device=Device.pick(True),
+    )  # fmt: skip
+
+
+def fusion() -> dict[str, Any]:
+    import multiprocessing as mp
+
+    import torch
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from fusion import SHARED, SWEEP_SPEC, configs
+
+    from tunelab.data import datasets
+    from tunelab.models import architectures
+    from tunelab.spec import parse_spec
+    from tunelab.sweeps import run_sweep
+    from tunelab.training import Device, train_fused
+    from tunelab.training._supervised import train_supervised
+
+    device = Device.pick(use_gpu=True)
+    cuda = device.name == "cuda"  # without one (a dry run of this script), on the CPU
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
+    data = datasets.get("digits").load()
+    arch = architectures.get("cnn")
+    samples = len(data.train.y) * FUSION_EPOCHS
+    nothing = lambda *_: None  # noqa: E731
+    out: dict[str, Any] = {"bf16": device.bf16, "epochs": FUSION_EPOCHS}
+    todo = configs("cnn", 64)
+    train_fused(todo[:2], data, arch, max_epochs=1, reports=[nothing] * 2, device=device)
+    train_supervised(todo[0], data, arch, max_epochs=1, report=nothing, device=device)
+    sync()
+    started = time.perf_counter()
+    train_supervised(todo[0], data, arch, max_epochs=FUSION_EPOCHS, report=nothing, device=device)
+    sync()
+    alone = time.perf_counter() - started
+    out["alone"] = {"samples_per_s": round(samples / alone), "trials_per_hour": round(3600 / alone)}
+    for k in (8, 16, 32, 64):
+        sync()
+        started = time.perf_counter()
+        train_fused(todo[:k], data, arch, max_epochs=FUSION_EPOCHS, reports=[nothing] * k,
+                    device=device)  # fmt: skip
+        sync()
+        seconds = time.perf_counter() - started
+        out[f"fused_{k}"] = {
+            "samples_per_s": round(k * samples / seconds),
+            "trials_per_hour": round(k * 3600 / seconds),
+            "x_alone": round(k * alone / seconds, 2),
+        }
+        print("fused", k, out[f"fused_{k}"], flush=True)
+
+    # Packing: four trials at once on one GPU, bare processes against tunelab's 0.25 GPU each.
+    started = time.perf_counter()
+    with mp.get_context("spawn").Pool(4) as pool:
+        pool.map(_bare_gpu_trial, range(4))
+    bare = time.perf_counter() - started
+    shared = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in SHARED["cnn"].items())
+    with tempfile.TemporaryDirectory() as folder:
+        os.chdir(folder)
+        timings = {}
+        for way, trials, extra in (
+            ("packed_4", 4, "resources: {cpu: 1, gpu: 0.25}"),
+            ("unfused_32", 32, "resources: {cpu: 1, gpu: 0.25}"),
+            ("fused_16x2", 32, "resources: {cpu: 1, gpu: 0.5}\nfusion: 16"),
+        ):
+            text = SWEEP_SPEC.format(model="cnn", trials=trials, epochs=FUSION_EPOCHS,
+                                     fusion=extra, constants=shared)  # fmt: skip
+            text = text.replace(
+                "concurrency: 2", "concurrency: 4" if "0.25" in extra else "concurrency: 2"
+            )
+            if not cuda:
+                text = text.replace(", gpu: 0.25", "").replace(", gpu: 0.5", "")
+            loaded = parse_spec(text, f"{way}.yaml", {"--name": way})
+            started = time.perf_counter()
+            report = run_sweep(loaded, tracking_uri=f"sqlite:///{folder}/{way}.db",
+                               results_dir=folder, live=False)  # fmt: skip
+            timings[way] = time.perf_counter() - started
+            assert report.counts["completed"] == trials, report.counts
+    out["packing"] = {
+        "bare_4_processes_s": round(bare, 2),
+        "tunelab_4_at_quarter_gpu_s": round(timings["packed_4"], 2),
+        "x_bare": round(timings["packed_4"] / bare, 2),
+    }
+    out["sweeps_32_trials"] = {
+        "unfused_quarter_gpu_s": round(timings["unfused_32"], 2),
+        "fused_16_s": round(timings["fused_16x2"], 2),
+        "x_unfused": round(timings["unfused_32"] / timings["fused_16x2"], 2),
+    }
+    return out
+
+
+STEPS = ("families", "reports", "sweep", "gpu_metrics", "fusion")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="gpu_check.json")
+    parser.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS)
     args = parser.parse_args()
-    result = {"families": families(), "reports": reports()}
-    result["cnn_sweep_quarter_gpu"] = sweep()
-    result["gpu_metrics"] = gpu_metrics()
+    run = {"families": families, "reports": reports, "sweep": sweep,
+           "gpu_metrics": gpu_metrics, "fusion": fusion}  # fmt: skip
+    names = {"sweep": "cnn_sweep_quarter_gpu"}
+    result = {names.get(step, step): run[step]() for step in args.steps}
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result))
 
