@@ -73,6 +73,7 @@ def run_trial(
         nonlocal reporting
         with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
             save_checkpoint(directory, state)
+            (Path(directory) / EPOCH_FILE).write_text(str(epoch))
             reporting = True
             tune.report(
                 {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id, SYSTEM_KEY: sampler.drain()},
@@ -252,8 +253,26 @@ def reported(folder: Path) -> list[Reported]:
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
 
 
+# In each checkpoint's folder: the epoch it holds, read without torch. A checkpoint reaches the
+# trial's folder before the driver logs the result that names it; when the driver dies in
+# between, only this says which epoch it is.
+EPOCH_FILE = "epoch"
+
+
 def checkpoint_dir_at(folder: Path, epoch: int) -> Path | None:
     """The directory of a trial's latest kept checkpoint of an epoch no later than `epoch`
-    (see `reported`); None when none is kept. No checkpoint is opened."""
-    kept = [r.checkpoint for r in reported(folder) if r.epoch <= epoch and r.checkpoint]
-    return kept[-1] if kept else None
+    (see `reported`, and EPOCH_FILE for those no result names); None when none is kept. No
+    checkpoint is opened."""
+    from tunelab.training import CHECKPOINT_FILE
+
+    found = {r.epoch: r.checkpoint for r in reported(folder) if r.checkpoint}
+    for directory in [folder, *sorted(folder.parent.glob(f"{folder.name}.*"))]:
+        for kept in sorted(directory.glob("checkpoint_*")):
+            if not (kept / CHECKPOINT_FILE).exists():
+                continue  # cut short
+            try:
+                found[int((kept / EPOCH_FILE).read_text())] = kept  # a later folder's wins
+            except (OSError, ValueError):
+                continue  # from before this file
+    eligible = [e for e in found if e <= epoch]
+    return found[max(eligible)] if eligible else None
