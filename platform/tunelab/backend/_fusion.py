@@ -20,7 +20,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,6 +29,7 @@ from ray import tune
 from ray.tune.experiment import Trial
 
 from tunelab.backend._events import FUSION_KEY
+from tunelab.backend._live import live
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError, error_line
 from tunelab.models import Architecture
@@ -383,27 +384,6 @@ class Groups:
                 ray.kill(trainer.actor)
 
 
-_GROUPS: dict[str, Groups] = {}
-
-
-@contextlib.contextmanager
-def fused(groups: Groups | None) -> Iterator[None]:
-    """Make `groups` the sweep's for the length of its run; their trainers go with it."""
-    if groups is None:
-        yield
-        return
-    _GROUPS[groups.sweep] = groups
-    try:
-        yield
-    finally:
-        _GROUPS.pop(groups.sweep, None)
-        groups.shutdown()
-
-
-def groups_of(sweep: str) -> Groups | None:
-    return _GROUPS.get(sweep)
-
-
 class FusionCallback(tune.Callback):
     """Tells a member's group when its trial ends or restarts. Pickled with the experiment:
     only the sweep's name."""
@@ -412,7 +392,7 @@ class FusionCallback(tune.Callback):
         self.sweep = sweep
 
     def _ended(self, trial: Trial) -> None:
-        groups = groups_of(self.sweep)
+        groups = live(self.sweep).groups
         if groups is not None:
             groups.ended(trial.trial_id)
 

@@ -8,23 +8,31 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tunelab.backend._events import Budget, TrialEvents
+
+if TYPE_CHECKING:
+    from tunelab.backend._fusion import Groups
 
 
 @dataclass(frozen=True)
 class Live:
     events: TrialEvents
     budget: Budget
+    groups: Groups | None = None  # a fused sweep's groups (see _fusion)
 
 
 _LIVE: dict[str, Live] = {}
 
 
 @contextmanager
-def attached(sweep: str, events: TrialEvents, budget: Budget) -> Iterator[None]:
-    """Make `events` and `budget` the sweep's for the length of its run."""
-    _LIVE[sweep] = Live(events, budget)
+def attached(
+    sweep: str, events: TrialEvents, budget: Budget, groups: Groups | None = None
+) -> Iterator[None]:
+    """Make `events`, `budget` (and a fused sweep's `groups`) the sweep's for the length of
+    its run."""
+    _LIVE[sweep] = Live(events, budget, groups)
     try:
         yield
     finally:

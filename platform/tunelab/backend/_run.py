@@ -19,7 +19,7 @@ from ray.tune.logger import JsonLoggerCallback
 from tunelab import env
 from tunelab.backend._callback import ForwardingCallback
 from tunelab.backend._events import RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
-from tunelab.backend._fusion import FusionCallback, Groups, fused
+from tunelab.backend._fusion import FusionCallback, Groups
 from tunelab.backend._live import attached
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
 from tunelab.backend._trial import Deferred, run_trial
@@ -129,8 +129,11 @@ def run_trials(
             verbose=0,
         ),
     )
-    with fused(groups):
-        end = _fit(tuner, sweep, events, budget)
+    try:
+        end = _fit(tuner, sweep, events, budget, groups)
+    finally:
+        if groups is not None:
+            groups.shutdown()  # its trainers go with the run
     if budget.overran and not end.terminated:
         searcher.prune_unfinished()  # Ray stopped them with the experiment, telling no searcher
     return end
@@ -158,8 +161,10 @@ def _trainable(
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 
-def _fit(tuner: tune.Tuner, sweep: str, events: TrialEvents, budget: Budget) -> RunEnd:
-    with attached(sweep, events, budget), _sigterm_stops_gracefully() as terminated:
+def _fit(
+    tuner: tune.Tuner, sweep: str, events: TrialEvents, budget: Budget, groups: Groups | None
+) -> RunEnd:
+    with attached(sweep, events, budget, groups), _sigterm_stops_gracefully() as terminated:
         try:
             tuner.fit()
         except KeyboardInterrupt:  # a second Ctrl-C or SIGTERM: Ray gives up its graceful stop

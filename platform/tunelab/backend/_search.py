@@ -20,7 +20,6 @@ from ray.tune.search.optuna import OptunaSearch
 
 from tunelab.backend._callback import epoch_of
 from tunelab.backend._events import ERROR_KEY, FUSION_KEY, RESUME_KEY, Budget, Continued
-from tunelab.backend._fusion import groups_of
 from tunelab.backend._live import live
 from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
@@ -145,7 +144,7 @@ class BudgetedOptunaSearch(OptunaSearch):
 
     # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
-        groups = groups_of(self.sweep)
+        groups = live(self.sweep).groups
         if self.budget is not None and self.budget.exhausted():
             if groups is not None:
                 groups.finished()

@@ -14,6 +14,17 @@ CHECKPOINT_FILE = "checkpoint.pt"
 FORMAT_VERSION = 1
 
 
+def _payload(state: dict[str, Any]) -> dict[str, Any]:
+    import torch
+
+    return {
+        "format_version": FORMAT_VERSION,
+        "tunelab_version": __version__,
+        "torch_version": str(torch.__version__),  # TorchVersion is not a plain str
+        **state,
+    }
+
+
 def checkpoint_bytes(state: dict[str, Any]) -> bytes:
     """The bytes `save_checkpoint` writes for `state`: made where the tensors are (a fused
     group's trainer), written by a process that need not import torch (the member's trial)."""
@@ -21,14 +32,8 @@ def checkpoint_bytes(state: dict[str, Any]) -> bytes:
 
     import torch
 
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "tunelab_version": __version__,
-        "torch_version": str(torch.__version__),  # TorchVersion is not a plain str
-        **state,
-    }
     buffer = io.BytesIO()
-    torch.save(payload, buffer)
+    torch.save(_payload(state), buffer)
     return buffer.getvalue()
 
 
@@ -36,14 +41,18 @@ def save_checkpoint(directory: str | Path, state: dict[str, Any] | bytes) -> Pat
     """Write `state` (tensors, numbers, strings, lists, dicts only; or `checkpoint_bytes` of
     them) to DIRECTORY/checkpoint.pt by writing a temporary file beside it and renaming, so a
     reader never sees half a checkpoint."""
-    data = state if isinstance(state, bytes) else checkpoint_bytes(state)
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / CHECKPOINT_FILE
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".checkpoint-", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(state, bytes):
+                handle.write(state)
+            else:
+                import torch
+
+                torch.save(_payload(state), handle)  # streamed: no copy in memory
         os.replace(tmp, target)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
