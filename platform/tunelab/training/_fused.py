@@ -37,7 +37,7 @@ from tunelab.training._contract import (
     split_hyperparameters,
     unfusable,
 )
-from tunelab.training._supervised import evaluate, latency_ms, loss_fn
+from tunelab.training._supervised import latency_ms, loss_fn, validation_metrics
 
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Identity)
 FUSABLE_LAYERS = (
@@ -242,15 +242,21 @@ class Stack:
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which make_optimizer keeps
 
 
-def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> torch.Tensor:
-    """Every member's output for its own batch: `x` is [members, batch, ...].
+def fused_forward(
+    stack: Stack, members: Sequence[Member], x: torch.Tensor, training: bool = True
+) -> torch.Tensor:
+    """Every member's output for its own batch: `x` is [members, batch, ...]; not `training`,
+    as each model's eval mode computes it (no dropout, batch norm by its running statistics).
 
     Dense layers are batched matrix products over the members ([K, batch, features]); the
     convolutional part runs as one grouped convolution, the members side by side as groups of
     channels ([batch, K * channels, height, width]), so batch norm and pooling, which act per
     channel, act per member."""
     k, batch = x.shape[0], x.shape[1]
-    h = x.transpose(0, 1).flatten(1, 2) if x.dim() == 5 else x  # images: [B, K*C, H, W]
+    h = x
+    if x.dim() == 5:  # images: [B, K*C, H, W], channels last (pooling K*C channels on the CPU
+        # is many times faster so, and the convolutions keep the layout)
+        h = x.transpose(0, 1).flatten(1, 2).contiguous(memory_format=torch.channels_last)
     each = stack.layers
     index = 0  # the next stacked parameter
     for depth, (layer, _) in enumerate(each[0]):
@@ -266,7 +272,7 @@ def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> t
             index += 2
             mean, var = stack.buffers[depth]
             h = F.batch_norm(
-                h, mean, var, weight.flatten(), bias.flatten(), training=True,
+                h, mean, var, weight.flatten(), bias.flatten(), training=training,
                 momentum=layer.momentum or 0.0, eps=layer.eps,
             )  # fmt: skip
         elif isinstance(layer, nn.MaxPool2d):
@@ -281,7 +287,7 @@ def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> t
             h = torch.baddbmm(bias.unsqueeze(1), h, weight.transpose(1, 2))
         elif isinstance(layer, nn.RNNBase):
             count = 4 * layer.num_layers
-            between = [float(getattr(e[depth][0], "dropout", 0.0)) for e in each]
+            between = [float(getattr(e[depth][0], "dropout", 0.0)) * training for e in each]
             h = recurrent(layer, stack.params[index : index + count], h, members, between)
             h = h[:, :, -1]  # the last step, [K, B, hidden]
             index += count
@@ -290,7 +296,7 @@ def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> t
         rates = [e[depth][1] for e in each]
         if any(rates) and h.dim() != 3:
             raise TypeError("cannot fuse dropout between convolutions")
-        if any(rates):
+        if training and any(rates):
             # What F.dropout does to one member's input, from that member's stream:
             # bernoulli(1 - p), divided by 1 - p, times the input.
             shape = h.shape[1:]
@@ -304,6 +310,32 @@ def fused_forward(stack: Stack, members: Sequence[Member], x: torch.Tensor) -> t
             ]
             h = h * torch.stack(masks)
     return h
+
+
+EVALUATED_ROWS = 1 << 16  # examples times members evaluated in one pass
+
+
+def evaluate_fused(
+    stack: Stack,
+    members: Sequence[Member],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    task: str,
+    device: Device = CPU,
+) -> list[dict[str, float]]:
+    """Each member's validation metrics, as `evaluate` computes them for its model alone, in
+    one fused pass per slice of the split (K copies of the whole split may not fit)."""
+    k = len(members)
+    rows = max(1, EVALUATED_ROWS // k)
+    outputs = []
+    with torch.inference_mode(), device.autocast():
+        for start in range(0, len(y), rows):
+            part = x[start : start + rows]
+            outputs.append(
+                fused_forward(stack, members, part.expand(k, *part.shape), training=False).float()
+            )
+    out = torch.cat(outputs, dim=1)
+    return [validation_metrics(out[row], y, task) for row in range(k)]
 
 
 def recurrent(
@@ -415,15 +447,20 @@ def train_fused(
             stack.step()
             sums += losses.detach() * index.shape[1]
             seen += index.shape[1]
+        validation = evaluate_fused(stack, group, x_val, y_val, data.task, device)
+        for row, number in enumerate(active):
+            stack.write_back(row, members[number])
+        # The time one model of the group's architecture takes to predict: the same for every
+        # member (their weights differ, not their shapes), so measured once.
+        latency = latency_ms(group[0].model, x_val, device)
         reported = []
         for row, number in enumerate(active):
             member = members[number]
-            optimizer_state = stack.write_back(row, member)
             metrics = {
                 "train_loss": sums[row].item() / seen,
-                **evaluate(member.model, x_val, y_val, data.task, device),
+                **validation[row],
                 "param_count": param_count,
-                "latency_ms": latency_ms(member.model, x_val, device),
+                "latency_ms": latency,
             }
             bad = [(k, v) for k, v in metrics.items() if not math.isfinite(v)]
             if bad:
@@ -437,7 +474,7 @@ def train_fused(
                 model_hp=member.model_hp,
                 data=data,
                 model=member.model,
-                optimizer_state=optimizer_state,
+                optimizer_state=member.optimizer.state_dict(),
                 shuffle_state=member.shuffle.get_state(),
             )
             member.report(epoch, metrics, state)

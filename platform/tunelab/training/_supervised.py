@@ -38,6 +38,11 @@ def evaluate(
     model.eval()
     with torch.inference_mode(), device.autocast():
         out = model(x).float()
+    return validation_metrics(out, y, task)
+
+
+def validation_metrics(out: torch.Tensor, y: torch.Tensor, task: str) -> dict[str, float]:
+    """The metrics of a model's outputs over the validation split."""
     if task == "classification":
         return {
             "val_loss": F.cross_entropy(out, y).item(),
