@@ -128,6 +128,51 @@ def test_a_fused_recurrent_sweep_is_reported_on_and_promoted(
     assert champion.run_id == best
 
 
+AUTO_SPEC = """
+name: e2e-fused-auto
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {trials: 8, max_epochs: 1, concurrency: 1}
+scheduler: fifo
+fusion: auto
+space:
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+  width: 32
+  dropout: {type: float, low: 0.0, high: 0.3}
+"""
+
+
+def test_an_automatic_fusion_says_what_it_measured_and_runs_what_it_picked(
+    ray_session, store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    loaded = parse_spec(AUTO_SPEC, "auto.yaml", {"--name": "e2e-fused-auto"})
+    report = run_sweep(loaded, live=False, **store)
+    assert report.counts["completed"] == 8
+    said = [line for line in capsys.readouterr().err.splitlines() if "fusion: auto" in line]
+    assert len(said) == 1, said
+
+    client = MlflowClient(store["tracking_uri"])
+    tags = client.get_run(report.parent_run_id).data.tags
+    measured = {int(k): v for k, v in json.loads(tags["tunelab.fusion_measured"]).items()}
+    assert list(measured)[:2] == [1, 2] and set(measured) <= {1, 2, 4, 8}  # no group over 8
+    assert all(rate > 0 for rate in measured.values())
+    picked = tags["tunelab.fusion"]
+    groups: dict[str, int] = defaultdict(int)
+    for run in children(store["tracking_uri"], "e2e-fused-auto"):
+        groups[run.data.tags.get("tunelab.fused_group", "")] += 1
+    if picked == "off":  # fusing did not pay on this machine: every trial ran alone
+        assert "runs the trials unfused" in said[0] and groups == {"": 8}
+    else:  # groups of the size it said, in the searcher's order
+        size = int(picked)
+        assert f"picked groups of {size}:" in said[0]
+        assert measured[size] >= 1.2 * measured[1]
+        assert sorted(groups.values(), reverse=True) == [size] * (8 // size) + (
+            [8 % size] if 8 % size else []
+        )
+
+
 TRAINER_LOSS_SPEC = """
 name: e2e-fused-loss
 model: cnn

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from tunelab.backend._cluster import Cluster, cluster_nodes, shutdown_ray, start_ray
     from tunelab.backend._errors import clean_error_line, trial_error_line
     from tunelab.backend._metrics import METRICS, SweepMetrics
+    from tunelab.backend._probe import measure_fusion
     from tunelab.backend._run import run_trials, trial_name
     from tunelab.backend._system import SystemSampler
     from tunelab.backend._trial import Reported, checkpoint_dir_at, reported
@@ -40,6 +41,7 @@ __getattr__ = lazy.attributes(
         "trial_error_line": "_errors",
         "METRICS": "_metrics",
         "SweepMetrics": "_metrics",
+        "measure_fusion": "_probe",
         "run_trials": "_run",
         "trial_name": "_run",
         "SystemSampler": "_system",
@@ -66,6 +68,7 @@ __all__ = [
     "checkpoint_dir_at",
     "clean_error_line",
     "cluster_nodes",
+    "measure_fusion",
     "reported",
     "run_trials",
     "shutdown_ray",

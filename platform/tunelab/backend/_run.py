@@ -76,7 +76,7 @@ def run_trials(
     if spec.fusion is not None:  # each trial a member of a fused group: K per group
         groups = Groups(
             sweep,
-            size=spec.fusion.size,
+            size=spec.fusion.members,
             slots=concurrency,
             trials=spec.budget.trials,
             data=data,
@@ -87,7 +87,7 @@ def run_trials(
             gpu=spec.resources.gpu,
             member_cpu=MEMBER_CPU,
         )
-        concurrency *= spec.fusion.size
+        concurrency *= spec.fusion.members
     tuner = tune.Tuner(
         _trainable(spec, data, architecture, options),
         tune_config=tune.TuneConfig(

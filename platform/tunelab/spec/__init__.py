@@ -22,6 +22,7 @@ from tunelab.spec._load import (
     spec_to_mapping,
 )
 from tunelab.spec._schema import (
+    MAX_FUSION,
     SAMPLERS,
     SCHEDULERS,
     Budget,
@@ -41,6 +42,7 @@ from tunelab.spec._schema import (
 
 __all__ = [
     "FLAG_KEYS",
+    "MAX_FUSION",
     "MEMBER_CPU",
     "SAMPLERS",
     "SCHEDULERS",

@@ -229,11 +229,11 @@ def _check_fusion(loaded: LoadedSpec, arch: Architecture) -> None:
             "hyperband pauses trials, and a fused group trains its members in step; "
             "use scheduler asha, median or fifo",
         )
-    if spec.resources.cpu <= spec.fusion.size * MEMBER_CPU:
+    if not spec.fusion.auto and spec.resources.cpu <= spec.fusion.members * MEMBER_CPU:
         raise loaded.locate(
             ("resources", "cpu"),
-            f"a fused group of {spec.fusion.size} needs more than "
-            f"{spec.fusion.size * MEMBER_CPU:g} CPU",
+            f"a fused group of {spec.fusion.members} needs more than "
+            f"{spec.fusion.members * MEMBER_CPU:g} CPU",
         )
 
 

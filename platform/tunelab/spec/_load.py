@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from pydantic_core import ErrorDetails
 
 from tunelab.errors import SpecError
-from tunelab.spec._schema import SweepSpec
+from tunelab.spec._schema import Fusion, SweepSpec
 from tunelab.spec._yaml import KeyPath, dotted, load_yaml_with_lines
 
 # Command-line flags and the key each one overrides.
@@ -49,6 +49,11 @@ class LoadedSpec:
         """The same spec with `budget.trials` set: what a resumed sweep has left to run."""
         budget = self.spec.budget.model_copy(update={"trials": trials})
         return dataclasses.replace(self, spec=self.spec.model_copy(update={"budget": budget}))
+
+    def with_fusion(self, size: int | None) -> LoadedSpec:
+        """The same spec with its fused groups' size picked (`fusion: auto`), or unfused."""
+        fusion = None if size is None else Fusion(size=size)
+        return dataclasses.replace(self, spec=self.spec.model_copy(update={"fusion": fusion}))
 
 
 def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:

@@ -149,7 +149,9 @@ def _shorthand(key: str) -> Any:
 
 
 def _sized(value: Any) -> Any:
-    return {"size": value} if isinstance(value, int) and not isinstance(value, bool) else value
+    return (
+        {"size": value} if isinstance(value, int | str) and not isinstance(value, bool) else value
+    )
 
 
 def _named(value: Any) -> Any:
@@ -253,7 +255,27 @@ class Checkpoints(_Strict):
 class Fusion(_Strict):
     # Trials that share an architecture and a batch size train K at a time as one model on
     # their group's resources, each with its own optimizer settings, dropout, seed and result.
-    size: int = Field(ge=2, le=MAX_FUSION)
+    # "auto": K is picked when the sweep starts, from a short measurement on a trial's
+    # resources (see sweeps/_fusion), or the trials run unfused if fusing does not pay there.
+    size: Annotated[int, Field(ge=2, le=MAX_FUSION)] | Literal["auto"]
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _size(cls, size: Any) -> Any:
+        if isinstance(size, str) and size != "auto":
+            raise ValueError(f"must be a number of trials from 2 to {MAX_FUSION}, or auto")
+        return size
+
+    @property
+    def auto(self) -> bool:
+        return self.size == "auto"
+
+    @property
+    def members(self) -> int:
+        """K, once picked: a sweep replaces `auto` by what it measured before its trials start."""
+        if self.size == "auto":
+            raise ValueError("fusion: auto has not been measured yet")
+        return self.size
 
 
 class Objective(_Strict):

@@ -17,7 +17,7 @@ class Budget:
         """`spent_wall_s`: wall time a resumed sweep had already run."""
         self.budget, self.state = spec.budget, state
         # What one trial holds; a member of a fused group holds its share of the group's.
-        share = 1 / spec.fusion.size if spec.fusion is not None else 1.0
+        share = 1 / spec.fusion.members if spec.fusion is not None else 1.0
         self.cpu, self.gpu = spec.resources.cpu * share, spec.resources.gpu * share
         self.started = time.monotonic() - spent_wall_s
         # Each trial's latest epoch as the backend reports it here: Ray asks the stopper before

@@ -4,6 +4,7 @@ plugin's builder once. Every failure is one located line; no trial has started."
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -131,17 +132,28 @@ def load_source(ref: str, tracking_uri: str | None) -> dict[str, Any]:
     return fetch(ref, tracking_uri)
 
 
-def representative_config(loaded: LoadedSpec) -> dict[str, Any]:
-    """One point of the space (constants, first choices, lower bounds) to try a builder on."""
+def representative_config(loaded: LoadedSpec, *, middle: bool = False) -> dict[str, Any]:
+    """One point of the space to try a builder on: constants, first choices, lower bounds;
+    with `middle`, the middle choices and the middles of the ranges (on a log scale for a log
+    range), to measure a typical trial on."""
     config: dict[str, Any] = {"seed": loaded.spec.seed}
     for name, param in loaded.spec.space.items():
         if isinstance(param, ConstantParam):
             config[name] = param.value
         elif isinstance(param, CategoricalParam):
-            config[name] = param.choices[0]
+            config[name] = param.choices[len(param.choices) // 2 if middle else 0]
         elif isinstance(param, FloatParam | IntParam):
-            config[name] = param.low
+            config[name] = _middle(param) if middle else param.low
     return config
+
+
+def _middle(param: FloatParam | IntParam) -> float | int:
+    low, high = float(param.low), float(param.high)
+    value = math.sqrt(low * high) if param.log else (low + high) / 2
+    step = getattr(param, "step", None)
+    if step:  # on the range's grid
+        value = low + step * round((value - low) / step)
+    return round(value) if isinstance(param, IntParam) else value
 
 
 def try_builder(

@@ -52,6 +52,7 @@ def sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "gpu_per_trial": spec.resources.gpu,
         "seed": spec.seed,
         "max_retries": spec.failure.max_retries,
+        "fusion": spec.fusion.size if spec.fusion is not None else None,  # K, or auto
         # Absolute: data files named relative to the spec are found from anywhere, later.
         "spec_file": str(Path(loaded.source).resolve()),
     }

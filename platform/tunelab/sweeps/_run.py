@@ -15,6 +15,7 @@ from tunelab.search import WarmStart
 from tunelab.spec import LoadedSpec
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import Extension, extension_params
+from tunelab.sweeps._fusion import pick_fusion
 from tunelab.sweeps._heartbeat import Heartbeat
 from tunelab.sweeps._metrics import LevelPublisher
 from tunelab.sweeps._plan import (
@@ -95,6 +96,9 @@ def run_sweep(
             with Heartbeat(session.writer):  # from the parent run's creation to the last trial
                 cluster.start()  # Ray in this process starts while the writer reaches the store
                 parent_run_id = session.writer.wait_ready()
+                if loaded.spec.fusion is not None and loaded.spec.fusion.auto:
+                    loaded, pick = pick_fusion(loaded, prepared, session.writer)
+                    print(f"tunelab: {pick.describe()}", file=sys.stderr)
                 began = True  # its parent run exists: its name is its for good
                 state = starting_state(session.writer, continued, plan.folder)
                 stop = run_trials(

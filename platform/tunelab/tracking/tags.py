@@ -25,6 +25,10 @@ TAG_RETRIES = "tunelab.retries"  # times the trial was restarted after its worke
 TAG_RETRY_REASON = "tunelab.retry_reason"  # why it was last restarted (node_lost: ...)
 TAG_RESUMED_AT_EPOCH = "tunelab.resumed_at_epoch"  # the first epoch it trained after a restart
 TAG_FUSED_GROUP = "tunelab.fused_group"  # the fused group a trial trained in (spec `fusion`)
+# On a sweep's parent with `fusion: auto`: the group size it picked ("off": unfused), and the
+# training examples per second it measured by size, as JSON ({"1": 69706, "2": 85183, ...}).
+TAG_FUSION = "tunelab.fusion"
+TAG_FUSION_MEASURED = "tunelab.fusion_measured"
 TAG_PARETO = "tunelab.pareto_front"  # "true" on the runs of a multi-objective sweep's front
 TAG_BEST_RUN_ID = "tunelab.best_run_id"
 TAG_BEST_TRIAL = "tunelab.best_trial"

@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tunelab.training._common import CPU, Device
     from tunelab.training._fused import train_fused
     from tunelab.training._gan import generated_distance
+    from tunelab.training._probe import fusion_throughput
     from tunelab.training._supervised import evaluate
 
 # Imported, with torch, on first access.
@@ -46,6 +47,7 @@ __getattr__ = lazy.attributes(
         "CPU": "_common",
         "Device": "_common",
         "evaluate": "_supervised",
+        "fusion_throughput": "_probe",
         "generated_distance": "_gan",
         "train_fused": "_fused",
     },
@@ -68,6 +70,7 @@ __all__ = [
     "build_reference",
     "checkpoint_bytes",
     "evaluate",
+    "fusion_throughput",
     "generated_distance",
     "load_checkpoint",
     "load_model",

@@ -312,6 +312,27 @@ def fused_forward(
     return h
 
 
+def fused_step(
+    stack: Stack,
+    members: Sequence[Member],
+    x: torch.Tensor,
+    y: torch.Tensor,
+    criterion: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+    device: Device = CPU,
+) -> torch.Tensor:
+    """One optimizer step of every member on its own batch (`x` [K, batch, ...], `y` [K,
+    batch]); returns each member's mean loss, as it would be alone."""
+    with device.autocast():
+        out = fused_forward(stack, members, x).float()
+    losses = torch.stack([criterion(out[i], y[i]) for i in range(len(members))])
+    for p in stack.params:
+        p.grad = None
+    losses.sum().backward()  # members share no parameter: each gets its own gradient
+    stack.clip_gradients()
+    stack.step()
+    return losses.detach()
+
+
 EVALUATED_ROWS = 1 << 16  # examples times members evaluated in one pass
 
 
@@ -434,18 +455,8 @@ def train_fused(
             index = order[:, start : start + batch_size]
             if index.shape[1] < 2 and seen:
                 break  # as train_supervised: no single-example batch
-            with device.autocast():
-                out = fused_forward(stack, group, x_train[index]).float()
-            targets = y_train[index]
-            losses = torch.stack(
-                [criterion(out[i], targets[i]) for i in range(len(group))]
-            )  # each member's mean loss, as alone
-            for p in stack.params:
-                p.grad = None
-            losses.sum().backward()  # members share no parameter: each gets its own gradient
-            stack.clip_gradients()
-            stack.step()
-            sums += losses.detach() * index.shape[1]
+            losses = fused_step(stack, group, x_train[index], y_train[index], criterion, device)
+            sums += losses * index.shape[1]
             seen += index.shape[1]
         validation = evaluate_fused(stack, group, x_val, y_val, data.task, device)
         for row, number in enumerate(active):

@@ -74,6 +74,26 @@ def latency_ms(model: nn.Module, x: torch.Tensor, device: Device = CPU) -> float
     return statistics.median(times)
 
 
+def train_step(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    criterion: Any,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    clip: float,
+    device: Device = CPU,
+) -> torch.Tensor:
+    """One optimizer step on one batch; returns its loss."""
+    with device.autocast():
+        loss = criterion(model(x).float(), y)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip > 0:
+        nn.utils.clip_grad_norm_(model.parameters(), clip)
+    optimizer.step()
+    return loss.detach()
+
+
 def train_supervised(
     config: Mapping[str, Any],
     data: DataSplits,
@@ -119,15 +139,11 @@ def train_supervised(
             batch = order[start : start + batch_size]
             if len(batch) < 2 and seen:
                 break  # batch norm cannot train on a single example
-            with device.autocast():
-                loss = criterion(model(x_train[batch]).float(), y_train[batch])
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if clip > 0:
-                nn.utils.clip_grad_norm_(model.parameters(), clip)
-            optimizer.step()
+            loss = train_step(
+                model, optimizer, criterion, x_train[batch], y_train[batch], clip, device
+            )
             # Summed on the device: no host sync per batch.
-            loss_sum += loss.detach() * len(batch)
+            loss_sum += loss * len(batch)
             seen += len(batch)
         metrics = {
             "train_loss": loss_sum.item() / seen,
