@@ -8,9 +8,10 @@
   4. Ray serves the GPU gauges the Cluster dashboard reads, for every GPU (needs the packages
      of ray[default], which run Ray's metrics agent; said so when they are missing);
   5. fusion on the GPU, the small CNN of benchmarks/fusion.py on the digits, bf16 autocast:
-     samples/s of one trial alone and of fused groups of K = 8, 16, 32, 64 (the engine); four
-     trials packed at 0.25 GPU through `run_sweep` against four bare PyTorch processes packed
-     the same way; and a sweep of 32 trials fused by 16 against the same 32 unfused.
+     samples/s of one trial alone and of fused groups of K = 8, 16, 32, 64 (the engine); what
+     `fusion: auto` measures and would pick there; four trials packed at 0.25 GPU through
+     `run_sweep` against four bare PyTorch processes packed the same way; and a sweep of 32
+     trials fused by 16 against the same 32 unfused.
 
     python benchmarks/gpu_check.py --out results.json
 
@@ -235,6 +236,17 @@ def fusion() -> dict[str, Any]:
             "x_alone": round(k * alone / seconds, 2),
         }
         print("fused", k, out[f"fused_{k}"], flush=True)
+
+    # What `fusion: auto` measures on this device for the same CNN, and the size it would pick.
+    from tunelab.sweeps._fusion import pick_size
+    from tunelab.training import fusion_throughput
+
+    rates = fusion_throughput(todo[0], data, arch, sizes=[2, 4, 8, 16, 32, 64], device=device)
+    out["auto"] = {
+        "examples_per_s": {k: round(rate) for k, rate in rates.items()},
+        "picked": pick_size(rates),
+    }
+    print("auto", out["auto"], flush=True)
 
     # Packing: four trials at once on one GPU, bare processes against tunelab's 0.25 GPU each.
     started = time.perf_counter()
