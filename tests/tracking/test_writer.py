@@ -48,3 +48,27 @@ def test_an_unusable_store_fails_fast_with_one_line() -> None:
     assert str(caught.value).startswith("cannot use the tracking store nosuchscheme://here: ")
     assert "\n" not in str(caught.value)
     writer.close(timeout_s=5)
+
+
+def test_work_after_written_sees_every_write_before_it(tmp_path: Path) -> None:
+    """What the sweep does once results are recorded (deleting old checkpoints) never runs
+    before the writes enqueued ahead of it reached the store."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    writer = TrackingWriter(uri, "writer-after", batch_window_s=0.2)
+    writer.open_sweep("sweep-b", tags={"tunelab.role": "sweep"}, params={})
+    writer.wait_ready()
+    writer.start_run("t0", "trial-t0", tags={}, params={})
+    seen: list[list[int]] = []
+
+    def look(upto: int) -> None:
+        client = MlflowClient(uri)
+        steps = sorted(m.step for m in client.get_metric_history(writer.run_id("t0"), "val_loss"))
+        seen.append(steps[-1:] + [upto])
+
+    for epoch in range(1, 6):
+        writer.log("t0", epoch, {"val_loss": 1.0 / epoch})
+        writer.after_written(f"look at epoch {epoch}", lambda upto=epoch: look(upto))
+    writer.close()
+    assert writer.failed_writes == []
+    assert seen and all(last >= upto for last, upto in seen), seen
+    assert len(seen) == 5

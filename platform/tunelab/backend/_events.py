@@ -3,7 +3,7 @@ so the sweep side implements them without importing Ray."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -44,6 +44,12 @@ class TrialEvents(Protocol):
     def trial_result(self, trial_id: str, result: TrialResult) -> None: ...
 
     def trial_checkpointed(self, trial_id: str, checkpoint: str) -> None: ...
+
+    def checkpoints_dropped(self, trial_id: str, delete: Callable[[], None]) -> None:
+        """Checkpoints the trial no longer keeps (`checkpoints.keep`) since its newest one came:
+        `delete` deletes them. Call it once the trial's results up to that newest one are
+        recorded, so that a resumed sweep still finds the checkpoint of the last epoch its run
+        recorded."""
 
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None: ...
 

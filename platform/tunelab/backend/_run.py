@@ -21,6 +21,7 @@ from tunelab.backend._callback import ForwardingCallback
 from tunelab.backend._events import RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
 from tunelab.backend._fusion import FusionCallback, Groups
 from tunelab.backend._live import attached
+from tunelab.backend._retention import RetentionCallback
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
 from tunelab.backend._trial import Deferred, run_trial
 from tunelab.data import DataSplits
@@ -116,13 +117,14 @@ def run_trials(
                 ForwardingCallback(sweep),
                 JsonLoggerCallback(),
                 *([FusionCallback(sweep)] if groups is not None else []),
+                # The best `keep` by the metric, and the latest (see _retention: not Ray's
+                # CheckpointConfig(num_to_keep), which snapshots the experiment each time).
+                *(
+                    [RetentionCallback(sweep, spec.checkpoints.keep, spec.metric, spec.mode)]
+                    if spec.checkpoints.keep is not None
+                    else []
+                ),
             ],
-            # The best `keep` by the metric, and the latest, which Ray always keeps.
-            checkpoint_config=tune.CheckpointConfig(
-                num_to_keep=spec.checkpoints.keep,
-                checkpoint_score_attribute=spec.metric if spec.checkpoints.keep else None,
-                checkpoint_score_order=spec.mode,
-            ),
             stop=BudgetStopper(sweep) if budget.capped else None,
             # A trial whose worker or node dies restarts from its last checkpoint, on any node.
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),

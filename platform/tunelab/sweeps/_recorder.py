@@ -161,6 +161,11 @@ class SweepRecorder:
         if record is not None:
             record.checkpoint = checkpoint
 
+    def checkpoints_dropped(self, trial_id: str, delete: Callable[[], None]) -> None:
+        record = self.state.trials.get(trial_id)
+        name = record.name if record is not None else trial_id
+        self.writer.after_written(f"delete the checkpoints {name} no longer keeps", delete)
+
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None:
         """Its worker or node died: Ray restarts it from its last checkpoint, in the same run."""
         record = self.state.trials.get(trial_id)

@@ -49,12 +49,14 @@ class Reopen:
 class Call:
     """Arbitrary work with the client and the run-id map, in order with everything else.
     `durable` describes it as data (see _durable), so it can wait on disk for the store; a
-    `local` call does not use the store at all (it runs even while the store is away)."""
+    `local` call does not use the store at all (it runs even while the store is away). An
+    `after_batch` call runs once the writes of its batch (all those before it) are written."""
 
     fn: Callable[[MlflowClient, Mapping[str, str]], None]
     what: str
     durable: Callable[[], dict[str, Any]] | None = None
     local: bool = False
+    after_batch: bool = False
 
 
 @dataclass

@@ -163,6 +163,12 @@ class TrackingWriter:
         not use the store (it runs then too)."""
         self._queue.put(Call(fn, what, durable=getattr(fn, "record", None), local=local))
 
+    def after_written(self, what: str, fn: Callable[[], None]) -> None:
+        """Run `fn`, which does not use the store, once everything enqueued before it is written
+        (at the end of its batch, not splitting it). While the store is away it waits, in
+        memory, until what came before it is sent."""
+        self._queue.put(Call(lambda _client, _ids: fn(), what, after_batch=True))
+
     def flush(self, timeout_s: float | None = None) -> bool:
         """Wait until everything enqueued so far is written (or given up on)."""
         if not self._thread.is_alive():
@@ -357,8 +363,11 @@ class TrackingWriter:
         from mlflow.entities import Metric, RunTag
 
         pending: dict[str, Pending] = defaultdict(Pending)
+        afterwards: list[Call] = []
         for op in batch:
-            if isinstance(op, CreateRun):
+            if isinstance(op, Call) and op.after_batch:
+                afterwards.append(op)
+            elif isinstance(op, CreateRun):
                 self._create(client, op, pending)
             elif isinstance(op, Log):
                 run_id = self._run_ids.get(op.key)
@@ -389,8 +398,13 @@ class TrackingWriter:
                 self._retry(op.what, partial(op.fn, client, dict(self._run_ids)))
             elif isinstance(op, Barrier):
                 self._write_all(client, pending)
+                for call in afterwards:
+                    self._retry(call.what, partial(call.fn, client, dict(self._run_ids)))
+                afterwards.clear()
                 op.done.set()
         self._write_all(client, pending)
+        for call in afterwards:
+            self._retry(call.what, partial(call.fn, client, dict(self._run_ids)))
 
     def _create(self, client: MlflowClient, op: CreateRun, pending: dict[str, Pending]) -> None:
         from mlflow.entities import Param
