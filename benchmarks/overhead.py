@@ -1,6 +1,6 @@
 """What tunelab costs on top of the training itself.
 
-The same 16 short CNN-on-digits trials (one fixed config, a different seed each, one torch thread
+The same short CNN-on-digits trials (16, then 64) (one fixed config, a different seed each, one torch thread
 each, 2 at a time) run three ways in one process:
 
   bare        a PyTorch script with a pool of 2 worker processes (no tracking, no checkpoints)
@@ -11,8 +11,12 @@ Wall times exclude interpreter start. Ray is started once before the two Ray var
 start-up (reported separately) is outside both; each variant gets a fresh MLflow SQLite store whose
 tables are created before the clock starts. The last line is a JSON object with the ratios.
 
-    .venv/bin/python benchmarks/overhead.py [--trials 16] [--epochs 6]
-        [--keep-checkpoints 1|null] [--skip-plain]
+    .venv/bin/python benchmarks/overhead.py [--trials 16 64] [--epochs 6]
+        [--keep-checkpoints 1|null] [--plain-at 16] [--skip-plain]
+
+At each trial count: wall times, the ratio to bare, and the time until the first trial's first
+epoch ended (bare: in its worker; tunelab: when the driver got the result). Across the counts:
+what one more trial costs, the slope between the first and the last count.
 
 Where tunelab's time goes beyond bare (2-core machine, 16 trials of ~0.6 s): per epoch, nothing
 measurable (an epoch with its report and checkpoint costs what the bare epoch costs). The rest is
@@ -66,26 +70,33 @@ def _bare_worker_init() -> None:
 
 
 def _bare_trial(args: tuple[int, int]) -> float:
+    """Train one trial; the wall-clock time (time.time) its first epoch ended."""
     from tunelab.models import architectures
     from tunelab.training import train
 
     seed, epochs = args
-    last: dict[str, float] = {}
+    first: list[float] = []
+
+    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        if not first:
+            first.append(time.time())
+
     train(
         {**CONFIG, "seed": seed},
         _DATA,
         architectures.get("cnn"),
         max_epochs=epochs,
-        report=lambda e, m, s: last.update(m),
+        report=report,
     )
-    return last["val_accuracy"]
+    return first[0]
 
 
-def bare(trials: int, epochs: int) -> float:
-    started = time.perf_counter()
+def bare(trials: int, epochs: int) -> tuple[float, float]:
+    """Wall seconds for all trials, and until the first trial's first epoch ended."""
+    started, wall = time.perf_counter(), time.time()
     with mp.get_context("spawn").Pool(2, initializer=_bare_worker_init) as pool:
-        pool.map(_bare_trial, [(seed, epochs) for seed in range(trials)], chunksize=1)
-    return time.perf_counter() - started
+        firsts = pool.map(_bare_trial, [(seed, epochs) for seed in range(trials)], chunksize=1)
+    return time.perf_counter() - started, min(firsts) - wall
 
 
 def fresh_store(folder: Path, name: str) -> str:
@@ -96,9 +107,10 @@ def fresh_store(folder: Path, name: str) -> str:
     return uri
 
 
-def tunelab_run(trials: int, epochs: int, folder: Path, keep: str = "1") -> float:
+def tunelab_run(trials: int, epochs: int, folder: Path, keep: str = "1") -> tuple[float, float]:
+    """Wall seconds of `run_sweep`, and until the sweep got its first trial's first result."""
     from tunelab.spec import parse_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import _recorder, run_sweep
 
     space = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in CONFIG.items())
     text = (
@@ -106,13 +118,29 @@ def tunelab_run(trials: int, epochs: int, folder: Path, keep: str = "1") -> floa
         f"budget: {{trials: {trials}, max_epochs: {epochs}, concurrency: 2}}\n"
         f"scheduler: fifo\nsearcher: random\ncheckpoints: {{keep: {keep}}}\nspace:\n{space}\n"
     )
-    loaded = parse_spec(text, "overhead.yaml", {"--name": "overhead"})
-    uri = fresh_store(folder, "tunelab")
+    loaded = parse_spec(text, "overhead.yaml", {"--name": f"overhead-{trials}"})
+    uri = fresh_store(folder, f"tunelab-{trials}")
+    # When the driver hears of the first result (the recorder is where every result arrives).
+    first: list[float] = []
+    recorder = _recorder.SweepRecorder
+    original = recorder.trial_result
+
+    def noted(self: Any, trial_id: str, result: Any) -> None:
+        if not first:
+            first.append(time.perf_counter())
+        original(self, trial_id, result)
+
+    recorder.trial_result = noted  # type: ignore[method-assign]
     started = time.perf_counter()
-    report = run_sweep(loaded, tracking_uri=uri, results_dir=str(folder / "tunelab"), live=False)
+    try:
+        report = run_sweep(
+            loaded, tracking_uri=uri, results_dir=str(folder / "tunelab"), live=False
+        )
+    finally:
+        recorder.trial_result = original  # type: ignore[method-assign]
     elapsed = time.perf_counter() - started
     assert report.counts["completed"] == trials, report.counts
-    return elapsed
+    return elapsed, first[0] - started
 
 
 def _plain_trainable(config: dict[str, Any]) -> None:
@@ -164,38 +192,76 @@ def plain_tune(trials: int, epochs: int, folder: Path) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--trials", type=int, default=16)
+    parser.add_argument("--trials", type=int, nargs="+", default=[16, 64])
     parser.add_argument("--epochs", type=int, default=6)
     parser.add_argument(
         "--keep-checkpoints", default="1", help="tunelab's checkpoints.keep (null: every epoch's)"
+    )
+    parser.add_argument(
+        "--plain-at",
+        type=int,
+        nargs="*",
+        default=[16],
+        help="the trial counts plain Ray Tune also runs at (it takes minutes at 64)",
     )
     parser.add_argument("--skip-plain", action="store_true", help="only bare and tunelab")
     args = parser.parse_args()
     import ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    rows: list[dict[str, Any]] = []
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
-        bare_s = bare(args.trials, args.epochs)
+        bares = {n: bare(n, args.epochs) for n in args.trials}
         started = time.perf_counter()
         ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
         ray_start_s = time.perf_counter() - started
-        tunelab_s = tunelab_run(args.trials, args.epochs, folder, args.keep_checkpoints)
-        plain_tune_s = math.nan if args.skip_plain else plain_tune(args.trials, args.epochs, folder)
+        for n in args.trials:
+            tunelab_s, tunelab_first_s = tunelab_run(n, args.epochs, folder, args.keep_checkpoints)
+            plain = not args.skip_plain and n in args.plain_at
+            plain_s = plain_tune(n, args.epochs, folder) if plain else math.nan
+            bare_s, bare_first_s = bares[n]
+            rows.append(
+                {
+                    "trials": n,
+                    "bare_s": round(bare_s, 2),
+                    "tunelab_s": round(tunelab_s, 2),
+                    "plain_tune_s": round(plain_s, 2),
+                    "ratio_tunelab_vs_bare": round(tunelab_s / bare_s, 3),
+                    "ratio_plain_tune_vs_bare": round(plain_s / bare_s, 3),
+                    "first_result_bare_s": round(bare_first_s, 2),
+                    "first_result_tunelab_s": round(tunelab_first_s, 2),
+                }
+            )
         ray.shutdown()
-    result = {
-        "trials": args.trials,
+    result: dict[str, Any] = {
         "epochs": args.epochs,
-        "bare_s": round(bare_s, 2),
-        "tunelab_s": round(tunelab_s, 2),
-        "plain_tune_s": round(plain_tune_s, 2),
         "ray_start_s_excluded": round(ray_start_s, 2),
-        "ratio_tunelab_vs_bare": round(tunelab_s / bare_s, 3),
-        "ratio_plain_tune_vs_bare": round(plain_tune_s / bare_s, 3),
+        "runs": rows,
     }
-    print(f"{'way':<12}{'wall s':>10}{'x bare':>10}")
-    for way in ("bare", "tunelab", "plain_tune"):
-        print(f"{way:<12}{result[way + '_s']:>10.2f}{result[way + '_s'] / bare_s:>10.2f}")
+    print(f"{'trials':>6}{'bare s':>9}{'tunelab s':>11}{'x bare':>8}{'plain s':>9}{'x bare':>8}"
+          f"{'1st result: bare s':>20}{'tunelab s':>11}")  # fmt: skip
+    for r in rows:
+        print(
+            f"{r['trials']:>6}{r['bare_s']:>9.2f}{r['tunelab_s']:>11.2f}"
+            f"{r['ratio_tunelab_vs_bare']:>8.2f}{r['plain_tune_s']:>9.2f}"
+            f"{r['ratio_plain_tune_vs_bare']:>8.2f}{r['first_result_bare_s']:>20.2f}"
+            f"{r['first_result_tunelab_s']:>11.2f}"
+        )
+    if len(rows) >= 2:  # what one more trial costs: the slope between the first and last counts
+        low, high = rows[0], rows[-1]
+        extra = high["trials"] - low["trials"]
+        bare_per = (high["bare_s"] - low["bare_s"]) / extra
+        tunelab_per = (high["tunelab_s"] - low["tunelab_s"]) / extra
+        result["marginal_s_per_trial"] = {
+            "bare": round(bare_per, 4),
+            "tunelab": round(tunelab_per, 4),
+            "ratio": round(tunelab_per / bare_per, 3),
+        }
+        print(
+            f"one more trial: bare {bare_per:.3f} s, tunelab {tunelab_per:.3f} s "
+            f"({tunelab_per / bare_per:.2f}x), from {low['trials']} to {high['trials']} trials"
+        )
     print(f"(Ray start-up, outside both Ray timings: {ray_start_s:.2f} s)")
     print(json.dumps(result))
 
