@@ -23,7 +23,13 @@ Goals: tunelab at least as good as random in every seed; median ratio at most 0.
 
     .venv/bin/python benchmarks/search.py [--specs mlp_wine,cnn_digits] [--seeds 5]
         [--trials 12] [--max-epochs 12] [--warm-start-specs mlp_digits,cnn_digits]
-        [--tunelab '{searcher: {startup_trials: 4}}']
+        [--tunelab '{searcher: {startup_trials: 4}}'] [--compute epochs|cpu]
+
+With `--compute cpu`, equal compute is CPU-seconds rather than epochs: each trial's run time
+(start to end) times the CPUs it held (a fused member: its share of its group's), spread evenly
+over its epochs; tunelab's sweep is capped at random's total with `budget.max_cpu_hours`, and the
+ratio is of CPU-seconds. An epoch is not a fixed unit once the search moves to configurations
+that train slower or faster, or trains several at once.
 
 Warm start, on a few specs (--warm-start-specs): per seed s, an earlier tunelab sweep (seed s),
 then one warm-started from it (`--warm-start`) and a cold one, both seed s + 100, at the same
@@ -68,6 +74,7 @@ def variant(
     trials: int,
     max_epochs: int,
     override: dict[str, Any] | None = None,
+    cpu_seconds: float | None = None,
 ) -> str:
     spec = yaml.safe_load(text)
     spec.pop("searcher", None)
@@ -76,8 +83,13 @@ def variant(
     if method == "random":
         spec["searcher"], spec["scheduler"] = "random", "fifo"
     else:
-        # The same compute, in epochs: as many trials as early stopping leaves room for.
-        budget.update(trials=trials * max_epochs, max_total_epochs=trials * max_epochs)
+        # The same compute, in epochs (or CPU-seconds): as many trials as early stopping
+        # leaves room for.
+        budget["trials"] = trials * max_epochs
+        if cpu_seconds is None:
+            budget["max_total_epochs"] = trials * max_epochs
+        else:
+            budget["max_cpu_hours"] = cpu_seconds / 3600
         spec.update(override or {})
     spec["budget"] = budget
     spec["seed"] = seed
@@ -91,9 +103,12 @@ def variant(
     return yaml.safe_dump(spec, sort_keys=False)
 
 
-def observations(tracking_uri: str, sweep: str, metric: str) -> tuple[list[float], int]:
-    """Every epoch's metric across the sweep's trials, in the order they were reported; and
-    the number of trials."""
+def observations(
+    tracking_uri: str, sweep: str, metric: str, cpu: float = 1.0
+) -> tuple[list[float], list[float], int]:
+    """Every epoch's metric across the sweep's trials, in the order they were reported; what
+    each epoch cost in CPU-seconds (its trial's run time, start to end, shared evenly by its
+    epochs, times the CPUs it held: `cpu`); and the number of trials."""
     from mlflow import MlflowClient
 
     from tunelab.tracking.tags import ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
@@ -105,10 +120,13 @@ def observations(tracking_uri: str, sweep: str, metric: str) -> tuple[list[float
     )
     points = []
     for run in runs:
-        for m in client.get_metric_history(run.info.run_id, metric):
-            points.append((m.timestamp, m.step, run.info.run_id, m.value))
+        history = client.get_metric_history(run.info.run_id, metric)
+        seconds = max(0.0, ((run.info.end_time or 0) - run.info.start_time) / 1000)
+        cost = seconds * cpu / max(1, len(history))
+        for m in history:
+            points.append((m.timestamp, m.step, run.info.run_id, m.value, cost))
     points.sort()
-    return [value for *_, value in points], len(runs)
+    return [p[3] for p in points], [p[4] for p in points], len(runs)
 
 
 def best_so_far(values: list[float], mode: str) -> list[float]:
@@ -120,21 +138,44 @@ def best_so_far(values: list[float], mode: str) -> list[float]:
     return out
 
 
-def compare(tunelab: list[float], random: list[float], mode: str) -> dict[str, Any]:
-    """tunelab's epochs past random's total are not counted: equal compute at most."""
+def compare(
+    tunelab: list[float],
+    random: list[float],
+    mode: str,
+    costs: tuple[list[float], list[float]] | None = None,
+) -> dict[str, Any]:
+    """tunelab's epochs past random's total are not counted: equal compute at most. Compute is
+    epochs, or with `costs` (each epoch's CPU-seconds, tunelab's and random's) CPU-seconds:
+    the ratio is then of CPU-seconds, and equal compute is the smaller total."""
     better = (lambda a, b: a >= b) if mode == "max" else (lambda a, b: a <= b)
-    tunelab = tunelab[: len(random)]
+    if costs is None:
+        costs = ([1.0] * len(tunelab), [1.0] * len(random))
+    t_spent, r_spent = cumulative(costs[0]), cumulative(costs[1])
+    r_total = r_spent[-1]
+    kept = sum(1 for c in t_spent if c <= r_total + 1e-9) or 1
+    tunelab, t_spent = tunelab[:kept], t_spent[:kept]
     t_curve, r_curve = best_so_far(tunelab, mode), best_so_far(random, mode)
-    equal = min(len(t_curve), len(r_curve))
+    equal = min(t_spent[-1], r_total)
+    t_best = t_curve[sum(1 for c in t_spent if c <= equal + 1e-9) - 1]
+    r_best = r_curve[max(1, sum(1 for c in r_spent if c <= equal + 1e-9)) - 1]
+    reached = epochs_to_reach(tunelab, r_curve[-1], mode)
     return {
         "tunelab_epochs": len(t_curve),
         "random_epochs": len(r_curve),
-        "ratio": epochs_to_reach(tunelab, r_curve[-1], mode) / len(r_curve),
-        "equal_compute_epochs": equal,
-        "tunelab_best": t_curve[equal - 1],
-        "random_best": r_curve[equal - 1],
-        "tunelab_at_least_random": better(t_curve[equal - 1], r_curve[equal - 1]),
+        "ratio": (t_spent[int(reached) - 1] if math.isfinite(reached) else math.inf) / r_total,
+        "equal_compute": round(equal, 2),
+        "tunelab_best": t_best,
+        "random_best": r_best,
+        "tunelab_at_least_random": better(t_best, r_best),
     }
+
+
+def cumulative(costs: list[float]) -> list[float]:
+    out, total = [], 0.0
+    for cost in costs:
+        total += cost
+        out.append(total)
+    return out
 
 
 def epochs_to_reach(values: list[float], target: float, mode: str) -> float:
@@ -159,8 +200,10 @@ class Bench:
         *,
         role: str = "",
         warm_start: str | None = None,
+        cpu_seconds: float | None = None,
     ) -> dict[str, Any]:
-        """Runs one sweep; its name, every epoch's metric in order, trials, mode and seconds."""
+        """Runs one sweep; its name, every epoch's metric in order and its CPU-seconds, trials,
+        mode and seconds. `cpu_seconds`: tunelab's budget in CPU-seconds, not epochs."""
         from tunelab.spec import parse_spec
         from tunelab.sweeps import run_sweep
 
@@ -168,7 +211,7 @@ class Bench:
         name = f"{spec_name}-{method}-{seed}" + (f"-{role}" if role else "")
         spec_text = variant(
             Path(path).read_text(), method, seed=seed, trials=self.args.trials,
-            max_epochs=self.args.max_epochs, override=self.override,
+            max_epochs=self.args.max_epochs, override=self.override, cpu_seconds=cpu_seconds,
         )  # fmt: skip
         loaded = parse_spec(spec_text, path, {"--name": name})
         began = time.perf_counter()
@@ -179,10 +222,15 @@ class Bench:
             live=False,
             warm_start=warm_start,
         )
-        values, trials = observations(self.uri, name, loaded.spec.metric)
+        spec = loaded.spec
+        share = 1 / spec.fusion.members if spec.fusion is not None else 1.0  # a member's CPUs
+        values, costs, trials = observations(
+            self.uri, name, spec.metric, spec.resources.cpu * share
+        )
         return {
             "name": name,
             "values": values,
+            "cpu_s": costs,
             "trials": trials,
             "mode": loaded.spec.mode,
             "wall_s": round(time.perf_counter() - began, 1),
@@ -196,7 +244,9 @@ def random_sweep(bench: Bench, spec_name: str, seed: int) -> dict[str, Any]:
     cache = Path(os.environ["TUNELAB_CACHE_DIR"]) / "search-benchmark"
     path = cache / f"{spec_name}-seed{seed}-{a.trials}x{a.max_epochs}.json"
     if path.is_file():
-        return dict(json.loads(path.read_text()))
+        cached = dict(json.loads(path.read_text()))
+        if "cpu_s" in cached:  # (kept before costs were)
+            return cached
     result = bench.sweep(spec_name, "random", seed)
     cache.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(result))
@@ -205,14 +255,21 @@ def random_sweep(bench: Bench, spec_name: str, seed: int) -> dict[str, Any]:
 
 def against_random(bench: Bench, spec_name: str, seeds: int) -> dict[str, Any]:
     per_seed = []
+    by_cpu = bench.args.compute == "cpu"
     for seed in range(seeds):
-        tunelab = bench.sweep(spec_name, "tunelab", seed)
         random = random_sweep(bench, spec_name, seed)
+        budget = sum(random["cpu_s"]) if by_cpu else None
+        tunelab = bench.sweep(spec_name, "tunelab", seed, cpu_seconds=budget)
+        costs = (tunelab["cpu_s"], random["cpu_s"]) if by_cpu else None
         per_seed.append(
             {
-                **compare(tunelab["values"], random["values"], tunelab["mode"]),
+                **compare(tunelab["values"], random["values"], tunelab["mode"], costs),
                 "tunelab_trials": tunelab["trials"],
                 "tunelab_epochs_trained": len(tunelab["values"]),
+                "cpu_s": {
+                    "tunelab": round(sum(tunelab["cpu_s"]), 1),
+                    "random": round(sum(random["cpu_s"]), 1),
+                },
                 "wall_s": {"tunelab": tunelab["wall_s"], "random": random["wall_s"]},
             }
         )
@@ -280,6 +337,13 @@ def main() -> None:
         help="specs to measure warm start on (comma-separated; empty: none)",
     )
     parser.add_argument(
+        "--compute",
+        choices=("epochs", "cpu"),
+        default="epochs",
+        help="what equal compute means: epochs trained, or CPU-seconds (each trial's run time "
+        "times the CPUs it held; tunelab capped with budget.max_cpu_hours)",
+    )
+    parser.add_argument(
         "--tunelab",
         default="{}",
         help="YAML merged into tunelab's spec, to measure other settings, e.g. "
@@ -310,6 +374,7 @@ def main() -> None:
         "seeds": args.seeds,
         "trials": args.trials,
         "max_epochs": args.max_epochs,
+        "compute": args.compute,
         "tunelab_override": override,
         "wall_s": round(time.perf_counter() - started, 1),
         "goals": {"median_ratio_max": 0.25, "tunelab_at_least_random": "every seed"},
