@@ -63,7 +63,7 @@ def test_work_after_written_sees_every_write_before_it(tmp_path: Path) -> None:
     def look(upto: int) -> None:
         client = MlflowClient(uri)
         steps = sorted(m.step for m in client.get_metric_history(writer.run_id("t0"), "val_loss"))
-        seen.append(steps[-1:] + [upto])
+        seen.append([*steps[-1:], upto])
 
     for epoch in range(1, 6):
         writer.log("t0", epoch, {"val_loss": 1.0 / epoch})
