@@ -14,6 +14,7 @@ from tunelab import lazy
 from tunelab.backend._events import (
     FUSION_KEY,
     RESUME_KEY,
+    SCHEDULE_PREFIX,
     Budget,
     Continued,
     RunEnd,
@@ -56,6 +57,7 @@ __all__ = [
     "FUSION_KEY",
     "METRICS",
     "RESUME_KEY",
+    "SCHEDULE_PREFIX",
     "Budget",
     "Cluster",
     "Continued",

@@ -11,6 +11,9 @@ from typing import Any, Protocol
 EPOCH_KEY = "epoch"
 NODE_KEY = "node_id"
 ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
+# A population based sweep's trial reports the hyperparameters it trained the epoch with:
+# hp/lr, hp/dropout, ... (they change as it exploits other trials).
+SCHEDULE_PREFIX = "hp/"
 # In a resumed sweep's config: the trial goes on from its own folder's checkpoint at this epoch.
 RESUME_KEY = "tunelab_resume"  # {"name": "trial-002", "folder": ..., "epoch": 7, ...}
 # In a fused sweep's config: the trial is member `member` of fused group `group`, whose trainer
@@ -50,6 +53,20 @@ class TrialEvents(Protocol):
         `delete` deletes them. Call it once the trial's results up to that newest one are
         recorded, so that a resumed sweep still finds the checkpoint of the last epoch its run
         recorded."""
+
+    def trial_exploited(
+        self,
+        trial_id: str,
+        source_id: str,
+        *,
+        epoch: int,
+        source_epoch: int,
+        config: dict[str, Any],
+        values: Mapping[str, Any],
+    ) -> None:
+        """Population based training: after its `epoch`, the trial goes on from trial
+        `source_id`'s checkpoint of `source_epoch`, with `config` (the source's, explored).
+        `values`: the source's result of that epoch, now the trial's model's."""
 
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None: ...
 

@@ -28,7 +28,7 @@ from tunelab.data import DataSplits
 from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
-from tunelab.spec import MEMBER_CPU, SweepSpec
+from tunelab.spec import MEMBER_CPU, SweepSpec, population_parameters
 
 
 def run_trials(
@@ -95,7 +95,7 @@ def run_trials(
             metric=spec.metric,
             mode=spec.mode,
             search_alg=searcher,
-            scheduler=make_scheduler(spec),
+            scheduler=make_scheduler(spec, sweep, architecture.trainer),
             num_samples=spec.budget.trials,
             max_concurrent_trials=concurrency,
             # One worker process serves many trials: no process start and no re-import per trial;
@@ -157,6 +157,11 @@ def _trainable(
         targets=tuple(metric for metric, _ in spec.targets),
         system_interval_s=spec.system_metrics.interval_s,
         timeout_s=spec.budget.trial_timeout_s,
+        scheduled=(
+            tuple(population_parameters(spec, architecture.trainer))
+            if spec.scheduler.population_based
+            else ()
+        ),
     )
     if spec.fusion is not None:  # the group's trainer holds the resources (see _fusion)
         return tune.with_resources(trainable, {"cpu": MEMBER_CPU, "gpu": 0})

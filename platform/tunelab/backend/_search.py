@@ -24,8 +24,14 @@ from tunelab.backend._live import live
 from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
 
-def make_scheduler(spec: SweepSpec) -> TrialScheduler:
+def make_scheduler(spec: SweepSpec, sweep: str = "", trainer: str = "supervised") -> TrialScheduler:
+    """The spec's scheduler. A population based one (pbt, pb2) tells the sweep `sweep` of each
+    exploit, and changes the hyperparameters `trainer` can change as it trains."""
     s, max_epochs = spec.scheduler, spec.budget.max_epochs
+    if s.population_based:
+        from tunelab.backend._population import population_scheduler
+
+        return population_scheduler(spec, sweep, trainer)
     if s.type == "asha":
         return ASHAScheduler(
             time_attr="training_iteration",
@@ -82,6 +88,7 @@ class BudgetedOptunaSearch(OptunaSearch):
         self.sweep = sweep  # pickled with the experiment: only the name (see _live)
         self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
         self.continued = list(continued or [])
+        self.told_epochs: dict[str, int] = {}  # the last epoch told Optuna, by trial
 
     # Ray pickles the searcher into the results folder (its own checkpoint, and the Tuner's
     # state), which is shared storage on a cluster: the study stays out, for its storage holds
@@ -102,8 +109,13 @@ class BudgetedOptunaSearch(OptunaSearch):
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
         # Optuna's intermediate values go by epoch: Ray's count starts again when a resumed
-        # sweep's trial goes on.
-        super().on_trial_result(trial_id, {**result, "training_iteration": epoch_of(result)})
+        # sweep's trial goes on. An epoch is told once: a retried trial repeats epochs, and a
+        # population based one can go back to an earlier epoch of another trial's.
+        epoch = epoch_of(result)
+        if epoch <= self.told_epochs.get(trial_id, 0):
+            return
+        self.told_epochs[trial_id] = epoch
+        super().on_trial_result(trial_id, {**result, "training_iteration": epoch})
 
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False

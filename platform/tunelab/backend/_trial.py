@@ -22,7 +22,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from tunelab.backend._events import EPOCH_KEY, ERROR_KEY, NODE_KEY, RESUME_KEY
+from tunelab.backend._events import EPOCH_KEY, ERROR_KEY, NODE_KEY, RESUME_KEY, SCHEDULE_PREFIX
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError, error_line
 from tunelab.models import Architecture
@@ -40,6 +40,7 @@ def run_trial(
     targets: tuple[str, ...] = (),
     system_interval_s: float = 0.0,
     timeout_s: float | None = None,
+    scheduled: tuple[str, ...] = (),
 ) -> None:
     """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
     `architecture` and `options` (the model's fixed options, weights included) are resolved on
@@ -67,6 +68,11 @@ def run_trial(
     sampler = SystemSampler(system_interval_s, gpu=use_gpu and not fused)
 
     last: dict[str, Any] = {EPOCH_KEY: int(restore["epoch"]) if restore else 0}
+    schedule = {
+        SCHEDULE_PREFIX + name: float(config[name])
+        for name in scheduled
+        if isinstance(config.get(name), int | float) and not isinstance(config[name], bool)
+    }
     reporting = False  # an exception from Ray's own reporting is Ray's, not the trial's
 
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
@@ -76,7 +82,13 @@ def run_trial(
             (Path(directory) / EPOCH_FILE).write_text(str(epoch))
             reporting = True
             tune.report(
-                {**metrics, EPOCH_KEY: epoch, NODE_KEY: node_id, SYSTEM_KEY: sampler.drain()},
+                {
+                    **metrics,
+                    **schedule,
+                    EPOCH_KEY: epoch,
+                    NODE_KEY: node_id,
+                    SYSTEM_KEY: sampler.drain(),
+                },
                 checkpoint=tune.Checkpoint.from_directory(directory),
             )
             reporting = False

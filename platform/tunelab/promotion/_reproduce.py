@@ -13,6 +13,7 @@ from typing import Any
 from tunelab import tracking
 from tunelab.errors import SourceError, TunelabError
 from tunelab.plugins import stored_code
+from tunelab.tracking.tags import TAG_EXPLOITS
 
 REPRODUCIBLE_RTOL = 1e-6
 # A trial trained as a member of a fused group, retrained alone: its batched products round
@@ -60,6 +61,13 @@ def _reproduce(run_id: str, tracking_uri: str | None) -> Reproduction:
 
     client = tracking.client(tracking_uri)
     run = tracking.get_run(client, run_id)
+    exploits = int(run.data.tags.get(TAG_EXPLOITS, "0"))
+    if exploits:
+        raise TunelabError(
+            f"run {run_id} went on from other trials' checkpoints {exploits} time(s) "
+            "(population based training; its tags tunelab.exploit.N say when and from "
+            "whom): a configuration trained from the start cannot reproduce it"
+        )
     with tempfile.TemporaryDirectory(prefix="tunelab-reproduce-") as folder:
         loaded = tracking.trial_spec(client, run, Path(folder))
     spec = loaded.spec

@@ -19,7 +19,7 @@ from pydantic import (
 
 Scalar = str | bool | int | float | None
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "nsga2")
-SCHEDULERS = ("asha", "hyperband", "median", "fifo")
+SCHEDULERS = ("asha", "hyperband", "median", "fifo", "pbt", "pb2")
 MAX_FUSION = 64  # members of one fused group, at most
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
@@ -225,9 +225,30 @@ class Searcher(_Strict):
 
 
 class Scheduler(_Strict):
-    type: Literal["asha", "hyperband", "median", "fifo"] = "asha"
+    type: Literal["asha", "hyperband", "median", "fifo", "pbt", "pb2"] = "asha"
     grace_period: int | None = Field(default=None, ge=1)
     reduction_factor: float | None = Field(default=None, gt=1)
+    # Population based training (pbt, pb2): every `interval` epochs a trial in the bottom
+    # `quantile` of the population goes on from the checkpoint and the hyperparameters of one in
+    # the top quantile, then explores: the hyperparameters a trial can change as it trains
+    # (learning rates, weight decay, momentum, dropout, clipping) move within the space. pbt
+    # resamples one with `resample_probability`, else multiplies it by one of `perturbation`'s
+    # factors (a categorical moves to a neighbouring choice); pb2 picks them with a GP bandit.
+    interval: int | None = Field(default=None, ge=1)  # None: a quarter of budget.max_epochs
+    quantile: float | None = Field(default=None, gt=0, le=0.5)  # None: 0.25
+    resample_probability: float | None = Field(default=None, ge=0, le=1)  # None: 0.25
+    perturbation: tuple[float, float] | None = None  # None: (0.8, 1.2)
+
+    @field_validator("perturbation")
+    @classmethod
+    def _perturbation(cls, factors: tuple[float, float] | None) -> tuple[float, float] | None:
+        if factors is not None and not all(math.isfinite(f) and f > 0 for f in factors):
+            raise ValueError(f"must be two factors > 0, got {list(factors)}")
+        return factors
+
+    @property
+    def population_based(self) -> bool:
+        return self.type in ("pbt", "pb2")
 
 
 class Resources(_Strict):

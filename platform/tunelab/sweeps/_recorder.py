@@ -4,11 +4,12 @@ log the model of a trial that finishes among the best so far."""
 
 from __future__ import annotations
 
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from tunelab.backend import FUSION_KEY, RESUME_KEY
+from tunelab.backend import FUSION_KEY, RESUME_KEY, SCHEDULE_PREFIX
 from tunelab.spec import SweepSpec
 from tunelab.sweeps._ranking import is_better, ranked_trials
 from tunelab.sweeps._state import (
@@ -22,6 +23,8 @@ from tunelab.sweeps._state import (
 from tunelab.tracking import TrackingWriter, metrics_of, params_of, trial_tags
 from tunelab.tracking.tags import (
     TAG_CLOSED,
+    TAG_EXPLOIT,
+    TAG_EXPLOITS,
     TAG_NODE,
     TAG_NODE_IP,
     TAG_RESUMED_AT_EPOCH,
@@ -70,6 +73,7 @@ class SweepRecorder:
         self.on_trial_end = on_trial_end
         self.best: float | None = None  # the best metric reported so far, for the board
         self.metrics = metrics  # what Prometheus sees of the sweep (see dashboards/)
+        self.exploits: dict[str, dict[str, Any]] = {}  # told before the result they follow
 
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None:
         config = dict(config)
@@ -136,16 +140,8 @@ class SweepRecorder:
             timestamp = int(sample.get("t", 0)) or None
             self.writer.log(trial_id, record.system_samples, values, timestamp_ms=timestamp)
             record.system_samples += 1
-        value = result.values.get(self.spec.metric)
-        record.last_value = float(value) if isinstance(value, int | float) else None
-        for metric, _ in self.spec.targets:
-            if isinstance(result.values.get(metric), int | float):
-                record.last_values[metric] = float(result.values[metric])
-        self.writer.log(
-            trial_id,
-            result.epoch,
-            metrics_of(result.values, self.metric_names),
-            timestamp_ms=result.timestamp_ms,
+        self._record_values(
+            trial_id, record, result.epoch, result.values, self.metric_names, result.timestamp_ms
         )
         if record.last_value is not None and is_better(
             record.last_value, self.best, self.spec.mode
@@ -155,6 +151,26 @@ class SweepRecorder:
                 self.metrics.best(self.best)
         if self.board is not None:
             self.board.result(trial_id, result.epoch, record.last_value, self.best)
+        exploit = self.exploits.pop(trial_id, None)
+        if exploit is not None:
+            self.trial_exploited(trial_id, **exploit)
+
+    def _record_values(
+        self,
+        trial_id: str,
+        record: TrialRecord,
+        epoch: int,
+        values: Mapping[str, Any],
+        names: tuple[str, ...],
+        timestamp_ms: int | None = None,
+    ) -> None:
+        record.last_epoch = epoch
+        value = values.get(self.spec.metric)
+        record.last_value = float(value) if isinstance(value, int | float) else None
+        for metric, _ in self.spec.targets:
+            if isinstance(values.get(metric), int | float):
+                record.last_values[metric] = float(values[metric])
+        self.writer.log(trial_id, epoch, metrics_of(values, names), timestamp_ms=timestamp_ms)
 
     def trial_checkpointed(self, trial_id: str, checkpoint: str) -> None:
         record = self.state.trials.get(trial_id)
@@ -165,6 +181,54 @@ class SweepRecorder:
         record = self.state.trials.get(trial_id)
         name = record.name if record is not None else trial_id
         self.writer.after_written(f"delete the checkpoints {name} no longer keeps", delete)
+
+    def trial_exploited(
+        self,
+        trial_id: str,
+        source_id: str,
+        *,
+        epoch: int,
+        source_epoch: int,
+        config: dict[str, Any],
+        values: Mapping[str, Any],
+    ) -> None:
+        """Population based training: it goes on from another trial's checkpoint, with that
+        trial's configuration explored. Its run's params stay those it started with; the tags
+        name each exploit. Its model is now the source's of `source_epoch`: that epoch's
+        metrics are recorded again in its run, and the epochs after it are new results."""
+        record = self.state.trials.get(trial_id)
+        if record is None:
+            return
+        if record.last_epoch is None or record.last_epoch < epoch:
+            # Ray's scheduler decides before the callbacks hear of the result it decided on:
+            # the trial's own result of `epoch` is recorded first.
+            self.exploits[trial_id] = dict(
+                source_id=source_id,
+                epoch=epoch,
+                source_epoch=source_epoch,
+                config=config,
+                values=values,
+            )
+            return
+        source = self.state.trials.get(source_id)
+        config = {k: v for k, v in config.items() if not k.startswith("tunelab_")}
+        record.exploits += 1
+        record.config = config  # what its model is trained with from now on
+        exploit = {
+            "epoch": epoch,
+            "source": source.name if source is not None else source_id,
+            "source_epoch": source_epoch,
+            "config": config,
+        }
+        self.writer.set_tags(
+            trial_id,
+            {
+                TAG_EXPLOITS: str(record.exploits),
+                f"{TAG_EXPLOIT}.{record.exploits}": json.dumps(exploit, sort_keys=True),
+            },
+        )
+        names = tuple(n for n in self.metric_names if not n.startswith(SCHEDULE_PREFIX))
+        self._record_values(trial_id, record, source_epoch, values, names)
 
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None:
         """Its worker or node died: Ray restarts it from its last checkpoint, in the same run."""

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab.search import WarmStart
-from tunelab.spec import LoadedSpec
+from tunelab.spec import LoadedSpec, SweepSpec, population_parameters
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import Extension, extension_params
 from tunelab.sweeps._fusion import pick_fusion
@@ -299,7 +299,10 @@ def run_trials(
         writer=writer,
         board=board,
         state=state,
-        metric_names=training.reported_metrics(prepared.arch.trainer, prepared.data.task),
+        metric_names=(
+            *training.reported_metrics(prepared.arch.trainer, prepared.data.task),
+            *scheduled_metrics(spec, prepared.arch.trainer),
+        ),
         # A trial among the final 10 best was among the best when it finished, so each of them
         # has its model; a few that later fell out of the 10 keep theirs.
         keep_model=lambda trial_id, checkpoint: writer.call(
@@ -378,3 +381,12 @@ def _prewarm_views() -> None:
     from tunelab.views import prewarm_views
 
     prewarm_views()
+
+
+def scheduled_metrics(spec: SweepSpec, trainer: str) -> tuple[str, ...]:
+    """A population based sweep's trials report the hyperparameters it changes, each epoch."""
+    if not spec.scheduler.population_based:
+        return ()
+    from tunelab.backend import SCHEDULE_PREFIX
+
+    return tuple(SCHEDULE_PREFIX + name for name in population_parameters(spec, trainer))

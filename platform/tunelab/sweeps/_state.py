@@ -70,6 +70,7 @@ class TrialRecord:
     last_values: dict[str, float] = field(default_factory=dict)  # every objective's, last epoch
     system_samples: int = 0  # system metrics logged so far: the next sample's step
     retries: int = 0  # restarts after its worker or node died
+    exploits: int = 0  # population based training: times it went on from another's checkpoint
     restarted: bool = False  # restarted, and no result since
     resumed: bool = False  # read back from the store by `tunelab resume`, not yet going on
     run_id: str | None = None  # a trial read back from the store: its run

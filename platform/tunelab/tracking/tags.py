@@ -25,6 +25,12 @@ TAG_RETRIES = "tunelab.retries"  # times the trial was restarted after its worke
 TAG_RETRY_REASON = "tunelab.retry_reason"  # why it was last restarted (node_lost: ...)
 TAG_RESUMED_AT_EPOCH = "tunelab.resumed_at_epoch"  # the first epoch it trained after a restart
 TAG_FUSED_GROUP = "tunelab.fused_group"  # the fused group a trial trained in (spec `fusion`)
+# Population based training: how many times a trial went on from another's checkpoint, and
+# each time (tunelab.exploit.1, .2, ...), as JSON: {"epoch": its epoch then, "source": the other
+# trial's name, "source_epoch": that checkpoint's epoch, "config": what it trained with next}.
+# The hyperparameters it trained each epoch with are metrics: hp/lr, hp/weight_decay, ...
+TAG_EXPLOITS = "tunelab.exploits"
+TAG_EXPLOIT = "tunelab.exploit"
 # On a sweep's parent with `fusion: auto`: the group size it picked ("off": unfused), and the
 # training examples per second it measured by size, as JSON ({"1": 69706, "2": 85183, ...}).
 TAG_FUSION = "tunelab.fusion"

@@ -42,6 +42,16 @@ def make_optimizer(params: Any, hp: Mapping[str, Any]) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {hp['optimizer']!r}")
 
 
+def load_optimizer(optimizer: torch.optim.Optimizer, state: Mapping[str, Any]) -> None:
+    """A checkpoint's optimizer state (its moments and steps) into `optimizer`, which keeps the
+    hyperparameters it was built with from the trial's config: the checkpoint's own, unless
+    population based training changed them."""
+    settings = [{k: v for k, v in g.items() if k != "params"} for g in optimizer.param_groups]
+    optimizer.load_state_dict(dict(state))
+    for group, kept in zip(optimizer.param_groups, settings, strict=True):
+        group.update(kept)
+
+
 @dataclass(frozen=True)
 class Device:
     """Where a trial trains. On CUDA: bf16 autocast where supported and cuDNN's autotuner."""

@@ -59,6 +59,13 @@ REPORTED_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
 FUSABLE_MODELS = ("mlp", "cnn", "rnn", "lstm", "gru")
 MEMBER_HYPERPARAMETERS = ("lr", "weight_decay", "momentum", "grad_clip", "dropout", "seed")
 
+# Population based training changes these as a trial trains, by training loop: none fixes a
+# weight's shape, so a trial goes on from another's checkpoint with new values of them.
+SCHEDULED_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
+    "supervised": ("lr", "weight_decay", "momentum", "grad_clip", "dropout"),
+    "gan": ("lr_g", "lr_d", "beta1", "beta2", "d_dropout"),
+}
+
 
 def unfusable(arch: Architecture) -> str | None:
     """Why `arch` cannot be trained fused, in one line; None when it can."""

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from tunelab.data import DataSplits
 from tunelab.errors import NonFiniteMetricError
 from tunelab.models import Architecture
-from tunelab.training._common import CPU, Device, Report, checkpoint_state
+from tunelab.training._common import CPU, Device, Report, checkpoint_state, load_optimizer
 from tunelab.training._contract import split_hyperparameters
 from tunelab.training._frechet import embed, feature_extractor, frechet_distance, statistics
 
@@ -69,8 +69,8 @@ def train_gan(
     if restore is not None:
         kept = list(restore.get("samples_by_epoch", []))
         gan.load_state_dict(restore["model_state"])
-        opt_g.load_state_dict(restore["optimizer_g_state"])
-        opt_d.load_state_dict(restore["optimizer_d_state"])
+        load_optimizer(opt_g, restore["optimizer_g_state"])
+        load_optimizer(opt_d, restore["optimizer_d_state"])
         shuffle.set_state(restore["shuffle_state"])
         noise.set_state(restore["noise_state"])
         first_epoch = int(restore["epoch"]) + 1

@@ -20,6 +20,7 @@ from tunelab.training._common import (
     Device,
     Report,
     checkpoint_state,
+    load_optimizer,
     make_optimizer,
 )
 from tunelab.training._contract import split_hyperparameters
@@ -121,7 +122,7 @@ def train_supervised(
     first_epoch = 1
     if restore is not None:
         model.load_state_dict(restore["model_state"])
-        optimizer.load_state_dict(restore["optimizer_state"])
+        load_optimizer(optimizer, restore["optimizer_state"])
         shuffle.set_state(restore["shuffle_state"])
         first_epoch = int(restore["epoch"]) + 1
 
