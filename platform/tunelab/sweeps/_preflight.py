@@ -97,9 +97,11 @@ def train_briefly(
     *,
     device: Any = None,
     options: Mapping[str, Any] | None = None,
+    restore: Mapping[str, Any] | None = None,
 ) -> list[tuple[dict[str, float], dict[str, Any]]]:
     """Train a registered architecture for a few epochs outside any sweep, as a trial would
-    (options resolved the same way); returns each epoch's (metrics, checkpoint state)."""
+    (options resolved the same way), from `restore` (a checkpoint's state) if given; returns
+    each epoch's (metrics, checkpoint state)."""
     from tunelab.plugins import resolve_architecture
     from tunelab.training import train
 
@@ -113,6 +115,7 @@ def train_briefly(
         report=lambda epoch, metrics, state: seen.append((metrics, state)),
         device=device,
         options=model_options(arch, data, options or {}, None),
+        restore=restore,
     )
     return seen
 

@@ -62,7 +62,7 @@ MEMBER_HYPERPARAMETERS = ("lr", "weight_decay", "momentum", "grad_clip", "dropou
 # Population based training changes these as a trial trains, by training loop: none fixes a
 # weight's shape, so a trial goes on from another's checkpoint with new values of them.
 SCHEDULED_HYPERPARAMETERS: dict[str, tuple[str, ...]] = {
-    "supervised": ("lr", "weight_decay", "momentum", "grad_clip", "dropout"),
+    "supervised": ("lr", "weight_decay", "momentum", "grad_clip", "dropout", "lr_head", "lr_body"),
     "gan": ("lr_g", "lr_d", "beta1", "beta2", "d_dropout"),
 }
 
