@@ -14,7 +14,7 @@ def test_a_supervised_trial_goes_on_with_its_new_optimizer_settings() -> None:
     torch.set_num_threads(1)
     data = datasets.get("wine").load()
     config = {"lr": 0.01, "weight_decay": 0.0, "batch_size": 16, "dropout": 0.1}
-    (_, first), (_, second) = train_briefly("mlp", data, config, 2)
+    *_, (_, second) = train_briefly("mlp", data, config, 2)
     before = [float(s["step"]) for s in second["optimizer_state"]["state"].values()]
     changed = {**config, "lr": 0.05, "weight_decay": 0.001, "dropout": 0.3}
     ((_, third),) = train_briefly("mlp", data, changed, 3, restore=second)
