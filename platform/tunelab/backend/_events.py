@@ -11,6 +11,9 @@ from typing import Any, Protocol
 EPOCH_KEY = "epoch"
 NODE_KEY = "node_id"
 ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
+# In a population based sweep's config, once the trial exploited another: the folder, in its
+# own, of the checkpoint it goes on from (see _population).
+EXPLOIT_KEY = "tunelab_exploit"  # "checkpoint_exploit_002"
 # A population based sweep's trial reports the hyperparameters it trained the epoch with:
 # hp/lr, hp/dropout, ... (they change as it exploits other trials).
 SCHEDULE_PREFIX = "hp/"
@@ -63,10 +66,12 @@ class TrialEvents(Protocol):
         source_epoch: int,
         config: dict[str, Any],
         values: Mapping[str, Any],
+        source_checkpoint: str,
     ) -> None:
         """Population based training: after its `epoch`, the trial goes on from trial
-        `source_id`'s checkpoint of `source_epoch`, with `config` (the source's, explored).
-        `values`: the source's result of that epoch, now the trial's model's."""
+        `source_id`'s checkpoint of `source_epoch` (its folder `source_checkpoint`, in the
+        source's), with `config` (the source's, explored). `values`: the source's result of
+        that epoch, now the trial's model's."""
 
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None: ...
 

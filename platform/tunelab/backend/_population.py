@@ -26,7 +26,7 @@ from ray.tune.schedulers import PopulationBasedTraining
 from ray.tune.schedulers.pb2 import PB2
 
 from tunelab.backend._callback import epoch_of
-from tunelab.backend._events import EPOCH_KEY
+from tunelab.backend._events import EPOCH_KEY, EXPLOIT_KEY
 from tunelab.backend._live import live
 from tunelab.spec import (
     PBT_PERTURBATION,
@@ -107,6 +107,7 @@ class _Lineage:
     Pickled with the experiment: the sweep's name and plain settings."""
 
     sweep: str
+    exploit_counts: dict[str, int]  # by trial id
     _trial_state: dict[Trial, Any]
 
     def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
@@ -119,11 +120,14 @@ class _Lineage:
         source = self._trial_state[trial_to_clone]
         at_epoch = epoch_of(self._trial_state[trial].last_result or {})
         super()._exploit(tune_controller, trial, trial_to_clone)  # type: ignore[misc]
-        checkpoint = source.last_checkpoint
         # Ray set the trial to restart from the source's checkpoint, in the source's folder,
-        # which the source's checkpoint retention may delete before this trial restarts: it
-        # goes on from a copy in its own folder instead.
-        own = copy_into(checkpoint, trial, f"checkpoint_exploit_{at_epoch:06d}_{trial_to_clone}")
+        # which the source's checkpoint retention may delete before this trial restarts, and
+        # which a save of the trial's own, processed after this, replaces: it goes on from a
+        # copy in its own folder, named in its config (see run_trial).
+        count = self.exploit_counts[trial.trial_id] = self.exploit_counts.get(trial.trial_id, 0) + 1
+        name = f"checkpoint_exploit_{count:03d}"
+        own = copy_into(source.last_checkpoint, trial, name)
+        trial.set_config({**trial.config, EXPLOIT_KEY: name})
         manager = trial.run_metadata.checkpoint_manager
         assert manager is not None  # Ray's own exploit used it just now
         manager._latest_checkpoint_result = _TrainingResult(
@@ -136,6 +140,7 @@ class _Lineage:
             source_epoch=epoch_of(source.last_result or {}),
             config=dict(trial.config),
             values=dict(source.last_result or {}),
+            source_checkpoint=str(source.last_checkpoint.path).rstrip("/").rsplit("/", 1)[-1],
         )
 
 
@@ -180,7 +185,7 @@ class TunelabPBT(_Lineage, PopulationBasedTraining):
         **kwargs: Any,
     ) -> None:
         super().__init__(custom_explore_fn=_kept_as_is, **kwargs)
-        self.sweep, self.params = sweep, dict(params)
+        self.sweep, self.params, self.exploit_counts = sweep, dict(params), {}
         self.rng = random.Random(seed)
         self.resample, self.factors = resample_probability, tuple(perturbation)
 
@@ -199,11 +204,11 @@ class TunelabPB2(_Lineage, PB2):
     def __init__(self, sweep: str, params: Mapping[str, FloatParam | IntParam], **kwargs: Any):
         bounds: dict[str, Any] = {name: [p.low, p.high] for name, p in params.items()}
         super().__init__(hyperparam_bounds=bounds, **kwargs)
-        self.sweep, self.params = sweep, dict(params)
+        self.sweep, self.params, self.exploit_counts = sweep, dict(params), {}
 
     def _get_new_config(self, trial: Trial, trial_to_clone: Trial) -> tuple[dict, dict]:
-        with warnings.catch_warnings():  # its GP's optimiser, on a handful of points
-            warnings.filterwarnings("ignore", module="sklearn")
+        with warnings.catch_warnings():  # its GP's fit on a handful of points: nothing to act on
+            warnings.simplefilter("ignore")
             config, operations = super()._get_new_config(trial, trial_to_clone)
         for name, param in self.params.items():  # GP's picks on the range's grid, as numbers
             config[name] = within(param, float(config[name]))
@@ -218,6 +223,7 @@ def population_scheduler(spec: SweepSpec, sweep: str, trainer: str) -> Populatio
         "perturbation_interval": population_interval(spec),
         "quantile_fraction": s.quantile or PBT_QUANTILE,
         "require_attrs": True,
+        "log_config": False,  # the lineage is in the runs' tags (see the sweep's recorder)
     }
     params = population_parameters(spec, trainer)
     if s.type == "pb2":

@@ -22,7 +22,14 @@ from typing import Any
 import ray
 from ray import tune
 
-from tunelab.backend._events import EPOCH_KEY, ERROR_KEY, NODE_KEY, RESUME_KEY, SCHEDULE_PREFIX
+from tunelab.backend._events import (
+    EPOCH_KEY,
+    ERROR_KEY,
+    EXPLOIT_KEY,
+    NODE_KEY,
+    RESUME_KEY,
+    SCHEDULE_PREFIX,
+)
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError, error_line
 from tunelab.models import Architecture
@@ -56,6 +63,7 @@ def run_trial(
     node_id = ray.get_runtime_context().get_node_id()
     config, fusion = member_config(config)
     resumed = config.pop(RESUME_KEY, None)
+    exploited = config.pop(EXPLOIT_KEY, None)
     restore = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -63,6 +71,11 @@ def run_trial(
             restore = load_checkpoint(directory)
     elif resumed is not None and resumed["epoch"]:
         restore = checkpoint_at(Path(resumed["folder"]), int(resumed["epoch"]))
+    if exploited is not None and (restore is None or restore["config"] != config):
+        # Population based training gave it another trial's checkpoint (copied into its own
+        # folder) and this config; Ray handed it a checkpoint of before (its own, saved just
+        # as it was exploited). One trained with this config is one of after: kept above.
+        restore = exploited_checkpoint(str(exploited))
 
     fused = fusion is not None and restore is None
     sampler = SystemSampler(system_interval_s, gpu=use_gpu and not fused)
@@ -135,6 +148,18 @@ def run_trial(
                     "done": True,
                 }
             )
+
+
+def exploited_checkpoint(name: str) -> dict[str, Any]:
+    """The checkpoint copied into the trial's own folder when it exploited another trial."""
+    from tunelab.training import load_checkpoint
+
+    storage = tune.get_context().get_storage()
+    copied = tune.Checkpoint(
+        path=f"{storage.trial_fs_path}/{name}", filesystem=storage.storage_filesystem
+    )
+    with copied.as_directory() as directory:
+        return load_checkpoint(directory)
 
 
 class Deferred:

@@ -10,7 +10,7 @@ from typing import Any
 
 from tunelab import env
 from tunelab.search import WarmStart
-from tunelab.spec import LoadedSpec, SweepSpec
+from tunelab.spec import FloatParam, IntParam, LoadedSpec, SweepSpec
 from tunelab.sweeps._plan import Plan
 from tunelab.sweeps._ranking import TOP_TRIALS, best_trial, pareto_front, ranked_trials
 from tunelab.sweeps._result import SweepResult
@@ -100,7 +100,7 @@ def record_sweep(
         folder_writer(
             parent_run_id,
             VIEWS_ARTIFACT,
-            lambda folder: _draw_views(folder, plan.name, study_storage, spec.targets),
+            lambda folder: _draw_views(folder, plan.name, study_storage, spec, state),
             prefix="tunelab-views-",
             keep_in=plan.folder / VIEWS_ARTIFACT,
         ),
@@ -214,9 +214,23 @@ def trial_rows(
     return rows
 
 
-def _draw_views(folder: Any, name: str, storage: Any, targets: list[tuple[str, str]]) -> None:
+def _draw_views(folder: Any, name: str, storage: Any, spec: SweepSpec, state: SweepState) -> None:
     from tunelab.search import load_study
-    from tunelab.views import draw_views_into
+    from tunelab.views import draw_population, draw_views_into
 
     study = load_study(name, storage)
-    draw_views_into(folder, study, target_name=",".join(metric for metric, _ in targets))
+    draw_views_into(folder, study, target_name=",".join(metric for metric, _ in spec.targets))
+    if spec.scheduler.population_based:
+        from tunelab.backend import SCHEDULE_PREFIX
+
+        trials = {
+            r.name: {"schedule": r.schedule, "lineage": r.lineage}
+            for r in list(state.trials.values())
+            if r.schedule
+        }
+        log_scale = frozenset(
+            n for n, p in spec.space.items() if isinstance(p, FloatParam | IntParam) and p.log
+        )
+        draw_population(
+            folder, trials, metric=spec.metric, schedule_prefix=SCHEDULE_PREFIX, log_scale=log_scale
+        )

@@ -170,7 +170,11 @@ class SweepRecorder:
         for metric, _ in self.spec.targets:
             if isinstance(values.get(metric), int | float):
                 record.last_values[metric] = float(values[metric])
-        self.writer.log(trial_id, epoch, metrics_of(values, names), timestamp_ms=timestamp_ms)
+        logged = metrics_of(values, names)
+        self.writer.log(trial_id, epoch, logged, timestamp_ms=timestamp_ms)
+        if self.spec.scheduler.population_based:
+            kept = {k: v for k, v in logged.items() if k.startswith(SCHEDULE_PREFIX)}
+            record.schedule.append({"epoch": epoch, "value": record.last_value, **kept})
 
     def trial_checkpointed(self, trial_id: str, checkpoint: str) -> None:
         record = self.state.trials.get(trial_id)
@@ -191,6 +195,7 @@ class SweepRecorder:
         source_epoch: int,
         config: dict[str, Any],
         values: Mapping[str, Any],
+        source_checkpoint: str,
     ) -> None:
         """Population based training: it goes on from another trial's checkpoint, with that
         trial's configuration explored. Its run's params stay those it started with; the tags
@@ -208,6 +213,7 @@ class SweepRecorder:
                 source_epoch=source_epoch,
                 config=config,
                 values=values,
+                source_checkpoint=source_checkpoint,
             )
             return
         source = self.state.trials.get(source_id)
@@ -218,6 +224,7 @@ class SweepRecorder:
             "epoch": epoch,
             "source": source.name if source is not None else source_id,
             "source_epoch": source_epoch,
+            "source_checkpoint": source_checkpoint,
             "config": config,
         }
         self.writer.set_tags(
@@ -227,8 +234,11 @@ class SweepRecorder:
                 f"{TAG_EXPLOIT}.{record.exploits}": json.dumps(exploit, sort_keys=True),
             },
         )
+        record.lineage.append(exploit)
         names = tuple(n for n in self.metric_names if not n.startswith(SCHEDULE_PREFIX))
         self._record_values(trial_id, record, source_epoch, values, names)
+        if record.schedule:
+            record.schedule[-1]["source"] = exploit["source"]
 
     def trial_retried(self, trial_id: str, attempt: int, reason: str) -> None:
         """Its worker or node died: Ray restarts it from its last checkpoint, in the same run."""

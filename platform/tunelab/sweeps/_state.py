@@ -71,6 +71,11 @@ class TrialRecord:
     system_samples: int = 0  # system metrics logged so far: the next sample's step
     retries: int = 0  # restarts after its worker or node died
     exploits: int = 0  # population based training: times it went on from another's checkpoint
+    # Population based training: each recorded epoch's metric and hyperparameters, in the order
+    # recorded (an exploit goes back or ahead to the source's epoch: that entry names the
+    # source), and each exploit as its tag records it.
+    schedule: list[dict[str, Any]] = field(default_factory=list)
+    lineage: list[dict[str, Any]] = field(default_factory=list)
     restarted: bool = False  # restarted, and no result since
     resumed: bool = False  # read back from the store by `tunelab resume`, not yet going on
     run_id: str | None = None  # a trial read back from the store: its run

@@ -27,7 +27,8 @@ TAG_RESUMED_AT_EPOCH = "tunelab.resumed_at_epoch"  # the first epoch it trained 
 TAG_FUSED_GROUP = "tunelab.fused_group"  # the fused group a trial trained in (spec `fusion`)
 # Population based training: how many times a trial went on from another's checkpoint, and
 # each time (tunelab.exploit.1, .2, ...), as JSON: {"epoch": its epoch then, "source": the other
-# trial's name, "source_epoch": that checkpoint's epoch, "config": what it trained with next}.
+# trial's name, "source_epoch": that checkpoint's epoch, "source_checkpoint": its folder in the
+# source's, "config": what it trained with next}.
 # The hyperparameters it trained each epoch with are metrics: hp/lr, hp/weight_decay, ...
 TAG_EXPLOITS = "tunelab.exploits"
 TAG_EXPLOIT = "tunelab.exploit"
