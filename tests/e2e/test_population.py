@@ -144,8 +144,11 @@ def test_an_exploited_trial_goes_on_from_the_others_weights(ray_session, store) 
         reproduce(run.info.run_id, tracking_uri=store["tracking_uri"])
 
 
+# With the default retention (the best checkpoint and the latest, and here the one PBT hands
+# an exploiting trial): exploits still find the source's checkpoint.
 PB2_SPEC = (
     SPEC.replace("type: pbt", "type: pb2")
+    .replace("checkpoints: {keep: null}\n", "")
     .replace("quantile: 0.5, resample_probability: 0.0", "quantile: 0.5")
     .replace(
         "lr: {type: categorical, choices: [0.00001, 0.00003, 0.03, 0.1]}  # seed 3: 3e-5 twice",
@@ -168,3 +171,7 @@ def test_pb2_explores_within_the_range_it_was_given(ray_session, store) -> None:
     ]
     assert exploits, "no trial exploited another"
     assert all(0.00001 <= e["config"]["lr"] <= 0.1 for e in exploits)
+    for r in trials:  # each exploit's copy is in the trial's folder
+        for n in range(1, int(r.data.tags.get("tunelab.exploits", "0")) + 1):
+            copied = Path(report.results_dir) / r.info.run_name / f"checkpoint_exploit_{n:03d}"
+            assert (copied / "checkpoint.pt").is_file()

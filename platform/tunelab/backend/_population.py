@@ -14,6 +14,7 @@ tunelab adds three things to Ray's schedulers:
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import random
 import warnings
@@ -41,6 +42,7 @@ from tunelab.spec import (
 )
 
 SpaceParam = FloatParam | IntParam | CategoricalParam
+logger = logging.getLogger(__name__)
 
 
 def explore(
@@ -119,14 +121,19 @@ class _Lineage:
     def _exploit(self, tune_controller: Any, trial: Trial, trial_to_clone: Trial) -> None:
         source = self._trial_state[trial_to_clone]
         at_epoch = epoch_of(self._trial_state[trial].last_result or {})
-        super()._exploit(tune_controller, trial, trial_to_clone)  # type: ignore[misc]
-        # Ray set the trial to restart from the source's checkpoint, in the source's folder,
-        # which the source's checkpoint retention may delete before this trial restarts, and
-        # which a save of the trial's own, processed after this, replaces: it goes on from a
-        # copy in its own folder, named in its config (see run_trial).
-        count = self.exploit_counts[trial.trial_id] = self.exploit_counts.get(trial.trial_id, 0) + 1
+        # The trial goes on from a copy of the source's checkpoint in its own folder, named in
+        # its config (see run_trial): the source's own may be deleted by its retention before
+        # this trial restarts, and a save of the trial's own, processed after this, replaces
+        # Ray's pointer to it. Copied first: if it cannot be, the trial goes on as it was.
+        count = self.exploit_counts.get(trial.trial_id, 0) + 1
         name = f"checkpoint_exploit_{count:03d}"
-        own = copy_into(source.last_checkpoint, trial, name)
+        try:
+            own = copy_into(source.last_checkpoint, trial, name)
+        except Exception as exc:
+            logger.warning("%s goes on without exploiting %s: %s", trial, trial_to_clone, exc)
+            return
+        self.exploit_counts[trial.trial_id] = count
+        super()._exploit(tune_controller, trial, trial_to_clone)  # type: ignore[misc]
         trial.set_config({**trial.config, EXPLOIT_KEY: name})
         manager = trial.run_metadata.checkpoint_manager
         assert manager is not None  # Ray's own exploit used it just now

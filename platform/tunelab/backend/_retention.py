@@ -22,6 +22,7 @@ from typing import Any
 from ray import tune
 from ray.tune.experiment import Trial
 
+from tunelab.backend._callback import epoch_of
 from tunelab.backend._live import live
 
 logger = logging.getLogger(__name__)
@@ -31,6 +32,7 @@ logger = logging.getLogger(__name__)
 class _Kept:
     score: float  # higher is better (negated for mode min); -inf when missing or not finite
     checkpoint: Any  # ray.tune.Checkpoint: its path, on its filesystem
+    epoch: int = 0
 
 
 def _score(value: Any, mode: str) -> float:
@@ -45,19 +47,26 @@ def _score(value: Any, mode: str) -> float:
 
 @dataclass
 class Retention:
-    """The checkpoints each trial keeps, in the order they came."""
+    """The checkpoints each trial keeps, in the order they came. With `pin_every` (a population
+    based sweep's interval), also the latest of an epoch that is a multiple of it: the one
+    population based training hands to a trial that exploits this one."""
 
     keep: int
     mode: str
+    pin_every: int | None = None
     kept: dict[str, list[_Kept]] = field(default_factory=dict)
 
-    def add(self, trial_id: str, checkpoint: Any, value: Any) -> list[Any]:
-        """A trial's new checkpoint and its metric's value: the checkpoints it no longer keeps."""
+    def add(self, trial_id: str, checkpoint: Any, value: Any, epoch: int = 0) -> list[Any]:
+        """A trial's new checkpoint, its metric's value and its epoch: the checkpoints it no
+        longer keeps."""
         kept = self.kept.setdefault(trial_id, [])
-        kept.append(_Kept(_score(value, self.mode), checkpoint))
+        kept.append(_Kept(_score(value, self.mode), checkpoint, epoch))
         # Ties go to the newer checkpoint, as its weights are the ones training went on with.
         order = sorted(range(len(kept)), key=lambda i: (kept[i].score, i), reverse=True)
         keep = set(order[: self.keep]) | {len(kept) - 1}
+        if self.pin_every:
+            pinned = [i for i, k in enumerate(kept) if k.epoch and k.epoch % self.pin_every == 0]
+            keep |= set(pinned[-1:])
         dropped = [k.checkpoint for i, k in enumerate(kept) if i not in keep]
         self.kept[trial_id] = [k for i, k in enumerate(kept) if i in keep]
         return dropped
@@ -68,16 +77,20 @@ class RetentionCallback(tune.Callback):
     stored them on (a local folder, NFS, S3). Pickled with the experiment: its state is plain
     data (see _live)."""
 
-    def __init__(self, sweep: str, keep: int, metric: str, mode: str) -> None:
+    def __init__(
+        self, sweep: str, keep: int, metric: str, mode: str, pin_every: int | None = None
+    ) -> None:
         self.sweep, self.metric = sweep, metric
-        self.retention = Retention(keep, mode)
+        self.retention = Retention(keep, mode, pin_every)
 
     def on_checkpoint(
         self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
     ) -> None:
         # Ray updated the trial's last result with the report that carried this checkpoint.
-        value = (trial.last_result or {}).get(self.metric)
-        dropped = self.retention.add(trial.trial_id, checkpoint, value)
+        result = trial.last_result or {}
+        dropped = self.retention.add(
+            trial.trial_id, checkpoint, result.get(self.metric), epoch_of(result)
+        )
         if dropped:
             live(self.sweep).events.checkpoints_dropped(trial.trial_id, partial(delete, dropped))
 

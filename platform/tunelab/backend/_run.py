@@ -28,7 +28,7 @@ from tunelab.data import DataSplits
 from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
-from tunelab.spec import MEMBER_CPU, SweepSpec, population_parameters
+from tunelab.spec import MEMBER_CPU, SweepSpec, population_interval, population_parameters
 
 
 def run_trials(
@@ -120,7 +120,20 @@ def run_trials(
                 # The best `keep` by the metric, and the latest (see _retention: not Ray's
                 # CheckpointConfig(num_to_keep), which snapshots the experiment each time).
                 *(
-                    [RetentionCallback(sweep, spec.checkpoints.keep, spec.metric, spec.mode)]
+                    [
+                        RetentionCallback(
+                            sweep,
+                            spec.checkpoints.keep,
+                            spec.metric,
+                            spec.mode,
+                            # what PBT hands an exploiting trial: a perturbation epoch's
+                            pin_every=(
+                                population_interval(spec)
+                                if spec.scheduler.population_based
+                                else None
+                            ),
+                        )
+                    ]
                     if spec.checkpoints.keep is not None
                     else []
                 ),
