@@ -18,6 +18,7 @@ sequence, dropout between them and on the last step, a linear head). Others are 
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from tunelab.training._contract import (
     split_hyperparameters,
     unfusable,
 )
-from tunelab.training._supervised import latency_ms, loss_fn, validation_metrics
+from tunelab.training._supervised import latency_ms, validation_metrics
 
 ELEMENTWISE = (nn.ReLU, nn.Tanh, nn.GELU, nn.SiLU, nn.ELU, nn.LeakyReLU, nn.Sigmoid, nn.Identity)
 FUSABLE_LAYERS = (
@@ -48,7 +49,10 @@ FUSABLE_LAYERS = (
 
 @dataclass
 class Member:
-    """One trial of the group: its own model, optimizer, generators and report."""
+    """One trial of the group: its own model, optimizer, generators and report. Its model and
+    optimizer stay on the host, as its record: the group trains a stacked copy on the device,
+    written back into them once an epoch, from one transfer for the whole group (not one per
+    tensor per member, which on a GPU costs more than the epoch's training)."""
 
     config: Mapping[str, Any]
     model: nn.Sequential
@@ -71,7 +75,7 @@ def _member(
     trainer_hp, model_hp = split_hyperparameters(config, arch, options)
     seed = int(config.get("seed", 0))
     torch.manual_seed(seed)  # as train_supervised does: the same initial weights
-    model = arch.build(model_hp, data.info).to(device.name)
+    model = arch.build(model_hp, data.info)  # built on the host, as train_supervised builds it
     noise = torch.Generator(device=device.name)
     noise.set_state(torch.get_rng_state() if device.name == "cpu" else torch.cuda.get_rng_state())
     params = arch.param_groups(model, model_hp) if arch.param_groups else model.parameters()
@@ -126,10 +130,10 @@ class Stack:
     optimizers as one: each member's learning rate, weight decay and momentum in a vector, the
     update `torch.optim` makes for one member made for all (Adam, AdamW, SGD with momentum)."""
 
-    def __init__(self, members: Sequence[Member], optimizer: str) -> None:
+    def __init__(self, members: Sequence[Member], optimizer: str, device: Device = CPU) -> None:
         each = [list(m.model.parameters()) for m in members]
         self.params = [
-            torch.stack([ps[i].detach() for ps in each]).requires_grad_()
+            torch.stack([ps[i].detach() for ps in each]).to(device.name).requires_grad_()
             for i in range(len(each[0]))
         ]
         self.kind = optimizer
@@ -147,8 +151,8 @@ class Stack:
         self.layers = layers = [steps(m.model) for m in members]
         self.buffers: dict[int, tuple[torch.Tensor, torch.Tensor]] = {
             depth: (
-                torch.cat([ls[depth][0].running_mean for ls in layers]),  # type: ignore[misc]
-                torch.cat([ls[depth][0].running_var for ls in layers]),  # type: ignore[misc]
+                torch.cat([ls[depth][0].running_mean for ls in layers]).to(device.name),  # type: ignore[misc]
+                torch.cat([ls[depth][0].running_var for ls in layers]).to(device.name),  # type: ignore[misc]
             )
             for depth, (layer, _) in enumerate(layers[0])
             if isinstance(layer, nn.BatchNorm2d)
@@ -211,32 +215,36 @@ class Stack:
             p.sub_(step_size * (state["exp_avg"] / denom))
 
     @torch.no_grad()
-    def write_back(self, row: int, member: Member) -> dict[str, Any]:
-        """Member `row`'s parameters into its own model, and its optimizer's state as
-        `torch.optim` would hold it alone (a checkpoint resumes the same either way)."""
-        optimizer = member.optimizer
-        for depth, (mean, var) in self.buffers.items():
-            norm = self.layers[row][depth][0]
-            assert isinstance(norm, nn.BatchNorm2d)
-            channels = norm.num_features
-            norm.running_mean.copy_(mean[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
-            norm.running_var.copy_(var[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
-            norm.num_batches_tracked.fill_(self.steps)  # type: ignore[union-attr]
-        for i, param in enumerate(member.model.parameters()):
-            param.copy_(self.params[i][row])
-            state = self.state[i]
-            if self.kind == "sgd":
-                if float(self.momentum[row]) != 0 and "momentum_buffer" in state:
+    def write_back(self, rows: Mapping[int, Member]) -> None:
+        """Each member's parameters (by its row) into its own model, and its optimizer's state
+        as `torch.optim` would hold it alone (a checkpoint resumes the same either way). The
+        group's tensors come to the host once, whole."""
+        params = [p.detach().cpu() for p in self.params]
+        state = [{k: v.cpu() for k, v in s.items()} for s in self.state]
+        buffers = {depth: (mean.cpu(), var.cpu()) for depth, (mean, var) in self.buffers.items()}
+        momentum = self.momentum.tolist()
+        for row, member in rows.items():
+            optimizer = member.optimizer
+            for depth, (mean, var) in buffers.items():
+                norm = self.layers[row][depth][0]
+                assert isinstance(norm, nn.BatchNorm2d)
+                channels = norm.num_features
+                norm.running_mean.copy_(mean[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
+                norm.running_var.copy_(var[row * channels : (row + 1) * channels])  # type: ignore[union-attr]
+                norm.num_batches_tracked.fill_(self.steps)  # type: ignore[union-attr]
+            for i, param in enumerate(member.model.parameters()):
+                param.copy_(params[i][row])
+                if self.kind == "sgd":
+                    if momentum[row] != 0 and "momentum_buffer" in state[i]:
+                        optimizer.state[param] = {
+                            "momentum_buffer": state[i]["momentum_buffer"][row].clone()
+                        }
+                elif state[i]:
                     optimizer.state[param] = {
-                        "momentum_buffer": state["momentum_buffer"][row].clone()
+                        "step": torch.tensor(float(self.steps)),
+                        "exp_avg": state[i]["exp_avg"][row].clone(),
+                        "exp_avg_sq": state[i]["exp_avg_sq"][row].clone(),
                     }
-            elif state:
-                optimizer.state[param] = {
-                    "step": torch.tensor(float(self.steps)),
-                    "exp_avg": state["exp_avg"][row].clone(),
-                    "exp_avg_sq": state["exp_avg_sq"][row].clone(),
-                }
-        return optimizer.state_dict()
 
 
 ADAM_BETAS, ADAM_EPS = (0.9, 0.999), 1e-8  # torch.optim.Adam's defaults, which make_optimizer keeps
@@ -312,6 +320,19 @@ def fused_forward(
     return h
 
 
+def member_losses(task: str) -> Callable[[torch.Tensor, torch.Tensor], torch.Tensor]:
+    """Each member's mean loss over its batch, as `loss_fn(task)` gives it alone, for all
+    members in one call (`out` [K, batch, ...], `y` [K, batch]; the result [K]): one kernel
+    for the group, not one per member."""
+    if task == "classification":
+        return lambda out, y: (
+            F.cross_entropy(out.flatten(0, 1), y.flatten(), reduction="none")
+            .view(y.shape)
+            .mean(dim=1)
+        )
+    return lambda out, y: (out.reshape(y.shape) - y).square().mean(dim=1)
+
+
 def fused_step(
     stack: Stack,
     members: Sequence[Member],
@@ -321,10 +342,11 @@ def fused_step(
     device: Device = CPU,
 ) -> torch.Tensor:
     """One optimizer step of every member on its own batch (`x` [K, batch, ...], `y` [K,
-    batch]); returns each member's mean loss, as it would be alone."""
+    batch]); `criterion` is `member_losses(task)`. Returns each member's mean loss, as it would
+    be alone."""
     with device.autocast():
         out = fused_forward(stack, members, x).float()
-    losses = torch.stack([criterion(out[i], y[i]) for i in range(len(members))])
+    losses = criterion(out, y)
     for p in stack.params:
         p.grad = None
     losses.sum().backward()  # members share no parameter: each gets its own gradient
@@ -345,7 +367,8 @@ def evaluate_fused(
     device: Device = CPU,
 ) -> list[dict[str, float]]:
     """Each member's validation metrics, as `evaluate` computes them for its model alone, in
-    one fused pass per slice of the split (K copies of the whole split may not fit)."""
+    one fused pass per slice of the split (K copies of the whole split may not fit); the
+    outputs come to the host once, where the metrics are read."""
     k = len(members)
     rows = max(1, EVALUATED_ROWS // k)
     outputs = []
@@ -355,7 +378,7 @@ def evaluate_fused(
             outputs.append(
                 fused_forward(stack, members, part.expand(k, *part.shape), training=False).float()
             )
-    out = torch.cat(outputs, dim=1)
+    out, y = torch.cat(outputs, dim=1).cpu(), y.cpu()
     return [validation_metrics(out[row], y, task) for row in range(k)]
 
 
@@ -437,12 +460,15 @@ def train_fused(
         for config, report in zip(configs, reports, strict=True)
     ]
     active = list(range(len(members)))
-    stack = Stack(members, str(members[0].trainer_hp["optimizer"]))
+    stack = Stack(members, str(members[0].trainer_hp["optimizer"]), device)
     x_train, y_train, x_val, y_val = device.tensors(data, "train", "val")
     n_train = len(y_train)
     batch_size = int(members[0].trainer_hp["batch_size"])
-    criterion = loss_fn(data.task)
+    criterion = member_losses(data.task)
     param_count = float(sum(p.numel() for p in members[0].model.parameters() if p.requires_grad))
+    # The time one model of the group's architecture takes to predict is the same for every
+    # member (their weights differ, not their shapes): measured once an epoch, on this copy.
+    timed = copy.deepcopy(members[0].model).to(device.name)
 
     for epoch in range(1, max_epochs + 1):
         group = [members[i] for i in active]
@@ -459,16 +485,14 @@ def train_fused(
             sums += losses * index.shape[1]
             seen += index.shape[1]
         validation = evaluate_fused(stack, group, x_val, y_val, data.task, device)
-        for row, number in enumerate(active):
-            stack.write_back(row, members[number])
-        # The time one model of the group's architecture takes to predict: the same for every
-        # member (their weights differ, not their shapes), so measured once.
-        latency = latency_ms(group[0].model, x_val, device)
+        stack.write_back({row: members[number] for row, number in enumerate(active)})
+        latency = latency_ms(timed, x_val, device)
+        train_losses = [total / seen for total in sums.tolist()]
         reported = []
         for row, number in enumerate(active):
             member = members[number]
             metrics = {
-                "train_loss": sums[row].item() / seen,
+                "train_loss": train_losses[row],
                 **validation[row],
                 "param_count": param_count,
                 "latency_ms": latency,

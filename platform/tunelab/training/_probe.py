@@ -16,7 +16,7 @@ import torch
 from tunelab.data import DataSplits
 from tunelab.models import Architecture
 from tunelab.training._common import CPU, Device
-from tunelab.training._fused import Stack, _member, fused_step
+from tunelab.training._fused import Stack, _member, fused_step, member_losses
 from tunelab.training._supervised import loss_fn, train_step
 
 PROBE_S = 0.3  # timed per size, after the warm-up
@@ -40,6 +40,7 @@ def fusion_throughput(
     x_train, y_train = device.tensors(data, "train")
     criterion = loss_fn(data.task)
     member = _member(config, arch, data, report=_ignore, device=device, options=options)
+    member.model.to(device.name)  # the same parameters, which its optimizer holds, moved
     clip = float(member.trainer_hp["grad_clip"])
     batch = min(int(member.trainer_hp["batch_size"]), len(y_train))  # the space's, or default
     draw = torch.Generator().manual_seed(0)
@@ -80,9 +81,9 @@ def _fused(
     members = [
         _member({**config, "seed": seed}, arch, data, _ignore, device, options) for seed in range(k)
     ]
-    stack = Stack(members, str(members[0].trainer_hp["optimizer"]))
+    stack = Stack(members, str(members[0].trainer_hp["optimizer"]), device)
     x_train, y_train = device.tensors(data, "train")
-    criterion = loss_fn(data.task)
+    criterion = member_losses(data.task)
     return lambda: fused_step(stack, members, x_train[picks], y_train[picks], criterion, device)
 
 
