@@ -35,7 +35,7 @@ from tunelab.training._loops import TRAINER_NAMES, train
 from tunelab.training._reference import build_reference, reference_state
 
 if TYPE_CHECKING:
-    from tunelab.training._common import CPU, Device
+    from tunelab.training._common import CPU, Device, Workers
     from tunelab.training._fused import train_fused
     from tunelab.training._gan import generated_distance
     from tunelab.training._probe import fusion_throughput
@@ -51,6 +51,7 @@ __getattr__ = lazy.attributes(
         "fusion_throughput": "_probe",
         "generated_distance": "_gan",
         "train_fused": "_fused",
+        "Workers": "_common",
     },
 )
 
@@ -68,6 +69,7 @@ __all__ = [
     "TRAINER_RANGES",
     "Device",
     "LoadedModel",
+    "Workers",
     "build_from_state",
     "build_reference",
     "checkpoint_bytes",

@@ -53,6 +53,45 @@ def load_optimizer(optimizer: torch.optim.Optimizer, state: Mapping[str, Any]) -
 
 
 @dataclass(frozen=True)
+class Workers:
+    """This process's place among the workers of a data-parallel trial, which
+    `torch.distributed` has joined (Ray Train sets that up). Every worker trains on its part of
+    each batch; their gradients are averaged as one batch's would be."""
+
+    rank: int
+    size: int
+
+    @classmethod
+    def joined(cls) -> Workers | None:
+        """This process's place, or None where it trains alone."""
+        import torch.distributed as dist
+
+        if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+            return None
+        return cls(dist.get_rank(), dist.get_world_size())
+
+    def part(self, batch: torch.Tensor) -> torch.Tensor:
+        """This worker's contiguous slice of one batch's indices."""
+        return torch.tensor_split(batch, self.size)[self.rank]
+
+    def total(self, *values: torch.Tensor) -> list[float]:
+        """The sums of `values` over every worker."""
+        import torch.distributed as dist
+
+        together = torch.stack([v.detach().float().reshape(()) for v in values])
+        dist.all_reduce(together)
+        return together.tolist()
+
+    def all_agree(self, ok: bool, device: str) -> bool:
+        """Whether every worker says `ok` (the first worker's verdict, say, for all)."""
+        import torch.distributed as dist
+
+        flag = torch.tensor(1.0 if ok else 0.0, device=device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+        return bool(flag.item() == 1.0)
+
+
+@dataclass(frozen=True)
 class Device:
     """Where a trial trains. On CUDA: bf16 autocast where supported and cuDNN's autotuner."""
 

@@ -19,6 +19,7 @@ from tunelab.training._common import (
     CPU,
     Device,
     Report,
+    Workers,
     checkpoint_state,
     load_optimizer,
     make_optimizer,
@@ -83,16 +84,38 @@ def train_step(
     y: torch.Tensor,
     clip: float,
     device: Device = CPU,
+    weight: float = 1.0,
 ) -> torch.Tensor:
-    """One optimizer step on one batch; returns its loss."""
+    """One optimizer step on one batch; returns its loss. A data-parallel worker's loss is
+    weighted by its share of the whole batch times the workers, so that the average of the
+    workers' gradients is the whole batch's."""
     with device.autocast():
         loss = criterion(model(x).float(), y)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    (loss if weight == 1.0 else loss * weight).backward()
     if clip > 0:
         nn.utils.clip_grad_norm_(model.parameters(), clip)
     optimizer.step()
     return loss.detach()
+
+
+def _parallel(
+    model: nn.Module, device: Device, workers: Workers | None, seed: int
+) -> tuple[nn.Module, int]:
+    """The module that trains (the model, or the model in DistributedDataParallel), and the
+    smallest batch it trains on (every worker needs two examples for batch norm)."""
+    if workers is None:
+        return model, 2
+    from torch.nn.parallel import DistributedDataParallel
+
+    if workers.rank > 0:
+        torch.manual_seed(seed + workers.rank)  # its own dropout masks, after the same weights
+    if device.name == "cuda":
+        model = nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        return DistributedDataParallel(
+            model, device_ids=[torch.cuda.current_device()]
+        ), 2 * workers.size
+    return DistributedDataParallel(model), 2 * workers.size
 
 
 def train_supervised(
@@ -105,12 +128,20 @@ def train_supervised(
     restore: Mapping[str, Any] | None = None,
     device: Device = CPU,
     options: Mapping[str, Any] | None = None,
+    workers: Workers | None = None,
 ) -> None:
     """Train for up to `max_epochs`, reporting validation metrics and a checkpoint every epoch.
 
     Raises NonFiniteMetricError as soon as a loss is NaN or infinite. `restore` (a checkpoint's
     state) resumes after the epoch it was written at, with the same shuffling it would have had.
     `options` are the model's resolved fixed options (a transfer source's weights, say).
+
+    With `workers`, this process is one worker of a data-parallel trial (DistributedDataParallel):
+    every worker shuffles alike and trains on its slice of each batch, a batch too small to give
+    every worker two examples is skipped, and the first worker alone validates, reports and
+    checkpoints; the others stop with it when its metrics are not finite. Each worker draws its
+    own dropout masks. Batch norm normalizes each worker's slice by its own statistics (on CUDA,
+    synchronized batch norm uses the whole batch's).
     """
     trainer_hp, model_hp = split_hyperparameters(config, arch, options)
     seed = int(config.get("seed", 0))
@@ -125,6 +156,7 @@ def train_supervised(
         load_optimizer(optimizer, restore["optimizer_state"])
         shuffle.set_state(restore["shuffle_state"])
         first_epoch = int(restore["epoch"]) + 1
+    net, smallest = _parallel(model, device, workers, seed)
 
     x_train, y_train, x_val, y_val = device.tensors(data, "train", "val")
     n_train, batch_size = len(y_train), int(trainer_hp["batch_size"])
@@ -133,28 +165,43 @@ def train_supervised(
     param_count = sum(p.numel() for p in model.parameters() if p.requires_grad)
 
     for epoch in range(first_epoch, max_epochs + 1):
-        model.train()
+        net.train()
         order = torch.randperm(n_train, generator=shuffle).to(device.name)
         loss_sum, seen = torch.zeros((), device=device.name), 0
         for start in range(0, n_train, batch_size):
             batch = order[start : start + batch_size]
-            if len(batch) < 2 and seen:
+            if len(batch) < smallest and seen:
                 break  # batch norm cannot train on a single example
+            mine, weight = batch, 1.0
+            if workers is not None:
+                mine = workers.part(batch)
+                weight = len(mine) * workers.size / len(batch)
             loss = train_step(
-                model, optimizer, criterion, x_train[batch], y_train[batch], clip, device
+                net, optimizer, criterion, x_train[mine], y_train[mine], clip, device, weight
             )
             # Summed on the device: no host sync per batch.
-            loss_sum += loss * len(batch)
-            seen += len(batch)
+            loss_sum += loss * len(mine)
+            seen += len(mine)
+        if workers is None:
+            train_loss = loss_sum.item() / seen
+        else:
+            summed, count = workers.total(loss_sum, torch.tensor(float(seen)))
+            train_loss = summed / count
+            if workers.rank > 0:
+                if not workers.all_agree(math.isfinite(train_loss), device.name):
+                    return  # the first worker raises the error
+                continue
         metrics = {
-            "train_loss": loss_sum.item() / seen,
+            "train_loss": train_loss,
             **evaluate(model, x_val, y_val, data.task, device),
             "param_count": float(param_count),
             "latency_ms": latency_ms(model, x_val, device),
         }
-        for name, value in metrics.items():
-            if not math.isfinite(value):
-                raise NonFiniteMetricError(name, value, epoch)
+        bad = [(name, value) for name, value in metrics.items() if not math.isfinite(value)]
+        if workers is not None:
+            workers.all_agree(not bad, device.name)
+        if bad:
+            raise NonFiniteMetricError(bad[0][0], bad[0][1], epoch)
 
         state = checkpoint_state(
             epoch=epoch,
