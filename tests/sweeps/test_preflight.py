@@ -70,3 +70,29 @@ def test_a_reference_source_of_a_regression_task_names_the_option() -> None:
         "t.yaml:4: model.options.source: reference:adding: a reference classifier needs a "
         "classification dataset"
     )
+
+
+WORKERS = """
+model: mlp
+dataset: wine
+metric: val_accuracy
+mode: max
+budget: {{trials: 8, max_epochs: 2}}
+resources: {{cpu: 1, workers: {workers}}}
+space:
+  lr: {{type: float, low: 1.0e-4, high: 1.0e-1, log: true}}
+"""
+
+
+def test_trials_of_several_workers_fit_by_their_workers_across_nodes() -> None:
+    from tunelab.sweeps._plan import concurrency
+
+    two_nodes = [(2.0, 0.0), (3.0, 0.0)]  # room for 5 workers of 1 CPU
+    assert concurrency(parse_spec(WORKERS.format(workers=2), "t.yaml"), two_nodes) == 2
+    assert concurrency(parse_spec(WORKERS.format(workers=5), "t.yaml"), two_nodes) == 1
+    with pytest.raises(SpecError) as caught:
+        concurrency(parse_spec(WORKERS.format(workers=6), "t.yaml"), two_nodes)
+    assert str(caught.value) == (
+        "t.yaml:7: resources.workers: the cluster cannot hold one trial's 6 workers of 1 CPU "
+        "and 0 GPU each: it has room for 5"
+    )

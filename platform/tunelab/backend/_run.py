@@ -175,8 +175,12 @@ def _trainable(
             if spec.scheduler.population_based
             else ()
         ),
+        workers=spec.resources.workers,
+        worker_resources=(spec.resources.cpu, spec.resources.gpu),
     )
     if spec.fusion is not None:  # the group's trainer holds the resources (see _fusion)
+        return tune.with_resources(trainable, {"cpu": MEMBER_CPU, "gpu": 0})
+    if spec.resources.workers > 1:  # Ray Train places the workers, which hold the resources
         return tune.with_resources(trainable, {"cpu": MEMBER_CPU, "gpu": 0})
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 

@@ -48,6 +48,8 @@ def run_trial(
     system_interval_s: float = 0.0,
     timeout_s: float | None = None,
     scheduled: tuple[str, ...] = (),
+    workers: int = 1,
+    worker_resources: tuple[float, float] = (1.0, 0.0),
 ) -> None:
     """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
     `architecture` and `options` (the model's fixed options, weights included) are resolved on
@@ -55,8 +57,10 @@ def run_trial(
     sweep's metrics, which every result Ray Tune sees must carry.
 
     A member of a fused group (see _fusion) trains with its group: its process imports no
-    torch (its architecture comes `Deferred`), unless it trains alone."""
+    torch (its architecture comes `Deferred`), unless it trains alone. A trial of several
+    `workers` (each holding `worker_resources`, CPUs and GPUs) trains on them (see _parallel)."""
     from tunelab.backend._fusion import GroupLost, member_config, train_member
+    from tunelab.backend._parallel import WorkersLost, train_parallel
     from tunelab.backend._system import SYSTEM_KEY, SystemSampler
     from tunelab.training import load_checkpoint, save_checkpoint, train
 
@@ -111,6 +115,13 @@ def run_trial(
         # A member of a fused group trains with it, unless it goes on from a checkpoint.
         if fused and train_member(fusion, config, max_epochs, report_epoch):  # type: ignore[arg-type]
             return
+        if workers > 1:
+            train_parallel(
+                config, data, Deferred.open(architecture), Deferred.open(options),
+                max_epochs=max_epochs, restore=restore, workers=workers,
+                cpu=worker_resources[0], gpu=worker_resources[1], report=report_epoch,
+            )  # fmt: skip
+            return
         import torch
 
         from tunelab.training import Device
@@ -132,7 +143,7 @@ def run_trial(
     with sampler:
         try:
             watch.run(training, report)
-        except GroupLost:
+        except (GroupLost, WorkersLost):
             raise  # Ray's to retry, as a worker that died
         except Exception as exc:
             if reporting:

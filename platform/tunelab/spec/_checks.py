@@ -220,6 +220,29 @@ def check_spec(loaded: LoadedSpec) -> None:
                 )
     if spec.fusion is not None:
         _check_fusion(loaded, arch)
+    if spec.resources.workers > 1:
+        _check_workers(loaded, arch)
+
+
+def _check_workers(loaded: LoadedSpec, arch: Architecture) -> None:
+    spec = loaded.spec
+    if arch.trainer != "supervised":
+        raise loaded.locate(
+            ("resources", "workers"),
+            f"model '{arch.name}' trains with the {arch.trainer} trainer, which trains on one "
+            "worker; data-parallel workers train the supervised models",
+        )
+    if spec.fusion is not None:
+        raise loaded.locate(
+            ("resources", "workers"),
+            "a fused group trains on one worker; use fusion or workers, not both",
+        )
+    if 0 < spec.resources.gpu < 1:
+        raise loaded.locate(
+            ("resources", "gpu"),
+            "data-parallel workers each need a whole GPU of their own (NCCL cannot share one); "
+            f"got {spec.resources.gpu:g}",
+        )
 
 
 POPULATION_SETTINGS = ("interval", "quantile", "resample_probability", "perturbation")

@@ -252,8 +252,22 @@ class Scheduler(_Strict):
 
 
 class Resources(_Strict):
-    cpu: float = Field(default=1.0, gt=0)
-    gpu: float = Field(default=0.0, ge=0)
+    cpu: float = Field(default=1.0, gt=0)  # per worker
+    gpu: float = Field(default=0.0, ge=0)  # per worker
+    # Workers per trial: more than one trains each trial data-parallel (Ray Train, PyTorch's
+    # DistributedDataParallel; gloo on CPUs, NCCL on GPUs), each worker on its part of every
+    # batch and holding `cpu` and `gpu`.
+    workers: int = Field(default=1, ge=1, le=1024)
+
+    @property
+    def trial_cpu(self) -> float:
+        """The CPUs one trial holds, every worker's."""
+        return self.cpu * self.workers
+
+    @property
+    def trial_gpu(self) -> float:
+        """The GPUs one trial holds, every worker's."""
+        return self.gpu * self.workers
 
 
 class SystemMetrics(_Strict):

@@ -18,7 +18,7 @@ class Budget:
         self.budget, self.state = spec.budget, state
         # What one trial holds; a member of a fused group holds its share of the group's.
         share = 1 / spec.fusion.members if spec.fusion is not None else 1.0
-        self.cpu, self.gpu = spec.resources.cpu * share, spec.resources.gpu * share
+        self.cpu, self.gpu = spec.resources.trial_cpu * share, spec.resources.trial_gpu * share
         self.started = time.monotonic() - spent_wall_s
         # Each trial's latest epoch as the backend reports it here: Ray asks the stopper before
         # it tells the callbacks, so the trial records lag by one result.

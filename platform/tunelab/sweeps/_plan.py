@@ -196,6 +196,21 @@ def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
         raise ResourceProblem(
             ("resources", "gpu"), f"{want_gpu:g} GPU per trial requested, but there is no GPU"
         )
+    workers = spec.resources.workers
+    if workers > 1:  # each worker anywhere it fits (Ray Train packs them where it can)
+        places = [
+            int(cpu // want_cpu)
+            if want_gpu == 0
+            else min(int(cpu // want_cpu), int(gpu // want_gpu))
+            for cpu, gpu in nodes
+        ]
+        if sum(places) < workers:
+            raise ResourceProblem(
+                ("resources", "workers"),
+                f"the cluster cannot hold one trial's {workers} workers of {want_cpu:g} CPU and "
+                f"{want_gpu:g} GPU each: it has room for {sum(places)}",
+            )
+        return max(1, sum(places) // workers)
     if not any(cpu >= want_cpu and gpu >= want_gpu for cpu, gpu in nodes):
         biggest = max((cpu for cpu, _ in nodes), default=0.0)
         key = "cpu" if want_cpu > biggest else "gpu"

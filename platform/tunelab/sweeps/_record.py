@@ -48,8 +48,9 @@ def sweep_params(loaded: LoadedSpec) -> dict[str, str]:
         "concurrency": spec.budget.concurrency,
         "sampler": spec.searcher.sampler,
         "scheduler": spec.scheduler.type,
-        "cpu_per_trial": spec.resources.cpu,
-        "gpu_per_trial": spec.resources.gpu,
+        "cpu_per_trial": spec.resources.trial_cpu,
+        "gpu_per_trial": spec.resources.trial_gpu,
+        "workers_per_trial": spec.resources.workers if spec.resources.workers > 1 else None,
         "seed": spec.seed,
         "max_retries": spec.failure.max_retries,
         "fusion": spec.fusion.size if spec.fusion is not None else None,  # K, or auto
@@ -183,8 +184,8 @@ def summary_writer(
         pareto_front=front,
         wall_s=wall_s,
         usage={
-            "cpu_hours": trial_hours * spec.resources.cpu,
-            "gpu_hours": trial_hours * spec.resources.gpu,
+            "cpu_hours": trial_hours * spec.resources.trial_cpu,  # every worker's
+            "gpu_hours": trial_hours * spec.resources.trial_gpu,
         },
         budget_reached=state.budget_reached,
         final=final,

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from tunelab.data import DataSplits
     from tunelab.models import Architecture
-    from tunelab.training._common import Device, Report
+    from tunelab.training._common import Device, Report, Workers
 
 TRAINER_NAMES = ("supervised", "gan")
 
@@ -24,10 +24,14 @@ def train(
     restore: Mapping[str, Any] | None = None,
     device: Device | None = None,
     options: Mapping[str, Any] | None = None,
+    workers: Workers | None = None,
 ) -> None:
     """Train `arch` with its loop for up to `max_epochs`, calling `report(epoch, metrics,
-    checkpoint_state)` after every epoch; on `device` (default: the CPU)."""
+    checkpoint_state)` after every epoch; on `device` (default: the CPU); as one of
+    data-parallel `workers` (the supervised loop)."""
     if arch.trainer == "gan":
+        if workers is not None:
+            raise ValueError("the gan trainer trains on one worker")
         from tunelab.training._gan import train_gan as loop
     elif arch.trainer == "supervised":
         from tunelab.training._supervised import train_supervised as loop
@@ -44,4 +48,5 @@ def train(
         restore=restore,
         device=device or CPU,
         options=options,
+        **({"workers": workers} if workers is not None else {}),
     )

@@ -160,6 +160,11 @@ def train_supervised(
 
     x_train, y_train, x_val, y_val = device.tensors(data, "train", "val")
     n_train, batch_size = len(y_train), int(trainer_hp["batch_size"])
+    if workers is not None and batch_size < smallest:
+        raise ValueError(
+            f"batch_size {batch_size} leaves some of the {smallest // 2} workers fewer than 2 "
+            "examples of each batch"
+        )
     clip = float(trainer_hp["grad_clip"])
     criterion = loss_fn(data.task)
     param_count = sum(p.numel() for p in model.parameters() if p.requires_grad)

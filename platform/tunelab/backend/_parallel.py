@@ -1,0 +1,176 @@
+"""Data-parallel trials (the spec's `resources.workers`). The trial's function builds a Ray Train
+`TorchTrainer` whose workers train the trial together with DistributedDataParallel (gloo on
+CPUs, NCCL on GPUs; Ray Train joins them and places them, on one node or several). The first
+worker hands each epoch's metrics and checkpoint to the trial's own process, which reports them
+to Ray Tune as any trial does, and waits until it has: the sweep sees one trial, with one run
+and one checkpoint per epoch, and a scheduler that stops the trial stops it between epochs.
+
+A worker or node lost ends the training with `WorkersLost`, which Ray Tune retries from the
+trial's last checkpoint (`failure.max_retries`), as it would a single worker's trial; an error
+of the trial's own (a NaN loss) ends it as the trial's error, once."""
+
+from __future__ import annotations
+
+import queue
+import tempfile
+import threading
+from collections.abc import Callable
+from typing import Any
+
+import ray
+
+from tunelab.data import DataSplits
+from tunelab.errors import TunelabError
+from tunelab.models import Architecture
+
+POLL_S = 0.5  # how often the trial's process looks whether the training ended without a result
+
+
+class WorkersLost(TunelabError):
+    """A worker of a data-parallel trial died (its process, or its node)."""
+
+
+def train_parallel(
+    config: dict[str, Any],
+    data: DataSplits,
+    architecture: Architecture,
+    options: dict[str, Any],
+    *,
+    max_epochs: int,
+    restore: dict[str, Any] | None,
+    workers: int,
+    cpu: float,
+    gpu: float,
+    report: Callable[[int, dict[str, float], Any], None],
+) -> None:
+    """Train the trial on `workers` Ray Train workers of `cpu` and `gpu` each, calling `report`
+    (in this process) with each epoch's metrics and checkpoint bytes."""
+    from ray.train import FailureConfig, RunConfig, ScalingConfig
+    from ray.train.torch import TorchConfig, TorchTrainer
+    from ray.util.queue import Queue
+
+    # Outside the trial's own placement group, which holds only a sliver of CPU for this process.
+    place = {"num_cpus": 0, "scheduling_strategy": "DEFAULT"}
+    results: Any = Queue(actor_options=place)  # the first worker's epochs, to this process
+    taken: Any = Queue(actor_options=place)  # this process's word that it reported one
+    with tempfile.TemporaryDirectory(prefix="tunelab-workers-") as storage:
+        trainer = TorchTrainer(
+            _worker,
+            train_loop_config={
+                "config": config,
+                "data": data,
+                "architecture": architecture,
+                "options": options,
+                "max_epochs": max_epochs,
+                "restore": restore,
+                "threads": max(1, int(cpu)),
+                "use_gpu": gpu > 0,
+                "results": results,
+                "taken": taken,
+            },
+            scaling_config=ScalingConfig(
+                num_workers=workers,
+                use_gpu=gpu > 0,
+                resources_per_worker={"CPU": cpu, **({"GPU": gpu} if gpu > 0 else {})},
+            ),
+            torch_config=TorchConfig(backend="nccl" if gpu > 0 else "gloo"),
+            # Ray Train keeps nothing of its own: checkpoints are the trial's, reported by it.
+            run_config=RunConfig(
+                storage_path=storage, failure_config=FailureConfig(max_failures=0)
+            ),
+        )
+        ended: list[BaseException | None] = []
+
+        def fit() -> None:
+            try:
+                trainer.fit()
+                ended.append(None)
+            except BaseException as exc:  # handed to the trial's thread
+                ended.append(exc)
+
+        thread = threading.Thread(target=fit, name="tunelab-workers", daemon=True)
+        thread.start()
+        while True:
+            try:
+                epoch, metrics, state = results.get(timeout=POLL_S)
+            except queue.Empty:
+                if thread.is_alive():
+                    continue
+                try:  # the last epoch may have come just before the training ended
+                    epoch, metrics, state = results.get_nowait()
+                except queue.Empty:
+                    break
+            report(epoch, metrics, state)
+            taken.put(epoch)
+        thread.join()
+        results.shutdown()
+        taken.shutdown()
+    if ended and ended[0] is not None:
+        raise _cause(ended[0])
+
+
+def _cause(error: BaseException) -> BaseException:
+    """What ended the training: WorkersLost where a worker's process or node died (worded as
+    any lost worker is: `worker_crashed: ...`, `node_lost: ...`), else the trial's own error,
+    as the first worker that raised it raised it."""
+    from ray.train import WorkerGroupError
+
+    # How Ray Train 2.60 hands on what befell each worker (its internals: no public names).
+    from ray.train.v2._internal.exceptions import (
+        UserExceptionWithTraceback,
+        WorkerHealthCheckFailedError,
+        WorkerHealthCheckTimeoutError,
+    )
+
+    from tunelab.backend._errors import WORKER_CRASHED, lost_worker
+
+    if not isinstance(error, WorkerGroupError):
+        return error
+    failures = dict(sorted(error.worker_failures.items()))
+    for rank, failure in failures.items():
+        if isinstance(failure, WorkerHealthCheckTimeoutError):
+            return WorkersLost(f"{WORKER_CRASHED}: worker {rank} of the trial stopped answering")
+        if isinstance(failure, WorkerHealthCheckFailedError):
+            lost = lost_worker(failure.health_check_failure)
+            return WorkersLost(lost or f"{WORKER_CRASHED}: worker {rank} of the trial died")
+        lost = lost_worker(failure)
+        if lost is not None:
+            return WorkersLost(lost)
+    first = next(iter(failures.values()), error)
+    if isinstance(first, UserExceptionWithTraceback):
+        return first._base_exc
+    if isinstance(first, ray.exceptions.RayTaskError):
+        cause = first.as_instanceof_cause()
+        return cause if isinstance(cause, BaseException) else first
+    return first
+
+
+def _worker(setup: dict[str, Any]) -> None:
+    """One worker of the trial (in Ray Train's worker process)."""
+    import torch
+
+    from tunelab.training import Device, Workers, checkpoint_bytes, train
+
+    torch.set_num_threads(setup["threads"])
+    device = Device.pick(setup["use_gpu"])
+    if device.name == "cuda":
+        import ray.train.torch
+
+        torch.cuda.set_device(ray.train.torch.get_device())
+    results, taken = setup["results"], setup["taken"]
+
+    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        results.put((epoch, metrics, checkpoint_bytes(state)))
+        taken.get()  # Ray Tune has the epoch: the scheduler decided before the next one
+
+    train(
+        setup["config"],
+        setup["data"],
+        setup["architecture"],
+        max_epochs=setup["max_epochs"],
+        report=report,
+        restore=setup["restore"],
+        device=device,
+        options=setup["options"],
+        workers=Workers.joined(),
+    )
