@@ -12,6 +12,8 @@
   sweep:    a CNN sweep of 8 trials at 0.25 GPU per trial (4 at once) through `run_sweep`;
   reports:  an interpretability report over 256 examples for a CNN and a 2-layer LSTM on the
             GPU (cuDNN's recurrent backward runs in training mode there), timed;
+  workers:  a sweep of 2 data-parallel CNN trials of 2 workers, one GPU each, over NCCL (where
+            the machine has 2 GPUs; else said so);
   gpu_metrics: Ray serves the GPU gauges the Cluster dashboard reads, for every GPU (needs the
             packages of ray[default], which run Ray's metrics agent; said so when missing).
 
@@ -252,6 +254,37 @@ def fusion() -> dict[str, Any]:
     return out
 
 
+def workers() -> dict[str, Any]:
+    """A data-parallel trial over NCCL: a CNN sweep of 2 trials, each on 2 workers of one GPU
+    each, where the machine has 2 GPUs; on one GPU two workers would share it, which NCCL
+    refuses (and which would test no communication between devices): said so, not run."""
+    import torch
+
+    from tunelab.spec import load_spec
+    from tunelab.sweeps import run_sweep
+
+    gpus = torch.cuda.device_count()
+    if gpus < 2:
+        return {"skipped": f"{gpus} GPU: a 2-GPU trial needs 2 (NCCL cannot share one)"}
+    spec = REPO / "search_spaces" / "cnn_digits.yaml"
+    text = spec.read_text().replace("  cpu: 1\n", "  cpu: 1\n  gpu: 1\n  workers: 2\n")
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "cnn_workers.yaml"
+        path.write_text(text)
+        loaded = load_spec(path, {"--trials": 2, "--max-epochs": 3, "--name": "gpu-workers"})
+        os.chdir(folder)
+        started = time.perf_counter()
+        report = run_sweep(
+            loaded, tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder, live=False
+        )
+        return {
+            "gpus": gpus,
+            "trials": report.counts,
+            "best_val_accuracy": report.best["metric"] if report.best else None,
+            "wall_s": round(time.perf_counter() - started, 1),
+        }
+
+
 def packing() -> dict[str, Any]:
     import multiprocessing as mp
 
@@ -310,6 +343,7 @@ STEPS = (
     "families",
     "sweep",
     "reports",
+    "workers",
     "gpu_metrics",
 )  # the most wanted first
 
@@ -320,7 +354,8 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", default=STEPS, choices=STEPS)
     args = parser.parse_args()
     run = {"families": families, "reports": reports, "sweep": sweep,
-           "gpu_metrics": gpu_metrics, "fusion": fusion, "packing": packing}  # fmt: skip
+           "gpu_metrics": gpu_metrics, "fusion": fusion, "packing": packing,
+           "workers": workers}  # fmt: skip
     names = {"sweep": "cnn_sweep_quarter_gpu"}
     out = Path(args.out).resolve()
     result: dict[str, Any] = {}

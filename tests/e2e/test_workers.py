@@ -77,6 +77,8 @@ def test_a_trial_of_two_workers_is_one_trial_that_trains_as_one_worker(ray_sessi
     for run in runs:
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         assert [m.step for m in history] == [1, 2, 3]  # one result an epoch: the first worker's
+        assert run.data.tags["tunelab.workers"] == "2"
+        assert len(run.data.tags["tunelab.worker_nodes"].split(",")) == 2  # one node IP each
         folder = Path(report.results_dir) / run.info.run_name
         last = load_checkpoint(sorted(folder.glob("checkpoint_0*"))[-1])
         assert last["epoch"] == 3 and float(run.data.params["lr"]) == last["config"]["lr"]

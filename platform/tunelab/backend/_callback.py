@@ -9,7 +9,14 @@ from ray import tune
 from ray.tune.experiment import Trial
 
 from tunelab.backend._errors import trial_error_line
-from tunelab.backend._events import EPOCH_KEY, ERROR_KEY, NODE_KEY, TrialEvents, TrialResult
+from tunelab.backend._events import (
+    EPOCH_KEY,
+    ERROR_KEY,
+    NODE_KEY,
+    WORKERS_KEY,
+    TrialEvents,
+    TrialResult,
+)
 from tunelab.backend._live import live
 from tunelab.backend._system import SYSTEM_KEY
 
@@ -76,4 +83,5 @@ def result_of(result: dict[str, Any]) -> TrialResult:
         timestamp_ms=int(result.get("timestamp", 0)) * 1000 or None,
         system_samples=list(result.get(SYSTEM_KEY) or []),
         error=result.get(ERROR_KEY),
+        worker_nodes=tuple(result.get(WORKERS_KEY) or ()),
     )

@@ -10,6 +10,7 @@ from typing import Any, Protocol
 # Fields every tunelab trial adds to its per-epoch result.
 EPOCH_KEY = "epoch"
 NODE_KEY = "node_id"
+WORKERS_KEY = "tunelab_workers"  # a data-parallel trial's workers: each one's node IP
 ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
 # In a population based sweep's config, once the trial exploited another: the folder, in its
 # own, of the checkpoint it goes on from (see _population).
@@ -35,6 +36,7 @@ class TrialResult:
     timestamp_ms: int | None  # when it was reported, if known
     system_samples: list[dict[str, float]] = field(default_factory=list)  # {"t": ms, NAME: v}
     error: str | None = None  # the trial's own error: this result ends it, failed
+    worker_nodes: tuple[str, ...] = ()  # a data-parallel trial's workers: the IP of each one's node
 
 
 class TrialEvents(Protocol):

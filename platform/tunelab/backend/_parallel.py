@@ -19,6 +19,7 @@ from typing import Any
 
 import ray
 
+from tunelab.backend._events import WORKERS_KEY
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError
 from tunelab.models import Architecture
@@ -41,10 +42,11 @@ def train_parallel(
     workers: int,
     cpu: float,
     gpu: float,
-    report: Callable[[int, dict[str, float], Any], None],
+    report: Callable[[int, dict[str, Any], Any], None],
 ) -> None:
     """Train the trial on `workers` Ray Train workers of `cpu` and `gpu` each, calling `report`
-    (in this process) with each epoch's metrics and checkpoint bytes."""
+    (in this process) with each epoch's metrics and checkpoint bytes; the metrics carry the
+    IP of each worker's node (WORKERS_KEY)."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Queue
@@ -92,15 +94,15 @@ def train_parallel(
         thread.start()
         while True:
             try:
-                epoch, metrics, state = results.get(timeout=POLL_S)
+                epoch, metrics, state, nodes = results.get(timeout=POLL_S)
             except queue.Empty:
                 if thread.is_alive():
                     continue
                 try:  # the last epoch may have come just before the training ended
-                    epoch, metrics, state = results.get_nowait()
+                    epoch, metrics, state, nodes = results.get_nowait()
                 except queue.Empty:
                     break
-            report(epoch, metrics, state)
+            report(epoch, {**metrics, WORKERS_KEY: nodes}, state)
             taken.put(epoch)
         thread.join()
         results.shutdown()
@@ -148,19 +150,24 @@ def _cause(error: BaseException) -> BaseException:
 def _worker(setup: dict[str, Any]) -> None:
     """One worker of the trial (in Ray Train's worker process)."""
     import torch
+    import torch.distributed as dist
 
     from tunelab.training import Device, Workers, checkpoint_bytes, train
 
     torch.set_num_threads(setup["threads"])
     device = Device.pick(setup["use_gpu"])
     if device.name == "cuda":
-        import ray.train.torch
+        from ray.train.torch import get_device
 
-        torch.cuda.set_device(ray.train.torch.get_device())
+        torch.cuda.set_device(get_device())
+    workers = Workers.joined()
+    nodes: list[Any] = [None] * (workers.size if workers else 1)
+    if workers is not None:  # every worker's node, by rank, for the trial's run
+        dist.all_gather_object(nodes, ray.util.get_node_ip_address())
     results, taken = setup["results"], setup["taken"]
 
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
-        results.put((epoch, metrics, checkpoint_bytes(state)))
+        results.put((epoch, metrics, checkpoint_bytes(state), nodes))
         taken.get()  # Ray Tune has the epoch: the scheduler decided before the next one
 
     train(
@@ -172,5 +179,5 @@ def _worker(setup: dict[str, Any]) -> None:
         restore=setup["restore"],
         device=device,
         options=setup["options"],
-        workers=Workers.joined(),
+        workers=workers,
     )

@@ -30,6 +30,8 @@ from tunelab.tracking.tags import (
     TAG_RESUMED_AT_EPOCH,
     TAG_RETRIES,
     TAG_RETRY_REASON,
+    TAG_WORKER_NODES,
+    TAG_WORKERS,
 )
 
 if TYPE_CHECKING:
@@ -38,6 +40,16 @@ if TYPE_CHECKING:
 
 
 LOST_UNSAVED = "could not go on when the sweep was resumed"
+
+
+def workers_tags(result: TrialResult) -> dict[str, str]:
+    """A data-parallel trial's workers and their nodes, as it reported them (none otherwise)."""
+    if not result.worker_nodes:
+        return {}
+    return {
+        TAG_WORKERS: str(len(result.worker_nodes)),
+        TAG_WORKER_NODES: ",".join(result.worker_nodes),
+    }
 
 
 def resumed_key(name: str) -> str:
@@ -125,6 +137,7 @@ class SweepRecorder:
                     TAG_NODE: result.node_id,
                     TAG_NODE_IP: result.node_ip,
                     TAG_RESUMED_AT_EPOCH: str(result.epoch),
+                    **workers_tags(result),
                 },
             )
         repeat = record.last_epoch is not None and result.epoch <= record.last_epoch
@@ -133,7 +146,10 @@ class SweepRecorder:
         if repeat:
             return  # a restarted trial repeating an epoch already recorded: written once
         if record.last_epoch is None:
-            self.writer.set_tags(trial_id, {TAG_NODE: result.node_id, TAG_NODE_IP: result.node_ip})
+            self.writer.set_tags(
+                trial_id,
+                {TAG_NODE: result.node_id, TAG_NODE_IP: result.node_ip, **workers_tags(result)},
+            )
         record.last_epoch = result.epoch
         for sample in result.system_samples:
             values = {k: float(v) for k, v in sample.items() if k != "t"}

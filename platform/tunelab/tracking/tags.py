@@ -13,6 +13,9 @@ TAG_SWEEP = "tunelab.sweep"  # the sweep's name: on its runs, and on a version r
 TAG_TRIAL_ID = "tunelab.trial_id"  # Ray's trial id
 TAG_NODE = "tunelab.node"  # Ray node id
 TAG_NODE_IP = "tunelab.node_ip"
+# A data-parallel trial (spec `resources.workers`): its workers, and the IPs of their nodes.
+TAG_WORKERS = "tunelab.workers"
+TAG_WORKER_NODES = "tunelab.worker_nodes"  # comma-separated, one per worker, by rank
 TAG_MODEL = "tunelab.model"
 TAG_DATASET = "tunelab.dataset"
 # On a sweep's parent: SHA-256 of the data it ran on (DataSplits.digest); a sweep read back
