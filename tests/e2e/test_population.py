@@ -26,7 +26,7 @@ dataset: wine
 metric: val_accuracy
 mode: max
 seed: 3
-budget: {trials: 4, max_epochs: 12, concurrency: 4}
+budget: {trials: 4, max_epochs: 24, concurrency: 4}
 resources: {cpu: 0.5}
 searcher: random
 scheduler: {type: pbt, interval: 2, quantile: 0.5, resample_probability: 0.0}
@@ -73,7 +73,7 @@ def test_an_exploited_trial_goes_on_from_the_others_weights(ray_session, store) 
         assert e["source"] in runs and e["source"] != r.info.run_name
         assert e["epoch"] % 2 == 0 and e["source_epoch"] % 2 == 0  # at the end of an interval
     # One that goes on training: a source at its last epoch leaves nothing to train.
-    going_on = [(r, e) for r, e in firsts if e["source_epoch"] < 12]
+    going_on = [(r, e) for r, e in firsts if e["source_epoch"] < 24]
     assert going_on, f"no trial exploited another before its last epoch: {firsts}"
     run, first = going_on[0]
     source, epoch, source_epoch = first["source"], first["epoch"], first["source_epoch"]

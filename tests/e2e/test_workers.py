@@ -29,7 +29,7 @@ seed: 5
 budget: {{trials: {trials}, max_epochs: {epochs}}}
 resources: {{cpu: 0.5, workers: 2}}
 searcher: random
-scheduler: fifo
+scheduler: {scheduler}
 checkpoints: {{keep: null}}
 system_metrics: {{interval_s: 0}}
 space:
@@ -49,12 +49,18 @@ def children(client: MlflowClient, sweep: str) -> list:
     return [r for r in runs if r.data.tags.get("tunelab.role") == "trial"]
 
 
-def trained_alone(config: dict, data, arch) -> tuple[dict, dict]:
+def workers_running() -> list[str]:
+    """The process ids of Ray Train's workers on this machine."""
+    found = subprocess.run(["pgrep", "-f", "ray::RayTrainWorker"], capture_output=True, text=True)
+    return found.stdout.split()
+
+
+def trained_alone(config: dict, data, arch, epochs: int) -> tuple[dict, dict]:
     """The metrics and checkpoint state of the trial's last epoch, trained by one worker."""
     from tunelab.training import train
 
     alone: list = []
-    train(config, data, arch, max_epochs=3, report=lambda _, m, state: alone.append((m, state)))
+    train(config, data, arch, max_epochs=epochs, report=lambda _, m, s: alone.append((m, s)))
     return alone[-1]
 
 
@@ -63,9 +69,18 @@ def test_a_trial_of_two_workers_is_one_trial_that_trains_as_one_worker(ray_sessi
     from tunelab.models import architectures
     from tunelab.training import load_checkpoint
 
-    loaded = parse_spec(SPEC.format(trials=2, epochs=3), "ddp.yaml", {"--name": "e2e-ddp"})
+    asha = "{type: asha, grace_period: 1, reduction_factor: 2}"
+    loaded = parse_spec(
+        SPEC.format(trials=4, epochs=3, scheduler=asha), "ddp.yaml", {"--name": "e2e-ddp"}
+    )
     report = run_sweep(loaded, live=False, **store)
-    assert report.counts["completed"] == 2, report.counts
+    counts = report.counts
+    assert counts["completed"] + counts["stopped_early"] == 4 and counts["stopped_early"], counts
+    # The workers of a trial ASHA stopped end with it: none is left holding its CPUs.
+    deadline = time.monotonic() + 30
+    while workers_running() and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert workers_running() == []
     client = MlflowClient(store["tracking_uri"])
     parent = client.get_run(report.parent_run_id)
     assert parent.data.params["workers_per_trial"] == "2"
@@ -73,17 +88,18 @@ def test_a_trial_of_two_workers_is_one_trial_that_trains_as_one_worker(ray_sessi
     torch.set_num_threads(1)
     data = datasets.get("breast_cancer").load()
     runs = children(client, "e2e-ddp")
-    assert len(runs) == 2
+    assert len(runs) == 4
     for run in runs:
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
-        assert [m.step for m in history] == [1, 2, 3]  # one result an epoch: the first worker's
+        epochs = len(history)
+        assert [m.step for m in history] == list(range(1, epochs + 1))  # the first worker's
         assert run.data.tags["tunelab.workers"] == "2"
         assert len(run.data.tags["tunelab.worker_nodes"].split(",")) == 2  # one node IP each
         folder = Path(report.results_dir) / run.info.run_name
         last = load_checkpoint(sorted(folder.glob("checkpoint_0*"))[-1])
-        assert last["epoch"] == 3 and float(run.data.params["lr"]) == last["config"]["lr"]
+        assert last["epoch"] == epochs and float(run.data.params["lr"]) == last["config"]["lr"]
         # The same trial trained alone, on the whole batches, ends where its workers ended.
-        metrics, state = trained_alone(last["config"], data, architectures.get("mlp"))
+        metrics, state = trained_alone(last["config"], data, architectures.get("mlp"), epochs)
         assert metrics["val_loss"] == pytest.approx(run.data.metrics["val_loss"], rel=1e-4)
         for key, tensor in state["model_state"].items():
             torch.testing.assert_close(last["model_state"][key], tensor, rtol=1e-4, atol=1e-5)
@@ -92,7 +108,9 @@ def test_a_trial_of_two_workers_is_one_trial_that_trains_as_one_worker(ray_sessi
 def test_a_killed_worker_restarts_the_trial_from_its_checkpoint(ray_session, store) -> None:
     epochs = 40
     loaded = parse_spec(
-        SPEC.format(trials=1, epochs=epochs), "loss.yaml", {"--name": "e2e-ddp-loss"}
+        SPEC.format(trials=1, epochs=epochs, scheduler="fifo"),
+        "loss.yaml",
+        {"--name": "e2e-ddp-loss"},
     )
     outcome: dict = {}
     sweep = threading.Thread(
@@ -108,9 +126,7 @@ def test_a_killed_worker_restarts_the_trial_from_its_checkpoint(ray_session, sto
         if runs:
             trained = len(client.get_metric_history(runs[0].info.run_id, "val_accuracy"))
         time.sleep(0.2)
-    workers = subprocess.run(
-        ["pgrep", "-f", "ray::RayTrainWorker"], capture_output=True, text=True, check=False
-    ).stdout.split()
+    workers = workers_running()
     assert len(workers) == 2, workers
     os.kill(int(workers[-1]), signal.SIGKILL)
     sweep.join(timeout=300)

@@ -90,6 +90,7 @@ def test_trials_of_several_workers_fit_by_their_workers_across_nodes() -> None:
     two_nodes = [(2.0, 0.0), (3.0, 0.0)]  # room for 5 workers of 1 CPU
     assert concurrency(parse_spec(WORKERS.format(workers=2), "t.yaml"), two_nodes) == 2
     assert concurrency(parse_spec(WORKERS.format(workers=5), "t.yaml"), two_nodes) == 1
+    assert concurrency(parse_spec(WORKERS.format(workers=2), "t.yaml"), [(2.0, 0.0)]) == 1
     with pytest.raises(SpecError) as caught:
         concurrency(parse_spec(WORKERS.format(workers=6), "t.yaml"), two_nodes)
     assert str(caught.value) == (

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 EPOCH_KEY = "epoch"
 NODE_KEY = "node_id"
 WORKERS_KEY = "tunelab_workers"  # a data-parallel trial's workers: each one's node IP
+WORKERS_GROUP_KEY = "tunelab_workers_group"  # ... and the placement group that holds them (hex)
 ERROR_KEY = "tunelab_error"  # the trial's own error, one line: its last result
 # In a population based sweep's config, once the trial exploited another: the folder, in its
 # own, of the checkpoint it goes on from (see _population).

@@ -11,6 +11,7 @@ of the trial's own (a NaN loss) ends it as the trial's error, once."""
 
 from __future__ import annotations
 
+import contextlib
 import queue
 import tempfile
 import threading
@@ -18,8 +19,10 @@ from collections.abc import Callable
 from typing import Any
 
 import ray
+from ray import tune
+from ray.tune.experiment import Trial
 
-from tunelab.backend._events import WORKERS_KEY
+from tunelab.backend._events import WORKERS_GROUP_KEY, WORKERS_KEY
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError
 from tunelab.models import Architecture
@@ -92,21 +95,25 @@ def train_parallel(
 
         thread = threading.Thread(target=fit, name="tunelab-workers", daemon=True)
         thread.start()
-        while True:
-            try:
-                epoch, metrics, state, nodes = results.get(timeout=POLL_S)
-            except queue.Empty:
-                if thread.is_alive():
-                    continue
-                try:  # the last epoch may have come just before the training ended
-                    epoch, metrics, state, nodes = results.get_nowait()
+        try:
+            while True:
+                try:
+                    epoch, metrics, state, where = results.get(timeout=POLL_S)
                 except queue.Empty:
-                    break
-            report(epoch, {**metrics, WORKERS_KEY: nodes}, state)
-            taken.put(epoch)
+                    if thread.is_alive():
+                        continue
+                    try:  # the last epoch may have come just before the training ended
+                        epoch, metrics, state, where = results.get_nowait()
+                    except queue.Empty:
+                        break
+                report(epoch, {**metrics, **where}, state)
+                taken.put(epoch)
+        finally:
+            # Also when reporting raised (Ray Tune stopped the trial): without the queues the
+            # first worker fails at its next epoch, and Ray Train ends the workers with it.
+            results.shutdown()
+            taken.shutdown()
         thread.join()
-        results.shutdown()
-        taken.shutdown()
     if ended and ended[0] is not None:
         raise _cause(ended[0])
 
@@ -164,10 +171,12 @@ def _worker(setup: dict[str, Any]) -> None:
     nodes: list[Any] = [None] * (workers.size if workers else 1)
     if workers is not None:  # every worker's node, by rank, for the trial's run
         dist.all_gather_object(nodes, ray.util.get_node_ip_address())
+    group = ray.util.get_current_placement_group()
+    where = {WORKERS_KEY: nodes, WORKERS_GROUP_KEY: group.id.hex() if group else None}
     results, taken = setup["results"], setup["taken"]
 
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
-        results.put((epoch, metrics, checkpoint_bytes(state), nodes))
+        results.put((epoch, metrics, checkpoint_bytes(state), where))
         taken.get()  # Ray Tune has the epoch: the scheduler decided before the next one
 
     train(
@@ -181,3 +190,41 @@ def _worker(setup: dict[str, Any]) -> None:
         options=setup["options"],
         workers=workers,
     )
+
+
+class WorkersCallback(tune.Callback):
+    """On the driver: when a data-parallel trial ends (completed, stopped by the scheduler or
+    the budget, failed), the placement group of its workers is removed, and its workers with
+    it. Ray Train removes it itself when its training ends; but a trial that Ray Tune stops
+    ends its process, and Ray Train's controller with it, mid-training, and the group it held
+    would then be removed only by Ray Train's cleaner, which needs Ray's dashboard (its state
+    API) to see that the controller is gone."""
+
+    def __init__(self) -> None:
+        self.groups: dict[str, str] = {}  # trial id -> its workers' placement group (hex)
+
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
+    ) -> None:
+        group = result.get(WORKERS_GROUP_KEY)
+        if group:
+            self.groups[trial.trial_id] = str(group)
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self._release(trial)
+
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        self._release(trial)
+
+    def _release(self, trial: Trial) -> None:
+        from ray.util.placement_group import PlacementGroup, remove_placement_group
+
+        group = self.groups.pop(trial.trial_id, None)
+        if group is None:
+            return
+        with contextlib.suppress(Exception):  # already removed: its training ended
+            remove_placement_group(PlacementGroup(ray.PlacementGroupID(bytes.fromhex(group))))

@@ -21,6 +21,7 @@ from tunelab.backend._callback import ForwardingCallback
 from tunelab.backend._events import RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
 from tunelab.backend._fusion import FusionCallback, Groups
 from tunelab.backend._live import attached
+from tunelab.backend._parallel import WorkersCallback
 from tunelab.backend._retention import RetentionCallback
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
 from tunelab.backend._trial import Deferred, run_trial
@@ -99,8 +100,9 @@ def run_trials(
             num_samples=spec.budget.trials,
             max_concurrent_trials=concurrency,
             # One worker process serves many trials: no process start and no re-import per trial;
-            # unless trials can time out: a hung trial's thread ends only with its process.
-            reuse_actors=spec.budget.trial_timeout_s is None,
+            # unless trials can time out: a hung trial's thread ends only with its process; or
+            # train on workers of their own, which end with the process that started them.
+            reuse_actors=spec.budget.trial_timeout_s is None and spec.resources.workers == 1,
             trial_name_creator=functools.partial(
                 trial_name, offset=first_trial, continued=len(continued)
             ),
@@ -117,6 +119,7 @@ def run_trials(
                 ForwardingCallback(sweep),
                 JsonLoggerCallback(),
                 *([FusionCallback(sweep)] if groups is not None else []),
+                *([WorkersCallback()] if spec.resources.workers > 1 else []),
                 # The best `keep` by the metric, and the latest (see _retention: not Ray's
                 # CheckpointConfig(num_to_keep), which snapshots the experiment each time).
                 *(
@@ -180,8 +183,11 @@ def _trainable(
     )
     if spec.fusion is not None:  # the group's trainer holds the resources (see _fusion)
         return tune.with_resources(trainable, {"cpu": MEMBER_CPU, "gpu": 0})
-    if spec.resources.workers > 1:  # Ray Train places the workers, which hold the resources
-        return tune.with_resources(trainable, {"cpu": MEMBER_CPU, "gpu": 0})
+    if spec.resources.workers > 1:
+        # Ray Train places the workers, which hold the resources; the trial's own process holds
+        # a byte of memory (Ray Tune runs no trial that holds nothing), so that the workers can
+        # have every CPU.
+        return tune.with_resources(trainable, tune.PlacementGroupFactory([{"memory": 1}]))
     return tune.with_resources(trainable, {"cpu": spec.resources.cpu, "gpu": spec.resources.gpu})
 
 

@@ -14,7 +14,12 @@ from typing import TYPE_CHECKING, Any
 from tunelab import env
 from tunelab.errors import ResourceProblem, TunelabError
 from tunelab.search import JOURNAL_FILE
-from tunelab.spec import LoadedSpec, SweepSpec, hyperband_bracket_size, hyperband_reduction_factor
+from tunelab.spec import (
+    LoadedSpec,
+    SweepSpec,
+    hyperband_bracket_size,
+    hyperband_reduction_factor,
+)
 
 if TYPE_CHECKING:
     from tunelab.search import Study
@@ -197,20 +202,8 @@ def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
             ("resources", "gpu"), f"{want_gpu:g} GPU per trial requested, but there is no GPU"
         )
     workers = spec.resources.workers
-    if workers > 1:  # each worker anywhere it fits (Ray Train packs them where it can)
-        places = [
-            int(cpu // want_cpu)
-            if want_gpu == 0
-            else min(int(cpu // want_cpu), int(gpu // want_gpu))
-            for cpu, gpu in nodes
-        ]
-        if sum(places) < workers:
-            raise ResourceProblem(
-                ("resources", "workers"),
-                f"the cluster cannot hold one trial's {workers} workers of {want_cpu:g} CPU and "
-                f"{want_gpu:g} GPU each: it has room for {sum(places)}",
-            )
-        return max(1, sum(places) // workers)
+    if workers > 1:
+        return _fit_parallel_trials(workers, want_cpu, want_gpu, nodes)
     if not any(cpu >= want_cpu and gpu >= want_gpu for cpu, gpu in nodes):
         biggest = max((cpu for cpu, _ in nodes), default=0.0)
         key = "cpu" if want_cpu > biggest else "gpu"
@@ -223,6 +216,24 @@ def fit_trials(spec: SweepSpec, nodes: list[tuple[float, float]]) -> int:
     if want_gpu > 0:
         slots = min(slots, sum(int(gpu // want_gpu) for _, gpu in nodes))
     return max(1, slots)
+
+
+def _fit_parallel_trials(
+    workers: int, want_cpu: float, want_gpu: float, nodes: list[tuple[float, float]]
+) -> int:
+    """Data-parallel trials at once: each worker goes wherever it fits (Ray Train packs them
+    where it can); the trial's own process holds no CPU (see backend/_run.py)."""
+    room = sum(
+        int(cpu // want_cpu) if want_gpu == 0 else min(int(cpu // want_cpu), int(gpu // want_gpu))
+        for cpu, gpu in nodes
+    )
+    if room < workers:
+        raise ResourceProblem(
+            ("resources", "workers"),
+            f"the cluster cannot hold one trial's {workers} workers of {want_cpu:g} CPU and "
+            f"{want_gpu:g} GPU each: it has room for {room}",
+        )
+    return room // workers
 
 
 def default_concurrency(spec: SweepSpec, fits: int) -> int:
