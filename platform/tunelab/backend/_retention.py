@@ -48,8 +48,9 @@ def _score(value: Any, mode: str) -> float:
 @dataclass
 class Retention:
     """The checkpoints each trial keeps, in the order they came. With `pin_every` (a population
-    based sweep's interval), also the latest of an epoch that is a multiple of it: the one
-    population based training hands to a trial that exploits this one."""
+    based sweep's interval), also every one of an epoch that is a multiple of it: population
+    based training hands a trial that exploits this one the checkpoint of the last such epoch
+    at which this one was in the top quantile, which may be several intervals back."""
 
     keep: int
     mode: str
@@ -66,7 +67,7 @@ class Retention:
         keep = set(order[: self.keep]) | {len(kept) - 1}
         if self.pin_every:
             pinned = [i for i, k in enumerate(kept) if k.epoch and k.epoch % self.pin_every == 0]
-            keep |= set(pinned[-1:])
+            keep |= set(pinned)
         dropped = [k.checkpoint for i, k in enumerate(kept) if i not in keep]
         self.kept[trial_id] = [k for i, k in enumerate(kept) if i in keep]
         return dropped
