@@ -15,6 +15,8 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from tunelab.errors import TunelabError
+from tunelab.promotion import reproduce
 from tunelab.spec import parse_spec
 from tunelab.sweeps import run_sweep
 
@@ -103,6 +105,8 @@ def test_a_trial_of_two_workers_is_one_trial_that_trains_as_one_worker(ray_sessi
         assert metrics["val_loss"] == pytest.approx(run.data.metrics["val_loss"], rel=1e-4)
         for key, tensor in state["model_state"].items():
             torch.testing.assert_close(last["model_state"][key], tensor, rtol=1e-4, atol=1e-5)
+    with pytest.raises(TunelabError, match="trained on 2 data-parallel workers"):
+        reproduce(runs[0].info.run_id, tracking_uri=store["tracking_uri"])
 
 
 def test_a_killed_worker_restarts_the_trial_from_its_checkpoint(ray_session, store) -> None:

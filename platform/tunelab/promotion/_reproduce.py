@@ -71,6 +71,12 @@ def _reproduce(run_id: str, tracking_uri: str | None) -> Reproduction:
     with tempfile.TemporaryDirectory(prefix="tunelab-reproduce-") as folder:
         loaded = tracking.trial_spec(client, run, Path(folder))
     spec = loaded.spec
+    if spec.resources.workers > 1:
+        raise TunelabError(
+            f"run {run_id} trained on {spec.resources.workers} data-parallel workers, each with "
+            "its own dropout masks and, on CPUs, batch statistics: one process retraining it "
+            "does not reproduce it"
+        )
     metric = spec.metric
     last = tracking.last_metric(client, run_id, metric)
     if last is None:
