@@ -78,7 +78,9 @@ class Workers:
         """The sums of `values` over every worker."""
         import torch.distributed as dist
 
-        together = torch.stack([v.detach().float().reshape(()) for v in values])
+        # On the first value's device: NCCL reduces CUDA tensors only.
+        device = values[0].device
+        together = torch.stack([v.detach().float().reshape(()).to(device) for v in values])
         dist.all_reduce(together)
         return together.tolist()
 
