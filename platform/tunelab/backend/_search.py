@@ -7,6 +7,7 @@ from __future__ import annotations
 import pickle
 from typing import Any
 
+import numpy as np
 from ray import tune
 from ray.tune.schedulers import (
     ASHAScheduler,
@@ -33,11 +34,13 @@ def make_scheduler(spec: SweepSpec, sweep: str = "", trainer: str = "supervised"
 
         return population_scheduler(spec, sweep, trainer)
     if s.type == "asha":
-        return ASHAScheduler(
+        return SeededASHA(
             time_attr="training_iteration",
             max_t=max_epochs,
             grace_period=s.grace_period or 1,
             reduction_factor=s.reduction_factor or 3,
+            brackets=s.brackets or 1,
+            seed=spec.seed,
         )
     if s.type == "hyperband":
         return HyperBandScheduler(
@@ -50,6 +53,23 @@ def make_scheduler(spec: SweepSpec, sweep: str = "", trainer: str = "supervised"
             time_attr="training_iteration", grace_period=s.grace_period or 1, min_samples_required=3
         )
     return FIFOScheduler()
+
+
+class SeededASHA(ASHAScheduler):
+    """Ray's ASHA, whose trials join their brackets (`brackets` > 1) by the sweep's seed rather
+    than numpy's global state, so that a seeded sweep stops the same trials when run again."""
+
+    def __init__(self, *args: Any, seed: int | None, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._rng = np.random.default_rng(seed)
+
+    def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        super().on_trial_add(tune_controller, trial)
+        if len(self._brackets) > 1:  # Ray's weights: a softmax of each bracket's rungs
+            rungs = np.array([len(b._rungs) for b in self._brackets])
+            weights = np.exp(rungs - rungs.max())
+            picked = self._rng.choice(len(self._brackets), p=weights / weights.sum())
+            self._trial_info[trial.trial_id] = self._brackets[picked]
 
 
 class BudgetStopper(tune.Stopper):

@@ -199,6 +199,10 @@ def check_spec(loaded: LoadedSpec) -> None:
             ("scheduler", "grace_period"),
             f"must be <= budget.max_epochs ({spec.budget.max_epochs}), got {scheduler.grace_period}",
         )
+    if scheduler.brackets is not None and scheduler.type != "asha":
+        raise loaded.locate(
+            ("scheduler", "brackets"), f"is an asha setting; the scheduler here is {scheduler.type}"
+        )
     concurrency = spec.budget.concurrency
     if scheduler.type == "hyperband" and concurrency is not None:
         needed = hyperband_bracket_size(spec.budget.max_epochs, hyperband_reduction_factor(spec))
@@ -275,7 +279,7 @@ def population_parameters(spec: SweepSpec, trainer: str) -> dict[str, Any]:
 def _check_population(loaded: LoadedSpec, arch: Architecture) -> None:
     spec = loaded.spec
     scheduler = spec.scheduler
-    for key in ("grace_period", "reduction_factor"):
+    for key in ("grace_period", "reduction_factor", "brackets"):
         if getattr(scheduler, key) is not None:
             raise loaded.locate(
                 ("scheduler", key),

@@ -228,6 +228,10 @@ class Scheduler(_Strict):
     type: Literal["asha", "hyperband", "median", "fifo", "pbt", "pb2"] = "asha"
     grace_period: int | None = Field(default=None, ge=1)
     reduction_factor: float | None = Field(default=None, gt=1)
+    # asha: several grace periods at once (asynchronous Hyperband). Bracket s first stops trials
+    # at grace_period * reduction_factor**s; a new trial joins a bracket at random, the ones
+    # with more rungs more often. 1: plain ASHA.
+    brackets: int | None = Field(default=None, ge=1)
     # Population based training (pbt, pb2): every `interval` epochs a trial in the bottom
     # `quantile` of the population goes on from the checkpoint and the hyperparameters of one in
     # the top quantile, then explores: the hyperparameters a trial can change as it trains
