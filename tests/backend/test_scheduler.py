@@ -55,3 +55,67 @@ def test_trials_are_stopped_at_each_brackets_first_rung_and_the_same_ones_again(
     assert stops.count(1) > stops.count(3) > stops.count(9)
     assert first_stops(seed=3) == stops
     assert first_stops(seed=4) != stops
+
+
+PLATEAU_SPEC = """
+model: lstm
+dataset: {{name: adding, options: {{length: 20, size: 200}}}}
+metric: val_mse
+mode: min
+budget: {{trials: 20, max_epochs: 9}}
+scheduler: {{type: asha, grace_period: 1, reduction_factor: 3{plateau}}}
+space:
+  lr: {{type: float, low: 1.0e-4, high: 1.0e-1, log: true}}
+"""
+LEVEL = 0.16  # what predicting the training mean scores on the adding problem: the plateau
+
+
+def plateau_scheduler(plateau: str) -> TrialScheduler:
+    spec = parse_spec(PLATEAU_SPEC.format(plateau=plateau), "adding.yaml", {}).spec
+    scheduler = make_scheduler(spec, untrained={"val_mse": (LEVEL, 0.0)})
+    scheduler.set_search_properties("val_mse", "min")
+    return scheduler
+
+
+def stopped(
+    scheduler: TrialScheduler, name: str, curve: list[float], metric: str = "val_mse"
+) -> int | None:
+    """The epoch at which the scheduler stops a trial reporting `curve` early (None: it trains
+    to the end)."""
+    trial = SimpleNamespace(trial_id=name)
+    scheduler.on_trial_add(None, trial)
+    for epoch, value in enumerate(curve[:-1], start=1):
+        result = {"training_iteration": epoch, metric: value}
+        if scheduler.on_trial_result(None, trial, result) == TrialScheduler.STOP:
+            return epoch
+    return None
+
+
+def test_asha_waits_while_every_trial_is_on_the_plateau_then_stops_those_still_on_it() -> None:
+    noise = [0.0, 0.004, -0.003, 0.006, 0.002, 0.008]  # on the plateau: MSE 0.158-0.168
+    flat = [[LEVEL + n] * 9 for n in noise]
+    plain, waiting = plateau_scheduler(""), plateau_scheduler(", plateau: 0.1")
+    # Plain ASHA ranks the plateau's noise: two of the six are stopped after one epoch.
+    assert [stopped(plain, f"t{i}", c) for i, c in enumerate(flat)].count(1) >= 2
+    # Waiting it out, none is stopped: the top third of the rung has not left the plateau.
+    assert [stopped(waiting, f"t{i}", c) for i, c in enumerate(flat)] == [None] * 6
+    # One that diverges (worse than learning nothing, by the margin) is stopped all the same.
+    assert stopped(waiting, "diverging", [0.4] * 9) == 1
+    # Once trials have left the plateau (three of nine reach an MSE of 0.02 at epoch 3), the
+    # rung's top third is off it, and a trial still on the plateau is stopped there.
+    for name in ("learner1", "learner2", "learner3"):
+        assert stopped(waiting, name, [0.16, 0.1, 0.02, 0.01, 0.01, 0.01, 0.01, 0.01, 0.01]) is None
+    assert stopped(waiting, "late", [LEVEL + 0.001] * 9) == 3
+
+
+def test_a_metric_without_a_known_untrained_level_is_plain_asha() -> None:
+    spec = parse_spec(
+        PLATEAU_SPEC.format(plateau=", plateau: 0.1").replace("val_mse", "val_mae"),
+        "adding.yaml",
+        {},
+    ).spec
+    scheduler = make_scheduler(spec, untrained={})
+    scheduler.set_search_properties("val_mae", "min")
+    curves = [[0.3 + n] * 9 for n in (0.0, 0.01, 0.02, 0.03)]
+    stops = [stopped(scheduler, f"t{i}", c, "val_mae") for i, c in enumerate(curves)]
+    assert 1 in stops  # ranked by noise, as plain ASHA does

@@ -92,3 +92,31 @@ def test_a_checkpoint_holding_code_is_refused(tmp_path: Path) -> None:
 
     with pytest.raises(UnsafeModelError, match="objects other than tensors and plain data"):
         load_checkpoint(tmp_path)
+
+
+@pytest.mark.parametrize("name", ["adding", "wine", "digits"])
+def test_the_untrained_level_is_what_the_trainers_metrics_give_a_model_that_ignores_its_input(
+    name,
+) -> None:
+    # ASHA's plateau (scheduler.plateau) starts from these levels: a model that predicts the
+    # training split's mean, or its class frequencies, whatever the input.
+    from tunelab.training import untrained_metrics
+    from tunelab.training._supervised import validation_metrics
+
+    data = datasets.get(name).load()
+    y_train = torch.as_tensor(data.train.y)
+    y_val = torch.as_tensor(data.val.y)
+    if data.task == "regression":
+        out = torch.full((len(y_val), 1), float(y_train.float().mean()))
+        y = y_val.float()
+    else:
+        frequency = torch.bincount(y_train.long(), minlength=data.n_classes).double()
+        out = (frequency / frequency.sum()).log().expand(len(y_val), -1)
+        y = y_val.long()
+    measured = validation_metrics(out, y, data.task)
+    levels = untrained_metrics(data)
+    assert set(levels) == set(measured)
+    for metric, (level, ideal) in levels.items():
+        assert level == pytest.approx(measured[metric], rel=1e-5), metric
+        assert ideal in (0.0, 1.0)
+        assert level != pytest.approx(ideal, abs=0.05), metric  # far from a perfect score

@@ -30,6 +30,7 @@ from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
 from tunelab.spec import MEMBER_CPU, SweepSpec, population_interval, population_parameters
+from tunelab.training import untrained_metrics
 
 
 def run_trials(
@@ -96,7 +97,12 @@ def run_trials(
             metric=spec.metric,
             mode=spec.mode,
             search_alg=searcher,
-            scheduler=make_scheduler(spec, sweep, architecture.trainer),
+            scheduler=make_scheduler(
+                spec,
+                sweep,
+                architecture.trainer,
+                untrained_metrics(data) if architecture.trainer == "supervised" else None,
+            ),
             num_samples=spec.budget.trials,
             max_concurrent_trials=concurrency,
             # One worker process serves many trials: no process start and no re-import per trial;

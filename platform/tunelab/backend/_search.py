@@ -5,6 +5,7 @@ result and before each new trial."""
 from __future__ import annotations
 
 import pickle
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -16,6 +17,7 @@ from ray.tune.schedulers import (
     MedianStoppingRule,
     TrialScheduler,
 )
+from ray.tune.schedulers.async_hyperband import _Bracket
 from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
@@ -25,9 +27,15 @@ from tunelab.backend._live import live
 from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
 
-def make_scheduler(spec: SweepSpec, sweep: str = "", trainer: str = "supervised") -> TrialScheduler:
+def make_scheduler(
+    spec: SweepSpec,
+    sweep: str = "",
+    trainer: str = "supervised",
+    untrained: Mapping[str, tuple[float, float]] | None = None,
+) -> TrialScheduler:
     """The spec's scheduler. A population based one (pbt, pb2) tells the sweep `sweep` of each
-    exploit, and changes the hyperparameters `trainer` can change as it trains."""
+    exploit, and changes the hyperparameters `trainer` can change as it trains. `untrained`:
+    what a model that learned nothing scores, and a perfect one, by metric (ASHA's plateau)."""
     s, max_epochs = spec.scheduler, spec.budget.max_epochs
     if s.population_based:
         from tunelab.backend._population import population_scheduler
@@ -41,6 +49,7 @@ def make_scheduler(spec: SweepSpec, sweep: str = "", trainer: str = "supervised"
             reduction_factor=s.reduction_factor or 3,
             brackets=s.brackets or 1,
             seed=spec.seed,
+            plateau=plateau_cutoffs(spec, untrained or {}),
         )
     if s.type == "hyperband":
         return HyperBandScheduler(
@@ -55,13 +64,78 @@ def make_scheduler(spec: SweepSpec, sweep: str = "", trainer: str = "supervised"
     return FIFOScheduler()
 
 
+def plateau_cutoffs(
+    spec: SweepSpec, untrained: Mapping[str, tuple[float, float]]
+) -> tuple[float, float] | None:
+    """ASHA's plateau (`scheduler.plateau`), as rewards (Ray's ASHA: higher is better, the metric
+    times -1 when it is minimized): (the reward a rung's cutoff must reach before the rung stops
+    trials by it, the one below which a trial stops anyway: as far below learning nothing). None:
+    plain ASHA (no plateau set, or a metric whose untrained level is not known)."""
+    margin = spec.scheduler.plateau
+    if not margin or spec.metric not in untrained:
+        return None
+    level, ideal = untrained[spec.metric]
+    sign = 1.0 if spec.mode == "max" else -1.0
+    reach = sign * margin * (ideal - level)  # > 0: the way to go, as a reward
+    return sign * level + reach, sign * level - reach
+
+
+class PlateauBracket(_Bracket):
+    """An ASHA bracket whose rungs stop no trial while the cutoff (the top 1/reduction_factor
+    of the rung's results) is still on the plateau: then every result there is noise around
+    what a model that learned nothing scores, and ranking by it keeps random trials. Only a
+    trial clearly worse than learning nothing (diverging) stops there. Once a rung's top has
+    left the plateau, it is plain ASHA's, and stops the trials still on it."""
+
+    def __init__(self, *args: Any, leaves: float, worse: float, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.leaves, self.worse = leaves, worse
+
+    def cutoff(self, recorded: dict[str, float]) -> float | None:  # type: ignore[override]
+        if not recorded:
+            return None
+        cutoff = float(np.nanpercentile(list(recorded.values()), (1 - 1 / self.rf) * 100))
+        return cutoff if cutoff >= self.leaves else min(cutoff, self.worse)
+
+
 class SeededASHA(ASHAScheduler):
     """Ray's ASHA, whose trials join their brackets (`brackets` > 1) by the sweep's seed rather
-    than numpy's global state, so that a seeded sweep stops the same trials when run again."""
+    than numpy's global state, so that a seeded sweep stops the same trials when run again;
+    with `plateau` (see plateau_cutoffs), its brackets wait out the plateau trials start on."""
 
-    def __init__(self, *args: Any, seed: int | None, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(
+        self,
+        *,
+        grace_period: int,
+        max_t: int,
+        reduction_factor: float,
+        brackets: int,
+        seed: int | None,
+        plateau: tuple[float, float] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(
+            grace_period=grace_period,
+            max_t=max_t,
+            reduction_factor=reduction_factor,
+            brackets=brackets,
+            **kwargs,
+        )
         self._rng = np.random.default_rng(seed)
+        if plateau is not None:
+            leaves, worse = plateau
+            self._brackets = [
+                PlateauBracket(
+                    grace_period,
+                    max_t,
+                    reduction_factor,
+                    s,
+                    stop_last_trials=self._stop_last_trials,
+                    leaves=leaves,
+                    worse=worse,
+                )
+                for s in range(brackets)
+            ]
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
         super().on_trial_add(tune_controller, trial)

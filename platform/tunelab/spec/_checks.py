@@ -199,10 +199,11 @@ def check_spec(loaded: LoadedSpec) -> None:
             ("scheduler", "grace_period"),
             f"must be <= budget.max_epochs ({spec.budget.max_epochs}), got {scheduler.grace_period}",
         )
-    if scheduler.brackets is not None and scheduler.type != "asha":
-        raise loaded.locate(
-            ("scheduler", "brackets"), f"is an asha setting; the scheduler here is {scheduler.type}"
-        )
+    for key in ("brackets", "plateau"):
+        if getattr(scheduler, key) is not None and scheduler.type != "asha":
+            raise loaded.locate(
+                ("scheduler", key), f"is an asha setting; the scheduler here is {scheduler.type}"
+            )
     concurrency = spec.budget.concurrency
     if scheduler.type == "hyperband" and concurrency is not None:
         needed = hyperband_bracket_size(spec.budget.max_epochs, hyperband_reduction_factor(spec))

@@ -29,6 +29,7 @@ from tunelab.training._contract import (
     shared_part,
     split_hyperparameters,
     unfusable,
+    untrained_metrics,
 )
 from tunelab.training._loading import LoadedModel, build_from_state, load_model, predict
 from tunelab.training._loops import TRAINER_NAMES, train
@@ -87,4 +88,5 @@ __all__ = [
     "train",
     "train_fused",
     "unfusable",
+    "untrained_metrics",
 ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from tunelab.models import COUNT, FRACTION, NON_NEGATIVE, POSITIVE, PROBABILITY, Range
 
 if TYPE_CHECKING:
+    from tunelab.data import DataSplits
     from tunelab.models import Architecture
 
 # Hyperparameters each training loop itself consumes, with their defaults.
@@ -51,6 +54,28 @@ REPORTED_METRICS: dict[tuple[str, str], tuple[str, ...]] = {
     ("supervised", "regression"): ("train_loss", "val_mse", "val_mae", *COST_METRICS),
     ("gan", "classification"): ("loss_d", "loss_g", "frechet_distance"),
 }
+
+
+def untrained_metrics(data: DataSplits) -> dict[str, tuple[float, float]]:
+    """For each validation metric a supervised trial reports: (what a model that learned nothing
+    scores, what a perfect one scores). Learning nothing is predicting, for every example, what
+    the training split says without looking at the input: its mean (regression), its class
+    frequencies (classification). A trial whose metric is still at that level has not left the
+    plateau every trial starts on, however it ranks among others still there."""
+    y_train, y_val = np.asarray(data.train.y), np.asarray(data.val.y)
+    if data.task == "regression":
+        error = y_val.astype(np.float64).reshape(-1) - float(y_train.mean())
+        return {
+            "val_mse": (float(np.mean(error**2)), 0.0),
+            "val_mae": (float(np.mean(np.abs(error))), 0.0),
+        }
+    counts = np.bincount(y_train.astype(np.int64), minlength=max(data.n_classes, 1))
+    frequency = np.clip(counts / counts.sum(), 1e-12, None)
+    labels = y_val.astype(np.int64)
+    return {
+        "val_loss": (float(-np.mean(np.log(frequency[labels]))), 0.0),
+        "val_accuracy": (float(np.mean(labels == int(np.argmax(counts)))), 1.0),
+    }
 
 
 # Fused training (see _fused.py): the families trained K trials at a time as one model, and the
