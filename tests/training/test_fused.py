@@ -149,6 +149,34 @@ def test_stopping_a_member_changes_nothing_for_the_others(digits: Any) -> None:
             assert relative(stopped[i][-1][1]["model_state"][name], tensor) < 1e-6, name
 
 
+@pytest.mark.parametrize(("model", "optimizer"), [("mlp", "adam"), ("mlp", "sgd"), ("cnn", "adam")])
+def test_a_group_restored_from_its_members_checkpoints_goes_on_as_if_never_stopped(
+    digits: Any, model: str, optimizer: str
+) -> None:
+    """A fused group whose process died goes on from each member's checkpoint (a retried
+    trial's): parameters, optimizer moments and step counts, batch norm's statistics and each
+    member's data order. Without dropout, whose masks are drawn afresh, exactly as before."""
+    torch.set_num_threads(1)
+    configs = [{**config, "dropout": 0.0} for config in members(optimizer, model)]
+    straight = fused(configs, digits, model)
+    first: list[dict] = [{} for _ in configs]
+    train_fused(
+        configs, digits, architectures.get(model), max_epochs=1,
+        reports=[lambda e, m, s, i=i: first[i].update(s) for i in range(len(configs))],
+    )  # fmt: skip
+    restored = fused(configs, digits, model, restores=first)
+    for run, again in zip(straight, restored, strict=True):
+        assert [state["epoch"] for _, state in again] == list(range(2, EPOCHS + 1))
+        assert again[-1][0]["train_loss"] == pytest.approx(run[-1][0]["train_loss"], rel=1e-6)
+        for name, tensor in run[-1][1]["model_state"].items():
+            assert relative(again[-1][1]["model_state"][name].float(), tensor.float()) < 1e-6
+        moments = run[-1][1]["optimizer_state"]["state"]
+        for index, slots in moments.items():
+            for slot, tensor in slots.items():
+                held = again[-1][1]["optimizer_state"]["state"][index][slot]
+                assert relative(held.float(), tensor.float()) < 1e-6, slot
+
+
 def test_a_member_whose_loss_turns_non_finite_fails_alone(digits: Any) -> None:
     configs = members("sgd")
     configs[1] = {**configs[1], "lr": 1e12, "grad_clip": 0.0}  # diverges in the first epoch

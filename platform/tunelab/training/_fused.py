@@ -31,7 +31,14 @@ from torch import nn
 from tunelab.data import DataSplits
 from tunelab.errors import NonFiniteMetricError
 from tunelab.models import Architecture
-from tunelab.training._common import CPU, Device, Report, checkpoint_state, make_optimizer
+from tunelab.training._common import (
+    CPU,
+    Device,
+    Report,
+    checkpoint_state,
+    load_optimizer,
+    make_optimizer,
+)
 from tunelab.training._contract import (
     MEMBER_HYPERPARAMETERS,
     shared_part,
@@ -146,6 +153,7 @@ class Stack:
         self.momentum, self.clip = vector("momentum"), vector("grad_clip")
         self.steps = 0
         self.state: list[dict[str, torch.Tensor]] = [{} for _ in self.params]
+        self._read_optimizers(members)
         # Batch norm's running statistics, by layer: [K * channels], the members side by side.
         # Each member's layers, by row, parsed once (the forward pass walks them every batch).
         self.layers = layers = [steps(m.model) for m in members]
@@ -157,6 +165,29 @@ class Stack:
             for depth, (layer, _) in enumerate(layers[0])
             if isinstance(layer, nn.BatchNorm2d)
         }
+
+    def _read_optimizers(self, members: Sequence[Member]) -> None:
+        """The members' optimizer states, stacked: empty for new members; those a checkpoint
+        restored (all at the same epoch, so the same number of steps) go on where they were."""
+        first = members[0].optimizer
+        each = [list(m.model.parameters()) for m in members]
+        for i, param in enumerate(each[0]):
+            held = first.state.get(param)
+            if not held:
+                continue
+            names = [k for k in ("momentum_buffer", "exp_avg", "exp_avg_sq") if k in held]
+            self.state[i] = {
+                k: torch.stack(
+                    [m.optimizer.state[ps[i]][k] for m, ps in zip(members, each, strict=True)]
+                ).to(self.params[i].device)
+                for k in names
+            }
+            if "step" in held:
+                self.steps = int(held["step"])
+        if not self.steps:  # SGD keeps no count: batch norm's layers do
+            for layer, _ in steps(members[0].model):
+                if isinstance(layer, nn.BatchNorm2d) and layer.num_batches_tracked is not None:
+                    self.steps = int(layer.num_batches_tracked)
 
     def keep(self, rows: list[int]) -> None:
         """Only these members go on (the others stopped or failed)."""
@@ -444,10 +475,13 @@ def train_fused(
     failed: Callable[[int, BaseException], None] | None = None,
     device: Device = CPU,
     options: Mapping[str, Any] | None = None,
+    restores: Sequence[Mapping[str, Any]] | None = None,
 ) -> None:
     """Train each config as `train_supervised` would, all at once. After each epoch's reports,
     `stop(i)` says whether member i stops there; a member whose metrics turn non-finite is
-    dropped and `failed(i, error)` told. The group ends when no member is left."""
+    dropped and `failed(i, error)` told. The group ends when no member is left. `restores`
+    (one checkpoint's state per member, all of the same epoch) go on after that epoch, as
+    `train_supervised` goes on from one."""
     reason = unfusable(arch)
     if reason is not None:
         raise ValueError(reason)
@@ -459,6 +493,16 @@ def train_fused(
         _member(config, arch, data, report, device, options)
         for config, report in zip(configs, reports, strict=True)
     ]
+    first_epoch = 1
+    if restores is not None:
+        epochs = {int(state["epoch"]) for state in restores}
+        if len(epochs) != 1:
+            raise ValueError(f"a fused group goes on from one epoch, got {sorted(epochs)}")
+        for member, state in zip(members, restores, strict=True):
+            member.model.load_state_dict(state["model_state"])
+            load_optimizer(member.optimizer, state["optimizer_state"])
+            member.shuffle.set_state(state["shuffle_state"])
+        first_epoch = epochs.pop() + 1
     active = list(range(len(members)))
     stack = Stack(members, str(members[0].trainer_hp["optimizer"]), device)
     x_train, y_train, x_val, y_val = device.tensors(data, "train", "val")
@@ -470,7 +514,7 @@ def train_fused(
     # member (their weights differ, not their shapes): measured once an epoch, on this copy.
     timed = copy.deepcopy(members[0].model).to(device.name)
 
-    for epoch in range(1, max_epochs + 1):
+    for epoch in range(first_epoch, max_epochs + 1):
         group = [members[i] for i in active]
         order = torch.stack([torch.randperm(n_train, generator=m.shuffle) for m in group]).to(
             device.name
