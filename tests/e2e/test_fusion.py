@@ -189,12 +189,12 @@ space:
 """
 
 
-def test_members_whose_trainer_dies_go_on_alone_from_their_checkpoints(ray_session, store) -> None:
-    """The process training a fused group is killed mid-sweep: each member restarts (Ray's
-    retry) from its last checkpoint, trains alone to the end, in the same run."""
+def test_members_whose_group_process_dies_go_on_from_their_checkpoints(ray_session, store) -> None:
+    """The process training a fused group is killed mid-sweep: the group restarts (Ray's
+    retry), its members fused again, each from its last checkpoint, to the end, in the same
+    run."""
     import os
     import signal
-    import subprocess
     import threading
     import time
 
@@ -213,11 +213,15 @@ def test_members_whose_trainer_dies_go_on_alone_from_their_checkpoints(ray_sessi
         histories = [client.get_metric_history(r.info.run_id, "val_accuracy") for r in runs]
         trained = min((len(h) for h in histories), default=0) if len(runs) == 2 else 0
         time.sleep(0.3)
-    trainers = subprocess.run(
-        ["pgrep", "-f", "ray::FusedTrainer"], capture_output=True, text=True, check=True
-    ).stdout.split()
-    assert len(trainers) == 1
-    os.kill(int(trainers[0]), signal.SIGKILL)
+    # One group, one process, whose two members train in it: the one its results name.
+    pid = None
+    while pid is None:
+        assert time.monotonic() < deadline, "the group's results never reached its folder"
+        for results in Path(store["results_dir"]).rglob("group-000/result.json"):
+            lines = results.read_text().splitlines()
+            pid = json.loads(lines[0])["pid"] if lines else None
+        time.sleep(0.1)
+    os.kill(int(pid), signal.SIGKILL)
     sweep.join(timeout=300)
     assert not sweep.is_alive()
 
@@ -225,8 +229,7 @@ def test_members_whose_trainer_dies_go_on_alone_from_their_checkpoints(ray_sessi
     assert report.counts["completed"] == 2, report.counts
     for run in children(store["tracking_uri"], "e2e-fused-loss"):
         assert run.data.tags["tunelab.retries"] == "1"
-        reason = run.data.tags["tunelab.retry_reason"]
-        assert reason == "worker_crashed: the process training its fused group died"
+        assert run.data.tags["tunelab.retry_reason"].startswith("worker_crashed: ")
         resumed = int(run.data.tags["tunelab.resumed_at_epoch"])
         assert trained < resumed < 60  # it went on from a checkpoint, not from the start
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]

@@ -42,14 +42,14 @@ def test_fusing_that_does_not_pay_runs_the_trials_unfused() -> None:
     )
 
 
-def test_the_sizes_tried_fit_the_sweep_and_the_trainers_cpu() -> None:
+def test_the_sizes_tried_fit_the_sweep() -> None:
     def sizes(trials: int, cpu: float) -> list[int]:
         return candidate_sizes(parse_spec(SPEC.format(trials=trials, cpu=cpu), "s.yaml"))
 
     assert sizes(100, 1) == [2, 4, 8, 16, 32, 64]
     assert sizes(12, 1) == [2, 4, 8]  # no group larger than the sweep
     assert sizes(1, 1) == []
-    assert sizes(100, 0.01) == [2, 4, 8]  # each member's trial holds 0.001 CPU of it
+    assert sizes(100, 0.25) == [2, 4, 8, 16, 32, 64]  # a group holds one trial's resources
 
 
 def test_a_typical_config_is_measured_the_middle_of_the_space() -> None:

@@ -1,418 +1,542 @@
-"""Fused trials on Ray (the spec's `fusion`). Every member of a fused group is an ordinary Ray
-Tune trial: its own Optuna trial, scheduler decisions, callbacks, MLflow run and checkpoints.
-What trains them is the group's trainer, a Ray actor that holds the group's resources and runs
-`train_fused`; each member's trial holds a sliver of CPU, hands its config to the trainer, and
-reports the results the trainer hands back, epoch by epoch.
+"""Fused trials on Ray (the spec's `fusion`): one Ray Tune trial per fused group, whose process
+trains its K members as one stacked model (`train_fused`), while every member stays a trial of
+its own for everything else: its own Optuna trial, scheduler decisions, MLflow run, checkpoints
+and model, as if Ray Tune ran it.
 
-The members train in step. The trainer trains an epoch once every member it trains has asked
-for it, which a member does only after Ray Tune took its last result and let it go on; a member
-the scheduler or the budget stops, or that fails, is told to the trainer by the driver
-(`FusionCallback`), and the others go on without it. A member restarted after its worker died,
-or going on in a resumed sweep, trains alone from its checkpoint, as any trial does.
+Ray Tune sees groups; tunelab fans each group out into its members on the driver:
+- the searcher (`Groups.propose`) asks Optuna for a group's first member as usual, then fixes
+  its shared hyperparameters (every one but those a member has of its own) with
+  `enqueue_trial`, and asks for each next member, which samples the rest;
+- a group's result of an epoch carries each member's metrics (or its error) and the folder of
+  its checkpoint, written into the member's own folder as an unfused trial's would be;
+- `MemberScheduler` runs the spec's scheduler (ASHA, median, FIFO) and the budget on each
+  member, and tells the group which members go on (`GroupControl`, a Ray actor the group's
+  process asks after each epoch); the group stops once none does;
+- `GroupCallback` tells the sweep of each member's start, results, checkpoints and end.
 
-On the driver, `Groups` forms the groups as the searcher proposes trials: the first member of a
-group is sampled as usual; the next ones have its shared hyperparameters (every one but those a
-member has of its own) enqueued in Optuna, which samples the rest. A group is complete at the
-spec's size, or smaller when the trials run out."""
+A group whose process or node dies is retried by Ray as any trial is, from its last
+checkpoint: the members it was still training go on, fused, from theirs. A member of a resumed
+sweep (`tunelab resume`) goes on alone, as an unfused trial, from its own folder.
+
+Every member pays one trial's overhead at most once per group, not per member: one process,
+one Ray Tune trial, one report per epoch."""
 
 from __future__ import annotations
 
 import contextlib
+import json
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 import ray
 from ray import tune
 from ray.tune.experiment import Trial
+from ray.tune.schedulers import TrialScheduler
 
-from tunelab.backend._events import FUSION_KEY
+from tunelab.backend._callback import epoch_of
+from tunelab.backend._errors import trial_error_line
+from tunelab.backend._events import (
+    EPOCH_KEY,
+    ERROR_KEY,
+    FUSION_KEY,
+    NODE_KEY,
+    TrialEvents,
+    TrialResult,
+)
 from tunelab.backend._live import live
+from tunelab.backend._system import SYSTEM_KEY
 from tunelab.data import DataSplits
-from tunelab.errors import TunelabError, error_line
+from tunelab.errors import error_line
 from tunelab.models import Architecture
 from tunelab.training import MEMBER_HYPERPARAMETERS, shared_part
 
-
-@dataclass
-class Session:
-    """One fused group on its trainer, each member asking for its epochs' results. Its calls
-    come from several processes, in no set order: a member may ask before the driver began it."""
-
-    size: int | None = None  # the members it waits for, once begun
-    closed: int | None = None  # fewer came: the searcher proposed no more
-    configs: dict[int, dict[str, Any]] = field(default_factory=dict)  # members that joined
-    left: set[int] = field(default_factory=set)  # members whose trial ended, as the driver told
-    asked: dict[int, int] = field(default_factory=dict)  # the epoch each member last asked for
-    results: dict[tuple[int, int], tuple[str, Any]] = field(default_factory=dict)
-    reported: dict[int, int] = field(default_factory=dict)  # each member's last result's epoch
-    training: list[int] | None = None  # the members it trains, once it started
-    broken: str | None = None  # the trainer's own error: every member fails with it
-
-    @property
-    def complete(self) -> bool:
-        if self.size is None:
-            return False
-        expected = self.size if self.closed is None else min(self.size, self.closed)
-        return len(set(self.configs) | self.left) >= expected
-
-
-@ray.remote
-class FusedTrainer:
-    """Trains fused groups on the resources it holds, one group after another, in the order
-    the driver began them: a sweep starts a trainer (a process, torch imported) per group it
-    runs at once, not per group."""
-
-    def __init__(
-        self,
-        data: DataSplits,
-        architecture: Architecture,
-        options: dict[str, Any],
-        max_epochs: int,
-        threads: int,
-        use_gpu: bool,
-    ) -> None:
-        import torch
-
-        torch.set_num_threads(threads)
-        self.data, self.architecture, self.model_options = data, architecture, options
-        self.max_epochs, self.use_gpu = max_epochs, use_gpu
-        self.changed = threading.Condition()
-        self.sessions: dict[str, Session] = {}
-        self.queue: list[str] = []  # groups begun, in order; the first is trained now
-        self.finished: set[str] = set()  # groups it trained
-        threading.Thread(target=self._serve, name="tunelab-fused", daemon=True).start()
-
-    def begin(self, group: str, size: int) -> None:
-        with self.changed:
-            self.sessions.setdefault(group, Session()).size = size
-            self.queue.append(group)
-            self.changed.notify_all()
-
-    def epoch(self, group: str, member: int, config: dict[str, Any], epoch: int) -> tuple:
-        """Member `member` asks for its result of `epoch` (and so goes on to it): ("result",
-        (metrics, checkpoint bytes)), ("failed", error line), or ("alone", None) when the group
-        trains without it (it trains alone)."""
-        with self.changed:
-            if group in self.finished:  # restarted after its group trained
-                return "alone", None
-            session = self.sessions.setdefault(group, Session())
-            if member in session.left:  # restarted after it left
-                return "alone", None
-            session.configs.setdefault(member, config)
-            session.asked[member] = epoch
-            self.changed.notify_all()
-            self.changed.wait_for(
-                lambda: (
-                    (member, epoch) in session.results
-                    or session.broken is not None
-                    or (session.training is not None and member not in session.training)
-                )
-            )
-            if (member, epoch) in session.results:
-                return session.results.pop((member, epoch))
-            if session.broken is not None:
-                return "failed", session.broken
-            return "alone", None
-
-    def leave(self, group: str, member: int) -> None:
-        """The member's trial ended (stopped, failed, or restarted to train alone)."""
-        with self.changed:
-            if group not in self.finished:
-                self.sessions.setdefault(group, Session()).left.add(member)
-            self.changed.notify_all()
-
-    def close(self, group: str, count: int) -> None:
-        """No more than `count` members will come."""
-        with self.changed:
-            if group not in self.finished:
-                self.sessions.setdefault(group, Session()).closed = count
-            self.changed.notify_all()
-
-    def _serve(self) -> None:
-        while True:
-            with self.changed:
-                self.changed.wait_for(lambda: bool(self.queue))
-                group = self.queue[0]
-                session = self.sessions[group]
-                self.changed.wait_for(lambda s=session: s.complete)  # type: ignore[misc]
-                session.training = sorted(set(session.configs) - session.left)
-                self.changed.notify_all()
-            self._train(session)
-            with self.changed:
-                self.queue.pop(0)
-                del self.sessions[group]
-                self.finished.add(group)
-
-    def _train(self, session: Session) -> None:
-        from tunelab.training import Device, checkpoint_bytes, train_fused
-
-        members = session.training
-        if not members:
-            return
-
-        def report(member: int) -> Callable[[int, dict[str, float], dict[str, Any]], None]:
-            def put(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
-                data = checkpoint_bytes(state)  # its file's bytes: the member needs no torch
-                with self.changed:
-                    session.results[(member, epoch)] = ("result", (metrics, data))
-                    session.reported[member] = epoch
-                    self.changed.notify_all()
-
-            return put
-
-        def stop(number: int) -> bool:
-            # After its result of an epoch, whether the member goes on: it asks for the next
-            # epoch (it may have already), or the driver says its trial ended.
-            member = members[number]
-            with self.changed:
-                self.changed.wait_for(
-                    lambda: (
-                        session.asked[member] > session.reported[member] or member in session.left
-                    )
-                )
-                return session.asked[member] <= session.reported[member]
-
-        def failed(number: int, error: BaseException) -> None:
-            member = members[number]
-            with self.changed:
-                session.results[(member, session.asked[member])] = ("failed", error_line(error))
-                self.changed.notify_all()
-
-        try:
-            train_fused(
-                [session.configs[m] for m in members],
-                self.data,
-                self.architecture,
-                max_epochs=self.max_epochs,
-                reports=[report(m) for m in members],
-                stop=stop,
-                failed=failed,
-                device=Device.pick(self.use_gpu),
-                options=self.model_options,
-            )
-        except Exception as exc:
-            with self.changed:
-                session.broken = error_line(exc)
-                self.changed.notify_all()
-        # A member still waiting for a result that will not come (an error above) is told.
-        with self.changed:
-            session.training = []
-            self.changed.notify_all()
-
-
-class GroupLost(TunelabError):
-    """The member's group trainer is gone (its node or process died): Ray restarts the member's
-    trial, which trains alone from its last checkpoint."""
-
-
-def train_member(
-    fusion: dict[str, Any],
-    config: dict[str, Any],
-    max_epochs: int,
-    report: Callable[[int, dict[str, float], dict[str, Any]], None],
-) -> bool:
-    """A member's trial: its results from its group's trainer, each reported as its own. False
-    when it is to train alone (its group is gone, or started without it) before any epoch."""
-    try:
-        trainer = ray.get_actor(fusion["trainer"])
-    except ValueError:
-        return False
-    member = int(fusion["member"])
-    for epoch in range(1, max_epochs + 1):
-        try:
-            asked: Any = trainer.epoch.remote(fusion["group"], member, config, epoch)
-            answer: tuple[str, Any] = ray.get(asked)
-        except ray.exceptions.RayActorError:
-            # Its trainer died (its process, its node): Ray restarts this trial, which trains
-            # alone from its last checkpoint.
-            raise GroupLost("worker_crashed: the process training its fused group died") from None
-        kind, payload = answer
-        if kind == "alone":
-            if epoch == 1:
-                return False
-            raise GroupLost("its fused group went on without it")
-        if kind == "failed":
-            raise TunelabError(payload)
-        metrics, state = payload
-        report(epoch, metrics, state)
-    return True
+# In a group's result: [[member id, metrics or None, checkpoint folder or None, error or None]],
+# one per member that trained the epoch. (A list: Ray Tune flattens nested dicts.)
+MEMBERS_KEY = "tunelab_members"
+# In a group's checkpoint: each member's checkpoint folder, by member id, for those that trained
+# its epoch: what a retried group goes on from.
+MANIFEST_FILE = "members.json"
 
 
 @dataclass
-class Trainer:
-    name: str  # its Ray actor's, by which members find it
-    actor: Any
-    groups: list[Group] = field(default_factory=list)
+class Member:
+    """A member as the driver knows it."""
 
-    @property
-    def load(self) -> int:
-        """Members of its groups that have not ended: what it has left to train."""
-        return sum(len(g.members) - len(g.ended) for g in self.groups)
+    id: str  # what the sweep knows it by (its Optuna trial's key, its run's trial id)
+    name: str  # trial-012: its run's name and its checkpoints' folder
+    config: dict[str, Any]
+    group: Group
+    last: dict[str, Any] | None = None  # its latest result: metrics, epoch
+    checkpoint: str | None = None  # its latest checkpoint's folder
+    error: str | None = None  # its own error (a non-finite loss): it failed
+    stopped_at: int | None = None  # the epoch after which it stops
+    ended: bool = False  # its end told to the sweep
 
 
 @dataclass
 class Group:
     name: str  # group-003: its members' runs are tagged with it
-    trainer: Trainer
-    shared: tuple[tuple[str, Any], ...]  # what its members share (shared_part of a config)
-    params: dict[str, Any]  # the Optuna parameters its members share
-    size: int
-    members: dict[str, int] = field(default_factory=dict)  # Ray trial id: member number
-    ended: set[str] = field(default_factory=set)
+    trial_id: str  # its Ray Tune trial's
+    members: list[Member] = field(default_factory=list)
 
-    @property
-    def full(self) -> bool:
-        return len(self.members) >= self.size
+    def going(self) -> list[Member]:
+        """Its members still training (or not yet started)."""
+        return [m for m in self.members if m.stopped_at is None and m.error is None]
+
+
+@ray.remote(num_cpus=0)
+class GroupControl:
+    """After each epoch, which members of a group go on: the driver's scheduler decides, the
+    group's process asks (and waits). One per sweep; a threaded actor."""
+
+    def __init__(self) -> None:
+        self.decided: dict[tuple[str, int], list[str]] = {}
+        self.changed = threading.Condition()
+
+    def decide(self, group: str, epoch: int, going_on: list[str]) -> None:
+        with self.changed:
+            self.decided[(group, epoch)] = going_on
+            self.changed.notify_all()
+
+    def going_on(self, group: str, epoch: int) -> list[str]:
+        with self.changed:
+            self.changed.wait_for(lambda: (group, epoch) in self.decided)
+            return self.decided.pop((group, epoch))
 
 
 class Groups:
-    """A sweep's fused groups, on the driver: formed as the searcher proposes trials. Each is
-    trained by one of `slots` trainers (as many groups as the resources hold at once), started
-    as they are first needed; a group begun on a busy trainer waits for it (its members wait,
-    holding no resources but a sliver of CPU)."""
+    """A sweep's fused groups, on the driver: formed as the searcher proposes them, decided on
+    member by member by the scheduler, told to the sweep member by member."""
 
-    def __init__(
-        self,
-        sweep: str,
-        *,
-        size: int,
-        slots: int,
-        trials: int,
-        data: DataSplits,
-        architecture: Architecture,
-        options: dict[str, Any],
-        max_epochs: int,
-        cpu: float,
-        gpu: float,
-        member_cpu: float,
-    ) -> None:
-        self.sweep, self.size, self.slots, self.trials = sweep, size, slots, trials
-        self.data = ray.put(data)
-        self.architecture, self.options, self.max_epochs = architecture, options, max_epochs
-        self.cpu, self.gpu, self.member_cpu = cpu, gpu, member_cpu
-        self.trainers: list[Trainer] = []
-        self.groups: list[Group] = []
+    def __init__(self, sweep: str, *, size: int, trials: int, first_trial: int = 0) -> None:
+        self.sweep, self.size, self.trials = sweep, size, trials
+        self.first_trial = first_trial  # a resumed or extended sweep numbers its trials on
         self.by_trial: dict[str, Group] = {}
+        self.members: dict[str, Member] = {}
         self.proposed = 0
+        # A member Optuna proposed whose shared values differ from its group's (the space's
+        # conditions): it comes first in the next group. (its id, config, Optuna params)
+        self.carried: tuple[str, dict[str, Any], dict[str, Any]] | None = None
+        self.control_name = f"tunelab-{sweep}-groups-{uuid.uuid4().hex[:8]}"
+        self.control = GroupControl.options(  # type: ignore[attr-defined]
+            name=self.control_name, max_concurrency=1000
+        ).remote()
 
     @property
-    def open(self) -> Group | None:
-        last = self.groups[-1] if self.groups else None
-        return last if last is not None and not last.full else None
+    def remaining(self) -> int:
+        return self.trials - self.proposed
 
-    def wanted(self) -> dict[str, Any] | None:
-        """The Optuna parameters the next trial must take: the open group's shared ones."""
-        group = self.open
-        return dict(group.params) if group is not None else None
+    def is_group(self, trial_id: str) -> bool:
+        return trial_id in self.by_trial
 
-    def assign(self, trial_id: str, config: dict[str, Any], params: dict[str, Any]) -> dict:
-        """Put the trial the searcher just proposed in a group: the open one, or a new one
-        with this trial first. `params` are its Optuna parameters."""
-        self.proposed += 1
-        shared = shared_part(config)
-        group = self.open
-        if group is not None and group.shared != shared:
-            # The space's conditions gave it other shared values: the open group is complete.
-            self._close(group)
-            group = None
-        if group is None:
-            group = self._start(shared, params)
-        number = len(group.members)
-        group.members[trial_id] = number
+    def propose(
+        self,
+        trial_id: str,
+        ask: Callable[[str, dict[str, Any] | None], tuple[dict[str, Any], dict[str, Any]]],
+        rename: Callable[[str, str], None],
+    ) -> dict[str, Any]:
+        """The config of a new group, Ray Tune trial `trial_id`. `ask(member id, wanted)` asks
+        Optuna for a member's config and its Optuna params, with `wanted` params fixed;
+        `rename(old, new)` moves a carried member's Optuna trial to its id in this group."""
+        # Numbered on from a resumed or extended sweep's trials: never an earlier group's name.
+        name = f"group-{self.first_trial + len(self.by_trial):03d}"
+        group = Group(name, trial_id)
+        size = max(1, min(self.size, self.remaining))
+        shared: tuple[tuple[str, Any], ...] | None = None
+        wanted: dict[str, Any] | None = None
+        while len(group.members) < size:
+            member_id = f"{trial_id}-{len(group.members)}"
+            if self.carried is not None:
+                carried_id, config, params = self.carried
+                self.carried = None
+                rename(carried_id, member_id)
+            else:
+                config, params = ask(member_id, wanted)
+            if shared is not None and shared_part(config) != shared:
+                self.carried = (member_id, config, params)
+                break  # the group is complete as it is
+            if shared is None:
+                shared = shared_part(config)
+                wanted = {k: v for k, v in params.items() if k not in MEMBER_HYPERPARAMETERS}
+            member = Member(
+                member_id,
+                f"trial-{self.first_trial + self.proposed:03d}",
+                config,
+                group,
+            )
+            self.proposed += 1
+            group.members.append(member)
+            self.members[member_id] = member
         self.by_trial[trial_id] = group
-        return {"group": group.name, "trainer": group.trainer.name, "member": number}
+        return {
+            FUSION_KEY: {
+                "group": name,
+                "control": self.control_name,
+                "members": [
+                    {"id": m.id, "name": m.name, "config": m.config} for m in group.members
+                ],
+            }
+        }
 
-    def _start(self, shared: tuple[tuple[str, Any], ...], params: dict[str, Any]) -> Group:
-        size = max(1, min(self.size, self.trials - self.proposed + 1))
-        trainer = min(self.trainers, key=lambda t: t.load, default=None)
-        if trainer is None or (trainer.load and len(self.trainers) < self.slots):
-            trainer = self._trainer()
-        own = {k: v for k, v in params.items() if k not in MEMBER_HYPERPARAMETERS}
-        name = f"group-{len(self.groups):03d}"
-        group = Group(name, trainer, shared=shared, params=own, size=size)
-        trainer.actor.begin.remote(name, size)
-        trainer.groups.append(group)
-        self.groups.append(group)
-        return group
-
-    def _trainer(self) -> Trainer:
-        # Unique in the cluster: a resumed or extended sweep keeps its name.
-        name = f"tunelab-{self.sweep}-trainer-{len(self.trainers)}-{uuid.uuid4().hex[:8]}"
-        actor = FusedTrainer.options(  # type: ignore[attr-defined]
-            name=name,
-            num_cpus=self.cpu - self.size * self.member_cpu,
-            num_gpus=self.gpu,
-            max_concurrency=4 * self.size + 8,  # its current group's members, the next ones'
-        ).remote(
-            self.data,
-            self.architecture,
-            self.options,
-            self.max_epochs,
-            max(1, int(self.cpu)),
-            self.gpu > 0,
-        )
-        trainer = Trainer(name, actor)
-        self.trainers.append(trainer)
-        return trainer
-
-    def _close(self, group: Group) -> None:
-        if not group.full:
-            group.size = len(group.members)
-            group.trainer.actor.close.remote(group.name, group.size)
-
-    def finished(self) -> None:
-        """The searcher proposes no more trials: the open group is complete as it is."""
-        if self.open is not None:
-            self._close(self.open)
-
-    def ended(self, trial_id: str) -> None:
-        """A member's trial ended, or restarts to train alone: its group goes on without it."""
-        group = self.by_trial.get(trial_id)
-        if group is None or trial_id in group.ended:
-            return
-        group.ended.add(trial_id)
-        group.trainer.actor.leave.remote(group.name, group.members[trial_id])
-        if group.full and group.ended >= set(group.members):
-            group.trainer.groups.remove(group)
+    def decide(self, group: Group, epoch: int, going_on: list[Member]) -> None:
+        self.control.decide.remote(group.name, epoch, [m.id for m in going_on])
 
     def shutdown(self) -> None:
-        for trainer in self.trainers:
-            with contextlib.suppress(Exception):
-                ray.kill(trainer.actor)
+        with contextlib.suppress(Exception):
+            ray.kill(self.control)
 
 
-class FusionCallback(tune.Callback):
-    """Tells a member's group when its trial ends or restarts. Pickled with the experiment:
-    only the sweep's name."""
+@dataclass(frozen=True)
+class MemberTrial:
+    """A member, as the spec's scheduler sees a trial (by id; hashable for the median rule)."""
+
+    trial_id: str
+    status: str = Trial.RUNNING
+
+
+def _as_trial(member: Member) -> Trial:
+    return cast("Trial", MemberTrial(member.id))  # all the scheduler reads of a trial
+
+
+def member_results(result: dict[str, Any]) -> list[tuple[str, dict | None, str | None, str | None]]:
+    return [tuple(entry) for entry in result.get(MEMBERS_KEY) or []]  # type: ignore[misc]
+
+
+class MemberScheduler(TrialScheduler):
+    """The spec's scheduler, run on each member of each group: a member it stops stops alone
+    (its group trains on without it), and so does one the budget stops; a group stops when
+    none of its members goes on."""
+
+    def __init__(self, inner: TrialScheduler, sweep: str) -> None:
+        self.inner, self.sweep = inner, sweep
+
+    @property
+    def groups(self) -> Groups:
+        groups = live(self.sweep).groups
+        assert groups is not None
+        return groups
+
+    def set_search_properties(self, metric: str | None, mode: str | None, **spec: Any) -> bool:
+        return self.inner.set_search_properties(metric, mode, **spec)
+
+    @property
+    def metric(self) -> str | None:
+        return self.inner.metric
+
+    def on_trial_add(self, tune_controller: Any, trial: Trial) -> None:
+        group = self.groups.by_trial.get(trial.trial_id)
+        if group is None:  # a resumed sweep's trial that goes on alone
+            self.inner.on_trial_add(tune_controller, trial)
+            return
+        for member in group.members:
+            self.inner.on_trial_add(tune_controller, _as_trial(member))
+
+    def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
+        groups = self.groups
+        group = groups.by_trial.get(trial.trial_id)
+        if group is None:
+            return self.inner.on_trial_result(tune_controller, trial, result)
+        budget = live(self.sweep).budget
+        epoch = epoch_of(result)
+        epoch_s = float(result.get("time_this_iter_s") or 0.0)
+        going_on = []
+        for member_id, metrics, checkpoint, error in member_results(result):
+            member = groups.members[member_id]
+            if error is not None:
+                member.error = error
+                self.inner.on_trial_error(tune_controller, _as_trial(member))
+                continue
+            assert metrics is not None
+            member.last = {**metrics, "training_iteration": epoch, EPOCH_KEY: epoch}
+            member.checkpoint = checkpoint
+            decision = self.inner.on_trial_result(tune_controller, _as_trial(member), member.last)
+            over = budget.capped and budget.stop_after(member.id, epoch, epoch_s)
+            if decision == TrialScheduler.STOP or over:
+                member.stopped_at = epoch
+                self.inner.on_trial_complete(tune_controller, _as_trial(member), member.last)
+            else:
+                going_on.append(member)
+        groups.decide(group, epoch, going_on)
+        return TrialScheduler.CONTINUE if going_on else TrialScheduler.STOP
+
+    def on_trial_complete(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> None:
+        group = self.groups.by_trial.get(trial.trial_id)
+        if group is None:
+            self.inner.on_trial_complete(tune_controller, trial, result)
+            return
+        for member in group.going():
+            member.stopped_at = member.last[EPOCH_KEY] if member.last else 0
+            self.inner.on_trial_complete(tune_controller, _as_trial(member), member.last or {})
+
+    def on_trial_error(self, tune_controller: Any, trial: Trial) -> None:
+        group = self.groups.by_trial.get(trial.trial_id)
+        if group is None:
+            self.inner.on_trial_error(tune_controller, trial)
+            return
+        for member in group.going():
+            self.inner.on_trial_error(tune_controller, _as_trial(member))
+
+    def on_trial_remove(self, tune_controller: Any, trial: Trial) -> None:
+        if trial.trial_id not in self.groups.by_trial:
+            self.inner.on_trial_remove(tune_controller, trial)
+
+    def choose_trial_to_run(self, tune_controller: Any) -> Trial | None:
+        return self.inner.choose_trial_to_run(tune_controller)
+
+    def debug_string(self) -> str:
+        return self.inner.debug_string()
+
+
+class GroupCallback(tune.Callback):
+    """A fused sweep's Ray Tune events, told to the sweep member by member (in place of
+    ForwardingCallback). Pickled with the experiment: only the sweep's name."""
 
     def __init__(self, sweep: str) -> None:
         self.sweep = sweep
+        self.waiting = 0
 
-    def _ended(self, trial: Trial) -> None:
+    @property
+    def events(self) -> TrialEvents:
+        return live(self.sweep).events
+
+    def _group(self, trial: Trial) -> Group | None:
         groups = live(self.sweep).groups
-        if groups is not None:
-            groups.ended(trial.trial_id)
+        return groups.by_trial.get(trial.trial_id) if groups is not None else None
 
-    def on_trial_complete(
+    def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
+        waiting = sum(
+            len((trial.config.get(FUSION_KEY) or {}).get("members") or [None])
+            for trial in trials
+            if trial.status == Trial.PENDING
+        )
+        if waiting != self.waiting:
+            self.waiting = waiting
+            self.events.trials_waiting(waiting)
+
+    def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self._ended(trial)
+        group = self._group(trial)
+        if group is None:  # a resumed sweep's member, alone
+            self.events.trial_started(trial.trial_id, str(trial), dict(trial.config))
+            return
+        for member in group.going():
+            config = {**member.config, FUSION_KEY: {"group": group.name}}
+            self.events.trial_started(member.id, member.name, config)
 
-    def on_trial_error(
-        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    def on_trial_result(
+        self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
-        self._ended(trial)
+        from tunelab.backend._callback import result_of
+
+        group = self._group(trial)
+        if group is None:
+            self.events.trial_result(trial.trial_id, result_of(result))
+            return
+        shared = result_of(result)
+        if shared.error is not None:  # the group's own code raised: its members fail with it
+            for member in group.going():
+                member.error = shared.error
+        for member_id, metrics, _, error in member_results(result):
+            values = {**(metrics or {}), EPOCH_KEY: shared.epoch}
+            if error is not None:
+                values[ERROR_KEY] = error
+            self.events.trial_result(
+                member_id,
+                TrialResult(
+                    epoch=shared.epoch,
+                    values=values,
+                    node_id=shared.node_id,
+                    node_ip=shared.node_ip,
+                    timestamp_ms=shared.timestamp_ms,
+                    system_samples=shared.system_samples,
+                    error=error,
+                ),
+            )
+        self._end(group, failed_only=True)
+
+    def on_checkpoint(
+        self, iteration: int, trials: list[Trial], trial: Trial, checkpoint: Any, **info: Any
+    ) -> None:
+        group = self._group(trial)
+        if group is None:
+            self.events.trial_checkpointed(trial.trial_id, checkpoint.path)
+            return
+        epoch = epoch_of(trial.last_result)
+        for member_id, _, folder, _ in member_results(trial.last_result):
+            if folder is not None:
+                self.events.trial_checkpointed(member_id, folder)
+        self._end(group, at=epoch)
+
+    def _end(self, group: Group, *, at: int | None = None, failed_only: bool = False) -> None:
+        """Tell the sweep of the members that ended: failed ones at once, the ones stopped at
+        epoch `at` once their checkpoint of it is told."""
+        for member in group.members:
+            if member.ended:
+                continue
+            if member.error is not None:
+                member.ended = True
+                self.events.trial_failed(member.id, member.error)
+            elif (
+                not failed_only and member.stopped_at is not None and member.stopped_at <= (at or 0)
+            ):
+                member.ended = True
+                self.events.trial_completed(member.id, member.checkpoint)
 
     def on_trial_recover(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
     ) -> None:
-        self._ended(trial)
+        group = self._group(trial)
+        attempt = trial.run_metadata.num_failures
+        if group is None:
+            self.events.trial_retried(trial.trial_id, attempt, trial_error_line(trial))
+            return
+        reason = trial_error_line(trial)
+        for member in group.members:
+            if not member.ended:
+                self.events.trial_retried(member.id, attempt, reason)
+
+    def on_trial_complete(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        group = self._group(trial)
+        if group is None:
+            checkpoint = trial.checkpoint.path if trial.checkpoint is not None else None
+            self.events.trial_completed(trial.trial_id, checkpoint)
+            return
+        for member in group.members:
+            if not member.ended:
+                member.ended = True
+                self.events.trial_completed(member.id, member.checkpoint)
+
+    def on_trial_error(
+        self, iteration: int, trials: list[Trial], trial: Trial, **info: Any
+    ) -> None:
+        group = self._group(trial)
+        if group is None:
+            self.events.trial_failed(trial.trial_id, trial_error_line(trial))
+            return
+        error = trial_error_line(trial)
+        for member in group.members:
+            if not member.ended:
+                member.ended = True
+                self.events.trial_failed(member.id, error)
 
 
 def member_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """A trial's config without its fused group, and the group (None: not fused)."""
     config = dict(config)
     return config, config.pop(FUSION_KEY, None)
+
+
+def train_group(
+    fusion: dict[str, Any],
+    *,
+    data: DataSplits,
+    architecture: Architecture,
+    options: dict[str, Any],
+    max_epochs: int,
+    threads: int,
+    use_gpu: bool,
+    targets: tuple[str, ...],
+    node_id: str,
+    system: Callable[[], list[dict[str, float]]],
+    report: Callable[[dict[str, Any], str | None], None],
+) -> None:
+    """A group's Ray Tune trial: trains its members fused and reports, each epoch, every
+    member's metrics and checkpoint in one result; then trains on the members the driver says
+    go on. A retried group goes on from its last checkpoint with the members it still had."""
+    import torch
+
+    from tunelab.backend._trial import EPOCH_FILE
+    from tunelab.training import Device, load_checkpoint, save_checkpoint, train_fused
+
+    torch.set_num_threads(threads)
+    members = list(fusion["members"])
+    restores = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as directory:
+            folders = json.loads((Path(directory) / MANIFEST_FILE).read_text())
+        members = [m for m in members if m["id"] in folders]
+        restores = [load_checkpoint(_local(folders[m["id"]])) for m in members]
+    control = ray.get_actor(fusion["control"])
+    storage = tune.get_context().get_storage()
+    epoch_results: dict[str, list[Any]] = {}
+    going_on: set[str] = {m["id"] for m in members}
+
+    def reported(number: int) -> Callable[[int, dict[str, float], dict[str, Any]], None]:
+        member = members[number]
+
+        def put(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+            folder = f"{storage.experiment_fs_path}/{member['name']}/checkpoint_{epoch:06d}"
+            with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as local:
+                save_checkpoint(local, state)
+                (Path(local) / EPOCH_FILE).write_text(str(epoch))
+                _upload(local, folder, storage.storage_filesystem)
+            epoch_results[member["id"]] = [member["id"], metrics, folder, None]
+
+        return put
+
+    def failed(number: int, error: BaseException) -> None:
+        member = members[number]
+        epoch_results[member["id"]] = [member["id"], None, None, error_line(error)]
+
+    def epoch_end(epoch: int) -> None:
+        entries = list(epoch_results.values())
+        epoch_results.clear()
+        trained = [metrics for _, metrics, _, _ in entries if metrics is not None]
+        # Ray Tune checks that every result carries the sweep's metrics: the group's first
+        # member's (the members' own are in MEMBERS_KEY, which tunelab reads).
+        first = trained[0] if trained else {}
+        with tempfile.TemporaryDirectory(prefix="tunelab-group-") as local:
+            manifest = {member_id: folder for member_id, _, folder, _ in entries if folder}
+            (Path(local) / MANIFEST_FILE).write_text(json.dumps(manifest))
+            report(
+                {
+                    **{name: first.get(name, float("nan")) for name in targets},
+                    EPOCH_KEY: epoch,
+                    NODE_KEY: node_id,
+                    SYSTEM_KEY: system(),
+                    MEMBERS_KEY: entries,
+                },
+                local if manifest else None,
+            )
+        if epoch < max_epochs and trained:
+            going_on.clear()
+            going_on.update(ray.get(control.going_on.remote(fusion["group"], epoch)))
+
+    train_fused(
+        [m["config"] for m in members],
+        data,
+        architecture,
+        max_epochs=max_epochs,
+        reports=[reported(i) for i in range(len(members))],
+        stop=lambda number: members[number]["id"] not in going_on,
+        failed=failed,
+        epoch_end=epoch_end,
+        device=Device.pick(use_gpu),
+        options=options,
+        restores=restores,
+    )
+
+
+def _upload(local: str, folder: str, filesystem: Any) -> None:
+    """A checkpoint's files into the sweep's storage (a local folder, or a cluster's shared
+    storage), as Ray Tune uploads a trial's own checkpoints."""
+    import pyarrow.fs
+
+    filesystem.create_dir(folder, recursive=True)
+    pyarrow.fs.copy_files(local, folder, destination_filesystem=filesystem)
+
+
+def _local(folder: str) -> str:
+    """A member's checkpoint folder, readable here (downloaded from the storage if need be)."""
+    storage = tune.get_context().get_storage()
+    checkpoint = tune.Checkpoint(path=folder, filesystem=storage.storage_filesystem)
+    return checkpoint.to_directory()

@@ -18,18 +18,18 @@ from ray.tune.logger import JsonLoggerCallback
 
 from tunelab import env
 from tunelab.backend._callback import ForwardingCallback
-from tunelab.backend._events import RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
-from tunelab.backend._fusion import FusionCallback, Groups
+from tunelab.backend._events import FUSION_KEY, RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
+from tunelab.backend._fusion import GroupCallback, Groups, MemberScheduler
 from tunelab.backend._live import attached
 from tunelab.backend._parallel import WorkersCallback
 from tunelab.backend._retention import RetentionCallback
 from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
-from tunelab.backend._trial import Deferred, run_trial
+from tunelab.backend._trial import run_trial
 from tunelab.data import DataSplits
 from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
-from tunelab.spec import MEMBER_CPU, SweepSpec, population_interval, population_parameters
+from tunelab.spec import SweepSpec, population_interval, population_parameters
 from tunelab.training import untrained_metrics
 
 
@@ -76,33 +76,27 @@ def run_trials(
         continued=continued,
     )
     groups = None
-    if spec.fusion is not None:  # each trial a member of a fused group: K per group
+    scheduler = make_scheduler(
+        spec,
+        sweep,
+        architecture.trainer,
+        untrained_metrics(data) if architecture.trainer == "supervised" else None,
+    )
+    if spec.fusion is not None:  # a Ray Tune trial per fused group of K trials (see _fusion)
         groups = Groups(
             sweep,
             size=spec.fusion.members,
-            slots=concurrency,
-            trials=spec.budget.trials,
-            data=data,
-            architecture=architecture,
-            options=options,
-            max_epochs=spec.budget.max_epochs,
-            cpu=spec.resources.cpu,
-            gpu=spec.resources.gpu,
-            member_cpu=MEMBER_CPU,
+            trials=spec.budget.trials - len(continued),
+            first_trial=first_trial,
         )
-        concurrency *= spec.fusion.members
+        scheduler = MemberScheduler(scheduler, sweep)
     tuner = tune.Tuner(
         _trainable(spec, data, architecture, options),
         tune_config=tune.TuneConfig(
             metric=spec.metric,
             mode=spec.mode,
             search_alg=searcher,
-            scheduler=make_scheduler(
-                spec,
-                sweep,
-                architecture.trainer,
-                untrained_metrics(data) if architecture.trainer == "supervised" else None,
-            ),
+            scheduler=scheduler,
             num_samples=spec.budget.trials,
             max_concurrent_trials=concurrency,
             # One worker process serves many trials: no process start and no re-import per trial;
@@ -122,9 +116,8 @@ def run_trials(
             # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
             # trial without one; tunelab itself reads nothing back from it.
             callbacks=[
-                ForwardingCallback(sweep),
+                GroupCallback(sweep) if groups is not None else ForwardingCallback(sweep),
                 JsonLoggerCallback(),
-                *([FusionCallback(sweep)] if groups is not None else []),
                 *([WorkersCallback()] if spec.resources.workers > 1 else []),
                 # The best `keep` by the metric, and the latest (see _retention: not Ray's
                 # CheckpointConfig(num_to_keep), which snapshots the experiment each time).
@@ -143,7 +136,8 @@ def run_trials(
                             ),
                         )
                     ]
-                    if spec.checkpoints.keep is not None
+                    # A fused group's members keep every checkpoint (in their own folders).
+                    if spec.checkpoints.keep is not None and groups is None
                     else []
                 ),
             ],
@@ -167,12 +161,11 @@ def _trainable(
     spec: SweepSpec, data: DataSplits, architecture: Architecture, options: dict[str, Any]
 ) -> Any:
     """What every trial runs, with the data put in Ray's object store once."""
-    fused = spec.fusion is not None  # a member trains with its group, and alone only if restarted
     trainable = tune.with_parameters(
         run_trial,
         data=data,
-        architecture=Deferred(architecture) if fused else architecture,
-        options=Deferred(options) if fused else options,
+        architecture=architecture,
+        options=options,
         max_epochs=spec.budget.max_epochs,
         threads=max(1, int(spec.resources.cpu)),
         use_gpu=spec.resources.gpu > 0,
@@ -187,8 +180,6 @@ def _trainable(
         workers=spec.resources.workers,
         worker_resources=(spec.resources.cpu, spec.resources.gpu),
     )
-    if spec.fusion is not None:  # the group's trainer holds the resources (see _fusion)
-        return tune.with_resources(trainable, {"cpu": MEMBER_CPU, "gpu": 0})
     if spec.resources.workers > 1:
         # Ray Train places the workers, which hold the resources; the trial's own process holds
         # a byte of memory (Ray Tune runs no trial that holds nothing), so that the workers can
@@ -239,6 +230,9 @@ def trial_name(trial: Trial, offset: int = 0, continued: int = 0) -> str:
     resumed = trial.config.get(RESUME_KEY)
     if resumed is not None:
         return str(resumed["name"])
+    group = trial.config.get(FUSION_KEY)
+    if group is not None:
+        return str(group["group"])
     counter = trial.experiment_tag.split("_", 1)[0]
     if not counter.isdigit():
         return f"trial-{trial.trial_id}"

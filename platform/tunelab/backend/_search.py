@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pickle
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from ray import tune
@@ -22,8 +22,11 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tunelab.backend._callback import epoch_of
-from tunelab.backend._events import ERROR_KEY, FUSION_KEY, RESUME_KEY, Budget, Continued
+from tunelab.backend._events import ERROR_KEY, RESUME_KEY, Budget, Continued
 from tunelab.backend._live import live
+
+if TYPE_CHECKING:
+    from tunelab.backend._fusion import Group
 from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
 
@@ -155,6 +158,9 @@ class BudgetStopper(tune.Stopper):
         self.sweep = sweep  # pickled with the experiment: only the name (see _live)
 
     def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        groups = live(self.sweep).groups
+        if groups is not None and groups.is_group(trial_id):
+            return False  # its members, each (see _fusion.MemberScheduler)
         epoch_s = float(result.get("time_this_iter_s") or 0.0)
         return live(self.sweep).budget.stop_after(trial_id, epoch_of(result), epoch_s)
 
@@ -202,6 +208,10 @@ class BudgetedOptunaSearch(OptunaSearch):
         return budget if budget.capped else None
 
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        group = self._group(trial_id)
+        if group is not None:
+            self._tell_members(group)
+            return
         # Optuna's intermediate values go by epoch: Ray's count starts again when a resumed
         # sweep's trial goes on. An epoch is told once: a retried trial repeats epochs, and a
         # population based one can go back to an earlier epoch of another trial's.
@@ -214,6 +224,10 @@ class BudgetedOptunaSearch(OptunaSearch):
     def on_trial_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
+        group = self._group(trial_id)
+        if group is not None:  # every member it was training ends with it
+            self._tell_members(group, ended=True, error=error)
+            return
         if result is not None and ERROR_KEY in result:  # the trial's own error ended it
             result, error = None, True  # told FAIL, whatever it reported before
         stopped_early = (
@@ -236,6 +250,22 @@ class BudgetedOptunaSearch(OptunaSearch):
         study.tell(self._ot_trials[trial_id], state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
 
+    def _group(self, trial_id: str) -> Group | None:
+        groups = live(self.sweep).groups
+        return groups.by_trial.get(trial_id) if groups is not None else None
+
+    def _tell_members(self, group: Group, *, ended: bool = False, error: bool = False) -> None:
+        """Each member's latest result, and the end of those that ended (`ended`: every one)."""
+        for member in group.members:
+            if member.id in self._completed_trials:
+                continue
+            if member.last is not None:
+                self.on_trial_result(member.id, member.last)
+            if member.error is not None or (error and member.stopped_at is None):
+                self.on_trial_complete(member.id, None, error=True)
+            elif ended or member.stopped_at is not None:
+                self.on_trial_complete(member.id, member.last)
+
     def prune_unfinished(self) -> None:
         """Tell Optuna PRUNED every trial that did not end (the wall-time cap stopped them where
         they were): ranked, as any trial stopped early, by the last epoch it reported."""
@@ -252,23 +282,39 @@ class BudgetedOptunaSearch(OptunaSearch):
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
         groups = live(self.sweep).groups
         if self.budget is not None and self.budget.exhausted():
-            if groups is not None:
-                groups.finished()
+            if groups is not None and groups.carried is not None:
+                self._never_ran(groups.carried[0])  # proposed for a group that never came
+                groups.carried = None
             return Searcher.FINISHED
         if self.continued and trial_id not in self._ot_trials:
             return self._go_on(trial_id, self.continued.pop(0))  # it trains alone
         if groups is None:
             return super().suggest(trial_id)  # type: ignore[no-any-return]
-        # A fused sweep: the open group's shared hyperparameters are fixed, Optuna samples the
-        # member's own.
-        wanted = groups.wanted()
-        if wanted and trial_id not in self._ot_trials:
-            assert self._ot_study is not None
+        if groups.remaining <= 0 and groups.carried is None:
+            return Searcher.FINISHED
+        return groups.propose(trial_id, self._ask_member, self._rename)
+
+    def _ask_member(
+        self, member_id: str, wanted: dict[str, Any] | None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """A fused group's member from Optuna: its config and Optuna params, with `wanted` (the
+        group's shared params) fixed and the member's own sampled."""
+        assert self._ot_study is not None  # set up by OptunaSearch before any trial starts
+        if wanted:
             self._ot_study.enqueue_trial(wanted, skip_if_exists=False)
-        config = super().suggest(trial_id)
-        assert config is not None  # define-by-run: always a config
-        params = self._ot_trials[trial_id].params
-        return {**config, FUSION_KEY: groups.assign(trial_id, config, params)}
+        config = super().suggest(member_id)
+        assert isinstance(config, dict)  # define-by-run: always a config
+        return config, dict(self._ot_trials[member_id].params)
+
+    def _never_ran(self, trial_id: str) -> None:
+        from optuna.trial import TrialState
+
+        assert self._ot_study is not None
+        self._ot_study.tell(self._ot_trials[trial_id], state=TrialState.FAIL)
+        self._completed_trials.add(trial_id)
+
+    def _rename(self, old: str, new: str) -> None:
+        self._ot_trials[new] = self._ot_trials.pop(old)
 
     def _go_on(self, trial_id: str, trial: Continued) -> dict[str, Any]:
         """A resumed sweep's trial: its Optuna trial (still RUNNING in the study, never asked

@@ -10,7 +10,6 @@ does a trial that reports no epoch within `budget.trial_timeout_s` (see EpochWat
 from __future__ import annotations
 
 import math
-import pickle
 import queue
 import tempfile
 import threading
@@ -39,8 +38,8 @@ def run_trial(
     config: dict[str, Any],
     *,
     data: DataSplits,
-    architecture: Architecture | Deferred,
-    options: dict[str, Any] | Deferred,
+    architecture: Architecture,
+    options: dict[str, Any],
     max_epochs: int,
     threads: int,
     use_gpu: bool,
@@ -56,16 +55,29 @@ def run_trial(
     the driver, so a model registered there in-process trains here too. `targets` are the
     sweep's metrics, which every result Ray Tune sees must carry.
 
-    A member of a fused group (see _fusion) trains with its group: its process imports no
-    torch (its architecture comes `Deferred`), unless it trains alone. A trial of several
+    A fused group's trial (see _fusion) trains its members as one model. A trial of several
     `workers` (each holding `worker_resources`, CPUs and GPUs) trains on them (see _parallel)."""
-    from tunelab.backend._fusion import GroupLost, member_config, train_member
+    from tunelab.backend._fusion import member_config
     from tunelab.backend._parallel import WorkersLost, train_parallel
     from tunelab.backend._system import SYSTEM_KEY, SystemSampler
     from tunelab.training import load_checkpoint, save_checkpoint, train
 
     node_id = ray.get_runtime_context().get_node_id()
     config, fusion = member_config(config)
+    if fusion is not None:
+        run_group(
+            fusion,
+            data=data,
+            architecture=architecture,
+            options=options,
+            max_epochs=max_epochs,
+            threads=threads,
+            use_gpu=use_gpu,
+            targets=targets,
+            system_interval_s=system_interval_s,
+            node_id=node_id,
+        )
+        return
     resumed = config.pop(RESUME_KEY, None)
     exploited = config.pop(EXPLOIT_KEY, None)
     restore = None
@@ -81,8 +93,7 @@ def run_trial(
         # as it was exploited). One trained with this config is one of after: kept above.
         restore = exploited_checkpoint(str(exploited))
 
-    fused = fusion is not None and restore is None
-    sampler = SystemSampler(system_interval_s, gpu=use_gpu and not fused)
+    sampler = SystemSampler(system_interval_s, gpu=use_gpu)
 
     last: dict[str, Any] = {EPOCH_KEY: int(restore["epoch"]) if restore else 0}
     schedule = {
@@ -112,12 +123,9 @@ def run_trial(
         last.update(metrics, **{EPOCH_KEY: epoch})
 
     def training(report_epoch: Callable[..., None]) -> None:
-        # A member of a fused group trains with it, unless it goes on from a checkpoint.
-        if fused and train_member(fusion, config, max_epochs, report_epoch):  # type: ignore[arg-type]
-            return
         if workers > 1:
             train_parallel(
-                config, data, Deferred.open(architecture), Deferred.open(options),
+                config, data, architecture, options,
                 max_epochs=max_epochs, restore=restore, workers=workers,
                 cpu=worker_resources[0], gpu=worker_resources[1], report=report_epoch,
             )  # fmt: skip
@@ -131,19 +139,19 @@ def run_trial(
         train(
             config,
             data,
-            Deferred.open(architecture),
+            architecture,
             max_epochs=max_epochs,
             report=report_epoch,
             restore=restore,
             device=Device.pick(use_gpu),
-            options=Deferred.open(options),
+            options=options,
         )
 
     watch = EpochWatch(timeout_s)
     with sampler:
         try:
             watch.run(training, report)
-        except (GroupLost, WorkersLost):
+        except WorkersLost:
             raise  # Ray's to retry, as a worker that died
         except Exception as exc:
             if reporting:
@@ -161,6 +169,56 @@ def run_trial(
             )
 
 
+def run_group(
+    fusion: dict[str, Any],
+    *,
+    targets: tuple[str, ...],
+    system_interval_s: float,
+    node_id: str,
+    use_gpu: bool,
+    **training: Any,
+) -> None:
+    """A fused group's trial (see _fusion.train_group), with run_trial's handling of its own
+    errors: one raised by the group's training (not by Ray's reporting) is its last result,
+    and ends the trial without a retry; every member it was training fails with it."""
+    from tunelab.backend._fusion import train_group
+    from tunelab.backend._system import SystemSampler
+
+    sampler = SystemSampler(system_interval_s, gpu=use_gpu)
+    state = {"reporting": False, "epoch": 0}
+
+    def report(values: dict[str, Any], checkpoint: str | None) -> None:
+        state["reporting"] = True
+        tune.report(
+            values, checkpoint=tune.Checkpoint.from_directory(checkpoint) if checkpoint else None
+        )
+        state["reporting"], state["epoch"] = False, values[EPOCH_KEY]
+
+    with sampler:
+        try:
+            train_group(
+                fusion,
+                targets=targets,
+                node_id=node_id,
+                use_gpu=use_gpu,
+                system=sampler.drain,
+                report=report,
+                **training,
+            )
+        except Exception as exc:
+            if state["reporting"]:
+                raise
+            tune.report(
+                {
+                    **{name: math.nan for name in targets},
+                    EPOCH_KEY: state["epoch"],
+                    NODE_KEY: node_id,
+                    ERROR_KEY: error_line(exc),
+                    "done": True,
+                }
+            )
+
+
 def exploited_checkpoint(name: str) -> dict[str, Any]:
     """The checkpoint copied into the trial's own folder when it exploited another trial."""
     from tunelab.training import load_checkpoint
@@ -171,18 +229,6 @@ def exploited_checkpoint(name: str) -> dict[str, Any]:
     )
     with copied.as_directory() as directory:
         return load_checkpoint(directory)
-
-
-class Deferred:
-    """An object pickled inside another, unpickled only when it is opened: a fused member's
-    process gets its architecture without importing what builds it (torch)."""
-
-    def __init__(self, value: Any) -> None:
-        self.pickled = ray.cloudpickle.dumps(value)  # as Ray pickles it: builders made in code
-
-    @staticmethod
-    def open(value: Any) -> Any:
-        return pickle.loads(value.pickled) if isinstance(value, Deferred) else value
 
 
 class EpochTimeout(TunelabError):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from tunelab.spec._checks import (
-    MEMBER_CPU,
     PBT_PERTURBATION,
     PBT_QUANTILE,
     PBT_RESAMPLE_PROBABILITY,
@@ -48,7 +47,6 @@ from tunelab.spec._schema import (
 __all__ = [
     "FLAG_KEYS",
     "MAX_FUSION",
-    "MEMBER_CPU",
     "PBT_PERTURBATION",
     "PBT_QUANTILE",
     "PBT_RESAMPLE_PROBABILITY",

@@ -321,11 +321,6 @@ def _check_population(loaded: LoadedSpec, arch: Architecture) -> None:
         )
 
 
-# Ray holds a fused group's resources for its trainer; each member's trial holds this much CPU
-# besides (Ray Tune cannot run a trial that holds nothing), taken from the group's share.
-MEMBER_CPU = 0.001
-
-
 def _check_fusion(loaded: LoadedSpec, arch: Architecture) -> None:
     spec = loaded.spec
     assert spec.fusion is not None
@@ -337,12 +332,6 @@ def _check_fusion(loaded: LoadedSpec, arch: Architecture) -> None:
             ("fusion",),
             "hyperband pauses trials, and a fused group trains its members in step; "
             "use scheduler asha, median or fifo",
-        )
-    if not spec.fusion.auto and spec.resources.cpu <= spec.fusion.members * MEMBER_CPU:
-        raise loaded.locate(
-            ("resources", "cpu"),
-            f"a fused group of {spec.fusion.members} needs more than "
-            f"{spec.fusion.members * MEMBER_CPU:g} CPU",
         )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from tunelab.spec import MAX_FUSION, MEMBER_CPU, LoadedSpec
+from tunelab.spec import MAX_FUSION, LoadedSpec
 from tunelab.sweeps._preflight import Prepared, representative_config
 from tunelab.tracking import SWEEP, TrackingWriter
 from tunelab.tracking.tags import TAG_FUSION, TAG_FUSION_MEASURED
@@ -57,10 +57,10 @@ def pick_size(rates: dict[int, float]) -> int | None:
 
 def candidate_sizes(loaded: LoadedSpec) -> list[int]:
     """2, 4, 8, ... up to the sweep's trials (a larger group would never fill), at most
-    MAX_FUSION, each leaving the group's trainer some of its CPU."""
+    MAX_FUSION."""
     spec = loaded.spec
     sizes, size = [], 2
-    while size <= min(MAX_FUSION, spec.budget.trials) and size * MEMBER_CPU < spec.resources.cpu:
+    while size <= min(MAX_FUSION, spec.budget.trials):
         sizes.append(size)
         size *= 2
     return sizes

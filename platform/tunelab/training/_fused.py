@@ -476,12 +476,14 @@ def train_fused(
     device: Device = CPU,
     options: Mapping[str, Any] | None = None,
     restores: Sequence[Mapping[str, Any]] | None = None,
+    epoch_end: Callable[[int], None] | None = None,
 ) -> None:
     """Train each config as `train_supervised` would, all at once. After each epoch's reports,
     `stop(i)` says whether member i stops there; a member whose metrics turn non-finite is
     dropped and `failed(i, error)` told. The group ends when no member is left. `restores`
     (one checkpoint's state per member, all of the same epoch) go on after that epoch, as
-    `train_supervised` goes on from one."""
+    `train_supervised` goes on from one. `epoch_end(epoch)` is called once every member's report
+    (or failure) of the epoch is made, before any is asked whether it goes on."""
     reason = unfusable(arch)
     if reason is not None:
         raise ValueError(reason)
@@ -558,6 +560,8 @@ def train_fused(
             )
             member.report(epoch, metrics, state)
             reported.append(row)
+        if epoch_end is not None:
+            epoch_end(epoch)
         if epoch == max_epochs:
             return
         # Every member has its result before any is asked whether it goes on.
