@@ -177,3 +177,78 @@ def test_pb2_explores_within_the_range_it_was_given(ray_session, store) -> None:
         for n in range(1, int(r.data.tags.get("tunelab.exploits", "0")) + 1):
             copied = Path(report.results_dir) / r.info.run_name / f"checkpoint_exploit_{n:03d}"
             assert (copied / "checkpoint.pt").is_file()
+
+
+# The GAN under PBT: a generator whose learning rate is far too small stays at the bottom and
+# exploits the others; its discriminator's dropout is explored with it.
+GAN_SPEC = """
+model: gan
+dataset: digits
+metric: frechet_distance
+mode: min
+seed: 0
+budget: {trials: 4, max_epochs: 6, concurrency: 4}
+resources: {cpu: 0.5}
+searcher: random
+scheduler: {type: pbt, interval: 2, quantile: 0.5, resample_probability: 0.0}
+checkpoints: {keep: null}
+system_metrics: {interval_s: 0}
+space:
+  lr_g: {type: categorical, choices: [0.000001, 0.000003, 0.002, 0.005]}
+  d_dropout: {type: float, low: 0.0, high: 0.3}
+  batch_size: 64
+  g_width: 64
+  d_width: 32
+  latent_size: 8
+  depth: 1
+"""
+
+
+def test_a_gan_under_pbt_exploits_with_both_networks_and_records_its_schedule(
+    ray_session, store
+) -> None:
+    from tunelab.training import load_checkpoint
+
+    report = run_sweep(parse_spec(GAN_SPEC, "gan-pbt.yaml", {"--name": "e2e-gan-pbt"}), **store)
+    assert report.counts["completed"] == 4, report.counts
+    client = MlflowClient(store["tracking_uri"])
+    runs = {
+        r.info.run_name: r
+        for r in client.search_runs([report.experiment_id])
+        if r.info.run_name != "e2e-gan-pbt"
+    }
+    exploits = [
+        (r, n, json.loads(r.data.tags[f"tunelab.exploit.{n}"]))
+        for r in runs.values()
+        for n in range(1, int(r.data.tags.get("tunelab.exploits", "0")) + 1)
+    ]
+    assert exploits, "no trial exploited another"
+    folder = Path(report.results_dir)
+    for run, n, exploit in exploits:
+        # Explored within the space: lr_g moves to a neighbouring choice, d_dropout by a factor.
+        source = runs[exploit["source"]]
+        choices = [0.000001, 0.000003, 0.002, 0.005]
+        assert exploit["config"]["lr_g"] in choices
+        moved = choices.index(exploit["config"]["lr_g"])
+        assert abs(moved - choices.index(float(source.data.params["lr_g"]))) <= 1
+        assert 0.0 <= exploit["config"]["d_dropout"] <= 0.3
+        # Its copy holds the source's generator and discriminator as of that epoch.
+        copy = load_checkpoint(folder / run.info.run_name / f"checkpoint_exploit_{n:03d}")
+        assert copy["epoch"] == exploit["source_epoch"]
+        networks = {name.split(".")[0] for name in copy["model_state"]}
+        assert networks == {"generator", "discriminator"}
+    # The schedule recorded: after each exploit, the epoch after its source's was trained (and
+    # recorded) with the explored values; an epoch trained again after a later exploit is
+    # recorded again, so the explored value is among that epoch's.
+    checked = 0
+    for run, _, exploit in exploits:
+        after = exploit["source_epoch"] + 1
+        if after > 6:
+            continue  # nothing left to train
+        for name in ("lr_g", "d_dropout"):
+            values = [
+                v for step, v in history(client, run.info.run_id, f"hp/{name}") if step == after
+            ]
+            assert exploit["config"][name] in [pytest.approx(v) for v in values], name
+        checked += 1
+    assert checked, f"no trial trained on after an exploit: {[e for _, _, e in exploits]}"
