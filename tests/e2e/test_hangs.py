@@ -105,7 +105,7 @@ def test_a_trial_that_stops_reporting_fails_with_timeout_and_the_sweep_goes_on(
 ) -> None:
     marker = tmp_path / "hung"
     hanging_model("hangs-once", marker, registered, every_trial=False)
-    spec = SPEC.format(model="hangs-once", cap="trial_timeout_s: 3")
+    spec = SPEC.format(model="hangs-once", cap="trial_timeout_s: 8")
     report = run_sweep(
         parse_spec(spec, "hang.yaml", {"--name": "e2e-timeout"}), live=False, **store
     )
@@ -115,7 +115,7 @@ def test_a_trial_that_stops_reporting_fails_with_timeout_and_the_sweep_goes_on(
     hung, healthy = runs["trial-000"], runs["trial-001"]
     assert hung.info.status == "FAILED" and hung.data.tags["tunelab.outcome"] == "failed"
     assert hung.data.tags["tunelab.error"] == (
-        "timeout: no epoch reported in 3 s (budget.trial_timeout_s)"
+        "timeout: no epoch reported in 8 s (budget.trial_timeout_s)"
     )
     assert epochs_of(client, hung) == [1]  # what it trained before it hung stays recorded
     assert healthy.info.status == "FINISHED" and epochs_of(client, healthy) == [1, 2, 3]
@@ -129,12 +129,12 @@ def test_the_wall_time_cap_holds_when_no_trial_reports(
     ray_session: int, store: dict[str, str], tmp_path: Path, registered: list[str]
 ) -> None:
     hanging_model("hangs-always", tmp_path / "hung", registered, every_trial=True)
-    spec = SPEC.format(model="hangs-always", cap="max_wall_s: 4")
+    spec = SPEC.format(model="hangs-always", cap="max_wall_s: 10")
     loaded = parse_spec(spec, "wall.yaml", {"--name": "e2e-wall-hang"})
     report = run_sweep(loaded, live=False, **store)
 
     # Its only trial hung in epoch 2, past the cap: stopped where it was, none started after.
-    assert report.budget_reached == "budget.max_wall_s (4 s)"
+    assert report.budget_reached == "budget.max_wall_s (10 s)"
     assert report.counts["stopped_by_budget"] == 1 and sum(report.counts.values()) == 1
     assert report.wall_s < HANG_S / 2, report.wall_s
     client, runs = trial_runs(store["tracking_uri"], "e2e-wall-hang")
