@@ -38,14 +38,13 @@ from ray import tune
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from tunelab.backend._callback import epoch_of
+from tunelab.backend._callback import ForwardingCallback, epoch_of, result_of
 from tunelab.backend._errors import trial_error_line
 from tunelab.backend._events import (
     EPOCH_KEY,
     ERROR_KEY,
     FUSION_KEY,
     NODE_KEY,
-    TrialEvents,
     TrialResult,
 )
 from tunelab.backend._live import live
@@ -292,17 +291,9 @@ class MemberScheduler(TrialScheduler):
         return self.inner.debug_string()
 
 
-class GroupCallback(tune.Callback):
-    """A fused sweep's Ray Tune events, told to the sweep member by member (in place of
-    ForwardingCallback). Pickled with the experiment: only the sweep's name."""
-
-    def __init__(self, sweep: str) -> None:
-        self.sweep = sweep
-        self.waiting = 0
-
-    @property
-    def events(self) -> TrialEvents:
-        return live(self.sweep).events
+class GroupCallback(ForwardingCallback):
+    """A fused sweep's Ray Tune events, told to the sweep member by member; a trial that is
+    not a group (a resumed sweep's member, alone) is forwarded as ForwardingCallback does."""
 
     def _group(self, trial: Trial) -> Group | None:
         groups = live(self.sweep).groups
@@ -323,7 +314,7 @@ class GroupCallback(tune.Callback):
     ) -> None:
         group = self._group(trial)
         if group is None:  # a resumed sweep's member, alone
-            self.events.trial_started(trial.trial_id, str(trial), dict(trial.config))
+            super().on_trial_start(iteration, trials, trial, **info)
             return
         for member in group.going():
             config = {**member.config, FUSION_KEY: {"group": group.name}}
@@ -332,11 +323,9 @@ class GroupCallback(tune.Callback):
     def on_trial_result(
         self, iteration: int, trials: list[Trial], trial: Trial, result: dict[str, Any], **info: Any
     ) -> None:
-        from tunelab.backend._callback import result_of
-
         group = self._group(trial)
         if group is None:
-            self.events.trial_result(trial.trial_id, result_of(result))
+            super().on_trial_result(iteration, trials, trial, result, **info)
             return
         shared = result_of(result)
         if shared.error is not None:  # the group's own code raised: its members fail with it
@@ -365,7 +354,7 @@ class GroupCallback(tune.Callback):
     ) -> None:
         group = self._group(trial)
         if group is None:
-            self.events.trial_checkpointed(trial.trial_id, checkpoint.path)
+            super().on_checkpoint(iteration, trials, trial, checkpoint, **info)
             return
         epoch = epoch_of(trial.last_result)
         for member_id, _, folder, _ in member_results(trial.last_result):
@@ -394,7 +383,7 @@ class GroupCallback(tune.Callback):
         group = self._group(trial)
         attempt = trial.run_metadata.num_failures
         if group is None:
-            self.events.trial_retried(trial.trial_id, attempt, trial_error_line(trial))
+            super().on_trial_recover(iteration, trials, trial, **info)
             return
         reason = trial_error_line(trial)
         for member in group.members:
@@ -406,8 +395,7 @@ class GroupCallback(tune.Callback):
     ) -> None:
         group = self._group(trial)
         if group is None:
-            checkpoint = trial.checkpoint.path if trial.checkpoint is not None else None
-            self.events.trial_completed(trial.trial_id, checkpoint)
+            super().on_trial_complete(iteration, trials, trial, **info)
             return
         for member in group.members:
             if not member.ended:
@@ -419,7 +407,7 @@ class GroupCallback(tune.Callback):
     ) -> None:
         group = self._group(trial)
         if group is None:
-            self.events.trial_failed(trial.trial_id, trial_error_line(trial))
+            super().on_trial_error(iteration, trials, trial, **info)
             return
         error = trial_error_line(trial)
         for member in group.members:
