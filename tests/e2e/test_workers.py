@@ -27,7 +27,7 @@ model: mlp
 dataset: breast_cancer
 metric: val_accuracy
 mode: max
-seed: 5
+seed: 2
 budget: {{trials: {trials}, max_epochs: {epochs}}}
 resources: {{cpu: 0.5, workers: 2}}
 searcher: random
@@ -35,7 +35,7 @@ scheduler: {scheduler}
 checkpoints: {{keep: null}}
 system_metrics: {{interval_s: 0}}
 space:
-  lr: {{type: float, low: 1.0e-3, high: 1.0e-2, log: true}}
+  lr: {{type: categorical, choices: [1.0e-2, 1.0e-6]}}  # seed 2: 1e-2 three times, then 1e-6
   width: 16
   batch_size: 32
   dropout: 0.0
@@ -91,6 +91,9 @@ def test_a_trial_of_two_workers_is_one_trial_that_trains_as_one_worker(ray_sessi
     data = datasets.get("breast_cancer").load()
     runs = children(client, "e2e-ddp")
     assert len(runs) == 4
+    stopped = [r for r in runs if r.data.tags["tunelab.outcome"] == "stopped_early"]
+    # The hopeless one starts last, when two have ended: below all of them at epoch 1, it stops.
+    assert 1.0e-6 in {float(r.data.params["lr"]) for r in stopped}
     for run in runs:
         history = client.get_metric_history(run.info.run_id, "val_accuracy")
         epochs = len(history)

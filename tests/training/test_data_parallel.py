@@ -45,6 +45,7 @@ def _train(
             torch.save(reported, out)
         else:
             assert reported == []  # only the first worker reports
+        dist.barrier()  # neither leaves the group while the other may still be talking to it
     finally:
         dist.destroy_process_group()
 
