@@ -94,10 +94,11 @@ def stopped(
 def test_asha_waits_while_every_trial_is_on_the_plateau_then_stops_those_still_on_it() -> None:
     noise = [0.0, 0.004, -0.003, 0.006, 0.002, 0.008]  # on the plateau: MSE 0.158-0.168
     flat = [[LEVEL + n] * 9 for n in noise]
-    plain, waiting = plateau_scheduler(""), plateau_scheduler(", plateau: 0.1")
+    plain, waiting = plateau_scheduler(", plateau: 0"), plateau_scheduler("")
     # Plain ASHA ranks the plateau's noise: two of the six are stopped after one epoch.
     assert [stopped(plain, f"t{i}", c) for i, c in enumerate(flat)].count(1) >= 2
-    # Waiting it out, none is stopped: the top third of the rung has not left the plateau.
+    # ASHA's default waits it out (plateau 0.1): none is stopped, since the top third of the rung
+    # has not left the plateau.
     assert [stopped(waiting, f"t{i}", c) for i, c in enumerate(flat)] == [None] * 6
     # One that diverges (worse than learning nothing, by the margin) is stopped all the same.
     assert stopped(waiting, "diverging", [0.4] * 9) == 1

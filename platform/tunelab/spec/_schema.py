@@ -235,7 +235,8 @@ class Scheduler(_Strict):
     # asha: a rung stops no trial while the value a trial must beat there is still on the
     # plateau every trial starts on (what a model that learned nothing scores): not yet
     # `plateau` of the way from there to a perfect score. 0: plain ASHA. Only for the metrics
-    # that level is known for (val_loss, val_accuracy, val_mse, val_mae); None: 0.
+    # that level is known for (val_loss, val_accuracy, val_mse, val_mae); None: 0.1, measured
+    # in benchmarks/search.py.
     plateau: float | None = Field(default=None, ge=0, lt=1)
     # Population based training (pbt, pb2): every `interval` epochs a trial in the bottom
     # `quantile` of the population goes on from the checkpoint and the hyperparameters of one in
