@@ -56,9 +56,9 @@ def trials(client: MlflowClient, sweep: str) -> list[Any]:
     )
 
 
-def kill_when(folder: Path, sweep: str, ready: Any) -> None:
+def kill_when(folder: Path, sweep: str, ready: Any, spec: str = SPEC) -> None:
     """Start the sweep; SIGKILL its driver, and the Ray it started, once `ready(runs)`."""
-    (folder / "spec.yaml").write_text(SPEC)
+    (folder / "spec.yaml").write_text(spec)
     driver = subprocess.Popen(
         [sys.executable, "-m", "tunelab.cli", "sweep", "spec.yaml", "--name", sweep, "--json"],
         cwd=folder, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
@@ -133,6 +133,60 @@ def test_a_killed_sweep_resumes_to_what_an_uninterrupted_one_records(
 
     again = tunelab(["resume", sweep], tmp_path)
     assert again.returncode == 0 and f"sweep {sweep} is finished: nothing to resume" in again.stdout
+
+
+# Two fused groups of two; the second is killed mid-training, with its members a few epochs in.
+FUSED_SPEC = SPEC.replace("scheduler: fifo", "scheduler: fifo\nfusion: 2").replace(
+    "width: {type: int, low: 16, high: 64}", "width: 32"
+)
+
+
+def test_a_killed_fused_sweep_resumes_each_member_alone_from_its_checkpoint(
+    tmp_path: Path,
+) -> None:
+    """The members of the group that was training go on, each alone (as an unfused trial), in
+    its own run and Optuna trial, from its own latest checkpoint; the ended group is untouched."""
+    sweep = "killed-fused"
+    kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, 2), FUSED_SPEC)
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    before = {r.info.run_name: (r.info.run_id, epochs(client, r)) for r in trials(client, sweep)}
+    groups = {r.info.run_name: r.data.tags["tunelab.fused_group"] for r in trials(client, sweep)}
+    assert groups == {"trial-000": "group-000", "trial-001": "group-000",
+                      "trial-002": "group-001", "trial-003": "group-001"}  # fmt: skip
+
+    time.sleep(3.5)  # three heartbeats missed: its driver is gone
+    resumed = tunelab(["resume", sweep, "--json"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+    counts = summary["trials"]
+    assert counts["completed"] == TRIALS and sum(counts.values()) == TRIALS, counts
+
+    runs = {r.info.run_name: r for r in trials(client, sweep)}
+    assert sorted(runs) == [f"trial-{i:03d}" for i in range(TRIALS)]
+    for name, run in runs.items():
+        assert run.info.run_id == before[name][0]  # the same run, not a new one
+        assert run.info.status == "FINISHED"
+        assert epochs(client, run) == list(range(1, EPOCHS + 1)), name
+    for name in ("trial-000", "trial-001"):  # the group that ended: untouched
+        assert "tunelab.resumed_at_epoch" not in runs[name].data.tags
+    for name in ("trial-002", "trial-003"):  # each went on from its own latest checkpoint
+        resumed_at = int(runs[name].data.tags["tunelab.resumed_at_epoch"])
+        assert len(before[name][1]) + 1 <= resumed_at <= EPOCHS, name
+        folder = tmp_path / "tunelab_results" / sweep / name
+        assert (folder / f"checkpoint_{resumed_at - 1:06d}" / "checkpoint.pt").is_file(), name
+    # Each member's learning rate is its own: the resumed members kept theirs.
+    lrs = [runs[f"trial-{i:03d}"].data.params["lr"] for i in range(TRIALS)]
+    assert len(set(lrs)) == TRIALS
+
+    import optuna
+
+    study = optuna.load_study(
+        study_name=sweep,
+        storage=optuna_journal(tmp_path / "tunelab_results" / sweep / "optuna.journal"),
+    )
+    told = [t for t in study.trials if t.state.name == "COMPLETE"]
+    assert len(told) == TRIALS and not [t for t in study.trials if t.state.name == "RUNNING"]
+    assert all(sorted(t.intermediate_values) == list(range(1, EPOCHS + 1)) for t in told)
 
 
 def test_a_sweep_whose_driver_still_beats_is_not_resumed(tmp_path: Path) -> None:

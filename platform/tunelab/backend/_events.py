@@ -21,9 +21,12 @@ EXPLOIT_KEY = "tunelab_exploit"  # "checkpoint_exploit_002"
 SCHEDULE_PREFIX = "hp/"
 # In a resumed sweep's config: the trial goes on from its own folder's checkpoint at this epoch.
 RESUME_KEY = "tunelab_resume"  # {"name": "trial-002", "folder": ..., "epoch": 7, ...}
-# In a fused sweep's config: the trial is member `member` of fused group `group`, whose trainer
-# is the Ray actor named `trainer`.
-FUSION_KEY = "tunelab_fusion"  # {"group": "group-003", "trainer": ACTOR, "member": 2}
+# In a fused sweep's config: the trial is fused group `group`, which trains `members` (each
+# {"id", "name", "config"}) and asks the Ray actor named `control` which of them go on.
+FUSION_KEY = "tunelab_fusion"  # {"group": "group-003", "control": ACTOR, "members": [...]}
+# In a fused group's result: [[member id, metrics or None, checkpoint folder or None, error or
+# None]], one per member that trained the epoch. (A list: Ray Tune flattens nested dicts.)
+MEMBERS_KEY = "tunelab_members"
 
 
 @dataclass(frozen=True)

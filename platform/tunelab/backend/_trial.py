@@ -57,7 +57,7 @@ def run_trial(
 
     A fused group's trial (see _fusion) trains its members as one model. A trial of several
     `workers` (each holding `worker_resources`, CPUs and GPUs) trains on them (see _parallel)."""
-    from tunelab.backend._fusion import member_config
+    from tunelab.backend._group import member_config
     from tunelab.backend._parallel import WorkersLost, train_parallel
     from tunelab.backend._system import SYSTEM_KEY, SystemSampler
     from tunelab.training import load_checkpoint, save_checkpoint, train
@@ -178,10 +178,10 @@ def run_group(
     use_gpu: bool,
     **training: Any,
 ) -> None:
-    """A fused group's trial (see _fusion.train_group), with run_trial's handling of its own
+    """A fused group's trial (see _group.train_group), with run_trial's handling of its own
     errors: one raised by the group's training (not by Ray's reporting) is its last result,
     and ends the trial without a retry; every member it was training fails with it."""
-    from tunelab.backend._fusion import train_group
+    from tunelab.backend._group import train_group
     from tunelab.backend._system import SystemSampler
 
     sampler = SystemSampler(system_interval_s, gpu=use_gpu)
