@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
@@ -72,3 +73,21 @@ def test_work_after_written_sees_every_write_before_it(tmp_path: Path) -> None:
     assert writer.failed_writes == []
     assert seen and all(last >= upto for last, upto in seen), seen
     assert len(seen) == 5
+
+
+def test_a_run_starts_when_it_was_started_not_when_the_writer_got_to_it(tmp_path: Path) -> None:
+    """A trial's system metrics are sampled from its first second; its run must not begin after
+    them because the writer was busy (or the store away) when the trial started."""
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    writer = TrackingWriter(uri, "writer-start", batch_window_s=0.05)
+    writer.open_sweep("sweep-c", tags={"tunelab.role": "sweep"}, params={})
+    writer.wait_ready()
+    writer.after_written("a slow write ahead", lambda: time.sleep(1.5))
+    time.sleep(0.5)  # its batch closed: the writer is busy with it
+    started_ms = time.time() * 1000
+    writer.start_run("t0", "trial-t0", tags={}, params={})
+    writer.end_run("t0", "FINISHED")
+    writer.close()
+    assert writer.failed_writes == []
+    run = MlflowClient(uri).get_run(writer.run_id("t0") or "")
+    assert started_ms - 1 <= run.info.start_time <= started_ms + 500

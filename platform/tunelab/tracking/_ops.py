@@ -20,6 +20,9 @@ class CreateRun:
     tags: Mapping[str, str]
     params: Mapping[str, str]
     reuse: bool = False  # an existing run of this name in this sweep is reopened, not created
+    # When the run began (ms): when the driver learned of it, not when the writer got to it,
+    # which can be seconds later, or minutes after an outage.
+    start_ms: int | None = None
 
 
 @dataclass
@@ -76,7 +79,12 @@ def to_record(op: Any) -> dict[str, Any] | None:
     a barrier to release), in its place in the order."""
     if isinstance(op, CreateRun):
         record = {"op": "create", "key": op.key, "name": op.name, "reuse": op.reuse}
-        return {**record, "tags": dict(op.tags), "params": dict(op.params)}
+        return {
+            **record,
+            "tags": dict(op.tags),
+            "params": dict(op.params),
+            "start_ms": op.start_ms,
+        }
     if isinstance(op, Log):
         return {"op": "log", "key": op.key, "metrics": op.metrics, "tags": dict(op.tags)}
     if isinstance(op, End):
@@ -130,6 +138,7 @@ def from_record(record: Any) -> Any:
             record["tags"],
             record["params"],
             bool(record.get("reuse", False)),
+            record.get("start_ms"),
         )
     if kind == "log":
         metrics = [tuple(m) for m in record["metrics"]]

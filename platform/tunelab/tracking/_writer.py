@@ -106,7 +106,9 @@ class TrackingWriter:
         With `reopen`, the sweep's existing parent run is marked running again instead (an
         extended sweep); `params` must then be new keys: MLflow never changes a param."""
         self._sweep_name = name
-        self._queue.put(CreateRun(SWEEP, name, tags, params, reuse=reopen))
+        self._queue.put(
+            CreateRun(SWEEP, name, tags, params, reuse=reopen, start_ms=int(time.time() * 1000))
+        )
         self._thread.start()
 
     def adopt(self, key: str, run_id: str) -> None:
@@ -133,7 +135,7 @@ class TrackingWriter:
     def start_run(
         self, key: str, name: str, tags: Mapping[str, str], params: Mapping[str, str]
     ) -> None:
-        self._queue.put(CreateRun(key, name, tags, params))
+        self._queue.put(CreateRun(key, name, tags, params, start_ms=int(time.time() * 1000)))
 
     def log(
         self, key: str, step: int, metrics: Mapping[str, float], timestamp_ms: int | None = None
@@ -454,7 +456,10 @@ class TrackingWriter:
             tries += 1
             found = self._find_run(client, op) if tries > 1 else None
             return found or client.create_run(
-                self.experiment_id or "0", tags=dict(op.tags), run_name=op.name
+                self.experiment_id or "0",
+                start_time=op.start_ms,
+                tags=dict(op.tags),
+                run_name=op.name,
             )
 
         return create
