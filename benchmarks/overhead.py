@@ -6,13 +6,15 @@ each, 2 at a time) run three ways in one process:
   bare        a PyTorch script with a pool of 2 worker processes (no tracking, no checkpoints)
   tunelab     `run_sweep`: FIFO, concurrency 2, MLflow tracking and a checkpoint every epoch
   plain_tune  Ray Tune with its defaults plus Ray's MLflowLoggerCallback, checkpoint every epoch
+  fused       with --fusion K: tunelab again, the trials fused K at a time (2 groups at a time),
+              each still its own Optuna trial, MLflow run and checkpoints
 
 Wall times exclude interpreter start. Ray is started once before the two Ray variants and its
 start-up (reported separately) is outside both; each variant gets a fresh MLflow SQLite store whose
 tables are created before the clock starts. The last line is a JSON object with the ratios.
 
     .venv/bin/python benchmarks/overhead.py [--trials 16 64] [--epochs 6]
-        [--keep-checkpoints 1|null] [--plain-at 16] [--skip-plain]
+        [--keep-checkpoints 1|null] [--plain-at 16] [--skip-plain] [--fusion K]
 
 At each trial count: wall times, the ratio to bare, and the time until the first trial's first
 epoch ended (bare: in its worker; tunelab: when the driver got the result). Across the counts:
@@ -107,7 +109,9 @@ def fresh_store(folder: Path, name: str) -> str:
     return uri
 
 
-def tunelab_run(trials: int, epochs: int, folder: Path, keep: str = "1") -> tuple[float, float]:
+def tunelab_run(
+    trials: int, epochs: int, folder: Path, keep: str = "1", fusion: int | None = None
+) -> tuple[float, float]:
     """Wall seconds of `run_sweep`, and until the sweep got its first trial's first result."""
     from tunelab.spec import parse_spec
     from tunelab.sweeps import _recorder, run_sweep
@@ -117,9 +121,11 @@ def tunelab_run(trials: int, epochs: int, folder: Path, keep: str = "1") -> tupl
         "model: cnn\ndataset: digits\nmetric: val_accuracy\nmode: max\n"
         f"budget: {{trials: {trials}, max_epochs: {epochs}, concurrency: 2}}\n"
         f"scheduler: fifo\nsearcher: random\ncheckpoints: {{keep: {keep}}}\nspace:\n{space}\n"
+        + (f"fusion: {fusion}\n" if fusion else "")
     )
-    loaded = parse_spec(text, "overhead.yaml", {"--name": f"overhead-{trials}"})
-    uri = fresh_store(folder, f"tunelab-{trials}")
+    label = f"{trials}-fused{fusion}" if fusion else str(trials)
+    loaded = parse_spec(text, "overhead.yaml", {"--name": f"overhead-{label}"})
+    uri = fresh_store(folder, f"tunelab-{label}")
     # When the driver hears of the first result (the recorder is where every result arrives).
     first: list[float] = []
     recorder = _recorder.SweepRecorder
@@ -134,7 +140,7 @@ def tunelab_run(trials: int, epochs: int, folder: Path, keep: str = "1") -> tupl
     started = time.perf_counter()
     try:
         report = run_sweep(
-            loaded, tracking_uri=uri, results_dir=str(folder / "tunelab"), live=False
+            loaded, tracking_uri=uri, results_dir=str(folder / f"tunelab-{label}"), live=False
         )
     finally:
         recorder.trial_result = original  # type: ignore[method-assign]
@@ -205,6 +211,12 @@ def main() -> None:
         help="the trial counts plain Ray Tune also runs at (it takes minutes at 64)",
     )
     parser.add_argument("--skip-plain", action="store_true", help="only bare and tunelab")
+    parser.add_argument(
+        "--fusion",
+        type=int,
+        default=None,
+        help="also run tunelab with the trials fused K at a time",
+    )
     args = parser.parse_args()
     import ray
 
@@ -220,6 +232,11 @@ def main() -> None:
             tunelab_s, tunelab_first_s = tunelab_run(n, args.epochs, folder, args.keep_checkpoints)
             plain = not args.skip_plain and n in args.plain_at
             plain_s = plain_tune(n, args.epochs, folder) if plain else math.nan
+            fused_s, fused_first_s = (
+                tunelab_run(n, args.epochs, folder, args.keep_checkpoints, args.fusion)
+                if args.fusion
+                else (math.nan, math.nan)
+            )
             bare_s, bare_first_s = bares[n]
             rows.append(
                 {
@@ -231,11 +248,21 @@ def main() -> None:
                     "ratio_plain_tune_vs_bare": round(plain_s / bare_s, 3),
                     "first_result_bare_s": round(bare_first_s, 2),
                     "first_result_tunelab_s": round(tunelab_first_s, 2),
+                    **(
+                        {
+                            "fused_s": round(fused_s, 2),
+                            "ratio_fused_vs_bare": round(fused_s / bare_s, 3),
+                            "first_result_fused_s": round(fused_first_s, 2),
+                        }
+                        if args.fusion
+                        else {}
+                    ),
                 }
             )
         ray.shutdown()
     result: dict[str, Any] = {
         "epochs": args.epochs,
+        "fusion": args.fusion,
         "ray_start_s_excluded": round(ray_start_s, 2),
         "runs": rows,
     }
@@ -248,6 +275,11 @@ def main() -> None:
             f"{r['ratio_plain_tune_vs_bare']:>8.2f}{r['first_result_bare_s']:>20.2f}"
             f"{r['first_result_tunelab_s']:>11.2f}"
         )
+        if args.fusion:
+            print(
+                f"{'':>6}fused by {args.fusion}: {r['fused_s']:.2f} s "
+                f"({r['ratio_fused_vs_bare']:.2f}x bare), first result {r['first_result_fused_s']:.2f} s"
+            )
     if len(rows) >= 2:  # what one more trial costs: the slope between the first and last counts
         low, high = rows[0], rows[-1]
         extra = high["trials"] - low["trials"]
@@ -258,6 +290,10 @@ def main() -> None:
             "tunelab": round(tunelab_per, 4),
             "ratio": round(tunelab_per / bare_per, 3),
         }
+        if args.fusion:
+            fused_per = (high["fused_s"] - low["fused_s"]) / extra
+            result["marginal_s_per_trial"]["fused"] = round(fused_per, 4)
+            result["marginal_s_per_trial"]["ratio_fused"] = round(fused_per / bare_per, 3)
         print(
             f"one more trial: bare {bare_per:.3f} s, tunelab {tunelab_per:.3f} s "
             f"({tunelab_per / bare_per:.2f}x), from {low['trials']} to {high['trials']} trials"

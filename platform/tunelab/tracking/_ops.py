@@ -39,6 +39,7 @@ class End:
     key: str
     status: str
     tags: Mapping[str, str]
+    end_ms: int | None = None  # when it ended, however late the store hears of it
 
 
 @dataclass
@@ -88,7 +89,8 @@ def to_record(op: Any) -> dict[str, Any] | None:
     if isinstance(op, Log):
         return {"op": "log", "key": op.key, "metrics": op.metrics, "tags": dict(op.tags)}
     if isinstance(op, End):
-        return {"op": "end", "key": op.key, "status": op.status, "tags": dict(op.tags)}
+        record = {"op": "end", "key": op.key, "status": op.status, "tags": dict(op.tags)}
+        return {**record, "end_ms": op.end_ms}
     if isinstance(op, Reopen):
         return {"op": "reopen", "key": op.key}
     if isinstance(op, Call) and op.durable is not None:
@@ -149,4 +151,4 @@ def from_record(record: Any) -> Any:
         from tunelab.tracking._durable import durable_write
 
         return Call(durable_write(record["call"]), record["what"])
-    return End(record["key"], record["status"], record["tags"])
+    return End(record["key"], record["status"], record["tags"], record.get("end_ms"))

@@ -147,7 +147,7 @@ class TrackingWriter:
         self._queue.put(Log(key, tags=tags))
 
     def end_run(self, key: str, status: str, tags: Mapping[str, str] | None = None) -> None:
-        self._queue.put(End(key, status, tags or {}))
+        self._queue.put(End(key, status, tags or {}, end_ms=int(time.time() * 1000)))
 
     def reopen(self, key: str) -> None:
         """Mark a run that had ended RUNNING again (a resumed sweep's trial going on)."""
@@ -386,7 +386,10 @@ class TrackingWriter:
                 entry = pending[run_id]
                 entry.tags += [RunTag(k, v) for k, v in op.tags.items()]
                 self._write_pending(client, run_id, pending.pop(run_id))
-                self._retry(f"end run {op.key}", partial(client.set_terminated, run_id, op.status))
+                self._retry(
+                    f"end run {op.key}",
+                    partial(client.set_terminated, run_id, op.status, op.end_ms),
+                )
             elif isinstance(op, Reopen):
                 run_id = self._run_ids.get(op.key)
                 if run_id is not None:
