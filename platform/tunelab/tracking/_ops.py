@@ -5,12 +5,17 @@ from a refused write."""
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
 
 
 @dataclass
@@ -20,9 +25,9 @@ class CreateRun:
     tags: Mapping[str, str]
     params: Mapping[str, str]
     reuse: bool = False  # an existing run of this name in this sweep is reopened, not created
-    # When the run began (ms): when the driver learned of it, not when the writer got to it,
+    # When the run began (ms): when the driver asked for it, not when the writer got to it,
     # which can be seconds later, or minutes after an outage.
-    start_ms: int | None = None
+    start_ms: int = field(default_factory=now_ms)
 
 
 @dataclass
@@ -39,7 +44,7 @@ class End:
     key: str
     status: str
     tags: Mapping[str, str]
-    end_ms: int | None = None  # when it ended, however late the store hears of it
+    end_ms: int = field(default_factory=now_ms)  # when it ended, however late the store hears
 
 
 @dataclass
@@ -140,7 +145,7 @@ def from_record(record: Any) -> Any:
             record["tags"],
             record["params"],
             bool(record.get("reuse", False)),
-            record.get("start_ms"),
+            record.get("start_ms") or now_ms(),
         )
     if kind == "log":
         metrics = [tuple(m) for m in record["metrics"]]
@@ -151,4 +156,4 @@ def from_record(record: Any) -> Any:
         from tunelab.tracking._durable import durable_write
 
         return Call(durable_write(record["call"]), record["what"])
-    return End(record["key"], record["status"], record["tags"], record.get("end_ms"))
+    return End(record["key"], record["status"], record["tags"], record.get("end_ms") or now_ms())

@@ -29,6 +29,7 @@ from tunelab.tracking._ops import (
     Reopen,
     Unreachable,
     from_record,
+    now_ms,
     to_record,
     unreachable,
 )
@@ -106,9 +107,7 @@ class TrackingWriter:
         With `reopen`, the sweep's existing parent run is marked running again instead (an
         extended sweep); `params` must then be new keys: MLflow never changes a param."""
         self._sweep_name = name
-        self._queue.put(
-            CreateRun(SWEEP, name, tags, params, reuse=reopen, start_ms=int(time.time() * 1000))
-        )
+        self._queue.put(CreateRun(SWEEP, name, tags, params, reuse=reopen))
         self._thread.start()
 
     def adopt(self, key: str, run_id: str) -> None:
@@ -135,19 +134,19 @@ class TrackingWriter:
     def start_run(
         self, key: str, name: str, tags: Mapping[str, str], params: Mapping[str, str]
     ) -> None:
-        self._queue.put(CreateRun(key, name, tags, params, start_ms=int(time.time() * 1000)))
+        self._queue.put(CreateRun(key, name, tags, params))
 
     def log(
         self, key: str, step: int, metrics: Mapping[str, float], timestamp_ms: int | None = None
     ) -> None:
-        ms = timestamp_ms or int(time.time() * 1000)
+        ms = timestamp_ms or now_ms()
         self._queue.put(Log(key, [(k, v, ms, step) for k, v in metrics.items()]))
 
     def set_tags(self, key: str, tags: Mapping[str, str]) -> None:
         self._queue.put(Log(key, tags=tags))
 
     def end_run(self, key: str, status: str, tags: Mapping[str, str] | None = None) -> None:
-        self._queue.put(End(key, status, tags or {}, end_ms=int(time.time() * 1000)))
+        self._queue.put(End(key, status, tags or {}))
 
     def reopen(self, key: str) -> None:
         """Mark a run that had ended RUNNING again (a resumed sweep's trial going on)."""
