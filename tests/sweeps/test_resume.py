@@ -56,11 +56,14 @@ def trials(client: MlflowClient, sweep: str) -> list[Any]:
     )
 
 
-def kill_when(folder: Path, sweep: str, ready: Any, spec: str = SPEC) -> None:
+def kill_when(
+    folder: Path, sweep: str, ready: Any, spec: str = SPEC, flags: tuple[str, ...] = ()
+) -> None:
     """Start the sweep; SIGKILL its driver, and the Ray it started, once `ready(runs)`."""
     (folder / "spec.yaml").write_text(spec)
     driver = subprocess.Popen(
-        [sys.executable, "-m", "tunelab.cli", "sweep", "spec.yaml", "--name", sweep, "--json"],
+        [sys.executable, "-m", "tunelab.cli", "sweep", "spec.yaml", "--name", sweep, "--json",
+         *flags],
         cwd=folder, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
@@ -133,6 +136,38 @@ def test_a_killed_sweep_resumes_to_what_an_uninterrupted_one_records(
 
     again = tunelab(["resume", sweep], tmp_path)
     assert again.returncode == 0 and f"sweep {sweep} is finished: nothing to resume" in again.stdout
+
+
+def test_a_killed_sweep_resumes_with_every_flag_it_was_started_with(tmp_path: Path) -> None:
+    """The spec a sweep records is the sweep as run: the file's budget is 24 trials of 20
+    epochs, the command line's 3 of 6, and the resumed sweep runs 3 of 6, with the seed, the
+    concurrency and the retries of the command line."""
+    sweep = "flags"
+    spec = SPEC.replace(f"trials: {TRIALS}, max_epochs: {EPOCHS}", "trials: 24, max_epochs: 20")
+    flags = ("--trials", "3", "--max-epochs", "6", "--seed", "11", "--concurrency", "1",
+             "--max-retries", "2")  # fmt: skip
+    ended = lambda client, runs: any(r.data.tags.get("tunelab.outcome") for r in runs)  # noqa: E731
+    kill_when(tmp_path, sweep, ended, spec, flags)
+
+    time.sleep(3.5)  # three heartbeats missed: its driver is gone
+    resumed = tunelab(["resume", sweep, "--json"], tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    summary = json.loads(resumed.stdout.strip().splitlines()[-1])
+    counts = summary["trials"]
+    assert counts["completed"] == 3 and sum(counts.values()) == 3, counts
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = sorted(trials(client, sweep), key=lambda r: r.info.run_name)
+    assert [r.info.run_name for r in runs] == ["trial-000", "trial-001", "trial-002"]
+    for number, run in enumerate(runs):
+        assert epochs(client, run) == list(range(1, 7)), run.info.run_name
+        assert run.data.params["seed"] == str(11 + number)  # the sweep's seed, plus its number
+
+    from tunelab import tracking
+
+    parent = client.get_run(summary["parent_run_id"])
+    stored = tracking.sweep_spec(client, parent, tmp_path).spec  # what resume read back
+    assert (stored.budget.trials, stored.budget.max_epochs, stored.seed) == (3, 6, 11)
+    assert (stored.budget.concurrency, stored.failure.max_retries) == (1, 2)
 
 
 # Two fused groups of two; the second is killed mid-training, with its members a few epochs in.

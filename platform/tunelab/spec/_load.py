@@ -5,6 +5,8 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import itertools
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,8 +31,19 @@ FLAG_KEYS: dict[str, KeyPath] = {
 
 
 @dataclass(frozen=True)
+class Setting:
+    """A value the sweep runs with that is not the spec text's own, and where it came from."""
+
+    path: KeyPath
+    value: Any
+    origin: str  # the flag that set it (`--trials`), or what changed it
+    written: Any = None  # the spec's own value; None where it left the key to its default
+
+
+@dataclass(frozen=True)
 class LoadedSpec:
-    """A validated spec with where it came from: the source text is kept as the sweep's record."""
+    """A validated spec with where it came from: the source text as written, and the settings
+    that flags (or their consequences) changed, which together are the sweep as run."""
 
     spec: SweepSpec
     source: str
@@ -41,6 +54,36 @@ class LoadedSpec:
     # A spec read back from a sweep: the digest of the data it ran on, which loading it again
     # must reproduce (DataSplits.digest).
     data_sha256: str | None = None
+    settings: tuple[Setting, ...] = ()  # every value not the text's own, in the order applied
+
+    @property
+    def recorded_text(self) -> str:
+        """The sweep as run, as the spec a sweep records: its text as written when no flag
+        changed it; else that spec with every changed value in place, headed by where each
+        came from. Parsed again with no flags, it is the same sweep (resume, --extend,
+        reproduce and report read it back)."""
+        import yaml
+
+        if not self.settings:
+            return self.text
+        data = yaml.safe_load(self.text)
+        for setting in self.settings:
+            _set(data, setting.path, setting.value)
+        # A spec recorded before (an extended sweep's) keeps its own header above this one.
+        lines = self.text.lstrip().splitlines()
+        kept = list(itertools.takewhile(lambda line: line.startswith("#"), lines))
+        header = [*kept, f"# The sweep as run: {self.source} with these values changed"]
+        for setting in self.settings:
+            written = (
+                "not in the spec"
+                if setting.written is None
+                else f"the spec has {json.dumps(setting.written)}"
+            )
+            header.append(
+                f"#   {dotted(setting.path)}: {json.dumps(setting.value)} "
+                f"(from {setting.origin}; {written})"
+            )
+        return "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False)
 
     def locate(self, path: KeyPath, message: str) -> SpecError:
         return _locate(self.source, self.lines, self.overrides, path, message)
@@ -110,18 +153,15 @@ def _validated(
             f"must be a mapping of keys (model, dataset, ...), got {got}", source=source, line=1
         )
     flags = {flag: value for flag, value in (overrides or {}).items() if value is not None}
+    written = data
     data = copy.deepcopy(data)
+    settings = []
     for flag, value in flags.items():
         if flag not in FLAG_KEYS:
             raise ValueError(f"not an override flag: {flag}")
-        *parents, leaf = FLAG_KEYS[flag]
-        node = data
-        for key in parents:
-            node = node.setdefault(key, {})
-            if not isinstance(node, dict):
-                break  # the spec's own value has the wrong type; validation reports it
-        else:
-            node[leaf] = value
+        if _get(written, FLAG_KEYS[flag]) != value:
+            settings.append(Setting(FLAG_KEYS[flag], value, flag, _get(written, FLAG_KEYS[flag])))
+        _set(data, FLAG_KEYS[flag], value)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
@@ -132,9 +172,45 @@ def _validated(
         same_kind = [e for e, d in zip(errors, details, strict=True) if d["type"] == first_kind]
         raise min(same_kind, key=lambda e: (e.line is None, e.line or 0)) from None
     spec, notes = _clamp_grace_period(spec, flags)
+    if notes:  # the grace period the sweep runs with
+        path = ("scheduler", "grace_period")
+        settings.append(
+            Setting(path, spec.scheduler.grace_period, "--max-epochs", _get(written, path))
+        )
     return LoadedSpec(
-        spec=spec, source=source, text=text, lines=lines, overrides=flags, notes=notes
+        spec=spec,
+        source=source,
+        text=text,
+        lines=lines,
+        overrides=flags,
+        notes=notes,
+        settings=tuple(settings),
     )
+
+
+def _get(data: Any, path: KeyPath) -> Any:
+    """The value at `path` in the user's data; None where it is missing."""
+    node = data
+    for key in path:
+        if not isinstance(node, dict) or key not in node:
+            return None
+        node = node[key]
+    return node
+
+
+def _set(data: Any, path: KeyPath, value: Any) -> None:
+    """Set `path` in the user's data, making the mappings above it; a shorthand above it
+    (`scheduler: asha`) becomes its mapping. A value of the wrong type above it is left for
+    validation to report."""
+    *parents, leaf = path
+    node = data
+    for key in parents:
+        if isinstance(node.get(key), str):
+            node[key] = {"type": node[key]}
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            return
+    node[leaf] = value
 
 
 def _clamp_grace_period(

@@ -14,7 +14,7 @@ from typing import Any
 
 from tunelab import tracking
 from tunelab.errors import TunelabError
-from tunelab.spec import LoadedSpec
+from tunelab.spec import LoadedSpec, parse_spec
 from tunelab.sweeps._plan import send_kept_writes
 from tunelab.sweeps._state import Outcome
 from tunelab.tracking.tags import TAG_OUTCOME, TAG_TRIAL_ID
@@ -44,6 +44,7 @@ class Extension:
     parent_run_id: str
     number: int  # 1 for a sweep's first extension
     earlier: list[EarlierTrial] = field(default_factory=list)
+    spec_text: str = ""  # the spec it records: the sweep's, with every trial of its budget
 
 
 def prepare_extension(
@@ -70,9 +71,12 @@ def prepare_extension(
             overrides,
             missing=f"--extend: sweep {sweep!r} recorded no spec (did it finish?)",
         )
-    number = 1 + sum(1 for key in parent.data.params if key.startswith("extension_"))
-    earlier = recorded_trials(client, parent, loaded)
-    return loaded, Extension(sweep, parent.info.run_id, number, earlier)
+        number = 1 + sum(1 for key in parent.data.params if key.startswith("extension_"))
+        earlier = recorded_trials(client, parent, loaded)
+    # Recorded: the whole budget, so a resume of the extended sweep runs the trials it adds.
+    whole = {"--trials": len(earlier) + trials, "--concurrency": concurrency}
+    text = parse_spec(loaded.text, loaded.source, whole).recorded_text
+    return loaded, Extension(sweep, parent.info.run_id, number, earlier, spec_text=text)
 
 
 def recorded_trials(client: Any, parent: Any, loaded: LoadedSpec) -> list[EarlierTrial]:

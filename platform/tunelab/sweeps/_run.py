@@ -208,8 +208,12 @@ def open_tracking(
         reopen=continued is not None,
     )
     # Recorded now, with a summary after every trial: an interrupted sweep can still be
-    # explained and promoted.
-    writer.call("record the spec", spec_writer(loaded.text))
+    # explained and promoted. The sweep as run, flags included: what resume, --extend,
+    # reproduce and report read back. A resumed sweep's is already there.
+    if isinstance(continued, Extension):
+        writer.call("record the spec", spec_writer(continued.spec_text))
+    elif continued is None:
+        writer.call("record the spec", spec_writer(loaded.recorded_text))
     data, arch = prepared.data, prepared.arch
     template = ModelTemplate(
         data.info,
