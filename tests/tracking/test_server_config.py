@@ -67,3 +67,32 @@ def test_no_authentication_on_loopback_is_allowed(host: str) -> None:
 
 def test_insecure_lets_an_open_server_listen_anywhere() -> None:
     config(host="0.0.0.0", insecure=True).check()
+
+
+@pytest.mark.parametrize(
+    ("host", "allowed"),
+    [
+        ("tunelab-tracking:5000", True),  # the Service's name and port, as its clients send it
+        ("tunelab-tracking", True),
+        ("tunelab-tracking.tunelab.svc.cluster.local:5000", True),
+        ("127.0.0.1:5000", True),  # a port-forward
+        ("localhost:5000", True),
+        ("[::1]:5000", True),
+        ("tracking.example.com:8443", True),  # given with its port: that port only
+        ("tracking.example.com:5000", False),
+        ("evil.example.com:5000", False),  # DNS rebinding: refused
+        ("10.0.0.5:5000", False),  # a name the user did not give
+    ],
+)
+def test_allowed_hosts_admit_each_name_on_any_port_as_mlflow_checks_it(
+    host: str, allowed: bool
+) -> None:
+    from mlflow.server.security_utils import is_allowed_host_header
+
+    server = config(
+        allowed_hosts=("tunelab-tracking", "tunelab-tracking.tunelab.svc.cluster.local",
+                       "tracking.example.com:8443"),
+    )  # fmt: skip
+    command = server.command()
+    patterns = command[command.index("--allowed-hosts") + 1].split(",")
+    assert is_allowed_host_header(patterns, host) is allowed

@@ -58,8 +58,9 @@ def add_commands(commands: Any) -> None:
     )
     server.add_argument(
         "--allowed-hosts",
-        help="comma-separated Host headers the server answers (default: MLflow's, localhost and "
-        "private addresses); add the name clients use, e.g. tracking.example.com",
+        help="comma-separated names clients reach the server by, e.g. tracking.example.com: "
+        "each is answered on any port unless one is given (NAME:PORT), and loopback always "
+        "(default: MLflow's, localhost and private addresses)",
     )
     server.add_argument(
         "--cors-allowed-origins", help="comma-separated origins allowed to call the API"

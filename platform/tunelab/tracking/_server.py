@@ -60,6 +60,29 @@ def is_loopback(host: str) -> bool:
         return False  # a host name: whatever it resolves to, assume others can reach it
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "[::1]")
+
+
+def host_patterns(names: Sequence[str]) -> tuple[str, ...]:
+    """MLflow's `--allowed-hosts` for the names clients reach the server by. MLflow compares
+    the whole Host header, port included, so a name without a port would refuse every client
+    that names one (`tunelab-tracking:5000`): each such name is admitted on any port. Loopback
+    names are always admitted (a port-forward, a probe on the machine), as MLflow's own default
+    does."""
+    patterns: list[str] = []
+    for name in (*names, *LOOPBACK_NAMES):
+        if name.startswith("["):  # an IPv6 address: [::1] or [::1]:5000
+            has_port = "]:" in name
+        else:
+            has_port = ":" in name
+        if has_port or "*" in name:
+            patterns.append(name)
+        else:
+            # fnmatch reads `[` as a set: an IPv6 address's opening bracket is escaped.
+            patterns += [name, f"{name.replace('[', '[[]', 1)}:*"]
+    return tuple(dict.fromkeys(patterns))
+
+
 def with_schema(database_uri: str, schema: str) -> str:
     """The same database, with unqualified tables in `schema`."""
     parts = urlsplit(database_uri)
@@ -112,7 +135,7 @@ class ServerConfig:
         if self.admin_password is not None:
             command += ["--app-name", "basic-auth"]
         if self.allowed_hosts:
-            command += ["--allowed-hosts", ",".join(self.allowed_hosts)]
+            command += ["--allowed-hosts", ",".join(host_patterns(self.allowed_hosts))]
         if self.cors_allowed_origins:
             command += ["--cors-allowed-origins", ",".join(self.cors_allowed_origins)]
         if self.metrics_dir is not None:
