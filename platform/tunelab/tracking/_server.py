@@ -71,10 +71,8 @@ def host_patterns(names: Sequence[str]) -> tuple[str, ...]:
     does."""
     patterns: list[str] = []
     for name in (*names, *LOOPBACK_NAMES):
-        if name.startswith("["):  # an IPv6 address: [::1] or [::1]:5000
-            has_port = "]:" in name
-        else:
-            has_port = ":" in name
+        # An IPv6 address is bracketed: [::1] or [::1]:5000.
+        has_port = "]:" in name if name.startswith("[") else ":" in name
         if has_port or "*" in name:
             patterns.append(name)
         else:
