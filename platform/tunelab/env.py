@@ -49,6 +49,14 @@ MLFLOW_FLASK_SERVER_SECRET_KEY = _text(
     "(`tunelab server` makes one per start otherwise).",
 )
 RAY_ADDRESS = _text("RAY_ADDRESS", "Ray cluster to join when --address is not given.")
+RAY_CLUSTER_NAME = _text(
+    "RAY_CLUSTER_NAME",
+    "KubeRay's: the RayCluster a Ray pod belongs to; with RAY_CLUSTER_NAMESPACE, a sweep's "
+    "driver reads the worker groups the autoscaler can add from it.",
+)
+RAY_CLUSTER_NAMESPACE = _text(
+    "RAY_CLUSTER_NAMESPACE", "The namespace of the RayCluster named by RAY_CLUSTER_NAME."
+)
 TUNELAB_RESULTS_DIR = _text(
     "TUNELAB_RESULTS_DIR",
     "Where Ray keeps trial checkpoints and the Optuna study (default ./tunelab_results). "

@@ -26,7 +26,7 @@ def live_nodes(address: str, env: dict[str, str]) -> list[dict[str, object]]:
     """The cluster's live nodes as Ray lists them (asked from a separate driver)."""
     code = (
         "import json, ray\n"
-        f"ray.init(address={address!r}, logging_level='ERROR')\n"
+        f"ray.init(address={address!r}, logging_level='ERROR', log_to_driver=False)\n"
         "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']}"
         " for n in ray.nodes() if n['Alive']]))\n"
     )

@@ -75,3 +75,43 @@ def test_without_a_wall_cap_nothing_is_overrun() -> None:
     b, _, _ = budget("max_total_epochs: 5")
     b.started = time.monotonic() - 1e6
     assert not b.overrun()
+
+
+def test_trials_that_wait_past_the_pending_timeout_with_none_running_end_the_sweep(
+    monkeypatch: object,
+) -> None:
+    import time
+
+    b, _, state = budget("pending_timeout_s: 60")
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])  # type: ignore[attr-defined]
+    state.waiting, state.pending_nodes = 2, {"ray.worker.gpu": 2}
+    assert not b.stuck()  # the wait starts now
+    clock[0] += 59
+    assert not b.stuck()
+    state.trials["t"] = TrialRecord("trial-000", {})  # one starts: the wait is over
+    clock[0] += 30
+    assert not b.stuck()
+    state.trials["t"].outcome = Outcome.COMPLETED  # it ends; two still wait, none runs
+    clock[0] += 1
+    assert not b.stuck()
+    clock[0] += 60
+    assert b.stuck()
+    assert state.stuck == (
+        "2 trial(s) waited 60 s for 2 nodes: ray.worker.gpu with none running "
+        "(budget.pending_timeout_s): the cluster could not hold them"
+    )
+
+
+def test_without_a_pending_timeout_trials_wait_as_long_as_it_takes() -> None:
+    b, _, state = budget("max_total_epochs: 5")
+    state.waiting = 3
+    assert not b.stuck() and state.stuck is None
+
+
+def test_what_waiting_trials_wait_for_reads_as_the_live_table_says_it() -> None:
+    from tunelab.sweeps._state import waiting_for
+
+    assert waiting_for({}) == "resources"
+    assert waiting_for({"ray.worker.gpu": 1}) == "1 node: ray.worker.gpu"
+    assert waiting_for({"gpu": 2, "cpu": 1}) == "3 nodes: 1 cpu, 2 gpu"

@@ -3,11 +3,13 @@ decides nothing and writes nothing itself."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from ray import tune
 from ray.tune.experiment import Trial
 
+from tunelab.backend._cluster import pending_nodes
 from tunelab.backend._errors import trial_error_line
 from tunelab.backend._events import (
     EPOCH_KEY,
@@ -20,6 +22,8 @@ from tunelab.backend._events import (
 from tunelab.backend._live import live
 from tunelab.backend._system import SYSTEM_KEY
 
+ASK_EVERY_S = 3.0  # how often the autoscaler is asked what it brings, while trials wait
+
 
 class ForwardingCallback(tune.Callback):
     def __init__(self, sweep: str) -> None:
@@ -31,10 +35,17 @@ class ForwardingCallback(tune.Callback):
         return live(self.sweep).events
 
     def on_step_end(self, iteration: int, trials: list[Trial], **info: Any) -> None:
-        waiting = sum(trial.status == Trial.PENDING for trial in trials)
-        if waiting != getattr(self, "waiting", 0):  # (a callback pickled before it counted)
-            self.waiting = waiting
-            self.events.trials_waiting(waiting)
+        self.tell_waiting(sum(trial.status == Trial.PENDING for trial in trials))
+
+    def tell_waiting(self, waiting: int) -> None:
+        """Tell the sweep how many trials wait to start when that changes, and while some
+        wait, every few seconds, which nodes the autoscaler is bringing for them."""
+        changed = waiting != getattr(self, "waiting", 0)  # (a callback pickled before it counted)
+        now = time.monotonic()
+        if not changed and (waiting == 0 or now - getattr(self, "asked", 0.0) < ASK_EVERY_S):
+            return
+        self.waiting, self.asked = waiting, now
+        self.events.trials_waiting(waiting, pending_nodes() if waiting else {})
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any

@@ -85,9 +85,10 @@ class TrialEvents(Protocol):
 
     def trial_failed(self, trial_id: str, error: str) -> None: ...
 
-    def trials_waiting(self, count: int) -> None:
+    def trials_waiting(self, count: int, pending_nodes: Mapping[str, int]) -> None:
         """How many trials Ray has created but not started (waiting for resources), each time
-        that number changes."""
+        that number changes, and while some wait, the nodes the autoscaler is bringing (by
+        node type) every few seconds."""
 
 
 @dataclass(frozen=True)
@@ -124,3 +125,5 @@ class Budget(Protocol):
     def exhausted(self) -> bool: ...
 
     def overrun(self) -> bool: ...
+
+    def stuck(self) -> bool: ...

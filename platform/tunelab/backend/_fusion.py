@@ -290,9 +290,7 @@ class GroupCallback(ForwardingCallback):
             for trial in trials
             if trial.status == Trial.PENDING
         )
-        if waiting != self.waiting:
-            self.waiting = waiting
-            self.events.trials_waiting(waiting)
+        self.tell_waiting(waiting)
 
     def on_trial_start(
         self, iteration: int, trials: list[Trial], trial: Trial, **info: Any

@@ -174,7 +174,8 @@ class BudgetStopper(tune.Stopper):
     def stop_all(self) -> bool:
         # Asked by Ray many times a second, results or not: running trials finish their epoch
         # and the searcher starts no new one, unless the wall-time cap is overrun.
-        return live(self.sweep).budget.overrun()
+        budget = live(self.sweep).budget
+        return budget.overrun() or budget.stuck()
 
 
 class BudgetedOptunaSearch(OptunaSearch):

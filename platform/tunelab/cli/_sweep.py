@@ -178,6 +178,8 @@ def print_result(args: argparse.Namespace, result: SweepResult) -> int:
             f"interrupted: `{invoked_as()} resume {result.sweep}` goes on from where it stopped",
             file=sys.stderr,
         )
+    if result.stuck:
+        print(f"{invoked_as()}: error: {result.stuck}", file=sys.stderr)
     if result.budget_reached:
         print(f"budget: {result.budget_reached} reached; no further trial started", file=out)
     if result.best is not None:
@@ -222,7 +224,7 @@ def print_result(args: argparse.Namespace, result: SweepResult) -> int:
         return EXIT_TERMINATED
     if result.interrupted:
         return EXIT_INTERRUPTED
-    return 0 if result.best is not None else EXIT_NO_RESULT
+    return 0 if result.best is not None and not result.stuck else EXIT_NO_RESULT
 
 
 def run_sweeps(args: argparse.Namespace) -> int:

@@ -207,6 +207,10 @@ class Budget(_Strict):
     # A trial that reports no epoch for this long (a hung data loader, a deadlock) fails with
     # `timeout`, and the sweep goes on. Counted from its start, then from each report.
     trial_timeout_s: float | None = Field(default=None, gt=0)
+    # Trials that wait this long for resources with none running (nodes the autoscaler cannot
+    # bring: a quota, a full node pool) end the sweep with one line saying what they waited
+    # for. None: they wait as long as it takes.
+    pending_timeout_s: float | None = Field(default=None, gt=0)
 
 
 class Searcher(_Strict):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 
 from tunelab.spec import SweepSpec
-from tunelab.sweeps._state import SweepState
+from tunelab.sweeps._state import SweepState, waiting_for
 
 
 class Budget:
@@ -25,6 +25,7 @@ class Budget:
         self.latest_epoch: dict[str, int] = {}
         self.longest_epoch_s = 0.0  # the slowest epoch any trial has taken so far
         self.overran = False  # the wall-time cap stopped running trials where they were
+        self.waiting_since: float | None = None  # trials wait and none runs, since then
 
     def overrun(self) -> bool:
         """`max_wall_s` holds even when no trial reports: once the cap is past by the time of
@@ -39,6 +40,28 @@ class Budget:
             for trial_id, record in self.state.trials.items():
                 if record.outcome is None:
                     self.state.stopped_by_budget.add(trial_id)
+        return True
+
+    def stuck(self) -> bool:
+        """Whether trials have waited `pending_timeout_s` for resources while none ran: the
+        sweep ends, saying what they waited for (`state.stuck`)."""
+        timeout = self.budget.pending_timeout_s
+        if timeout is None:
+            return False
+        now = time.monotonic()
+        if self.state.waiting == 0 or self.state.levels()["running"] > 0:
+            self.waiting_since = None
+            return False
+        if self.waiting_since is None:
+            self.waiting_since = now
+        if now - self.waiting_since < timeout:
+            return False
+        if self.state.stuck is None:
+            waited = waiting_for(self.state.pending_nodes)
+            self.state.stuck = (
+                f"{self.state.waiting} trial(s) waited {timeout:g} s for {waited} with none "
+                "running (budget.pending_timeout_s): the cluster could not hold them"
+            )
         return True
 
     @property

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,6 +23,7 @@ from tunelab.spec import (
 )
 
 if TYPE_CHECKING:
+    from tunelab.backend._cluster import NodeType
     from tunelab.search import Study
 
 DEFAULT_RESULTS_DIR = "tunelab_results"
@@ -182,13 +184,32 @@ def reserve_name(loaded: LoadedSpec, root: Path, database_storage: Any = None) -
     raise TunelabError(f"no free name for a sweep like '{base}' in {root}")
 
 
-def concurrency(loaded: LoadedSpec, nodes: list[tuple[float, float]]) -> int:
-    """Trials at once: the spec's, else as many as the nodes, given as (CPUs, GPUs), hold. A
-    trial no node can hold is an error located at its `resources` key."""
+MAX_LAUNCHABLE = 64  # nodes of one type counted, where the autoscaler sets no limit
+
+
+def concurrency(
+    loaded: LoadedSpec, nodes: list[tuple[float, float]], node_types: Sequence[NodeType] = ()
+) -> int:
+    """Trials at once: the spec's, else as many as the cluster can hold: its nodes, given as
+    (CPUs, GPUs), and the nodes its autoscaler can add (`node_types`). A trial that fits no
+    node, live or launchable, is an error located at its `resources` key."""
     spec = loaded.spec
+    launchable = [
+        (kind.cpu, kind.gpu)
+        for kind in node_types
+        for _ in range(kind.max_count if kind.max_count >= 0 else MAX_LAUNCHABLE)
+    ]
     try:
-        fits = fit_trials(spec, nodes)
+        fits = fit_trials(spec, [*nodes, *launchable])
     except ResourceProblem as exc:
+        if node_types:
+            largest = max(node_types, key=lambda kind: (kind.gpu, kind.cpu))
+            message = (
+                f"no node, live or launchable, can hold one trial ({spec.resources.cpu:g} CPU, "
+                f"{spec.resources.gpu:g} GPU per worker); the largest node type the autoscaler "
+                f"can add, {largest.name}, has {largest.cpu:g} CPU and {largest.gpu:g} GPU"
+            )
+            raise loaded.locate(exc.path, message) from None
         raise loaded.locate(exc.path, str(exc)) from None
     return spec.budget.concurrency or default_concurrency(spec, fits)
 

@@ -147,6 +147,7 @@ def record_sweep(
         failed_writes=writer.failed_writes,
         pending_writes=pending,
         budget_reached=state.budget_reached,
+        stuck=state.stuck,
         trial_rows=trial_rows(state, writer, spec.targets),
         view=view.key if view.saved else None,
     )

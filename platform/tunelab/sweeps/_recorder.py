@@ -19,6 +19,7 @@ from tunelab.sweeps._state import (
     TrialRecord,
     end_tags,
     trial_outcome,
+    waiting_for,
 )
 from tunelab.tracking import TrackingWriter, metrics_of, params_of, trial_tags
 from tunelab.tracking.tags import (
@@ -266,8 +267,10 @@ class SweepRecorder:
         if self.board is not None:
             self.board.retried(trial_id, attempt)
 
-    def trials_waiting(self, count: int) -> None:
-        self.state.waiting = count
+    def trials_waiting(self, count: int, pending_nodes: Mapping[str, int]) -> None:
+        self.state.waiting, self.state.pending_nodes = count, dict(pending_nodes)
+        if self.board is not None:
+            self.board.waiting(count, waiting_for(pending_nodes))
 
     def trial_completed(self, trial_id: str, checkpoint: str | None) -> None:
         record = self.state.trials.get(trial_id)

@@ -30,6 +30,7 @@ class SweepResult:
     failed_writes: list[str] = field(default_factory=list)
     pending_writes: SpoolState | None = None  # kept on disk: the store stayed unreachable
     budget_reached: str | None = None  # the cap that ended the sweep, if one did
+    stuck: str | None = None  # its trials waited for resources past budget.pending_timeout_s
     trial_rows: list[dict[str, Any]] = field(default_factory=list)
     view: str | None = None  # the key of its view saved for MLflow's UI (see tracking.sweep_page)
 
@@ -50,4 +51,5 @@ class SweepResult:
             "best": self.best,
             "wall_s": round(self.wall_s, 3),
             "budget_reached": self.budget_reached,
+            "stuck": self.stuck,
         }

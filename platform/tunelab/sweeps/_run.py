@@ -82,7 +82,8 @@ def run_sweep(
     try:
         with Cluster(plan.address, debug=debug, metrics_port=metrics_port) as cluster:
             nodes = cluster.nodes() if plan.address else [local_resources(loaded.spec)]
-            workers = concurrency(loaded, nodes)  # before any run is created
+            # What an autoscaler can add counts: a 0-CPU head with workers from 0 takes a sweep.
+            workers = concurrency(loaded, nodes, cluster.node_types())  # before any run exists
             prepared = prepare(loaded, tracking_uri=plan.tracking_uri)
             study_storage, seeded = open_study(plan, loaded)
             if resume is not None:  # Ray runs what goes on and what fills the budget

@@ -4,6 +4,7 @@ Plain data; the backend's events and the tracking writes are wired elsewhere."""
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -97,6 +98,8 @@ class SweepState:
     stopped_by_budget: set[str] = field(default_factory=set)  # trials the budget stopped
     budget_reached: str | None = None  # which cap, once one is reached
     waiting: int = 0  # trials Ray has created but not started: they wait for resources
+    pending_nodes: dict[str, int] = field(default_factory=dict)  # what the autoscaler brings
+    stuck: str | None = None  # why the sweep ended with trials that could never start
 
     def levels(self) -> dict[str, int]:
         """Trials in each state: waiting to start, running, and ended by each outcome."""
@@ -124,3 +127,15 @@ class SweepState:
         """Whether a trial that started has not ended: the sweep was interrupted. (A resumed
         sweep's trial that Ray did not take up again is not: it ends KILLED with the sweep.)"""
         return any(record.outcome is None and not record.resumed for record in self.trials.values())
+
+
+def waiting_for(pending_nodes: Mapping[str, int]) -> str:
+    """What waiting trials wait for, as the live table says it: "2 nodes: ray.worker.gpu"."""
+    if not pending_nodes:
+        return "resources"
+    total = sum(pending_nodes.values())
+    kinds = ", ".join(
+        name if len(pending_nodes) == 1 else f"{count} {name}"
+        for name, count in sorted(pending_nodes.items())
+    )
+    return f"{total} node{'s' if total != 1 else ''}: {kinds}"

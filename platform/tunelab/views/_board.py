@@ -16,6 +16,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 from rich.table import Table
+from rich.text import Text
 
 MAX_ROWS = 14
 STATE_STYLE = {
@@ -44,6 +45,7 @@ class Board:
         self.sweep, self.metric, self.max_epochs = sweep, metric, max_epochs
         self.rows: dict[str, TrialRow] = {}
         self.best: float | None = None
+        self.waiting_line = ""  # "3 trials waiting for 2 nodes: ray.worker.gpu"
         self._lock = threading.Lock()
         self.progress = Progress(
             TextColumn("[bold]{task.description}"),
@@ -84,6 +86,12 @@ class Board:
                 row.state = outcome
                 self.progress.advance(self._task)
 
+    def waiting(self, count: int, waiting_for: str) -> None:
+        """How many trials wait to start, and for what (nodes the autoscaler brings)."""
+        with self._lock:
+            trials = f"{count} trial{'s' if count != 1 else ''}"
+            self.waiting_line = f"{trials} waiting for {waiting_for}" if count else ""
+
     def __rich__(self) -> RenderableType:
         with self._lock:
             table = Table(title=f"sweep {self.sweep}", title_justify="left", expand=False)
@@ -101,6 +109,8 @@ class Board:
                 )
             if len(rows) > MAX_ROWS:
                 table.caption = f"... and {len(rows) - MAX_ROWS} more"
+            if self.waiting_line:
+                return Group(table, Text(self.waiting_line, style="yellow"), self.progress)
             return Group(table, self.progress)
 
 
