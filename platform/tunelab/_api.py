@@ -38,15 +38,40 @@ def sweep(
     live: bool = True,
     debug: bool = False,
     trust_code: bool = False,
-) -> SweepResult:
+    resume: bool = False,
+) -> SweepResult | None:
     """Run a sweep and return what it did. `spec` is a spec file, a mapping of the same keys, or
     a `SweepSpec`; the keyword arguments are `tunelab sweep`'s flags (`trials` overrides
     `budget.trials`, ...). `extend=SWEEP` adds `trials` trials to a finished sweep, with the
     spec it recorded (whose import paths are imported only with `trust_code`, see
     `plugins.stored_code`). `live` draws the live board on stderr; `metrics_port`: where Ray started in this process
-    serves the sweep's metrics and its own for Prometheus (see dashboards/)."""
+    serves the sweep's metrics and its own for Prometheus (see dashboards/). `resume` with a
+    `name`: start the sweep if the store has none of that name, go on with it if its driver
+    stopped (see `resume`), return None if it has finished: the one command a Kubernetes Job,
+    a preempted head or a CI retry can run again and again."""
     from tunelab.plugins import stored_code
     from tunelab.sweeps import run_sweep
+
+    if resume:
+        if extend is not None or name is None:
+            raise TunelabError(
+                "--resume needs --name NAME (and no --extend): the sweep to "
+                "start, or to go on with where it exists"
+            )
+        return _start_or_resume(
+            spec,
+            {"--trials": trials, "--max-epochs": max_epochs, "--concurrency": concurrency,
+             "--seed": seed, "--max-retries": max_retries, "--name": name},
+            warm_start=warm_start,
+            address=address,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            database_uri=database_uri,
+            metrics_port=metrics_port,
+            live=live,
+            debug=debug,
+            trust_code=trust_code,
+        )  # fmt: skip
 
     with stored_code(refused=extend is not None and not trust_code):
         if extend is not None:
@@ -100,11 +125,14 @@ def resume(
     live: bool = True,
     debug: bool = False,
     trust_code: bool = False,
+    given: LoadedSpec | None = None,
 ) -> SweepResult | None:
     """Continue a sweep whose driver stopped (SIGKILL, SIGTERM, a lost machine, Ctrl-C) from
     what it recorded, in its own runs and study; None when it had finished. A sweep whose
-    heartbeat is fresh is running elsewhere: refused. The recorded spec's import paths are
-    imported only with `trust_code` (see `plugins.stored_code`)."""
+    heartbeat is fresh is waited on until it goes stale, and refused if it is renewed (it runs
+    elsewhere). The recorded spec's import paths are imported only with `trust_code` (see
+    `plugins.stored_code`). `given`: the spec the caller expects it to have run (refused if
+    it ran another)."""
     from tunelab.plugins import stored_code
     from tunelab.sweeps import prepare_resume, run_sweep
 
@@ -113,6 +141,12 @@ def resume(
         if prepared is None:
             return None
         loaded, resumption = prepared
+        differs = None if given is None else _differing_key(given.spec, loaded.spec)
+        if differs is not None:
+            raise TunelabError(
+                f"sweep {sweep_name!r} exists and ran another spec ({differs} differs): choose "
+                f"another --name, or `tunelab resume {sweep_name}` to go on with its own"
+            )
         return run_sweep(
             loaded,
             address=address,
@@ -124,6 +158,32 @@ def resume(
             debug=debug,
             resume=resumption,
         )
+
+
+def _start_or_resume(
+    spec: str | Path | Mapping[str, Any] | SweepSpec | None,
+    overrides: Mapping[str, Any],
+    *,
+    warm_start: str | None,
+    trust_code: bool,
+    **where: Any,
+) -> SweepResult | None:
+    """`tunelab sweep SPEC --name NAME --resume`: a new sweep, or the same one going on."""
+    from tunelab.sweeps import run_sweep, sweep_exists
+
+    given = validate(spec, overrides)
+    name = str(overrides["--name"])
+    if not sweep_exists(name, tracking_uri=where["tracking_uri"]):
+        return run_sweep(given, warm_start=warm_start, **where)
+    return resume(name, trust_code=trust_code, given=given, **where)
+
+
+def _differing_key(given: SweepSpec, stored: SweepSpec) -> str | None:
+    """The first top-level key where two specs differ, or None where they are the same."""
+    from tunelab.spec import spec_to_mapping
+
+    mine, theirs = spec_to_mapping(given), spec_to_mapping(stored)
+    return next((k for k in {**mine, **theirs} if mine.get(k) != theirs.get(k)), None)
 
 
 def validate(

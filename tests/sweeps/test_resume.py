@@ -57,14 +57,19 @@ def trials(client: MlflowClient, sweep: str) -> list[Any]:
 
 
 def kill_when(
-    folder: Path, sweep: str, ready: Any, spec: str = SPEC, flags: tuple[str, ...] = ()
+    folder: Path,
+    sweep: str,
+    ready: Any,
+    spec: str = SPEC,
+    flags: tuple[str, ...] = (),
+    env: dict[str, str] = ENV,
 ) -> None:
     """Start the sweep; SIGKILL its driver, and the Ray it started, once `ready(runs)`."""
     (folder / "spec.yaml").write_text(spec)
     driver = subprocess.Popen(
         [sys.executable, "-m", "tunelab.cli", "sweep", "spec.yaml", "--name", sweep, "--json",
          *flags],
-        cwd=folder, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        cwd=folder, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,
     )  # fmt: skip
     client = MlflowClient(f"sqlite:///{folder / 'mlflow.db'}")
@@ -170,6 +175,48 @@ def test_a_killed_sweep_resumes_with_every_flag_it_was_started_with(tmp_path: Pa
     assert (stored.budget.concurrency, stored.failure.max_retries) == (1, 2)
 
 
+def test_a_killed_submitter_run_again_at_once_finishes_its_sweep(tmp_path: Path) -> None:
+    """A Kubernetes Job's retry, a preempted head: `tunelab sweep SPEC --name N --resume`
+    started the sweep; killed mid-sweep and run again at once, it waits for the dead driver's
+    heartbeat to go stale, saying so, goes on, and the sweep ends with every trial's epochs
+    recorded once. Run once more, it says the sweep is finished and exits 0."""
+    sweep = "submitted"
+    command = ["sweep", "spec.yaml", "--name", sweep, "--resume", "--json"]
+    # A heartbeat every 4 s: still fresh when the command runs again (stale 12 s after it).
+    beating = {**ENV, "TUNELAB_HEARTBEAT_S": "4"}
+    kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, 1), SPEC,
+              ("--resume",), beating)  # fmt: skip
+
+    again = tunelab(command, tmp_path)  # at once: the heartbeat is still fresh
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert f"tunelab: sweep '{sweep}' has a heartbeat " in again.stderr
+    assert "for it to go stale" in again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["trials"]["completed"] == TRIALS, summary["trials"]
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    runs = trials(client, sweep)
+    assert sorted(r.info.run_name for r in runs) == [f"trial-{i:03d}" for i in range(TRIALS)]
+    for run in runs:
+        assert epochs(client, run) == list(range(1, EPOCHS + 1)), run.info.run_name
+
+    done = tunelab(command, tmp_path)
+    assert done.returncode == 0 and f"sweep {sweep} is finished: nothing to resume" in done.stdout
+
+
+def test_a_submitter_whose_name_ran_another_spec_is_refused(tmp_path: Path) -> None:
+    sweep = "other-spec"
+    kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, 0), SPEC,
+              ("--resume",))  # fmt: skip
+    time.sleep(3.5)  # three heartbeats missed: its driver is gone
+    (tmp_path / "spec.yaml").write_text(SPEC.replace("batch_size: 16", "batch_size: 32"))
+    refused = tunelab(["sweep", "spec.yaml", "--name", sweep, "--resume"], tmp_path)
+    assert refused.returncode == 2
+    assert refused.stderr.strip() == (
+        f"tunelab: error: sweep '{sweep}' exists and ran another spec (space differs): choose "
+        f"another --name, or `tunelab resume {sweep}` to go on with its own"
+    )
+
+
 # Two fused groups of two; the second is killed mid-training, with its members a few epochs in.
 FUSED_SPEC = SPEC.replace("scheduler: fifo", "scheduler: fifo\nfusion: 2").replace(
     "width: {type: int, low: 16, high: 64}", "width: 32"
@@ -242,4 +289,9 @@ def test_a_sweep_whose_driver_still_beats_is_not_resumed(tmp_path: Path) -> None
         os.killpg(driver.pid, signal.SIGKILL)
         driver.wait(timeout=30)
     assert refused.returncode == 2
-    assert refused.stderr.startswith("tunelab: error: sweep 'alive' is running: its heartbeat is ")
+    # It waited for the heartbeat to go stale (a driver killed a moment ago would have let it),
+    # and it was renewed: the driver is alive.
+    waited, error = refused.stderr.strip().splitlines()[-2:]
+    assert waited.startswith("tunelab: sweep 'alive' has a heartbeat ")
+    assert error.startswith("tunelab: error: sweep 'alive' is running: its heartbeat is ")
+    assert error.endswith("was renewed while this waited; resume it once its driver has stopped")

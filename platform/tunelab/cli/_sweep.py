@@ -50,6 +50,13 @@ def add_commands(commands: Any) -> None:
         "--name", help="the sweep's exact name (default: the spec's name and a timestamp)"
     )
     sweep.add_argument(
+        "--resume",
+        action="store_true",
+        help="with --name: start the sweep if there is none of that name, go on with it if its "
+        "driver stopped (waiting for a just-killed driver's heartbeat to go stale), exit 0 if "
+        "it has finished; the command a Kubernetes Job or a CI retry runs again as it is",
+    )
+    sweep.add_argument(
         "--address", help="Ray cluster to run on (default: $RAY_ADDRESS, else Ray in-process)"
     )
     sweep.add_argument(
@@ -126,28 +133,30 @@ def add_metrics_port(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    return print_result(
-        args,
-        tunelab.sweep(
-            args.spec,
-            trials=args.trials,
-            max_epochs=args.max_epochs,
-            concurrency=args.concurrency,
-            seed=args.seed,
-            max_retries=args.max_retries,
-            name=args.name,
-            warm_start=args.warm_start,
-            extend=args.extend,
-            address=args.address,
-            tracking_uri=args.tracking_uri,
-            results_dir=args.results_dir,
-            database_uri=args.database_uri,
-            metrics_port=args.metrics_port,
-            live=not args.json,
-            debug=args.debug,
-            trust_code=args.trust_code,
-        ),
+    result = tunelab.sweep(
+        args.spec,
+        trials=args.trials,
+        max_epochs=args.max_epochs,
+        concurrency=args.concurrency,
+        seed=args.seed,
+        max_retries=args.max_retries,
+        name=args.name,
+        warm_start=args.warm_start,
+        extend=args.extend,
+        address=args.address,
+        tracking_uri=args.tracking_uri,
+        results_dir=args.results_dir,
+        database_uri=args.database_uri,
+        metrics_port=args.metrics_port,
+        live=not args.json,
+        debug=args.debug,
+        trust_code=args.trust_code,
+        resume=args.resume,
     )
+    if result is None:
+        print(f"sweep {args.name} is finished: nothing to resume")
+        return 0
+    return print_result(args, result)
 
 
 def run_resume(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from tunelab.sweeps._budget import Budget
 from tunelab.sweeps._extend import EarlierTrial, Extension, prepare_extension
 from tunelab.sweeps._heartbeat import HEARTBEAT_S, STALE_S, Heartbeat, is_stale
-from tunelab.sweeps._listing import SweepInfo, close_sweep, list_sweeps, state_of
+from tunelab.sweeps._listing import SweepInfo, close_sweep, list_sweeps, state_of, sweep_exists
 from tunelab.sweeps._plan import (
     DEFAULT_RESULTS_DIR,
     Plan,
@@ -84,6 +84,7 @@ __all__ = [
     "results_root",
     "run_sweep",
     "state_of",
+    "sweep_exists",
     "train_briefly",
     "trial_outcome",
     "trial_rows",

@@ -9,7 +9,7 @@ from typing import Any
 
 from tunelab import tracking
 from tunelab.errors import TunelabError
-from tunelab.sweeps._heartbeat import is_stale
+from tunelab.sweeps._heartbeat import STALE_BEATS, is_stale
 from tunelab.sweeps._state import Outcome, end_tags
 from tunelab.tracking.tags import (
     TAG_CLOSED,
@@ -62,11 +62,16 @@ def state_of(parent: Any) -> str:
     return {"FINISHED": FINISHED, "KILLED": INTERRUPTED}.get(status, FAILED)
 
 
-def stopped_sweep(client: Any, name: str, verb: str) -> Any:
+def stopped_sweep(client: Any, name: str, verb: str, *, wait: bool = False) -> Any:
     """The parent run of a sweep whose driver stopped before it ended; None for a finished
-    sweep. One whose heartbeat is fresh is running somewhere: refused, naming the `verb`."""
+    sweep. One whose heartbeat is fresh is running somewhere: refused, naming the `verb`; or
+    with `wait`, waited on until its heartbeat goes stale (a driver killed a moment ago, a
+    preempted submitter run again at once), and refused only if it is renewed meanwhile."""
     parent = tracking.find_sweep(client, name)
     state = state_of(parent)
+    if state == RUNNING and wait:
+        parent = _until_stale(client, name, parent, verb)
+        state = state_of(parent)
     if state == FINISHED:
         return None
     if state == RUNNING:
@@ -75,6 +80,45 @@ def stopped_sweep(client: Any, name: str, verb: str) -> Any:
             f"{verb} it once its driver has stopped"
         )
     return parent
+
+
+def _until_stale(client: Any, name: str, parent: Any, verb: str) -> Any:
+    """The sweep's parent run once its heartbeat is stale or the sweep has ended, saying how
+    long that is; refused if the heartbeat is renewed meanwhile (its driver is alive)."""
+    import sys
+    import time
+
+    tags = parent.data.tags
+    beat, every_s = float(tags.get(TAG_HEARTBEAT) or 0), float(tags.get(TAG_HEARTBEAT_S) or 30)
+    wait_s = max(0.0, beat + STALE_BEATS * every_s - time.time()) + 1
+    print(
+        f"tunelab: sweep {name!r} has a heartbeat {heartbeat_age(parent)} old: waiting "
+        f"{wait_s:.0f} s for it to go stale (a driver that was just stopped), then it goes on",
+        file=sys.stderr,
+    )
+    deadline = time.monotonic() + wait_s
+    while True:
+        time.sleep(max(0.5, min(every_s, deadline - time.monotonic())))
+        parent = tracking.get_run(client, parent.info.run_id)
+        renewed = float(parent.data.tags.get(TAG_HEARTBEAT) or 0) > beat
+        if state_of(parent) != RUNNING:
+            return parent
+        if renewed:
+            raise TunelabError(
+                f"sweep {name!r} is running: its heartbeat is {heartbeat_age(parent)} old and "
+                f"was renewed while this waited; {verb} it once its driver has stopped"
+            )
+
+
+def sweep_exists(name: str, *, tracking_uri: str | None = None) -> bool:
+    """Whether the store has a sweep called `name`."""
+    from tunelab.errors import NotFoundError
+
+    try:
+        tracking.find_sweep(tracking.client(tracking_uri), name)
+    except NotFoundError:
+        return False
+    return True
 
 
 def close_sweep(

@@ -93,11 +93,12 @@ def prepare_resume(
     sweep: str, *, tracking_uri: str | None, results_dir: str | None = None
 ) -> tuple[LoadedSpec, Resumption] | None:
     """The recorded spec and trials of an interrupted sweep; None for a finished one. A sweep
-    whose heartbeat is fresh is running somewhere: refused. What its driver kept on disk for
-    the store is sent first."""
+    whose heartbeat is fresh is waited on until it goes stale (its driver was stopped a moment
+    ago), and refused if it is renewed meanwhile (it runs somewhere). What its driver kept on
+    disk for the store is sent first."""
     client = tracking.client(tracking_uri)
     send_kept_writes(sweep, results_dir, tracking_uri)
-    parent = stopped_sweep(client, sweep, "resume")
+    parent = stopped_sweep(client, sweep, "resume", wait=True)
     if parent is None:
         return None
     with tempfile.TemporaryDirectory(prefix="tunelab-resume-") as folder:
