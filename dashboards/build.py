@@ -430,7 +430,8 @@ def prometheus_rule() -> str:
     rule = {
         "apiVersion": "monitoring.coreos.com/v1",
         "kind": "PrometheusRule",
-        "metadata": {"name": "tunelab"},
+        # The label kube-prometheus-stack's Prometheus selects rules by (its Helm release).
+        "metadata": {"name": "tunelab", "labels": {"release": "kube-prometheus-stack"}},
         "spec": yaml.safe_load(ALERTS.read_text()),
     }
     header = (

@@ -101,8 +101,11 @@ def test_sweep_command_ends_with_the_json_contract(tmp_path: Path, repo: Path) -
     )
     assert result.returncode == 0, result.stderr[-2000:]
     summary = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(summary) == {"sweep", "parent_run_id", "trials", "best", "wall_s", "budget_reached"}
+    assert set(summary) == {
+        "sweep", "parent_run_id", "trials", "best", "wall_s", "budget_reached", "stuck"
+    }  # fmt: skip
     assert summary["sweep"] == "cli-json" and summary["budget_reached"] is None
+    assert summary["stuck"] is None  # its trials never waited out budget.pending_timeout_s
     assert summary["trials"]["completed"] == 2
     assert set(summary["best"]) == {"trial", "metric", "config", "run_id"}
     assert (tmp_path / "mlflow.db").exists()  # MLflow's own default store, in the working folder

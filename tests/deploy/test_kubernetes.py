@@ -88,6 +88,20 @@ def test_rays_autoscaler_derives_the_trainer_node_type(
     trainers = types["trainers"]
     assert trainers["resources"].get("GPU", 0) == gpus
     assert (trainers["min_workers"], trainers["max_workers"]) == (0, max_workers)
+    # What a sweep's preflight reads on the head (backend.node_types): the trainers, not the
+    # head, so a trial of the shipped spec is accepted before any trainer is up.
+    from tunelab.backend._cluster import node_types_of
+
+    (kind,) = node_types_of(config)
+    assert (kind.name, kind.gpu, kind.max_count) == ("trainers", gpus, max_workers)
+    head_env = {
+        var["name"]: var
+        for var in cluster["spec"]["headGroupSpec"]["template"]["spec"]["containers"][0]["env"]
+    }
+    assert head_env["RAY_CLUSTER_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == (
+        "metadata.labels['ray.io/cluster']"
+    )
+    assert "RAY_CLUSTER_NAMESPACE" in head_env
     worker = cluster["spec"]["workerGroupSpecs"][0]["template"]["spec"]
     if gpus:
         limits = worker["containers"][0]["resources"]["limits"]
@@ -118,9 +132,12 @@ def test_the_commands_in_the_manifests_parse_as_tunelab_commands() -> None:
     server = build_parser().parse_args([*container["command"][1:], *container["args"]])
     assert server.host == "0.0.0.0" and server.admin_password_file is not None
     assert not server.insecure
-    entrypoint = shlex.split(one(documents, "RayJob")["spec"]["entrypoint"])
+    job = one(documents, "RayJob")["spec"]
+    entrypoint = shlex.split(job["entrypoint"])
     assert entrypoint[:2] == ["tunelab", "sweep"]
     sweep = build_parser().parse_args(entrypoint[1:])
+    # A retried submitter goes on with the same sweep: it is named, and resumed if it exists.
+    assert sweep.resume and sweep.name and job["backoffLimit"] >= 3
     spec = sweep.spec.removeprefix("/opt/tunelab/")
     assert (REPO / spec).is_file()  # shipped in the image (deploy/docker/Dockerfile)
     assert "COPY search_spaces ./search_spaces" in (DEPLOY / "docker" / "Dockerfile").read_text()
