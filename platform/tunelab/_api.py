@@ -52,6 +52,14 @@ def sweep(
     from tunelab.plugins import stored_code
     from tunelab.sweeps import run_sweep
 
+    overrides = {
+        "--trials": trials,
+        "--max-epochs": max_epochs,
+        "--concurrency": concurrency,
+        "--seed": seed,
+        "--max-retries": max_retries,
+        "--name": name,
+    }
     if resume:
         if extend is not None or name is None:
             raise TunelabError(
@@ -60,8 +68,7 @@ def sweep(
             )
         return _start_or_resume(
             spec,
-            {"--trials": trials, "--max-epochs": max_epochs, "--concurrency": concurrency,
-             "--seed": seed, "--max-retries": max_retries, "--name": name},
+            overrides,
             warm_start=warm_start,
             address=address,
             tracking_uri=tracking_uri,
@@ -71,7 +78,7 @@ def sweep(
             live=live,
             debug=debug,
             trust_code=trust_code,
-        )  # fmt: skip
+        )
 
     with stored_code(refused=extend is not None and not trust_code):
         if extend is not None:
@@ -91,14 +98,6 @@ def sweep(
                 },
             )
         else:
-            overrides = {
-                "--trials": trials,
-                "--max-epochs": max_epochs,
-                "--concurrency": concurrency,
-                "--seed": seed,
-                "--max-retries": max_retries,
-                "--name": name,
-            }
             loaded, extension = validate(spec, overrides), None
         return run_sweep(
             loaded,

@@ -153,10 +153,7 @@ def run(args: argparse.Namespace) -> int:
         trust_code=args.trust_code,
         resume=args.resume,
     )
-    if result is None:
-        print(f"sweep {args.name} is finished: nothing to resume")
-        return 0
-    return print_result(args, result)
+    return print_result(args, result, args.name)
 
 
 def run_resume(args: argparse.Namespace) -> int:
@@ -171,14 +168,15 @@ def run_resume(args: argparse.Namespace) -> int:
         debug=args.debug,
         trust_code=args.trust_code,
     )
+    return print_result(args, result, args.sweep)
+
+
+def print_result(args: argparse.Namespace, result: SweepResult | None, name: str = "") -> int:
+    """What a sweep did, as `tunelab sweep` and `tunelab resume` print it; the exit status.
+    None: the sweep `name` had finished before (a resume with nothing to do)."""
     if result is None:
-        print(f"sweep {args.sweep} is finished: nothing to resume")
+        print(f"sweep {name} is finished: nothing to resume")
         return 0
-    return print_result(args, result)
-
-
-def print_result(args: argparse.Namespace, result: SweepResult) -> int:
-    """What a sweep did, as `tunelab sweep` and `tunelab resume` print it; the exit status."""
     out = sys.stdout
     counts = ", ".join(f"{n} {k.replace('_', ' ')}" for k, n in result.counts.items() if n)
     print(f"sweep {result.sweep}: {counts or 'no trials'} in {result.wall_s:.1f} s", file=out)

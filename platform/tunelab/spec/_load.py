@@ -159,9 +159,10 @@ def _validated(
     for flag, value in flags.items():
         if flag not in FLAG_KEYS:
             raise ValueError(f"not an override flag: {flag}")
-        if _get(written, FLAG_KEYS[flag]) != value:
-            settings.append(Setting(FLAG_KEYS[flag], value, flag, _get(written, FLAG_KEYS[flag])))
-        _set(data, FLAG_KEYS[flag], value)
+        path, own = FLAG_KEYS[flag], _get(written, FLAG_KEYS[flag])
+        if own != value:
+            settings.append(Setting(path, value, flag, own))
+        _set(data, path, value)
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
