@@ -161,9 +161,10 @@ def test_report_on_a_model_whose_plugin_is_not_installed_is_one_line(
 ) -> None:
     result = without_plugin(["report", "plugin-sweep", "--trust-code"], promoted_plugin_model)
     assert result.returncode == 2, result.stderr
-    # The sweep's recorded spec is checked first, and names the model where it was written.
-    spec = (promoted_plugin_model / "spec.yaml").resolve()
-    assert result.stderr.splitlines() == [f"tunelab: error: {spec}:3: model: {MISSING_PLUGIN}"]
+    # The sweep's recorded spec is checked first, and names the model where it is: the sweep
+    # ran with --max-epochs, so in the spec it recorded, below the two lines saying so.
+    recorded = "spec.yaml recorded by sweep 'plugin-sweep'"
+    assert result.stderr.splitlines() == [f"tunelab: error: {recorded}:4: model: {MISSING_PLUGIN}"]
     assert not (promoted_plugin_model / "tunelab_reports").exists()
 
 

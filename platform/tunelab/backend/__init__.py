@@ -23,7 +23,13 @@ from tunelab.backend._events import (
 )
 
 if TYPE_CHECKING:
-    from tunelab.backend._cluster import Cluster, cluster_nodes, shutdown_ray, start_ray
+    from tunelab.backend._cluster import (
+        Cluster,
+        NodeType,
+        cluster_nodes,
+        shutdown_ray,
+        start_ray,
+    )
     from tunelab.backend._errors import clean_error_line, trial_error_line
     from tunelab.backend._metrics import METRICS, SweepMetrics
     from tunelab.backend._probe import measure_fusion
@@ -35,6 +41,7 @@ __getattr__ = lazy.attributes(
     __name__,
     {
         "Cluster": "_cluster",
+        "NodeType": "_cluster",
         "cluster_nodes": "_cluster",
         "shutdown_ray": "_cluster",
         "start_ray": "_cluster",
@@ -61,6 +68,7 @@ __all__ = [
     "Budget",
     "Cluster",
     "Continued",
+    "NodeType",
     "Reported",
     "RunEnd",
     "SweepMetrics",

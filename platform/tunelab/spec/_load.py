@@ -55,6 +55,9 @@ class LoadedSpec:
     # must reproduce (DataSplits.digest).
     data_sha256: str | None = None
     settings: tuple[Setting, ...] = ()  # every value not the text's own, in the order applied
+    # What errors call the text where `source`'s lines are not its own: a spec a sweep recorded
+    # with flags in place, read back (data files are still found beside `source`).
+    shown: str = ""
 
     @property
     def recorded_text(self) -> str:
@@ -86,7 +89,7 @@ class LoadedSpec:
         return "\n".join(header) + "\n" + yaml.safe_dump(data, sort_keys=False)
 
     def locate(self, path: KeyPath, message: str) -> SpecError:
-        return _locate(self.source, self.lines, self.overrides, path, message)
+        return _locate(self.shown or self.source, self.lines, self.overrides, path, message)
 
     def with_trials(self, trials: int) -> LoadedSpec:
         """The same spec with `budget.trials` set: what a resumed sweep has left to run."""
@@ -113,10 +116,14 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> L
     return loaded
 
 
-def parse_spec(text: str, source: str, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:
-    """Validate a spec's YAML text; `source` names it in errors (a file name, with lines)."""
-    data, lines = load_yaml_with_lines(text, source)
-    return _validated(data, text, source, lines, overrides)
+def parse_spec(
+    text: str, source: str, overrides: Mapping[str, Any] | None = None, *, shown: str = ""
+) -> LoadedSpec:
+    """Validate a spec's YAML text; `source` names it in errors (a file name, with lines), or
+    `shown` where the text is not that file's."""
+    data, lines = load_yaml_with_lines(text, shown or source)
+    loaded = _validated(data, text, shown or source, lines, overrides)
+    return dataclasses.replace(loaded, source=source, shown=shown)
 
 
 def spec_from_mapping(

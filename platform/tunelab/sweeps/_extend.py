@@ -75,7 +75,7 @@ def prepare_extension(
         earlier = recorded_trials(client, parent, loaded)
     # Recorded: the whole budget, so a resume of the extended sweep runs the trials it adds.
     whole = {"--trials": len(earlier) + trials, "--concurrency": concurrency}
-    text = parse_spec(loaded.text, loaded.source, whole).recorded_text
+    text = parse_spec(loaded.text, loaded.source, whole, shown=loaded.shown).recorded_text
     return loaded, Extension(sweep, parent.info.run_id, number, earlier, spec_text=text)
 
 

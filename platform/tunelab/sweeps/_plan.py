@@ -23,7 +23,7 @@ from tunelab.spec import (
 )
 
 if TYPE_CHECKING:
-    from tunelab.backend._cluster import NodeType
+    from tunelab.backend import NodeType
     from tunelab.search import Study
 
 DEFAULT_RESULTS_DIR = "tunelab_results"

@@ -127,9 +127,20 @@ def sweep_spec(
     )
     # Data files in the spec are relative to where the spec was: the path the sweep recorded.
     source = parent.data.params.get("spec_file", str(path))
-    loaded = parse_spec(path.read_text(encoding="utf-8"), source, overrides)
+    text = path.read_text(encoding="utf-8")
+    # Errors name that file where it still holds the text recorded (so its lines are right),
+    # else the spec recorded (flags in place, or the file edited since).
+    shown = "" if _text_of(source) == text else f"{SPEC_ARTIFACT} recorded by sweep {name!r}"
+    loaded = parse_spec(text, source, overrides, shown=shown)
     check_spec(loaded)
     return dataclasses.replace(loaded, data_sha256=parent.data.tags.get(TAG_DATA_SHA256))
+
+
+def _text_of(file: str) -> str | None:
+    try:
+        return Path(file).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
 
 
 def all_sweeps(client: MlflowClient) -> list[Run]:
