@@ -146,12 +146,14 @@ def test_an_exploited_trial_goes_on_from_the_others_weights(ray_session, store) 
 
 # With the default retention (the best checkpoint and the latest, and here the one PBT hands
 # an exploiting trial): exploits still find the source's checkpoint. 12 epochs, five
-# perturbations: pb2 fits a GP at each, and one exploit is all this test needs.
+# perturbations: pb2 fits a GP at each. Synchronous: epochs of milliseconds and trials whose
+# processes start a second or more apart would otherwise leave the population a trial at a
+# time, and this test needs exploits.
 PB2_SPEC = (
     SPEC.replace("type: pbt", "type: pb2")
     .replace("max_epochs: 24", "max_epochs: 12")
     .replace("checkpoints: {keep: null}\n", "")
-    .replace("quantile: 0.5, resample_probability: 0.0", "quantile: 0.5")
+    .replace("quantile: 0.5, resample_probability: 0.0", "quantile: 0.5, synchronous: true")
     .replace(
         "lr: {type: categorical, choices: [0.00001, 0.00003, 0.03, 0.1]}  # seed 3: 3e-5 twice",
         "lr: {type: float, low: 0.00001, high: 0.1, log: true}",
@@ -171,7 +173,8 @@ def test_pb2_explores_within_the_range_it_was_given(ray_session, store) -> None:
         for r in trials
         for n in range(1, int(r.data.tags.get("tunelab.exploits", "0")) + 1)
     ]
-    assert exploits, "no trial exploited another"
+    # Synchronous: the bottom half exploits at every interval, the population together.
+    assert {e["epoch"] for e in exploits} >= {2, 4, 6, 8, 10}, exploits
     assert all(0.00001 <= e["config"]["lr"] <= 0.1 for e in exploits)
     for r in trials:  # each exploit's copy is in the trial's folder
         for n in range(1, int(r.data.tags.get("tunelab.exploits", "0")) + 1):
@@ -180,7 +183,7 @@ def test_pb2_explores_within_the_range_it_was_given(ray_session, store) -> None:
 
 
 # The GAN under PBT: a generator whose learning rate is far too small stays at the bottom and
-# exploits the others; its discriminator's dropout is explored with it.
+# exploits the others; its discriminator's dropout is explored with it. Synchronous, as PB2's.
 GAN_SPEC = """
 model: gan
 dataset: digits
@@ -190,7 +193,7 @@ seed: 0
 budget: {trials: 4, max_epochs: 6, concurrency: 4}
 resources: {cpu: 0.5}
 searcher: random
-scheduler: {type: pbt, interval: 2, quantile: 0.5, resample_probability: 0.0}
+scheduler: {type: pbt, interval: 2, quantile: 0.5, resample_probability: 0.0, synchronous: true}
 checkpoints: {keep: null}
 system_metrics: {interval_s: 0}
 space:
@@ -222,7 +225,8 @@ def test_a_gan_under_pbt_exploits_with_both_networks_and_records_its_schedule(
         for r in runs.values()
         for n in range(1, int(r.data.tags.get("tunelab.exploits", "0")) + 1)
     ]
-    assert exploits, "no trial exploited another"
+    # Synchronous: the bottom half exploits at every interval, the population together.
+    assert {e["epoch"] for _, _, e in exploits} >= {2, 4}, exploits
     folder = Path(report.results_dir)
     for run, n, exploit in exploits:
         # Explored within the space: lr_g moves to a neighbouring choice of the one the source

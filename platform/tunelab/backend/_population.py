@@ -230,6 +230,7 @@ def population_scheduler(spec: SweepSpec, sweep: str, trainer: str) -> Populatio
         "perturbation_interval": population_interval(spec),
         "quantile_fraction": s.quantile or PBT_QUANTILE,
         "require_attrs": True,
+        "synch": bool(s.synchronous),
         "log_config": False,  # the lineage is in the runs' tags (see the sweep's recorder)
     }
     params = population_parameters(spec, trainer)

@@ -250,7 +250,13 @@ def _check_workers(loaded: LoadedSpec, arch: Architecture) -> None:
         )
 
 
-POPULATION_SETTINGS = ("interval", "quantile", "resample_probability", "perturbation")
+POPULATION_SETTINGS = (
+    "interval",
+    "quantile",
+    "resample_probability",
+    "perturbation",
+    "synchronous",
+)
 PBT_QUANTILE, PBT_RESAMPLE_PROBABILITY, PBT_PERTURBATION = 0.25, 0.25, (0.8, 1.2)
 
 

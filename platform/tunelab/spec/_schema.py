@@ -252,6 +252,12 @@ class Scheduler(_Strict):
     quantile: float | None = Field(default=None, gt=0, le=0.5)  # None: 0.25
     resample_probability: float | None = Field(default=None, ge=0, le=1)  # None: 0.25
     perturbation: tuple[float, float] | None = None  # None: (0.8, 1.2)
+    # true: the whole population is perturbed at once, at each interval, every trial paused
+    # until the last gets there (Ray's synchronous PBT). Fast trials wait, but trials are
+    # compared at the same epoch and every interval exploits: for short epochs, or trials that
+    # start far apart (more trials than run at once, nodes the autoscaler brings). None: false,
+    # each trial perturbed when it gets there, against the others' latest results.
+    synchronous: bool | None = None
 
     @field_validator("perturbation")
     @classmethod
