@@ -51,6 +51,15 @@ def add_commands(commands: Any) -> None:
         "--admin-username", default="admin", help="the admin user created on the first start"
     )
     server.add_argument(
+        "--user-from",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="FOLDER",
+        help="a user to have on the server: FOLDER holds the files `username` and `password` "
+        "(a mounted Kubernetes Secret); created at start, or given that password (repeatable)",
+    )
+    server.add_argument(
         "--insecure",
         action="store_true",
         help="listen on a non-loopback address without authentication (anyone who reaches the "
@@ -109,8 +118,12 @@ def run_server(args: argparse.Namespace) -> int:
     config.check()
     if args.expose_prometheus:  # the workers' metric files: a folder of this start's, empty
         config = replace(config, metrics_dir=tempfile.mkdtemp(prefix="tunelab-server-metrics-"))
+    users = [_user_from(folder) for folder in args.user_from]
+    if users and config.admin_password is None:
+        raise TunelabError("--user-from needs authentication: give --admin-password-file")
     # The sweeps' studies and the server's users live in the same database, in their own schemas.
     tracking.check_database(config.database_uri, schemas=[STUDY_SCHEMA, tracking.AUTH_SCHEMA])
+    tracking.prepare_database(config, users)
     auth_config = None
     if config.admin_password is not None:
         # MLflow reads its auth settings from a file; this one holds no secret.
@@ -141,6 +154,18 @@ def _admin_password(path: Path | None) -> str | None:
         return path.read_text().rstrip("\r\n")
     except OSError as exc:
         raise TunelabError(f"cannot read the admin password file {path}: {exc.strerror}") from None
+
+
+def _user_from(folder: Path) -> tuple[str, str]:
+    try:
+        name, password = ((folder / key).read_text().strip() for key in ("username", "password"))
+    except OSError as exc:
+        raise TunelabError(
+            f"--user-from {folder}: cannot read {exc.filename}: {exc.strerror}"
+        ) from None
+    if not name or not password:
+        raise TunelabError(f"--user-from {folder}: the username or the password is empty")
+    return name, password
 
 
 def _names(text: str | None) -> tuple[str, ...]:

@@ -12,6 +12,7 @@ admin password reaches it as `MLFLOW_AUTH_ADMIN_PASSWORD`."""
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import secrets
 import sys
@@ -196,6 +197,71 @@ def check_database(uri: str, *, schemas: Sequence[str] = ()) -> None:
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise DatabaseError(f"cannot use the database {redact(uri)}: {cause}") from None
+
+
+# The advisory lock a server's set-up of its database holds (any number of the database's own).
+SETUP_LOCK = 0x74756E656C6162
+
+
+def prepare_database(config: ServerConfig, users: Sequence[tuple[str, str]] = ()) -> None:
+    """Set the database up before the server's workers start: MLflow's tables where they are
+    missing (an older MLflow's are left to `mlflow db upgrade`, as MLflow leaves them), and with
+    authentication its users' tables, the admin, and `users` (name, password), each created or
+    given that password. Under a lock of the database's own: replicas started together set it
+    up once, in turn, rather than racing to create the same tables. The admin is created if
+    missing (its password is then the admin's to change); a user of `users` is given the
+    password it is started with, so the secret it comes from stays the truth."""
+    import sqlalchemy
+
+    address, password = split_password(config.database_uri)
+    connect_args: dict[str, object] = {"connect_timeout": 5}
+    if password is not None:
+        connect_args["password"] = password
+    engine = sqlalchemy.create_engine(address, connect_args=connect_args)
+    saved = os.environ.get("PGPASSWORD")
+    try:
+        with engine.connect() as lock:
+            lock.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({SETUP_LOCK})"))
+            if password is not None:  # MLflow's stores connect with the URI alone: libpq's
+                os.environ["PGPASSWORD"] = password
+            _create_tables(address, config.artifacts_destination)
+            if config.admin_password is not None:
+                _create_users(config, users)
+            lock.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({SETUP_LOCK})"))
+    except sqlalchemy.exc.SQLAlchemyError as exc:
+        cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        raise DatabaseError(f"cannot set up the database {redact(address)}: {cause}") from None
+    finally:
+        engine.dispose()
+        if saved is None:
+            os.environ.pop("PGPASSWORD", None)
+        else:
+            os.environ["PGPASSWORD"] = saved
+
+
+def _create_tables(uri: str, artifacts: str) -> None:
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
+    SqlAlchemyStore(uri, artifacts).engine.dispose()  # creates them where missing
+
+
+def _create_users(config: ServerConfig, users: Sequence[tuple[str, str]]) -> None:
+    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+
+    address, _ = split_password(config.database_uri)
+    store = SqlAlchemyStore()
+    store.init_db(with_schema(address, AUTH_SCHEMA))
+    try:
+        if not store.has_user(config.admin_username, use_primary=True):
+            assert config.admin_password is not None
+            store.create_user(config.admin_username, config.admin_password, is_admin=True)
+        for name, secret in users:
+            if not store.has_user(name, use_primary=True):
+                store.create_user(name, secret)
+            elif not store.authenticate_user(name, secret, use_primary=True):
+                store.update_user(name, password=secret)
+    finally:
+        store.engine.dispose()
 
 
 def ui_command(tracking_uri: str, host: str, port: int) -> list[str]:
