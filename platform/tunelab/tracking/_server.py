@@ -174,6 +174,10 @@ class ServerConfig:
         )
 
 
+# The advisory lock a server's set-up of its database holds (any number of the database's own).
+SETUP_LOCK = 0x74756E656C6162
+
+
 def check_database(uri: str, *, schemas: Sequence[str] = ()) -> None:
     """Connect once, so a wrong URI is one clear line instead of a server that fails later; and
     create the `schemas` that are missing."""
@@ -190,6 +194,8 @@ def check_database(uri: str, *, schemas: Sequence[str] = ()) -> None:
     try:
         engine = sqlalchemy.create_engine(address, connect_args=connect_args)
         with engine.connect() as connection:
+            if schemas:  # two processes' IF NOT EXISTS race: the second's fails; in turn, then
+                connection.execute(sqlalchemy.text(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})"))
             for schema in schemas:
                 connection.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
             connection.commit()
@@ -197,10 +203,6 @@ def check_database(uri: str, *, schemas: Sequence[str] = ()) -> None:
     except (sqlalchemy.exc.SQLAlchemyError, ValueError) as exc:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise DatabaseError(f"cannot use the database {redact(uri)}: {cause}") from None
-
-
-# The advisory lock a server's set-up of its database holds (any number of the database's own).
-SETUP_LOCK = 0x74756E656C6162
 
 
 def prepare_database(config: ServerConfig, users: Sequence[tuple[str, str]] = ()) -> None:
