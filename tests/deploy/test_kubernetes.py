@@ -194,3 +194,24 @@ def test_no_secret_is_written_and_every_one_read_is_created_by_the_readme(name: 
     admin = one(documents, "Deployment")["spec"]["template"]["spec"]
     mounted = {v["name"]: v for v in admin["volumes"]}
     assert mounted["admin"]["secret"]["secretName"] == "tunelab-admin"
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_each_overlay_submits_a_sweep_its_trainers_can_hold(name: str) -> None:
+    """The gpu overlay's sweep asks for a GPU per trial (a CPU spec would leave the GPUs idle),
+    the cpu overlay's for none; and one trial fits one trainer."""
+    from tunelab.cli import build_parser
+    from tunelab.spec import load_spec
+
+    documents = overlay(name)
+    entrypoint = shlex.split(one(documents, "RayJob")["spec"]["entrypoint"])
+    spec = load_spec(
+        REPO / build_parser().parse_args(entrypoint[1:]).spec.removeprefix("/opt/tunelab/")
+    )
+    resources = spec.spec.resources
+    [trainers] = one(documents, "RayCluster")["spec"]["workerGroupSpecs"]
+    container = trainers["template"]["spec"]["containers"][0]["resources"]
+    gpus = int(container.get("limits", {}).get("nvidia.com/gpu", 0))
+    assert (resources.trial_gpu > 0) == (name == "gpu") == (gpus > 0)
+    assert resources.trial_cpu <= float(container["requests"]["cpu"])
+    assert resources.trial_gpu <= gpus or gpus == 0
