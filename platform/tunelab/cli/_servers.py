@@ -78,7 +78,7 @@ def add_commands(commands: Any) -> None:
         "--expose-prometheus",
         action="store_true",
         help="serve request metrics for Prometheus on /metrics (with authentication, Prometheus "
-        "scrapes as a user; see dashboards/)",
+        "scrapes as an admin user: MLflow serves /metrics to admins only; see dashboards/)",
     )
     server.set_defaults(run=run_server)
 
