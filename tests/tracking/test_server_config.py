@@ -96,3 +96,24 @@ def test_allowed_hosts_admit_each_name_on_any_port_as_mlflow_checks_it(
     command = server.command()
     patterns = command[command.index("--allowed-hosts") + 1].split(",")
     assert is_allowed_host_header(patterns, host) is allowed
+
+
+def test_a_user_folder_that_cannot_be_read_is_one_line_before_the_database(tmp_path) -> None:
+    import subprocess
+    import sys
+
+    password = tmp_path / "admin"
+    password.write_text("an admin's password")
+    (tmp_path / "sweeper").mkdir()
+    (tmp_path / "sweeper" / "username").write_text("sweeper")  # and no password
+    result = subprocess.run(
+        [sys.executable, "-m", "tunelab.cli", "server", "--admin-password-file", str(password),
+         "--user-from", str(tmp_path / "sweeper"),
+         "--database-uri", "postgresql://tunelab@127.0.0.1:9/none"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"tunelab: error: --user-from {tmp_path / 'sweeper'}: cannot read "
+        f"{tmp_path / 'sweeper' / 'password'}: No such file or directory"
+    ]
