@@ -10,6 +10,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
+import yaml
 from tests.deploy.conftest import (
     DEPLOY,
     KUBERNETES_VERSION,
@@ -144,21 +145,7 @@ def test_the_commands_in_the_manifests_parse_as_tunelab_commands() -> None:
 
 
 def env_of(document: dict[str, Any]) -> list[dict[str, Any]]:
-    found = []
-
-    def walk(node: Any) -> None:
-        if isinstance(node, dict):
-            if "containers" in node:
-                for container in node["containers"]:
-                    found.extend(container.get("env", []))
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(document)
-    return found
+    return [variable for c in containers_of(document) for variable in c.get("env", [])]
 
 
 def secret_references(document: dict[str, Any]) -> set[tuple[str, str]]:
@@ -215,3 +202,44 @@ def test_each_overlay_submits_a_sweep_its_trainers_can_hold(name: str) -> None:
     assert (resources.trial_gpu > 0) == (name == "gpu") == (gpus > 0)
     assert resources.trial_cpu <= float(container["requests"]["cpu"])
     assert resources.trial_gpu <= gpus or gpus == 0
+
+
+@pytest.mark.parametrize("name", OVERLAYS)
+def test_the_registry_and_the_storage_class_are_the_overlays_settings(name: str) -> None:
+    """Each image a pod runs is named in the overlay's own `images:` (the base names none), and
+    the results claim is one every Ray pod can mount: ReadWriteMany of a class the overlay
+    names, or (cpu, one node) the default class's ReadWriteOnce."""
+    folder = DEPLOY / "kubernetes" / "overlays" / name
+    settings = yaml.safe_load((folder / "kustomization.yaml").read_text())
+    pulled = {f"{i['newName']}:{i['newTag']}" for i in settings["images"]}
+    documents = overlay(name)
+    used = {
+        container["image"]
+        for d in documents
+        for container in containers_of(d)
+        if not container["image"].startswith("postgres:")
+    }
+    assert used == pulled
+    base = (DEPLOY / "kubernetes" / "base").glob("*.yaml")
+    assert not [f.name for f in base if "registry.example.com" in f.read_text()]
+    claim = one(documents, "PersistentVolumeClaim", "tunelab-results")["spec"]
+    if name == "gpu":
+        assert claim["accessModes"] == ["ReadWriteMany"] and claim["storageClassName"]
+    else:
+        assert claim["accessModes"] == ["ReadWriteOnce"] and "storageClassName" not in claim
+
+
+def containers_of(document: dict[str, Any]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            found.extend(node.get("containers", []))
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(document)
+    return found
