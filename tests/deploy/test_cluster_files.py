@@ -4,6 +4,7 @@ ray-schema.json, after Ray fills in the provider's defaults), as `ray up` checks
 from __future__ import annotations
 
 import copy
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,9 +35,16 @@ def test_a_cluster_file_passes_rays_validation_with_a_gpu_worker_type(path: Path
     assert types[config["head_node_type"]]["resources"]["CPU"] == 0  # the head trains nothing
     gpu = [t for t in types.values() if t["resources"].get("GPU", 0) >= 1]
     assert len(gpu) == 1 and gpu[0]["max_workers"] >= 1
-    setup = " ".join(config["setup_commands"])
-    assert "torch==2.13.0 --index-url https://download.pytorch.org/whl/cu" in setup
-    assert "pip install ~/tunelab" in setup
+    # Every node runs the image, the GPU trainers its CUDA build: a scale-up installs nothing.
+    docker = config["docker"]
+    assert docker["head_image"].endswith("-cpu") and docker["worker_image"].endswith("-cuda")
+    assert not [c for c in config["setup_commands"] if "pip install" in c]
+    # Ray copies files into a node's running container with rsync: the image has it.
+    dockerfile = (DEPLOY / "docker" / "Dockerfile").read_text()
+    assert re.search(r"apt-get install [^\n]*\brsync\b", dockerfile)
+    # The trainers write checkpoints to the results bucket: an identity of their own for it.
+    node = gpu[0]["node_config"]
+    assert node.get("IamInstanceProfile") or node.get("serviceAccounts")
     # Token authentication on every node; the token travels as a file, not on a command line.
     for commands in ("head_start_ray_commands", "worker_start_ray_commands"):
         starts = [c for c in config[commands] if "ray start" in c]
