@@ -54,6 +54,11 @@ def test_values(s3: dict[str, str]) -> dict[str, dict[str, str]]:
         },
         "tunelab-sweeper": {"username": "sweeper", "password": secrets.token_urlsafe(18)},
         "tunelab-prometheus": {"username": "prometheus", "password": secrets.token_urlsafe(18)},
+        # A password with a quote: it reaches PostgreSQL as a literal in CREATE ROLE.
+        "tunelab-optuna": {
+            "username": "tunelab_optuna",
+            "password": "o'pt/" + secrets.token_hex(8),
+        },
     }
 
 
@@ -189,6 +194,7 @@ def test_the_deployment_runs_a_sweep_as_its_manifests_say(
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    import sqlalchemy
     from mlflow import MlflowClient
 
     documents = overlay(name)
@@ -326,6 +332,21 @@ def test_the_deployment_runs_a_sweep_as_its_manifests_say(
         roles = sorted(r.data.tags["tunelab.role"] for r in runs)
         assert roles == ["sweep", "trial", "trial"], roles
         assert {r.info.status for r in runs} == {"FINISHED"}
+        # The sweep's driver reached the database as the studies' role: it owns the study,
+        # and cannot read MLflow's users (nor its runs).
+        role = {"user": head_env["PGUSER"], "password": head_env["PGPASSWORD"]}
+        engine = sqlalchemy.create_engine(head_env["TUNELAB_DATABASE_URI"], connect_args=role)
+        with engine.connect() as connection:
+            names = connection.execute(sqlalchemy.text("SELECT study_name FROM optuna.studies"))
+            assert sweep in set(names.scalars())
+        for table in ("mlflow_auth.users", "public.runs"):
+            with (
+                engine.connect() as connection,
+                pytest.raises(sqlalchemy.exc.ProgrammingError, match="permission denied"),
+            ):
+                connection.execute(sqlalchemy.text(f"SELECT * FROM {table}"))
+        engine.dispose()
+
         # Everyone else may only read (default_permission READ): the sweeper can edit them.
         monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", sweeper[0])
         monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", sweeper[1])

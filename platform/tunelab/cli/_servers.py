@@ -60,6 +60,14 @@ def add_commands(commands: Any) -> None:
         "(a mounted Kubernetes Secret); created at start, or given that password (repeatable)",
     )
     server.add_argument(
+        "--study-role-from",
+        type=Path,
+        metavar="FOLDER",
+        help="the PostgreSQL role sweeps keep their Optuna studies as: FOLDER holds `username` "
+        "and `password`; created at start (or given that password), owning the studies' schema "
+        "and nothing else, so a sweep's driver need not hold the database owner's password",
+    )
+    server.add_argument(
         "--insecure",
         action="store_true",
         help="listen on a non-loopback address without authentication (anyone who reaches the "
@@ -118,12 +126,17 @@ def run_server(args: argparse.Namespace) -> int:
     config.check()
     if args.expose_prometheus:  # the workers' metric files: a folder of this start's, empty
         config = replace(config, metrics_dir=tempfile.mkdtemp(prefix="tunelab-server-metrics-"))
-    users = [_user_from(folder) for folder in args.user_from]
+    users = [_credentials(folder, "--user-from") for folder in args.user_from]
+    study_role = (
+        None
+        if args.study_role_from is None
+        else _credentials(args.study_role_from, "--study-role-from")
+    )
     if users and config.admin_password is None:
         raise TunelabError("--user-from needs authentication: give --admin-password-file")
     # The sweeps' studies and the server's users live in the same database, in their own schemas.
     tracking.check_database(config.database_uri, schemas=[STUDY_SCHEMA, tracking.AUTH_SCHEMA])
-    tracking.prepare_database(config, users)
+    tracking.prepare_database(config, users, study_role, STUDY_SCHEMA)
     auth_config = None
     if config.admin_password is not None:
         # MLflow reads its auth settings from a file; this one holds no secret.
@@ -156,15 +169,14 @@ def _admin_password(path: Path | None) -> str | None:
         raise TunelabError(f"cannot read the admin password file {path}: {exc.strerror}") from None
 
 
-def _user_from(folder: Path) -> tuple[str, str]:
+def _credentials(folder: Path, flag: str) -> tuple[str, str]:
+    """The `username` and `password` files of a folder (a mounted Kubernetes Secret)."""
     try:
         name, password = ((folder / key).read_text().strip() for key in ("username", "password"))
     except OSError as exc:
-        raise TunelabError(
-            f"--user-from {folder}: cannot read {exc.filename}: {exc.strerror}"
-        ) from None
+        raise TunelabError(f"{flag} {folder}: cannot read {exc.filename}: {exc.strerror}") from None
     if not name or not password:
-        raise TunelabError(f"--user-from {folder}: the username or the password is empty")
+        raise TunelabError(f"{flag} {folder}: the username or the password is empty")
     return name, password
 
 

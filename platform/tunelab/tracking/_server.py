@@ -19,6 +19,7 @@ import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from tunelab import env
@@ -194,9 +195,15 @@ def check_database(uri: str, *, schemas: Sequence[str] = ()) -> None:
     try:
         engine = sqlalchemy.create_engine(address, connect_args=connect_args)
         with engine.connect() as connection:
-            if schemas:  # two processes' IF NOT EXISTS race: the second's fails; in turn, then
+            # Only the missing ones: a role that may use a schema need not be one that may
+            # create schemas (a sweep's driver, as the role of its studies).
+            existing = set(
+                connection.execute(sqlalchemy.text("SELECT nspname FROM pg_namespace")).scalars()
+            )
+            missing = [schema for schema in schemas if schema not in existing]
+            if missing:  # two processes' IF NOT EXISTS race: the second's fails; in turn, then
                 connection.execute(sqlalchemy.text(f"SELECT pg_advisory_xact_lock({SETUP_LOCK})"))
-            for schema in schemas:
+            for schema in missing:
                 connection.execute(sqlalchemy.text(f"CREATE SCHEMA IF NOT EXISTS {schema}"))
             connection.commit()
         engine.dispose()
@@ -205,14 +212,24 @@ def check_database(uri: str, *, schemas: Sequence[str] = ()) -> None:
         raise DatabaseError(f"cannot use the database {redact(uri)}: {cause}") from None
 
 
-def prepare_database(config: ServerConfig, users: Sequence[tuple[str, str]] = ()) -> None:
+def prepare_database(
+    config: ServerConfig,
+    users: Sequence[tuple[str, str]] = (),
+    study_role: tuple[str, str] | None = None,
+    study_schema: str = "optuna",
+) -> None:
     """Set the database up before the server's workers start: MLflow's tables where they are
     missing (an older MLflow's are left to `mlflow db upgrade`, as MLflow leaves them), and with
     authentication its users' tables, the admin, and `users` (name, password), each created or
     given that password. Under a lock of the database's own: replicas started together set it
     up once, in turn, rather than racing to create the same tables. The admin is created if
     missing (its password is then the admin's to change); a user of `users` is given the
-    password it is started with, so the secret it comes from stays the truth."""
+    password it is started with, so the secret it comes from stays the truth.
+
+    `study_role` (name, password): the PostgreSQL role sweeps' drivers keep their Optuna
+    studies as, created or given that password, owning `study_schema` and its tables and
+    nothing else: a driver (and any job on its Ray cluster) holds its password, not the
+    owner's, so cannot read MLflow's runs nor edit its users."""
     import sqlalchemy
 
     address, password = split_password(config.database_uri)
@@ -227,6 +244,8 @@ def prepare_database(config: ServerConfig, users: Sequence[tuple[str, str]] = ()
             if password is not None:  # MLflow's stores connect with the URI alone: libpq's
                 os.environ["PGPASSWORD"] = password
             _create_tables(address, config.artifacts_destination)
+            if study_role is not None:
+                _give_schema(lock, *study_role, study_schema)
             if config.admin_password is not None:
                 _create_users(config, users)
             lock.execute(sqlalchemy.text(f"SELECT pg_advisory_unlock({SETUP_LOCK})"))
@@ -239,6 +258,43 @@ def prepare_database(config: ServerConfig, users: Sequence[tuple[str, str]] = ()
             os.environ.pop("PGPASSWORD", None)
         else:
             os.environ["PGPASSWORD"] = saved
+
+
+def _give_schema(connection: Any, role: str, password: str, schema: str) -> None:
+    """`role` may log in with `password` and owns `schema` and every table and sequence in it."""
+    import sqlalchemy
+
+    run = connection.execute
+    name = _identifier(role)
+    exists = run(sqlalchemy.text("SELECT 1 FROM pg_roles WHERE rolname = :r"), {"r": role}).first()
+    # A password cannot be a bound parameter of CREATE ROLE: quoted as a literal instead.
+    literal = "'" + password.replace("'", "''") + "'"
+    verb = "ALTER" if exists else "CREATE"
+    run(sqlalchemy.text(f"{verb} ROLE {name} LOGIN PASSWORD {literal}"))
+    run(sqlalchemy.text(f"ALTER SCHEMA {_identifier(schema)} OWNER TO {name}"))
+    owned = run(
+        sqlalchemy.text(
+            "SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = :s AND c.relkind IN ('r', 'p', 'S') "
+            "AND pg_get_userbyid(c.relowner) <> :r"
+        ),
+        {"s": schema, "r": role},
+    ).scalars()
+    for table in list(owned):
+        run(
+            sqlalchemy.text(
+                f"ALTER TABLE {_identifier(schema)}.{_identifier(table)} OWNER TO {name}"
+            )
+        )
+    connection.commit()
+
+
+def _identifier(name: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise TunelabError(
+            f"a PostgreSQL role or schema name is lower-case letters, digits and _, got {name!r}"
+        )
+    return name
 
 
 def _create_tables(uri: str, artifacts: str) -> None:
