@@ -77,6 +77,10 @@ TUNELAB_SERVER_HOST = _text(
     "TUNELAB_SERVER_HOST", "Address `tunelab server` listens on (127.0.0.1)."
 )
 TUNELAB_SERVER_PORT = Var("TUNELAB_SERVER_PORT", "Port `tunelab server` listens on (5000).", int)
+TUNELAB_ALLOWED_HOSTS = _text(
+    "TUNELAB_ALLOWED_HOSTS",
+    "More names `tunelab server` answers, comma-separated, besides its --allowed-hosts.",
+)
 TUNELAB_ADMIN_PASSWORD = _text(
     "TUNELAB_ADMIN_PASSWORD",
     "Turns authentication on in `tunelab server` when --admin-password-file is not given: the "

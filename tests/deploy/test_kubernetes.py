@@ -33,7 +33,7 @@ def test_every_document_validates_strictly(name: str) -> None:
     kinds = sorted(d["kind"] for d in documents)
     assert kinds == sorted(
         ["Namespace", "Service", "Service", "StatefulSet", "Deployment",
-         "PersistentVolumeClaim", "RayCluster", "RayJob"]
+         "PersistentVolumeClaim", "RayCluster", "RayJob", "Ingress", *["NetworkPolicy"] * 4]
     )  # fmt: skip
     for document in documents:
         if document["apiVersion"].startswith("ray.io/"):

@@ -40,7 +40,7 @@ SMOKE = ["--trials", "2", "--max-epochs", "1"]
 IMAGE_ROOT = "/opt/tunelab"  # deploy/docker/Dockerfile's copy of the checkout
 
 
-def test_values(s3: dict[str, str]) -> dict[str, dict[str, str]]:
+def secret_values(s3: dict[str, str]) -> dict[str, dict[str, str]]:
     """A value for every key of every Secret the README's commands create."""
     return {
         "tunelab-database": {"password": DATABASE_PASSWORD},
@@ -201,7 +201,7 @@ def test_the_deployment_runs_a_sweep_as_its_manifests_say(
     readme = (DEPLOY / "README.md").read_text()
 
     # 1. The Secrets, as the README's commands create them.
-    values = test_values(s3)
+    values = secret_values(s3)
     made = secret_commands(readme)
     assert {secret: set(keys) for secret, keys in values.items()} == made
     processes: list[subprocess.Popen[bytes]] = []
@@ -246,9 +246,12 @@ def test_the_deployment_runs_a_sweep_as_its_manifests_say(
         service = one(documents, "Service", "tunelab-tracking")
         port = service["spec"]["ports"][0]["port"]
         admin = ("admin", values["tunelab-admin"]["password"])
+        # People reach it through the Ingress, which passes their Host on.
+        outside = one(documents, "Ingress", "tunelab-tracking")["spec"]["rules"][0]["host"]
         names = (
             f"tunelab-tracking:{port}",
             f"tunelab-tracking.{NAMESPACE}.svc.cluster.local:{port}",
+            outside,
         )
         paths = {  # MLflow's basic auth serves /metrics to admins (deploy/README.md: Prometheus)
             "/api/2.0/mlflow/experiments/search?max_results=1": sweeper,
@@ -337,8 +340,8 @@ def test_the_deployment_runs_a_sweep_as_its_manifests_say(
         role = {"user": head_env["PGUSER"], "password": head_env["PGPASSWORD"]}
         engine = sqlalchemy.create_engine(head_env["TUNELAB_DATABASE_URI"], connect_args=role)
         with engine.connect() as connection:
-            names = connection.execute(sqlalchemy.text("SELECT study_name FROM optuna.studies"))
-            assert sweep in set(names.scalars())
+            studies = connection.execute(sqlalchemy.text("SELECT study_name FROM optuna.studies"))
+            assert sweep in set(studies.scalars())
         for table in ("mlflow_auth.users", "public.runs"):
             with (
                 engine.connect() as connection,

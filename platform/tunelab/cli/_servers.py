@@ -76,8 +76,8 @@ def add_commands(commands: Any) -> None:
     server.add_argument(
         "--allowed-hosts",
         help="comma-separated names clients reach the server by, e.g. tracking.example.com: "
-        "each is answered on any port unless one is given (NAME:PORT), and loopback always "
-        "(default: MLflow's, localhost and private addresses)",
+        "each is answered on any port unless one is given (NAME:PORT), and loopback always; "
+        "$TUNELAB_ALLOWED_HOSTS adds more (default: MLflow's, localhost and private addresses)",
     )
     server.add_argument(
         "--cors-allowed-origins", help="comma-separated origins allowed to call the API"
@@ -120,7 +120,7 @@ def run_server(args: argparse.Namespace) -> int:
         admin_password=_admin_password(args.admin_password_file),
         admin_username=args.admin_username,
         insecure=args.insecure,
-        allowed_hosts=_names(args.allowed_hosts),
+        allowed_hosts=_names(args.allowed_hosts) + _names(env.TUNELAB_ALLOWED_HOSTS.get()),
         cors_allowed_origins=_names(args.cors_allowed_origins),
     )
     config.check()
