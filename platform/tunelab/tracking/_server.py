@@ -12,7 +12,6 @@ admin password reaches it as `MLFLOW_AUTH_ADMIN_PASSWORD`."""
 from __future__ import annotations
 
 import ipaddress
-import os
 import re
 import secrets
 import sys
@@ -237,13 +236,12 @@ def prepare_database(
     if password is not None:
         connect_args["password"] = password
     engine = sqlalchemy.create_engine(address, connect_args=connect_args)
-    saved = os.environ.get("PGPASSWORD")
     try:
         with engine.connect() as lock:
             lock.execute(sqlalchemy.text(f"SELECT pg_advisory_lock({SETUP_LOCK})"))
-            if password is not None:  # MLflow's stores connect with the URI alone: libpq's
-                os.environ["PGPASSWORD"] = password
-            _create_tables(address, config.artifacts_destination)
+            # MLflow's stores are given the password in their URI: this process's memory
+            # only, never a command line or a message.
+            _create_tables(config.database_uri, config.artifacts_destination)
             if study_role is not None:
                 _give_schema(lock, *study_role, study_schema)
             if config.admin_password is not None:
@@ -254,10 +252,6 @@ def prepare_database(
         raise DatabaseError(f"cannot set up the database {redact(address)}: {cause}") from None
     finally:
         engine.dispose()
-        if saved is None:
-            os.environ.pop("PGPASSWORD", None)
-        else:
-            os.environ["PGPASSWORD"] = saved
 
 
 def _give_schema(connection: Any, role: str, password: str, schema: str) -> None:
@@ -306,9 +300,8 @@ def _create_tables(uri: str, artifacts: str) -> None:
 def _create_users(config: ServerConfig, users: Sequence[tuple[str, str]]) -> None:
     from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
 
-    address, _ = split_password(config.database_uri)
     store = SqlAlchemyStore()
-    store.init_db(with_schema(address, AUTH_SCHEMA))
+    store.init_db(with_schema(config.database_uri, AUTH_SCHEMA))
     try:
         if not store.has_user(config.admin_username, use_primary=True):
             assert config.admin_password is not None
