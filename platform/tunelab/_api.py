@@ -6,6 +6,7 @@ imported when a function is called."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -168,11 +169,19 @@ def _start_or_resume(
     **where: Any,
 ) -> SweepResult | None:
     """`tunelab sweep SPEC --name NAME --resume`: a new sweep, or the same one going on."""
-    from tunelab.sweeps import run_sweep, sweep_exists
+    from tunelab.sweeps import release_unbegun, run_sweep, sweep_exists
 
     given = validate(spec, overrides)
     name = str(overrides["--name"])
     if not sweep_exists(name, tracking_uri=where["tracking_uri"]):
+        # A driver killed after taking the name and before recording the sweep left the name
+        # taken by a sweep that never began: this run takes it anew.
+        if release_unbegun(name, where["results_dir"], where["database_uri"]):
+            print(
+                f"tunelab: sweep {name!r} took its name and stopped before it began: "
+                "starting it again",
+                file=sys.stderr,
+            )
         return run_sweep(given, warm_start=warm_start, **where)
     return resume(name, trust_code=trust_code, given=given, **where)
 

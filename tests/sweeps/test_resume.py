@@ -203,6 +203,43 @@ def test_a_killed_submitter_run_again_at_once_finishes_its_sweep(tmp_path: Path)
     assert done.returncode == 0 and f"sweep {sweep} is finished: nothing to resume" in done.stdout
 
 
+def test_a_submitter_killed_before_its_sweep_began_is_run_again(tmp_path: Path) -> None:
+    """Killed after taking the sweep's name, before recording the sweep: the name's folder
+    holds no trial and the store no sweep. The same command takes the name again and runs it."""
+    from tunelab.spec import parse_spec
+    from tunelab.sweeps import reserve_name
+
+    (tmp_path / "spec.yaml").write_text(SPEC)
+    flags = {"--name": "early", "--max-epochs": 2}
+    reserve_name(parse_spec(SPEC, "spec.yaml", flags), tmp_path / "tunelab_results")
+    command = ["sweep", "spec.yaml", "--name", "early", "--max-epochs", "2"]
+    taken = tunelab(command, tmp_path)  # without --resume the name is taken
+    assert taken.returncode == 2 and "a sweep named 'early' already exists" in taken.stderr
+    again = tunelab([*command, "--resume", "--json"], tmp_path)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert "tunelab: sweep 'early' took its name and stopped before it began" in again.stderr
+    summary = json.loads(again.stdout.strip().splitlines()[-1])
+    assert summary["trials"]["completed"] == TRIALS, summary["trials"]
+
+
+def test_a_name_whose_folder_holds_trials_is_not_given_back(tmp_path: Path) -> None:
+    """A folder whose study has trials is a sweep that began (recorded in another store, or
+    not yet): it is never released, whatever the store says."""
+    import optuna
+
+    from tunelab.search import JOURNAL_FILE
+    from tunelab.sweeps import release_unbegun
+
+    folder = tmp_path / "results" / "began"
+    study = optuna.create_study(study_name="began", storage=optuna_journal(folder / JOURNAL_FILE))
+    study.ask()
+    assert not release_unbegun("began", str(tmp_path / "results"), None)
+    assert (folder / JOURNAL_FILE).is_file()
+    (tmp_path / "results" / "unbegun").mkdir()
+    assert release_unbegun("unbegun", str(tmp_path / "results"), None)
+    assert not (tmp_path / "results" / "unbegun").exists()
+
+
 def test_a_submitter_whose_name_ran_another_spec_is_refused(tmp_path: Path) -> None:
     sweep = "other-spec"
     kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, 0), SPEC,

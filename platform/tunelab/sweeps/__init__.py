@@ -15,6 +15,7 @@ from tunelab.sweeps._plan import (
     default_concurrency,
     fit_trials,
     make_plan,
+    release_unbegun,
     reserve_name,
     results_root,
 )
@@ -80,6 +81,7 @@ __all__ = [
     "prepare_extension",
     "prepare_resume",
     "ranked_trials",
+    "release_unbegun",
     "reserve_name",
     "results_root",
     "run_sweep",

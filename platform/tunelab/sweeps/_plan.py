@@ -184,6 +184,38 @@ def reserve_name(loaded: LoadedSpec, root: Path, database_storage: Any = None) -
     raise TunelabError(f"no free name for a sweep like '{base}' in {root}")
 
 
+def release_unbegun(name: str, results_dir: str | None, database_uri: str | None) -> bool:
+    """Give back the name of a sweep that was reserved and never began: its driver stopped
+    after taking the name and before recording the sweep (a submitter killed at start), so its
+    folder (and in server mode its study) holds no trial. Whether it released one. For a name
+    the tracking store has no sweep of: run again, the same command takes it anew."""
+    database_uri = database_uri or env.TUNELAB_DATABASE_URI.get()
+    folder = results_root(results_dir) / name
+    if database_uri:
+        from tunelab.search import load_study, study_storage
+
+        storage = study_storage(database_uri)
+        try:
+            trials = load_study(name, storage).get_trials(deepcopy=False)
+        except KeyError:
+            return False
+        if trials:
+            return False
+        Reservation(name, folder, made_root=False, database_storage=storage).release()
+        return True
+    if not folder.is_dir():
+        return False
+    journal = folder / JOURNAL_FILE
+    if journal.exists():
+        from tunelab.search import load_study, optuna_journal
+
+        with contextlib.suppress(KeyError):
+            if load_study(name, optuna_journal(journal)).get_trials(deepcopy=False):
+                return False
+    Reservation(name, folder, made_root=False).release()
+    return True
+
+
 MAX_LAUNCHABLE = 64  # nodes of one type counted, where the autoscaler sets no limit
 
 
