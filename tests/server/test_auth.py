@@ -59,6 +59,7 @@ def test_without_credentials_the_api_and_the_ui_answer_401(server) -> None:
 def test_a_command_without_credentials_is_one_line_and_exit_2(server, tmp_path: Path) -> None:
     result = tunelab("sweeps", "--tracking-uri", server["url"], user=None, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
     [line] = result.stderr.splitlines()
     assert line.startswith("tunelab: error: ") and "MLFLOW_TRACKING_USERNAME" in line
 
@@ -122,3 +123,27 @@ def test_the_results_folder_holds_no_database_password(server_sweep) -> None:
         content = path.read_bytes()
         assert DATABASE_PASSWORD.encode() not in content, path
         assert quote(DATABASE_PASSWORD, safe="").encode() not in content, path
+
+
+def test_a_user_whose_password_mlflow_refuses_is_one_line_and_exit_2(
+    postgres: str, tmp_path: Path
+) -> None:
+    """Set up before the server starts, a `--user-from` that MLflow would refuse stops it with
+    one line, not a traceback from a worker."""
+    user = tmp_path / "user"
+    user.mkdir()
+    (user / "username").write_text("shorty")
+    (user / "password").write_text("too short")
+    (tmp_path / "admin").write_text(ADMIN[1])  # the session's admin: it may be created here
+    result = subprocess.run(
+        [sys.executable, "-m", "tunelab.cli", "server", "--admin-password-file",
+         str(tmp_path / "admin"), "--user-from", str(user), "--port", "9"],
+        env={**os.environ, "TUNELAB_DATABASE_URI": postgres}, capture_output=True, text=True,
+        timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("tunelab: error: cannot set up the database postgresql://tunelab@")
+    assert line.endswith("Password must be at least 12 characters.")
+    assert DATABASE_PASSWORD not in line

@@ -15,6 +15,7 @@ import ipaddress
 import re
 import secrets
 import sys
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote, urlencode, urlsplit, urlunsplit
 
 from tunelab import env
-from tunelab.errors import DatabaseError, TunelabError
+from tunelab.errors import DatabaseError, TunelabError, first_line_of
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -230,6 +231,7 @@ def prepare_database(
     nothing else: a driver (and any job on its Ray cluster) holds its password, not the
     owner's, so cannot read MLflow's runs nor edit its users."""
     import sqlalchemy
+    from mlflow.exceptions import MlflowException
 
     address, password = split_password(config.database_uri)
     connect_args: dict[str, object] = {"connect_timeout": 5}
@@ -250,6 +252,10 @@ def prepare_database(
     except sqlalchemy.exc.SQLAlchemyError as exc:
         cause = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         raise DatabaseError(f"cannot set up the database {redact(address)}: {cause}") from None
+    except MlflowException as exc:  # an older MLflow's tables, a password MLflow refuses, ...
+        raise DatabaseError(
+            f"cannot set up the database {redact(address)}: {first_line_of(exc)}"
+        ) from None
     finally:
         engine.dispose()
 
@@ -298,7 +304,9 @@ def _create_tables(uri: str, artifacts: str) -> None:
 
 
 def _create_users(config: ServerConfig, users: Sequence[tuple[str, str]]) -> None:
-    from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
+    with warnings.catch_warnings():  # MLflow's server app, imported with it: its deprecations
+        warnings.simplefilter("ignore")
+        from mlflow.server.auth.sqlalchemy_store import SqlAlchemyStore
 
     store = SqlAlchemyStore()
     store.init_db(with_schema(config.database_uri, AUTH_SCHEMA))
