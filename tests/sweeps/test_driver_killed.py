@@ -43,19 +43,21 @@ def tunelab(args: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
 def test_a_killed_sweeps_finished_trials_can_be_reported_and_promoted(tmp_path: Path) -> None:
     (tmp_path / "spec.yaml").write_text(SPEC)
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    # The store made first: this test and the driver making its tables at once would race.
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    client.search_experiments()
     driver = subprocess.Popen(
         [sys.executable, "-m", "tunelab.cli", "sweep", "spec.yaml", "--name", "killed", "--json"],
         cwd=tmp_path, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
         start_new_session=True,  # the driver and the Ray it started: killed together
     )  # fmt: skip
-    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     deadline = time.monotonic() + 240
     summary = None
     while summary is None or not summary["top"]:
         assert driver.poll() is None, driver.communicate()[1][-3000:]
         assert time.monotonic() < deadline, "no trial finished"
         time.sleep(0.5)
-        parents = [] if not (tmp_path / "mlflow.db").exists() else client.search_runs(
+        parents = client.search_runs(
             [e.experiment_id for e in client.search_experiments()],
             "tags.`tunelab.role` = 'sweep'",
         )  # fmt: skip
