@@ -74,6 +74,11 @@ def run_trials(
         max_epochs=spec.budget.max_epochs,
         stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
         continued=continued,
+        in_order=(
+            (concurrency, spec.budget.trials - len(continued))
+            if spec.searcher.reproducible
+            else None
+        ),
     )
     groups = None
     scheduler = make_scheduler(

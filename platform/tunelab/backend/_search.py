@@ -190,6 +190,7 @@ class BudgetedOptunaSearch(OptunaSearch):
         max_epochs: int | None = None,
         stopped_as_pruned: bool = False,
         continued: list[Continued] | None = None,
+        in_order: tuple[int, int] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -197,6 +198,15 @@ class BudgetedOptunaSearch(OptunaSearch):
         self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
         self.continued = list(continued or [])
         self.told_epochs: dict[str, int] = {}  # the last epoch told Optuna, by trial
+        # Reproducible (searcher.reproducible): (trials at once, trials to propose). Trial n is
+        # proposed from the results of trials 0 .. n - concurrency exactly, told Optuna in
+        # trial order whatever order they ended in; the ones between are running, as they
+        # would be in any run. So the proposals depend on the seed and the results only.
+        self.in_order = in_order
+        self.proposed: list[str] = []  # trial ids, in the order proposed
+        self.held: dict[str, list[tuple[str, Any]]] = {}  # by trial: its calls, not yet told
+        self.released = 0  # trials told Optuna: proposed[:released]
+        self.proposing_ended = False
 
     # Ray pickles the searcher into the results folder (its own checkpoint, and the Tuner's
     # state), which is shared storage on a cluster: the study stays out, for its storage holds
@@ -215,7 +225,41 @@ class BudgetedOptunaSearch(OptunaSearch):
         budget = live(self.sweep).budget
         return budget if budget.capped else None
 
+    def _hold(self, trial_id: str, call: tuple[str, Any]) -> bool:
+        """In order: keep a trial's call until its turn, then tell what is due. Whether it
+        was held (else it is told now, as it comes)."""
+        if self.in_order is None:
+            return False
+        self.held.setdefault(trial_id, []).append(call)
+        self._release()
+        return True
+
+    def _release(self) -> None:
+        """Tell Optuna, in trial order, each ended trial the next proposal is to see: trials
+        0 .. n - concurrency for proposal n; every one once proposing has ended."""
+        assert self.in_order is not None
+        concurrency, planned = self.in_order
+        if self.proposing_ended or len(self.proposed) >= planned:
+            due = len(self.proposed)
+        else:
+            due = len(self.proposed) - concurrency + 1
+        while self.released < due:
+            trial_id = self.proposed[self.released]
+            calls = self.held.get(trial_id, [])
+            if not calls or calls[-1][0] != "complete":
+                return  # its turn, and still running: what comes after waits
+            for kind, arguments in self.held.pop(trial_id):
+                if kind == "result":
+                    self._on_result(trial_id, arguments)
+                else:
+                    self._on_complete(trial_id, *arguments)
+            self.released += 1
+
     def on_trial_result(self, trial_id: str, result: dict[str, Any]) -> None:
+        if not self._hold(trial_id, ("result", result)):
+            self._on_result(trial_id, result)
+
+    def _on_result(self, trial_id: str, result: dict[str, Any]) -> None:
         group = self._group(trial_id)
         if group is not None:
             self._tell_members(group)
@@ -230,6 +274,12 @@ class BudgetedOptunaSearch(OptunaSearch):
         super().on_trial_result(trial_id, {**result, "training_iteration": epoch})
 
     def on_trial_complete(
+        self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
+    ) -> None:
+        if not self._hold(trial_id, ("complete", (result, error))):
+            self._on_complete(trial_id, result, error)
+
+    def _on_complete(
         self, trial_id: str, result: dict[str, Any] | None = None, error: bool = False
     ) -> None:
         group = self._group(trial_id)
@@ -279,6 +329,9 @@ class BudgetedOptunaSearch(OptunaSearch):
         they were): ranked, as any trial stopped early, by the last epoch it reported."""
         from optuna.trial import TrialState
 
+        if self.in_order is not None:  # what ended is told first, in order
+            self.proposing_ended = True
+            self._release()
         study = self._ot_study
         for trial_id, trial in self._ot_trials.items():
             if trial_id not in self._completed_trials:
@@ -288,6 +341,22 @@ class BudgetedOptunaSearch(OptunaSearch):
 
     # Searcher.FINISHED (a string) is how a searcher ends the sweep; Ray's annotation omits it.
     def suggest(self, trial_id: str) -> dict[str, Any] | str | None:  # type: ignore[override]
+        if self.in_order is None:
+            return self._suggest(trial_id)
+        if trial_id not in self.proposed:
+            self._release()
+            concurrency, _ = self.in_order
+            if self.released < len(self.proposed) - concurrency + 1:
+                return None  # a trial before its turn's is still running: asked again later
+        proposal = self._suggest(trial_id)
+        if isinstance(proposal, dict) and trial_id not in self.proposed:
+            self.proposed.append(trial_id)
+        elif proposal == Searcher.FINISHED:
+            self.proposing_ended = True
+            self._release()
+        return proposal
+
+    def _suggest(self, trial_id: str) -> dict[str, Any] | str | None:
         groups = live(self.sweep).groups
         if self.budget is not None and self.budget.exhausted():
             if groups is not None and groups.carried is not None:

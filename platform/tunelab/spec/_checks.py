@@ -227,6 +227,17 @@ def check_spec(loaded: LoadedSpec) -> None:
         _check_fusion(loaded, arch)
     if spec.resources.workers > 1:
         _check_workers(loaded, arch)
+    if spec.searcher.reproducible and scheduler.type != "fifo":
+        raise loaded.locate(
+            ("searcher", "reproducible"),
+            f"orders what the searcher sees; scheduler {scheduler.type} decides as results "
+            "arrive, so the sweep would still vary with timing: use scheduler fifo",
+        )
+    if spec.searcher.reproducible and spec.fusion is not None:
+        raise loaded.locate(
+            ("searcher", "reproducible"),
+            "orders trials one by one; a fused group's members end together: no fusion",
+        )
 
 
 def _check_workers(loaded: LoadedSpec, arch: Architecture) -> None:

@@ -226,6 +226,10 @@ class Searcher(_Strict):
     # every complete trial by how far it got (the default, measured in benchmarks/search.py),
     # or as complete, with the value it stopped at.
     stopped_trials: Literal["pruned", "complete"] = "pruned"
+    # The same seed, the same sweep: trial n is proposed from the results of trials 0 .. n -
+    # concurrency, told in trial order whatever order they ended in, so which trial ended
+    # first cannot change what comes next. A slot waits where an earlier trial is slower.
+    reproducible: bool = False
 
 
 class Scheduler(_Strict):

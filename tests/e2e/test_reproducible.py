@@ -1,0 +1,100 @@
+"""The same seed, the same sweep: a reproducible sweep (`searcher.reproducible`) of three trials
+at once, run twice with each batch taking a random while (so trials end in a different order
+each time), records the same configurations, the same results and the same best."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from mlflow import MlflowClient
+
+import tunelab
+from tunelab.spec import parse_spec
+from tunelab.sweeps import run_sweep
+
+pytestmark = pytest.mark.e2e
+
+SPEC = """
+model: jittery
+dataset: wine
+metric: val_accuracy
+mode: max
+seed: 5
+budget: {trials: 8, max_epochs: 3, concurrency: 3}
+resources: {cpu: 0.5}
+searcher: {sampler: tpe, startup_trials: 3, reproducible: true}
+scheduler: fifo
+system_metrics: {interval_s: 0}
+space:
+  lr: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}
+  width: {type: int, low: 4, high: 32}
+  batch_size: 16
+"""
+
+
+@pytest.fixture
+def jittery() -> Iterator[None]:
+    """A small MLP whose every training batch first waits a random 0-30 ms (not seeded: the
+    time a trial takes, and so the order trials end in, differs from run to run)."""
+    from tunelab.models import architectures
+
+    def build(hparams: dict[str, Any], info: Any) -> Any:
+        import time
+
+        import torch
+        from torch import nn
+
+        jitter = random.SystemRandom()
+
+        class Jittery(nn.Module):
+            def __init__(self) -> None:
+                super().__init__()
+                inputs = int(torch.tensor(info.input_shape).prod())
+                self.layers = nn.Sequential(
+                    nn.Linear(inputs, hparams["width"]),
+                    nn.ReLU(),
+                    nn.Linear(hparams["width"], info.n_outputs),
+                )
+
+            def forward(self, x: torch.Tensor) -> torch.Tensor:
+                if self.training:
+                    time.sleep(jitter.uniform(0, 0.03))
+                return self.layers(x.flatten(1))
+
+        return Jittery()
+
+    tunelab.register_model("jittery", build)
+    yield
+    architectures.unregister("jittery")
+
+
+def recorded(uri: str, experiment_id: str) -> dict[str, tuple[dict[str, str], float]]:
+    """Each trial's params and final val_accuracy, by trial name."""
+    runs = MlflowClient(uri).search_runs([experiment_id], "tags.`tunelab.role` = 'trial'")
+    return {
+        r.info.run_name: (
+            {k: v for k, v in r.data.params.items() if k in ("lr", "width")},
+            r.data.metrics["val_accuracy"],
+        )
+        for r in runs
+    }
+
+
+def test_a_seeded_sweep_run_twice_records_the_same_trials(
+    jittery: None, ray_session: int, store: dict[str, str]
+) -> None:
+    runs = []
+    for name in ("again-1", "again-2"):
+        report = run_sweep(parse_spec(SPEC, "jittery.yaml", {"--name": name}), **store)
+        assert report.counts["completed"] == 8, report.counts
+        runs.append((report, recorded(store["tracking_uri"], report.experiment_id)))
+    (first, one), (second, two) = runs
+    assert len(one) == 8 and one == two
+    assert first.best is not None and second.best is not None
+    assert (first.best["trial"], first.best["metric"]) == (
+        second.best["trial"],
+        second.best["metric"],
+    )
