@@ -115,7 +115,7 @@ def test_every_trial_is_told_once_the_sweep_ends() -> None:
     assert [t.state.name for t in study.get_trials()] == ["COMPLETE"] * 4
 
 
-@pytest.mark.parametrize("scheduler", ["asha", "median"])
+@pytest.mark.parametrize("scheduler", ["median", "pbt"])
 def test_a_scheduler_that_decides_as_results_arrive_is_refused(scheduler: str) -> None:
     from tunelab.errors import SpecError
     from tunelab.spec import check_spec
@@ -125,3 +125,57 @@ def test_a_scheduler_that_decides_as_results_arrive_is_refused(scheduler: str) -
     )
     with pytest.raises(SpecError, match=r"searcher\.reproducible: orders what the searcher sees"):
         check_spec(parse_spec(text, "x.yaml"))
+
+
+def asha_stops(in_order: bool, order: str, trials: int = 12, concurrency: int = 3) -> list[int]:
+    """The epoch ASHA stops each trial at (its last, where it trains on), when the running
+    trials' epochs arrive in `order`: trial n starts once trials 0 .. n - concurrency ended, as
+    a reproducible sweep's searcher has it."""
+    from ray.tune.schedulers import TrialScheduler
+
+    from tunelab.backend._search import SeededASHA
+
+    asha = SeededASHA(
+        time_attr="training_iteration",
+        max_t=9,
+        grace_period=1,
+        reduction_factor=2,
+        brackets=1,
+        seed=0,
+        in_order=concurrency if in_order else None,
+    )
+    asha.set_search_properties("val_accuracy", "max")
+    rng = random.Random(order)
+    quality = [random.Random(n).random() for n in range(trials)]  # each trial's, by config
+    stops, epoch = [9] * trials, [0] * trials
+    running: list[int] = []
+    done: set[int] = set()
+    started = 0
+    while len(done) < trials:
+        while (
+            started < trials
+            and len(running) < concurrency
+            and all(i in done for i in range(started - concurrency + 1))
+        ):
+            asha.on_trial_add(None, SimpleNamespace(trial_id=f"t{started}"))
+            running.append(started)
+            started += 1
+        n = {"oldest": running[0], "newest": running[-1]}.get(order, rng.choice(running))
+        epoch[n] += 1
+        trial = SimpleNamespace(trial_id=f"t{n}")
+        result = {"training_iteration": epoch[n], "val_accuracy": quality[n] * epoch[n] / 9}
+        if asha.on_trial_result(None, trial, result) == TrialScheduler.STOP or epoch[n] == 9:
+            stops[n] = epoch[n]
+            asha.on_trial_complete(None, trial, result)
+            running.remove(n)
+            done.add(n)
+    return stops
+
+
+def test_asha_in_trial_order_stops_the_same_trials_whatever_order_results_arrive_in() -> None:
+    first = asha_stops(True, "oldest")
+    assert any(stop < 9 for stop in first)  # it does stop trials early
+    for order in ("newest", "shuffled", "shuffled again"):
+        assert asha_stops(True, order) == first, order
+    plain = [asha_stops(False, order) for order in ("oldest", "newest", "shuffled")]
+    assert plain[0] != plain[1] or plain[0] != plain[2]

@@ -1,6 +1,7 @@
 """The same seed, the same sweep: a reproducible sweep (`searcher.reproducible`) of three trials
 at once, run twice with each batch taking a random while (so trials end in a different order
-each time), records the same configurations, the same results and the same best."""
+each time), records the same configurations, the same trials stopped at the same epochs, the
+same results and the same best."""
 
 from __future__ import annotations
 
@@ -23,10 +24,10 @@ dataset: wine
 metric: val_accuracy
 mode: max
 seed: 5
-budget: {trials: 8, max_epochs: 3, concurrency: 3}
+budget: {trials: 8, max_epochs: 4, concurrency: 3}
 resources: {cpu: 0.5}
 searcher: {sampler: tpe, startup_trials: 3, reproducible: true}
-scheduler: fifo
+scheduler: SCHEDULER
 system_metrics: {interval_s: 0}
 space:
   lr: {type: float, low: 1.0e-3, high: 1.0e-1, log: true}
@@ -71,26 +72,36 @@ def jittery() -> Iterator[None]:
     architectures.unregister("jittery")
 
 
-def recorded(uri: str, experiment_id: str) -> dict[str, tuple[dict[str, str], float]]:
-    """Each trial's params and final val_accuracy, by trial name."""
-    runs = MlflowClient(uri).search_runs([experiment_id], "tags.`tunelab.role` = 'trial'")
+def recorded(uri: str, experiment_id: str, sweep: str) -> dict[str, tuple[Any, ...]]:
+    """Each trial's params, outcome, epochs and final val_accuracy, by trial name."""
+    client = MlflowClient(uri)
+    runs = client.search_runs(
+        [experiment_id], f"tags.`tunelab.role` = 'trial' and tags.`tunelab.sweep` = '{sweep}'"
+    )
     return {
         r.info.run_name: (
             {k: v for k, v in r.data.params.items() if k in ("lr", "width")},
+            r.data.tags.get("tunelab.outcome"),
+            len(client.get_metric_history(r.info.run_id, "val_accuracy")),
             r.data.metrics["val_accuracy"],
         )
         for r in runs
     }
 
 
+# fifo: every trial to the end; asha: the same trials stopped at the same epochs too.
+@pytest.mark.parametrize(
+    "scheduler", ["fifo", "{type: asha, grace_period: 1, reduction_factor: 2, plateau: 0}"]
+)
 def test_a_seeded_sweep_run_twice_records_the_same_trials(
-    jittery: None, ray_session: int, store: dict[str, str]
+    scheduler: str, jittery: None, ray_session: int, store: dict[str, str]
 ) -> None:
+    spec = SPEC.replace("SCHEDULER", scheduler)
     runs = []
     for name in ("again-1", "again-2"):
-        report = run_sweep(parse_spec(SPEC, "jittery.yaml", {"--name": name}), **store)
-        assert report.counts["completed"] == 8, report.counts
-        runs.append((report, recorded(store["tracking_uri"], report.experiment_id)))
+        report = run_sweep(parse_spec(spec, "jittery.yaml", {"--name": name}), **store)
+        assert sum(report.counts.values()) == 8, report.counts
+        runs.append((report, recorded(store["tracking_uri"], report.experiment_id, name)))
     (first, one), (second, two) = runs
     assert len(one) == 8 and one == two
     assert first.best is not None and second.best is not None

@@ -38,6 +38,14 @@ def test_ranking_takes_every_finished_trial_best_first_and_no_failed_one() -> No
     assert ranked_trials(state, "min") == ["a", "d", "c"]
 
 
+def test_a_tie_goes_to_the_trial_started_first_whichever_ended_first() -> None:
+    # trial-007 ended (and was recorded) before trial-006: the same value, the same best.
+    state = state_of(**{"trial-007": (Outcome.COMPLETED, {"acc": 0.9})})
+    state.trials.update(state_of(**{"trial-006": (Outcome.COMPLETED, {"acc": 0.9})}).trials)
+    assert ranked_trials(state, "max") == ["trial-006", "trial-007"]
+    assert ranked_trials(state, "min") == ["trial-006", "trial-007"]
+
+
 def test_the_pareto_front_keeps_every_trade_off_and_drops_the_dominated() -> None:
     targets = [("acc", "max"), ("size", "min")]
     state = state_of(

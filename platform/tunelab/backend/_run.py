@@ -86,6 +86,7 @@ def run_trials(
         sweep,
         architecture.trainer,
         untrained_metrics(data) if architecture.trainer == "supervised" else None,
+        concurrency,
     )
     if spec.fusion is not None:  # a Ray Tune trial per fused group of K trials (see _fusion)
         groups = Groups(

@@ -35,10 +35,12 @@ def make_scheduler(
     sweep: str = "",
     trainer: str = "supervised",
     untrained: Mapping[str, tuple[float, float]] | None = None,
+    concurrency: int = 1,
 ) -> TrialScheduler:
     """The spec's scheduler. A population based one (pbt, pb2) tells the sweep `sweep` of each
     exploit, and changes the hyperparameters `trainer` can change as it trains. `untrained`:
-    what a model that learned nothing scores, and a perfect one, by metric (ASHA's plateau)."""
+    what a model that learned nothing scores, and a perfect one, by metric (ASHA's plateau).
+    `concurrency`: trials at once (a reproducible sweep's ASHA judges in trial order)."""
     s, max_epochs = spec.scheduler, spec.budget.max_epochs
     if s.population_based:
         from tunelab.backend._population import population_scheduler
@@ -53,6 +55,7 @@ def make_scheduler(
             brackets=s.brackets or 1,
             seed=spec.seed,
             plateau=plateau_cutoffs(spec, untrained or {}),
+            in_order=concurrency if spec.searcher.reproducible else None,
         )
     if s.type == "hyperband":
         return HyperBandScheduler(
@@ -90,28 +93,56 @@ def plateau_cutoffs(
     return sign * level + reach, sign * level - reach
 
 
-class PlateauBracket(_Bracket):
-    """An ASHA bracket whose rungs stop no trial while the cutoff (the top 1/reduction_factor
-    of the rung's results) is still on the plateau: then every result there is noise around
-    what a model that learned nothing scores, and ranking by it keeps random trials. Only a
-    trial clearly worse than learning nothing (diverging) stops there. Once a rung's top has
-    left the plateau, it is plain ASHA's, and stops the trials still on it."""
+class TunelabBracket(_Bracket):
+    """An ASHA bracket with two of tunelab's rules, each optional.
 
-    def __init__(self, *args: Any, leaves: float, worse: float, **kwargs: Any) -> None:
+    The plateau (`leaves`, `worse`): a rung stops no trial while the cutoff (the top
+    1/reduction_factor of the rung's results) is still on the plateau: then every result there
+    is noise around what a model that learned nothing scores, and ranking by it keeps random
+    trials. Only a trial clearly worse than learning nothing (diverging) stops there. Once a
+    rung's top has left the plateau, it is plain ASHA's, and stops the trials still on it.
+
+    Trial order (`lag`, a reproducible sweep's concurrency): trial n is judged at a rung against
+    the trials that had ended when it was proposed, 0 .. n - lag, not whichever reached the
+    rung first; so the trials it stops depend on the results only, not on timing."""
+
+    def __init__(
+        self,
+        *args: Any,
+        leaves: float | None = None,
+        worse: float | None = None,
+        numbers: Mapping[str, int] | None = None,
+        lag: int | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.leaves, self.worse = leaves, worse
+        self.numbers, self.lag = numbers, lag
+        self.judged: int | None = None  # the number of the trial being judged
+
+    def on_result(self, trial: Any, cur_iter: int, cur_rew: float | None) -> str:
+        if self.numbers is not None:
+            self.judged = self.numbers[trial.trial_id]
+        return str(super().on_result(trial, cur_iter, cur_rew))
 
     def cutoff(self, recorded: dict[str, float]) -> float | None:  # type: ignore[override]
+        if self.numbers is not None and self.lag is not None and self.judged is not None:
+            seen = self.judged - self.lag
+            recorded = {k: v for k, v in recorded.items() if self.numbers[k] <= seen}
         if not recorded:
             return None
         cutoff = float(np.nanpercentile(list(recorded.values()), (1 - 1 / self.rf) * 100))
-        return cutoff if cutoff >= self.leaves else min(cutoff, self.worse)
+        if self.leaves is None or self.worse is None or cutoff >= self.leaves:
+            return cutoff
+        return min(cutoff, self.worse)
 
 
 class SeededASHA(ASHAScheduler):
     """Ray's ASHA, whose trials join their brackets (`brackets` > 1) by the sweep's seed rather
     than numpy's global state, so that a seeded sweep stops the same trials when run again;
-    with `plateau` (see plateau_cutoffs), its brackets wait out the plateau trials start on."""
+    with `plateau` (see plateau_cutoffs), its brackets wait out the plateau trials start on;
+    with `in_order` (a reproducible sweep's concurrency), its rungs judge in trial order (see
+    TunelabBracket)."""
 
     def __init__(
         self,
@@ -122,6 +153,7 @@ class SeededASHA(ASHAScheduler):
         brackets: int,
         seed: int | None,
         plateau: tuple[float, float] | None = None,
+        in_order: int | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(
@@ -132,22 +164,25 @@ class SeededASHA(ASHAScheduler):
             **kwargs,
         )
         self._rng = np.random.default_rng(seed)
-        if plateau is not None:
-            leaves, worse = plateau
-            self._brackets = [
-                PlateauBracket(
-                    grace_period,
-                    max_t,
-                    reduction_factor,
-                    s,
-                    stop_last_trials=self._stop_last_trials,
-                    leaves=leaves,
-                    worse=worse,
-                )
-                for s in range(brackets)
-            ]
+        self._numbers: dict[str, int] = {}  # each trial's, in the order trials were added
+        leaves, worse = plateau if plateau is not None else (None, None)
+        self._brackets = [
+            TunelabBracket(
+                grace_period,
+                max_t,
+                reduction_factor,
+                s,
+                stop_last_trials=self._stop_last_trials,
+                leaves=leaves,
+                worse=worse,
+                numbers=self._numbers if in_order is not None else None,
+                lag=in_order,
+            )
+            for s in range(brackets)
+        ]
 
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        self._numbers.setdefault(trial.trial_id, len(self._numbers))
         super().on_trial_add(tune_controller, trial)
         if len(self._brackets) > 1:  # Ray's weights: a softmax of each bracket's rungs
             rungs = np.array([len(b._rungs) for b in self._brackets])

@@ -227,11 +227,12 @@ def check_spec(loaded: LoadedSpec) -> None:
         _check_fusion(loaded, arch)
     if spec.resources.workers > 1:
         _check_workers(loaded, arch)
-    if spec.searcher.reproducible and scheduler.type != "fifo":
+    if spec.searcher.reproducible and scheduler.type not in ("fifo", "asha"):
         raise loaded.locate(
             ("searcher", "reproducible"),
-            f"orders what the searcher sees; scheduler {scheduler.type} decides as results "
-            "arrive, so the sweep would still vary with timing: use scheduler fifo",
+            f"orders what the searcher sees, and asha's rungs; scheduler {scheduler.type} "
+            "decides as results arrive, so the sweep would still vary with timing: use "
+            "scheduler asha or fifo",
         )
     if spec.searcher.reproducible and spec.fusion is not None:
         raise loaded.locate(

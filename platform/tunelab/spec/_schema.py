@@ -227,8 +227,9 @@ class Searcher(_Strict):
     # or as complete, with the value it stopped at.
     stopped_trials: Literal["pruned", "complete"] = "pruned"
     # The same seed, the same sweep: trial n is proposed from the results of trials 0 .. n -
-    # concurrency, told in trial order whatever order they ended in, so which trial ended
-    # first cannot change what comes next. A slot waits where an earlier trial is slower.
+    # concurrency, told in trial order whatever order they ended in, and ASHA judges it against
+    # those same trials, so which trial ended first cannot change what comes next. A slot
+    # waits where an earlier trial is slower. Scheduler asha or fifo.
     reproducible: bool = False
 
 

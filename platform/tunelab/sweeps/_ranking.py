@@ -23,12 +23,13 @@ def ranked_trials(state: SweepState, mode: str) -> list[str]:
     """Finished trials (completed or stopped early) with a metric, best first. A failed trial is
     never ranked, whatever it reported before failing."""
     finished = [
-        (trial_id, record.last_value)
+        (trial_id, record.last_value, record.name)
         for trial_id, record in state.trials.items()
         if record.outcome in FINISHED and record.last_value is not None
     ]
-    finished.sort(key=lambda item: item[1] if mode == "min" else -item[1])  # type: ignore[operator]
-    return [trial_id for trial_id, _ in finished]
+    # Ties go to the trial started first (by name), not to whichever ended first.
+    finished.sort(key=lambda item: (item[1] if mode == "min" else -item[1], item[2]))  # type: ignore[operator]
+    return [trial_id for trial_id, _, _ in finished]
 
 
 def best_trial(state: SweepState, mode: str) -> str | None:
