@@ -61,6 +61,15 @@ def sweep(
         "--max-retries": max_retries,
         "--name": name,
     }
+    where: dict[str, Any] = {
+        "address": address,
+        "tracking_uri": tracking_uri,
+        "results_dir": results_dir,
+        "database_uri": database_uri,
+        "metrics_port": metrics_port,
+        "live": live,
+        "debug": debug,
+    }
     if resume:
         if extend is not None or name is None:
             raise TunelabError(
@@ -68,17 +77,7 @@ def sweep(
                 "start, or to go on with where it exists"
             )
         return _start_or_resume(
-            spec,
-            overrides,
-            warm_start=warm_start,
-            address=address,
-            tracking_uri=tracking_uri,
-            results_dir=results_dir,
-            database_uri=database_uri,
-            metrics_port=metrics_port,
-            live=live,
-            debug=debug,
-            trust_code=trust_code,
+            spec, overrides, warm_start=warm_start, trust_code=trust_code, **where
         )
 
     with stored_code(refused=extend is not None and not trust_code):
@@ -100,18 +99,7 @@ def sweep(
             )
         else:
             loaded, extension = validate(spec, overrides), None
-        return run_sweep(
-            loaded,
-            address=address,
-            tracking_uri=tracking_uri,
-            results_dir=results_dir,
-            database_uri=database_uri,
-            metrics_port=metrics_port,
-            live=live,
-            debug=debug,
-            warm_start=warm_start,
-            extend=extension,
-        )
+        return run_sweep(loaded, warm_start=warm_start, extend=extension, **where)
 
 
 def resume(

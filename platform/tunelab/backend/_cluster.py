@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,24 +177,21 @@ def _pending_nodes() -> dict[str, int]:
     from ray.autoscaler.v2.utils import is_autoscaler_v2
     from ray.experimental.internal_kv import _internal_kv_get
 
-    pending: dict[str, int] = {}
+    pending: Counter[str] = Counter()
     if is_autoscaler_v2():
         from ray.autoscaler.v2.sdk import get_cluster_status
 
         status = get_cluster_status(ray.get_runtime_context().gcs_address)
         for launch in status.pending_launches:
-            name = launch.ray_node_type_name
-            pending[name] = pending.get(name, 0) + launch.count
-        for node in status.pending_nodes:
-            pending[node.ray_node_type_name] = pending.get(node.ray_node_type_name, 0) + 1
-        return pending
+            pending[launch.ray_node_type_name] += launch.count
+        pending.update(node.ray_node_type_name for node in status.pending_nodes)
+        return dict(pending)
     raw = _internal_kv_get("__autoscaling_status")  # the v1 autoscaler's report
     report = (json.loads(raw) if raw else {}).get("autoscaler_report") or {}
     for name, count in (report.get("pending_launches") or {}).items():
-        pending[name] = pending.get(name, 0) + int(count)
-    for _ip, name, _status in report.get("pending_nodes") or []:
-        pending[name] = pending.get(name, 0) + 1
-    return pending
+        pending[name] += int(count)
+    pending.update(name for _ip, name, _status in report.get("pending_nodes") or [])
+    return dict(pending)
 
 
 class Cluster:

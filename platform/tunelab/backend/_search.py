@@ -269,15 +269,18 @@ class BudgetedOptunaSearch(OptunaSearch):
         self._release()
         return True
 
-    def _release(self) -> None:
-        """Tell Optuna, in trial order, each ended trial the next proposal is to see: trials
-        0 .. n - concurrency for proposal n; every one once proposing has ended."""
+    def _due(self) -> int:
+        """How many trials, in order, the next proposal is to see: trials 0 .. n - concurrency
+        for proposal n; every one once proposing has ended."""
         assert self.in_order is not None
         concurrency, planned = self.in_order
         if self.proposing_ended or len(self.proposed) >= planned:
-            due = len(self.proposed)
-        else:
-            due = len(self.proposed) - concurrency + 1
+            return len(self.proposed)
+        return len(self.proposed) - concurrency + 1
+
+    def _release(self) -> None:
+        """Tell Optuna, in trial order, each ended trial the next proposal is to see."""
+        due = self._due()
         while self.released < due:
             trial_id = self.proposed[self.released]
             calls = self.held.get(trial_id, [])
@@ -380,8 +383,7 @@ class BudgetedOptunaSearch(OptunaSearch):
             return self._suggest(trial_id)
         if trial_id not in self.proposed:
             self._release()
-            concurrency, _ = self.in_order
-            if self.released < len(self.proposed) - concurrency + 1:
+            if self.released < self._due():
                 return None  # a trial before its turn's is still running: asked again later
         proposal = self._suggest(trial_id)
         if isinstance(proposal, dict) and trial_id not in self.proposed:

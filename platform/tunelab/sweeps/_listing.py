@@ -3,6 +3,8 @@ trials by outcome; and closing an interrupted sweep, whose runs its lost driver 
 
 from __future__ import annotations
 
+import sys
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -85,9 +87,6 @@ def stopped_sweep(client: Any, name: str, verb: str, *, wait: bool = False) -> A
 def _until_stale(client: Any, name: str, parent: Any, verb: str) -> Any:
     """The sweep's parent run once its heartbeat is stale or the sweep has ended, saying how
     long that is; refused if the heartbeat is renewed meanwhile (its driver is alive)."""
-    import sys
-    import time
-
     tags = parent.data.tags
     beat, every_s = float(tags.get(TAG_HEARTBEAT) or 0), float(tags.get(TAG_HEARTBEAT_S) or 30)
     wait_s = max(0.0, beat + STALE_BEATS * every_s - time.time()) + 1

@@ -189,30 +189,23 @@ def release_unbegun(name: str, results_dir: str | None, database_uri: str | None
     after taking the name and before recording the sweep (a submitter killed at start), so its
     folder (and in server mode its study) holds no trial. Whether it released one. For a name
     the tracking store has no sweep of: run again, the same command takes it anew."""
+    from tunelab.search import load_study, optuna_journal, study_storage
+
     database_uri = database_uri or env.TUNELAB_DATABASE_URI.get()
     folder = results_root(results_dir) / name
-    if database_uri:
-        from tunelab.search import load_study, study_storage
-
-        storage = study_storage(database_uri)
-        try:
-            trials = load_study(name, storage).get_trials(deepcopy=False)
-        except KeyError:
-            return False
-        if trials:
-            return False
-        Reservation(name, folder, made_root=False, database_storage=storage).release()
-        return True
-    if not folder.is_dir():
+    database = study_storage(database_uri) if database_uri else None
+    if database is None and not folder.is_dir():
         return False
     journal = folder / JOURNAL_FILE
-    if journal.exists():
-        from tunelab.search import load_study, optuna_journal
-
-        with contextlib.suppress(KeyError):
-            if load_study(name, optuna_journal(journal)).get_trials(deepcopy=False):
+    storage = database or (optuna_journal(journal) if journal.exists() else None)
+    if storage is not None:
+        try:
+            if load_study(name, storage).get_trials(deepcopy=False):
                 return False
-    Reservation(name, folder, made_root=False).release()
+        except KeyError:  # no study of that name
+            if database is not None:
+                return False  # in server mode the study is the reservation: none taken
+    Reservation(name, folder, made_root=False, database_storage=database).release()
     return True
 
 
