@@ -185,6 +185,15 @@ def epochs_to_reach(values: list[float], target: float, mode: str) -> float:
     return next((i + 1 for i, v in enumerate(curve) if better(v, target)), math.inf)
 
 
+def cpu_specs() -> list[str]:
+    """The ready specs a CPU runs: not those that ask for a GPU per trial."""
+    return sorted(
+        p.stem
+        for p in (REPO / "search_spaces").glob("*.yaml")
+        if not (yaml.safe_load(p.read_text()).get("resources") or {}).get("gpu")
+    )
+
+
 class Bench:
     """Runs benchmark sweeps in one Ray session, one MLflow store and one results folder."""
 
@@ -201,19 +210,21 @@ class Bench:
         role: str = "",
         warm_start: str | None = None,
         cpu_seconds: float | None = None,
+        path: Path | None = None,
     ) -> dict[str, Any]:
-        """Runs one sweep; its name, every epoch's metric in order and its CPU-seconds, trials,
-        mode and seconds. `cpu_seconds`: tunelab's budget in CPU-seconds, not epochs."""
+        """Runs one sweep of the ready spec `spec_name` (or the spec at `path`, named
+        `spec_name`); its name, every epoch's metric in order and its CPU-seconds, trials, mode
+        and seconds. `cpu_seconds`: tunelab's budget in CPU-seconds, not epochs."""
         from tunelab.spec import parse_spec
         from tunelab.sweeps import run_sweep
 
-        path = str(REPO / "search_spaces" / f"{spec_name}.yaml")
+        path = path or REPO / "search_spaces" / f"{spec_name}.yaml"
         name = f"{spec_name}-{method}-{seed}" + (f"-{role}" if role else "")
         spec_text = variant(
-            Path(path).read_text(), method, seed=seed, trials=self.args.trials,
+            path.read_text(), method, seed=seed, trials=self.args.trials,
             max_epochs=self.args.max_epochs, override=self.override, cpu_seconds=cpu_seconds,
         )  # fmt: skip
-        loaded = parse_spec(spec_text, path, {"--name": name})
+        loaded = parse_spec(spec_text, str(path), {"--name": name})
         began = time.perf_counter()
         run_sweep(
             loaded,
@@ -237,19 +248,23 @@ class Bench:
         }
 
 
-def random_sweep(bench: Bench, spec_name: str, seed: int) -> dict[str, Any]:
+def random_sweep(
+    bench: Bench, spec_name: str, seed: int, *, path: Path | None = None, digest: str = ""
+) -> dict[str, Any]:
     """Random search's sweep, kept in the cache folder: it does not depend on tunelab's
-    settings, so measuring other settings (--tunelab) reruns only tunelab's side."""
+    settings, so measuring other settings (--tunelab) reruns only tunelab's side. `digest`
+    names what the spec at `path` (and its data) was, for a generated task."""
     a = bench.args
     cache = Path(os.environ["TUNELAB_CACHE_DIR"]) / "search-benchmark"
-    path = cache / f"{spec_name}-seed{seed}-{a.trials}x{a.max_epochs}.json"
-    if path.is_file():
-        cached = dict(json.loads(path.read_text()))
+    key = f"{spec_name}{'-' + digest if digest else ''}-seed{seed}-{a.trials}x{a.max_epochs}"
+    file = cache / f"{key}.json"
+    if file.is_file():
+        cached = dict(json.loads(file.read_text()))
         if "cpu_s" in cached:  # (kept before costs were)
             return cached
-    result = bench.sweep(spec_name, "random", seed)
+    result = bench.sweep(spec_name, "random", seed, path=path)
     cache.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(result))
+    file.write_text(json.dumps(result))
     return result
 
 
@@ -326,7 +341,7 @@ def warm_against_cold(bench: Bench, spec_name: str, seeds: int) -> dict[str, Any
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    specs = sorted(p.stem for p in (REPO / "search_spaces").glob("*.yaml"))
+    specs = cpu_specs()
     parser.add_argument("--specs", default=",".join(specs), help="comma-separated spec names")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--trials", type=int, default=12)

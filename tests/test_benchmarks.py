@@ -35,3 +35,43 @@ def test_search_benchmark_compares_tunelab_with_random_search(repo: Path, tmp_pa
     assert 0 <= warm["earlier_best"] <= 1
     for key in ("warm_epochs", "cold_epochs"):  # null: never reached within the budget
         assert warm[key] is None or 1 <= warm[key] <= 5
+
+
+def test_generalise_benchmark_runs_a_generated_task_in_reproducible_mode(
+    repo: Path, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(repo / "benchmarks/generalise.py"), "--set", "validation",
+         "--families", "tabular_regression", "--instances", "1", "--seeds", "1",
+         "--trials", "2", "--max-epochs", "2", "--out", str(tmp_path / "out.json")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+        env={**os.environ, "TUNELAB_CACHE_DIR": str(tmp_path / "cache")},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "out.json").read_text())
+    assert result["set"] == "validation" and list(result["tasks"]) == ["tabular_regression-100"]
+    assert result["tunelab_override"]["searcher"] == {"reproducible": True}
+    seed = result["tasks"]["tabular_regression-100"]["seeds"][0]
+    for unit in ("epochs", "cpu"):  # compute counted both ways from the same two sweeps
+        assert seed[unit]["random_epochs"] == 4
+        assert seed[unit]["tunelab_at_least_random"] == (
+            seed[unit]["tunelab_best"] <= seed[unit]["random_best"]  # val_mse: lower is better
+        )
+    assert result["pooled"]["epochs"]["runs"] == 1
+
+
+def test_multi_objective_benchmark_compares_four_searches_by_hypervolume(
+    repo: Path, tmp_path: Path
+) -> None:
+    done = subprocess.run(
+        [sys.executable, str(repo / "benchmarks/multi_objective.py"), "--specs", "mlp_digits_size",
+         "--seeds", "1", "--trials", "2", "--max-epochs", "1", "--constraint-specs", "",
+         "--out", str(tmp_path / "out.json")],
+        capture_output=True, text=True, timeout=600, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    seed = json.loads((tmp_path / "out.json").read_text())["pareto"]["mlp_digits_size"]["seeds"][0]
+    for method in ("fifo", "mo-asha", "nsga2", "tpe"):
+        assert seed[method]["epochs"] == 2  # every method's points, capped at fifo's compute
+        assert 0 < seed[method]["final_hypervolume"] <= 1 * seed["reference"][1]
+    assert seed["fifo"]["epochs_ratio"] <= 1  # fifo reaches its own final hypervolume

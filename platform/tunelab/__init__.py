@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from tunelab import lazy
 from tunelab._api import (
+    check_sweep,
     list_datasets,
     list_models,
     register_dataset,
@@ -57,6 +58,7 @@ __all__ = [
     "SweepResult",
     "TunelabError",
     "__version__",
+    "check_sweep",
     "close_sweep",
     "list_datasets",
     "list_models",

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tunelab.data import Dataset
     from tunelab.models import Architecture
     from tunelab.spec import LoadedSpec, SweepSpec
-    from tunelab.sweeps import SweepResult
+    from tunelab.sweeps import SweepCheck, SweepResult
 
 
 def sweep(
@@ -146,6 +146,51 @@ def resume(
             debug=debug,
             resume=resumption,
         )
+
+
+def check_sweep(
+    sweep_name: str,
+    *,
+    name: str | None = None,
+    address: str | None = None,
+    tracking_uri: str | None = None,
+    results_dir: str | None = None,
+    database_uri: str | None = None,
+    metrics_port: int | None = None,
+    live: bool = True,
+    debug: bool = False,
+    trust_code: bool = False,
+) -> SweepCheck:
+    """Run a finished sweep's recorded spec again, as a new sweep (`name`, else its name and a
+    timestamp), warm-started as it was, and compare the two trial by trial: `divergence` is
+    the first difference (a config, where a trial stopped, a value, the best), None where the
+    rerun is the same sweep. The recorded spec's import paths are imported only with
+    `trust_code` (see `plugins.stored_code`)."""
+    from tunelab.plugins import stored_code
+    from tunelab.sweeps import SweepCheck, first_divergence, prepare_check, rerun_trials, run_sweep
+
+    with stored_code(refused=not trust_code):
+        checked = prepare_check(sweep_name, name=name, tracking_uri=tracking_uri)
+        result = run_sweep(
+            checked.loaded,
+            warm_start=checked.warm_start,
+            address=address,
+            tracking_uri=tracking_uri,
+            results_dir=results_dir,
+            database_uri=database_uri,
+            metrics_port=metrics_port,
+            live=live,
+            debug=debug,
+        )
+    divergence = None
+    if not (result.interrupted or result.terminated):
+        divergence = first_divergence(
+            rerun_trials(result.tracking_uri, result.sweep, checked.loaded),
+            checked.trials,
+            result.best["trial"] if result.best else None,
+            checked.best_trial,
+        )
+    return SweepCheck(sweep_name, result, len(checked.trials), divergence, checked.caveat)
 
 
 def _start_or_resume(

@@ -23,6 +23,7 @@ def collect(sampler: SystemSampler, count: int, timeout_s: float = 60.0) -> list
 def test_sampler_samples_soon_after_start_then_at_its_interval() -> None:
     started_ms = time.time() * 1000
     with SystemSampler(0.2) as sampler:
+        time.sleep(0.15)  # no drain before the thread's first sample (see the test below)
         samples = collect(sampler, 3)
     times = [s["t"] for s in samples]
     assert times == sorted(times)
@@ -39,6 +40,16 @@ def test_each_sample_is_handed_over_once() -> None:
     with SystemSampler(3600) as sampler:  # one sample soon after the start, the next in an hour
         first = collect(sampler, 1)
         assert len(first) == 1
+        assert sampler.drain() == []
+
+
+def test_a_trial_that_reports_before_the_first_sample_still_hands_one_over() -> None:
+    # A trial of two short epochs can report (and end) before the thread's first sample.
+    with SystemSampler(3600) as sampler:
+        first = sampler.drain()
+        assert len(first) == 1 and 0 <= first[0]["system/cpu_utilization_percentage"] <= 100
+        later = collect(sampler, 1)  # the thread's own, soon after the start, then hourly
+        assert len(later) == 1 and later[0]["t"] > first[0]["t"]
         assert sampler.drain() == []
 
 

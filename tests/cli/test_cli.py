@@ -286,6 +286,9 @@ def test_ui_serves_the_mlflow_ui_on_the_store(tmp_path: Path) -> None:
         (["sweep", "a.yaml", "--extend", "old", "--trials", "2"], "drop SPEC"),
         (["sweep", "--extend", "old", "--trials", "2", "--max-epochs", "3"], "drop --max-epochs"),
         (["sweep", "--extend", "old", "--trials", "2"], "no sweep named 'old'"),
+        (["sweep", "a.yaml", "--check-against", "old"], "as it ran: drop SPEC"),
+        (["sweep", "--check-against", "old", "--seed", "3"], "as it ran: drop --seed"),
+        (["sweep", "--check-against", "old"], "no sweep named 'old'"),
     ],
 )
 def test_extend_refuses_what_it_cannot_do_in_one_line(

@@ -234,3 +234,44 @@ def test_members_whose_group_process_dies_go_on_from_their_checkpoints(ray_sessi
         assert trained < resumed < 60  # it went on from a checkpoint, not from the start
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy")]
         assert steps == list(range(1, 61))  # every epoch once: none lost, none twice
+
+
+SIZE_SPEC = """
+name: e2e-fused-size
+model: mlp
+dataset: digits
+metric: val_accuracy
+mode: max
+budget: {trials: 4, max_epochs: 3, concurrency: 1}
+searcher: {sampler: random}
+scheduler: fifo
+seed: SEED
+fusion: 2
+constraints: {param_count: {max: 3000}}
+space:
+  optimizer: {type: categorical, choices: [adam]}
+  lr: {type: float, low: 1.0e-3, high: 1.0e-2, log: true}
+  width: {type: categorical, choices: [16, 64]}
+  depth: {type: constant, value: 1}
+"""
+
+
+def test_a_fused_member_too_large_for_a_constraint_stops_at_its_first_epoch(
+    ray_session, store
+) -> None:
+    loaded = parse_spec(SIZE_SPEC.replace("SEED", "1"), "size.yaml", {"--name": "e2e-fused-size"})
+    report = run_sweep(loaded, live=False, **store)
+    client = MlflowClient(store["tracking_uri"])
+    runs = children(store["tracking_uri"], "e2e-fused-size")
+    assert len(runs) == 4
+    too_large = [r for r in runs if r.data.metrics["param_count"] > 3000]
+    small = [r for r in runs if r.data.metrics["param_count"] <= 3000]
+    assert too_large and small  # the seed gives both widths
+    for run in too_large:  # a width of 64: 4,810 parameters, stopped after one epoch
+        assert run.data.tags["tunelab.outcome"] == "stopped_early"
+        assert run.data.tags["tunelab.feasible"] == "false"
+        assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 1
+    for run in small:  # 1,210: trained to the end
+        assert run.data.tags["tunelab.outcome"] == "completed"
+        assert len(client.get_metric_history(run.info.run_id, "val_accuracy")) == 3
+    assert report.best["run_id"] in {r.info.run_id for r in small}

@@ -5,10 +5,12 @@ same results and the same best."""
 
 from __future__ import annotations
 
+import json
 import random
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from mlflow import MlflowClient
 
@@ -109,3 +111,52 @@ def test_a_seeded_sweep_run_twice_records_the_same_trials(
         second.best["trial"],
         second.best["metric"],
     )
+
+
+def test_check_against_reruns_a_sweep_and_names_where_it_first_diverges(
+    jittery: None, ray_session: int, store: dict[str, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`tunelab sweep --check-against`: the same code and data reproduce the sweep; a model
+    changed since is found at the first trial it changes, and the command exits 1."""
+    from tunelab.cli import main
+
+    spec = (
+        SPEC.replace("SCHEDULER", "{type: asha, grace_period: 1, reduction_factor: 2, plateau: 0}")
+        .replace("metric: val_accuracy\nmode: max", "metric: val_loss\nmode: min")
+        .replace("trials: 8, max_epochs: 4", "trials: 5, max_epochs: 2")
+    )
+    first = run_sweep(parse_spec(spec, "jittery.yaml", {"--name": "first"}), **store)
+    check = tunelab.check_sweep("first", name="first-again", live=False, **store)
+    assert check.result.sweep == "first-again" and check.trials == 5
+    assert check.divergence is None and check.reproduced, check.describe()
+    assert check.caveat is None
+    assert check.result.best is not None and first.best is not None
+    assert check.result.best["trial"] == first.best["trial"]
+
+    from tunelab.models import architectures
+
+    def wider(hparams: dict[str, Any], info: Any) -> Any:
+        from torch import nn
+
+        inputs = int(np.prod(info.input_shape))
+        return nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(inputs, 2 * hparams["width"]),
+            nn.ReLU(),
+            nn.Linear(2 * hparams["width"], info.n_outputs),
+        )
+
+    architectures.unregister("jittery")  # the same name, another model
+    tunelab.register_model("jittery", wider)
+    capsys.readouterr()
+    where = ["--tracking-uri", store["tracking_uri"], "--results-dir", store["results_dir"]]
+    status = main(
+        ["sweep", "--check-against", "first", "--name", "first-changed", "--json", *where]
+    )
+    out, err = capsys.readouterr()
+    assert status == 1, (out, err)
+    assert "check against first: diverged at trial-000: " in err, err
+    last = json.loads(out.strip().splitlines()[-1])
+    assert last["sweep"] == "first-changed"
+    assert last["check"]["reproduced"] is False
+    assert last["check"]["divergence"]["trial"] == "trial-000"

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from mlflow import MlflowClient
 
+import tunelab
 from tunelab.spec import load_spec, parse_spec
 from tunelab.sweeps import run_sweep
 
@@ -302,7 +303,10 @@ dataset: wine
 objectives:
   - {metric: val_accuracy, mode: max}
   - {metric: param_count, mode: min}
-budget: {trials: 6, max_epochs: 2, concurrency: 2}
+constraints:
+  param_count: {max: 500}
+budget: {trials: 8, max_epochs: 3, concurrency: 2}
+seed: 1
 space:
   lr: 3.0e-2
   depth: {type: int, low: 1, high: 3}
@@ -310,31 +314,72 @@ space:
 """
 
 
-def test_multi_objective_sweep_tags_and_lists_its_pareto_front(ray_session, store) -> None:
+def test_multi_objective_sweep_stops_early_keeps_its_constraints_and_tags_its_front(
+    ray_session, store
+) -> None:
+    """The default scheduler of a multi-objective sweep, MO-ASHA, stops trials by their place
+    on the rung's fronts; a trial too big for the constraint stops at its first epoch; the
+    front is of the feasible trials, tagged on their runs and listed in the summary."""
     report = run_sweep(
         parse_spec(MULTI_SPEC, "multi.yaml", {"--name": "e2e-multi"}), live=False, **store
     )
     client, parents, children = runs_of(store["tracking_uri"], "e2e-multi")
-    assert len(children) == 6 and report.counts["completed"] == 6
+    assert len(children) == 8
+    assert report.counts["completed"] + report.counts["stopped_early"] == 8
+    epochs = {
+        c.info.run_id: len(client.get_metric_history(c.info.run_id, "val_accuracy"))
+        for c in children
+    }
     points = {
         c.info.run_id: (c.data.metrics["val_accuracy"], c.data.metrics["param_count"])
         for c in children
     }
+    feasible = {run_id for run_id, (_, size) in points.items() if size <= 500}
+    assert feasible and feasible != set(points), points  # the seed gives both kinds
+    for c in children:
+        run_id = c.info.run_id
+        assert c.data.tags["tunelab.feasible"] == str(run_id in feasible).lower()
+        if run_id not in feasible:  # its size cannot change: stopped at its first report
+            assert epochs[run_id] == 1 and c.data.tags["tunelab.outcome"] == "stopped_early"
 
     def dominated(run_id: str) -> bool:
         acc, size = points[run_id]
-        return any(a >= acc and s <= size and (a, s) != (acc, size) for a, s in points.values())
+        return any(
+            a >= acc and s <= size and (a, s) != (acc, size)
+            for other, (a, s) in points.items()
+            if other in feasible
+        )
 
-    expected = {run_id for run_id in points if not dominated(run_id)}
+    expected = {run_id for run_id in feasible if not dominated(run_id)}
     tagged = {c.info.run_id for c in children if c.data.tags.get("tunelab.pareto_front") == "true"}
     assert tagged == expected and expected
 
     parent = parents[0]
     summary = mlflow.artifacts.load_dict(f"{parent.info.artifact_uri}/sweep_summary.json")
     assert {t["run_id"] for t in summary["pareto_front"]} == expected
+    assert all(t["feasible"] for t in summary["pareto_front"])
+    assert summary["best"]["run_id"] in feasible and report.best is not None
+    assert report.best["feasible"] is True
     assert parent.data.params["objectives"] == "val_accuracy:max,param_count:min"
     views = {a.path for a in client.list_artifacts(parent.info.run_id, "views")}
     assert {"views/pareto_front.html", "views/pareto_front.png"} <= views
+
+    # Promote picks the smallest model of the feasible front, and says so in the history; the
+    # report explains the best (feasible) trial.
+    decision = tunelab.promote(
+        "e2e-multi", "multi", pick="min param_count", tracking_uri=store["tracking_uri"]
+    )
+    smallest = min(expected, key=lambda run_id: points[run_id][1])
+    assert decision.promoted, decision.gates
+    assert {g.name: g.passed for g in decision.gates}["feasible"] is True
+    history = tunelab.model_history("multi", tracking_uri=store["tracking_uri"])
+    assert history.events[-1]["pick"] == "min param_count"
+    assert history.events[-1]["run_id"] == smallest
+    outcome = tunelab.report(
+        "e2e-multi", methods=["saliency"], examples=8, out="reports",
+        tracking_uri=store["tracking_uri"],
+    )  # fmt: skip
+    assert outcome.reports[0].run_id == report.best["run_id"]
 
 
 WARM_SPEC = """

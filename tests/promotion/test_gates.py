@@ -4,7 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from tunelab.promotion import Reproduction, beats_champion, interpretable, reproducible
+from tunelab.errors import TunelabError
+from tunelab.promotion import (
+    Reproduction,
+    beats_champion,
+    feasible,
+    interpretable,
+    picked,
+    reproducible,
+)
+from tunelab.spec import Bound
 
 
 @pytest.mark.parametrize(
@@ -48,3 +57,38 @@ def test_interpretability_follows_the_reports_sanity_checks() -> None:
     assert interpretable(None).passed is None
     assert interpretable("passed").passed is True
     assert interpretable("failed").passed is False
+
+
+def test_an_infeasible_challenger_fails_with_the_constraint_named() -> None:
+    constraints = {"latency_ms": Bound(max=5.0), "val_accuracy": Bound(min=0.9)}
+    ok = feasible(constraints, {"latency_ms": 4.2, "val_accuracy": 0.93})
+    assert ok.passed is True and "latency_ms <= 5" in ok.detail
+    slow = feasible(constraints, {"latency_ms": 7.25, "val_accuracy": 0.95})
+    assert slow.passed is False
+    assert slow.detail == "latency_ms 7.25 breaks latency_ms <= 5"
+    unmeasured = feasible({"param_count": Bound(min=10, max=20)}, {})
+    assert unmeasured.passed is False
+    assert unmeasured.detail == "param_count was never reported (10 <= param_count <= 20)"
+    assert feasible({}, {"latency_ms": 9.0}).passed is None  # no constraints: does not apply
+
+
+def test_pick_chooses_on_the_feasible_front_by_the_rule_given() -> None:
+    front = [
+        {"trial": "trial-001", "run_id": "a", "values": {"val_accuracy": 0.97, "latency_ms": 4.0}},
+        {"trial": "trial-004", "run_id": "b", "values": {"val_accuracy": 0.91, "latency_ms": 1.5}},
+    ]
+    summary = {"pareto_front": front}
+    assert picked(summary, "max val_accuracy", "s")["trial"] == "trial-001"
+    assert picked(summary, "min latency_ms", "s")["trial"] == "trial-004"
+    for rule, message in [
+        ("fastest", "--pick takes 'max METRIC' or 'min METRIC', got 'fastest'"),
+        ("max param_count", "--pick: 'param_count' is not an objective of sweep 's'; its "
+         "objectives: latency_ms, val_accuracy"),
+    ]:  # fmt: skip
+        with pytest.raises(TunelabError) as caught:
+            picked(summary, rule, "s")
+        assert str(caught.value) == message
+    with pytest.raises(TunelabError, match="has one metric"):
+        picked({"pareto_front": None}, "max val_accuracy", "s")
+    with pytest.raises(TunelabError, match="no feasible trial on its Pareto front"):
+        picked({"pareto_front": []}, "max val_accuracy", "s")

@@ -38,6 +38,7 @@ scheduler: fifo
 space:
   lr: {{type: constant, value: {lr}}}
   width: {{type: constant, value: 32}}
+{constraints}
 """
 
 
@@ -48,8 +49,12 @@ def store(ray_session: int, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     with pytest.MonkeyPatch.context() as mp:
         mp.chdir(folder)
         sweeps = {}
-        for name, epochs, lr in (("weak", 1, 1e-4), ("strong", 4, 1e-2)):
-            spec = SPEC.format(name=name, epochs=epochs, lr=lr)
+        for name, epochs, lr, constraints in (
+            ("weak", 1, 1e-4, ""),
+            ("strong", 4, 1e-2, ""),
+            ("too-big", 2, 1e-2, "constraints: {param_count: {max: 100}}"),
+        ):
+            spec = SPEC.format(name=name, epochs=epochs, lr=lr, constraints=constraints)
             sweeps[name] = run_sweep(
                 parse_spec(spec, str(folder / f"{name}.yaml"), {"--name": name}),
                 live=False,
@@ -173,6 +178,19 @@ def test_a_failed_report_sanity_check_blocks_promotion(store: dict[str, Any]) ->
         assert gates["beats_champion"]["passed"] is True
     finally:
         client.delete_tag(run_id, "tunelab.report.sanity")
+
+
+def test_a_challenger_outside_its_sweeps_constraints_is_refused(
+    store: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Its one trial is too big for the constraint (and stopped at its first epoch for it): the
+    # best there is, and refused, with the constraint named.
+    assert tunelab(store, "promote", "too-big", "--model-name", "small-only") == 1
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.strip().startswith("feasible"))
+    assert "FAIL" in line and "breaks param_count <= 100" in line, out
+    assert store["client"].get_registered_model("small-only").aliases.get("champion") is None
+    assert history(store, "small-only")[0]["gates"]["feasible"]["passed"] is False
 
 
 def test_reproduce_retrains_a_trial_to_the_same_metric(

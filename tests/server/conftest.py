@@ -217,7 +217,11 @@ class ServerProcess:
             start_new_session=True,
             env=environment,
         )  # fmt: skip
-        wait_until_up(self.url, self.process, self.log)
+        try:
+            wait_until_up(self.url, self.process, self.log)
+        except BaseException:  # not up in time: nothing of it is left running
+            self.stop()
+            raise
 
     def stop(self) -> None:
         if self.process is not None and self.process.poll() is None:

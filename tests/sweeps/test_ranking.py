@@ -6,10 +6,12 @@ from __future__ import annotations
 import subprocess
 import sys
 
+from tunelab.spec import Bound
 from tunelab.sweeps import (
     Outcome,
     SweepState,
     TrialRecord,
+    best_trial,
     is_better,
     pareto_front,
     ranked_trials,
@@ -58,6 +60,32 @@ def test_the_pareto_front_keeps_every_trade_off_and_drops_the_dominated() -> Non
     )
     front = pareto_front(state, targets)
     assert front == ["accurate", "middle", "small", "tied"]  # by the first objective
+
+
+def test_feasible_trials_rank_first_and_only_they_make_the_front() -> None:
+    constraints = {"size": Bound(max=150.0), "acc": Bound(min=0.5)}
+    state = state_of(
+        small=(Outcome.COMPLETED, {"acc": 0.80, "size": 10.0}),
+        accurate=(Outcome.COMPLETED, {"acc": 0.95, "size": 500.0}),  # too big: far outside
+        middle=(Outcome.STOPPED_EARLY, {"acc": 0.90, "size": 100.0}),
+        nearly=(Outcome.COMPLETED, {"acc": 0.97, "size": 160.0}),  # too big, but less so
+        unmeasured=(Outcome.COMPLETED, {"acc": 0.99}),  # its size never reported
+    )
+    assert ranked_trials(state, "max", constraints) == [
+        "middle",
+        "small",
+        "nearly",
+        "accurate",
+        "unmeasured",
+    ]
+    assert best_trial(state, "max", constraints) == "middle"
+    assert best_trial(state, "max") == "unmeasured"  # without constraints: the metric alone
+    targets = [("acc", "max"), ("size", "min")]
+    assert pareto_front(state, targets, constraints) == ["middle", "small"]
+    assert pareto_front(state, targets) == ["nearly", "middle", "small"]  # nearly beats accurate
+    none_feasible = {"size": Bound(max=1.0)}
+    assert best_trial(state, "max", none_feasible) == "small"  # the least far outside
+    assert pareto_front(state, targets, none_feasible) == []
 
 
 def test_nan_never_counts_as_better() -> None:

@@ -22,16 +22,25 @@ def test_the_board_shows_each_trials_state_epoch_metric_and_the_best() -> None:
     board = Board(sweep="s", trials=3, max_epochs=4, metric="val_accuracy")
     board.started("a", "trial-000")
     board.started("b", "trial-001")
-    board.result("a", 2, 0.75, best=0.75)
-    board.result("b", 1, 0.5, best=0.75)
-    board.ended("a", "stopped_early")
+    board.started("c", "trial-002")
+    board.result("a", 2, 0.75)
+    board.result("b", 1, 0.5)
+    board.result("c", 4, 0.9)
+    board.ended("a", "stopped_early", best=0.75)
+    board.ended("c", "completed", best=0.75, broken=("latency_ms",))
+    board.result("b", 2, 0.8)  # higher than the best trial's, but still running
     text = rendered(board)
-    row_a = next(line for line in text.splitlines() if "trial-000" in line)
-    row_b = next(line for line in text.splitlines() if "trial-001" in line)
+    row_a, row_b, row_c = (
+        next(line for line in text.splitlines() if name in line)
+        for name in ("trial-000", "trial-001", "trial-002")
+    )
     assert "stopped_early" in row_a and "2/4" in row_a and "0.7500" in row_a
-    assert "running" in row_b and "1/4" in row_b and "0.5000" in row_b
-    assert row_b.rstrip(" │").endswith("0.7500")  # the best so far, as the sweep said
-    assert "1/3" in text  # one trial ended of three
+    assert "running" in row_b and "2/4" in row_b and "0.8000" in row_b
+    # The best is the best trial's, as the sweep said (its summary, its tags, promote): an
+    # infeasible trial is marked and is not it, and a running trial's value is not it yet.
+    assert "infeasible: latency_ms" in row_c and "0.9000" in row_c
+    assert row_b.rstrip(" │").endswith("0.7500")
+    assert "2/3" in text  # two trials ended of three
 
 
 def test_views_a_study_cannot_support_yet_are_named_with_the_reason(tmp_path: Path) -> None:

@@ -29,6 +29,12 @@ FUSION_KEY = "tunelab_fusion"  # {"group": "group-003", "control": ACTOR, "membe
 MEMBERS_KEY = "tunelab_members"
 
 
+def resumed_name(trial: Any) -> str | None:
+    """The name a resumed trial had in the sweep it goes on from; None for a new trial (or a
+    fused member, which a scheduler sees without a config)."""
+    return ((getattr(trial, "config", None) or {}).get(RESUME_KEY) or {}).get("name")
+
+
 @dataclass(frozen=True)
 class TrialResult:
     """One epoch's report of a trial."""
@@ -102,6 +108,17 @@ class Continued:
     folder: str  # where its checkpoints are (and those of each time it went on before)
     epoch: int
     going_on: int = 1  # 1 the first time it goes on: its new checkpoints' folder is NAME.1
+
+
+@dataclass(frozen=True)
+class EarlierResults:
+    """A resumed sweep's trial as ASHA had seen it before the driver stopped: its name, its
+    Optuna trial's number, its metrics at each epoch, and whether it goes on now."""
+
+    name: str
+    number: int
+    epochs: dict[int, dict[str, float]]
+    going_on: bool = False
 
 
 @dataclass(frozen=True)

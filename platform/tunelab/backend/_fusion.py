@@ -193,11 +193,17 @@ def member_results(result: dict[str, Any]) -> list[tuple[str, dict | None, str |
 
 class MemberScheduler(TrialScheduler):
     """The spec's scheduler, run on each member of each group: a member it stops stops alone
-    (its group trains on without it), and so does one the budget stops; a group stops when
-    none of its members goes on."""
+    (its group trains on without it), and so does one the budget stops or `breaks` (a member
+    id and its result: True where it broke a constraint no later epoch can mend); a group
+    stops when none of its members goes on."""
 
-    def __init__(self, inner: TrialScheduler, sweep: str) -> None:
-        self.inner, self.sweep = inner, sweep
+    def __init__(
+        self,
+        inner: TrialScheduler,
+        sweep: str,
+        breaks: Callable[[str, dict[str, Any]], bool] | None = None,
+    ) -> None:
+        self.inner, self.sweep, self.breaks = inner, sweep, breaks
 
     @property
     def groups(self) -> Groups:
@@ -223,7 +229,7 @@ class MemberScheduler(TrialScheduler):
     def on_trial_result(self, tune_controller: Any, trial: Trial, result: dict[str, Any]) -> str:
         groups = self.groups
         group = groups.by_trial.get(trial.trial_id)
-        if group is None:
+        if group is None:  # a resumed sweep's member, alone (its constraints: the stopper's)
             return self.inner.on_trial_result(tune_controller, trial, result)
         budget = live(self.sweep).budget
         epoch = epoch_of(result)
@@ -240,7 +246,8 @@ class MemberScheduler(TrialScheduler):
             member.checkpoint = checkpoint
             decision = self.inner.on_trial_result(tune_controller, _as_trial(member), member.last)
             over = budget.capped and budget.stop_after(member.id, epoch, epoch_s)
-            if decision == TrialScheduler.STOP or over:
+            broken = self.breaks is not None and self.breaks(member.id, member.last)
+            if decision == TrialScheduler.STOP or over or broken:
                 member.stopped_at = epoch
                 self.inner.on_trial_complete(tune_controller, _as_trial(member), member.last)
             else:

@@ -70,7 +70,9 @@ class SweepMetrics:
             "tunelab_epochs", "Epochs the sweep's trials trained.", tag_keys=("sweep",)
         )
         self._best = Gauge(
-            "tunelab_best", "Best value of the sweep's metric so far.", tag_keys=("sweep", "metric")
+            "tunelab_best",
+            "The metric of the sweep's best trial so far (its last epoch's).",
+            tag_keys=("sweep", "metric"),
         )
         self._spent = Gauge(
             "tunelab_budget_spent", "Budget used so far.", tag_keys=("sweep", "resource")

@@ -18,19 +18,32 @@ from ray.tune.logger import JsonLoggerCallback
 
 from tunelab import env
 from tunelab.backend._callback import ForwardingCallback
-from tunelab.backend._events import FUSION_KEY, RESUME_KEY, Budget, Continued, RunEnd, TrialEvents
+from tunelab.backend._events import (
+    FUSION_KEY,
+    RESUME_KEY,
+    Budget,
+    Continued,
+    EarlierResults,
+    RunEnd,
+    TrialEvents,
+)
 from tunelab.backend._fusion import GroupCallback, Groups, MemberScheduler
 from tunelab.backend._live import attached
 from tunelab.backend._parallel import WorkersCallback
 from tunelab.backend._retention import RetentionCallback
-from tunelab.backend._search import BudgetedOptunaSearch, BudgetStopper, make_scheduler
+from tunelab.backend._search import (
+    BudgetedOptunaSearch,
+    BudgetStopper,
+    ConstraintStopper,
+    make_scheduler,
+)
 from tunelab.backend._trial import run_trial
 from tunelab.data import DataSplits
 from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
-from tunelab.spec import SweepSpec, population_interval, population_parameters
-from tunelab.training import untrained_metrics
+from tunelab.spec import Bound, SweepSpec, population_interval, population_parameters
+from tunelab.training import COST_METRICS, untrained_metrics
 
 
 def run_trials(
@@ -47,12 +60,14 @@ def run_trials(
     study_storage: Any,
     first_trial: int = 0,
     continued: list[Continued] | None = None,
+    earlier: list[EarlierResults] | None = None,
     sampler_seed: int | None = None,
 ) -> RunEnd:
     """Run the sweep's trials, telling `events` what happens to each. `first_trial` numbers
     the trial names on from an extended or resumed sweep's. `continued` are a resumed sweep's
     trials that had not ended: they run first, each with its Optuna trial, its config and its
-    name, from its last checkpoint. After Ctrl-C or SIGTERM, Ray stops gracefully and returns
+    name, from its last checkpoint; `earlier`, every trial of a resumed sweep as ASHA had seen
+    it. After Ctrl-C or SIGTERM, Ray stops gracefully and returns
     as usual; the trials it left running never end."""
     continued = continued or []
     env.apply_library_defaults(
@@ -79,6 +94,7 @@ def run_trials(
             if spec.searcher.reproducible
             else None
         ),
+        constraints=spec.constraints,
     )
     groups = None
     scheduler = make_scheduler(
@@ -87,6 +103,7 @@ def run_trials(
         architecture.trainer,
         untrained_metrics(data) if architecture.trainer == "supervised" else None,
         concurrency,
+        earlier or [],
     )
     if spec.fusion is not None:  # a Ray Tune trial per fused group of K trials (see _fusion)
         groups = Groups(
@@ -95,7 +112,8 @@ def run_trials(
             trials=spec.budget.trials - len(continued),
             first_trial=first_trial,
         )
-        scheduler = MemberScheduler(scheduler, sweep)
+        fixed = fixed_constraints(spec)
+        scheduler = MemberScheduler(scheduler, sweep, ConstraintStopper(fixed) if fixed else None)
     tuner = tune.Tuner(
         _trainable(spec, data, architecture, options),
         tune_config=tune.TuneConfig(
@@ -147,7 +165,7 @@ def run_trials(
                     else []
                 ),
             ],
-            stop=BudgetStopper(sweep) if budget.capped else None,
+            stop=stopper(spec, sweep, budget),
             # A trial whose worker or node dies restarts from its last checkpoint, on any node.
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
             verbose=0,
@@ -252,3 +270,23 @@ def trial_dirname(trial: Trial, offset: int = 0, continued: int = 0) -> str:
     if resumed is not None:
         return f"{resumed['name']}.{resumed['going_on']}"
     return trial_name(trial, offset, continued)
+
+
+def fixed_constraints(spec: SweepSpec) -> dict[str, Bound]:
+    """The spec's constraints on metrics training does not change (size, latency)."""
+    return {m: b for m, b in spec.constraints.items() if m in COST_METRICS}
+
+
+def stopper(spec: SweepSpec, sweep: str, budget: Budget) -> tune.Stopper | None:
+    """What stops trials besides the scheduler: the budget, once spent, and a constraint broken
+    on a metric training does not change. (In a fused sweep both skip the group trials: the
+    member scheduler stops each member, see _fusion.)"""
+    from ray.tune.stopper import CombinedStopper
+
+    fixed = fixed_constraints(spec)
+    stoppers: list[tune.Stopper] = [BudgetStopper(sweep)] if budget.capped else []
+    if fixed:
+        stoppers.append(ConstraintStopper(fixed, sweep))
+    if len(stoppers) > 1:
+        return CombinedStopper(*stoppers)
+    return stoppers[0] if stoppers else None

@@ -4,8 +4,9 @@ result and before each new trial."""
 
 from __future__ import annotations
 
+import math
 import pickle
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -22,12 +23,21 @@ from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from tunelab.backend._callback import epoch_of
-from tunelab.backend._events import ERROR_KEY, RESUME_KEY, Budget, Continued
+from tunelab.backend._events import (
+    ERROR_KEY,
+    RESUME_KEY,
+    Budget,
+    Continued,
+    EarlierResults,
+    resumed_name,
+)
 from tunelab.backend._live import live
+from tunelab.backend._moasha import MultiObjectiveASHA
+from tunelab.search import constraint_values
+from tunelab.spec import Bound, SweepSpec, hyperband_reduction_factor, violations
 
 if TYPE_CHECKING:
     from tunelab.backend._fusion import Group
-from tunelab.spec import SweepSpec, hyperband_reduction_factor
 
 
 def make_scheduler(
@@ -36,18 +46,32 @@ def make_scheduler(
     trainer: str = "supervised",
     untrained: Mapping[str, tuple[float, float]] | None = None,
     concurrency: int = 1,
+    earlier: Sequence[EarlierResults] = (),
 ) -> TrialScheduler:
     """The spec's scheduler. A population based one (pbt, pb2) tells the sweep `sweep` of each
     exploit, and changes the hyperparameters `trainer` can change as it trains. `untrained`:
     what a model that learned nothing scores, and a perfect one, by metric (ASHA's plateau).
-    `concurrency`: trials at once (a reproducible sweep's ASHA judges in trial order)."""
+    `concurrency`: trials at once (a reproducible sweep's ASHA judges in trial order).
+    `earlier`: a resumed sweep's trials, whose results ASHA's rungs hold again."""
     s, max_epochs = spec.scheduler, spec.budget.max_epochs
     if s.population_based:
         from tunelab.backend._population import population_scheduler
 
         return population_scheduler(spec, sweep, trainer)
+    if s.type == "asha" and spec.objectives:
+        moasha = MultiObjectiveASHA(
+            targets=spec.targets,
+            max_t=max_epochs,
+            grace_period=s.grace_period or 1,
+            reduction_factor=s.reduction_factor or 3,
+            constraints=spec.constraints,
+            plateau=plateau_cutoffs(spec, untrained or {}),
+            in_order=concurrency if spec.searcher.reproducible else None,
+        )
+        moasha.record_earlier(earlier)
+        return moasha
     if s.type == "asha":
-        return SeededASHA(
+        asha = SeededASHA(
             time_attr="training_iteration",
             max_t=max_epochs,
             grace_period=s.grace_period or 1,
@@ -57,6 +81,8 @@ def make_scheduler(
             plateau=plateau_cutoffs(spec, untrained or {}),
             in_order=concurrency if spec.searcher.reproducible else None,
         )
+        asha.record_earlier(earlier, spec.metric, spec.mode)
+        return asha
     if s.type == "hyperband":
         return HyperBandScheduler(
             time_attr="training_iteration",
@@ -165,6 +191,8 @@ class SeededASHA(ASHAScheduler):
         )
         self._rng = np.random.default_rng(seed)
         self._numbers: dict[str, int] = {}  # each trial's, in the order trials were added
+        # A resumed sweep's trials that go on: by name, their number and rewards at each rung.
+        self._going_on: dict[str, tuple[int, _Bracket, dict[float, float]]] = {}
         leaves, worse = plateau if plateau is not None else (None, None)
         self._brackets = [
             TunelabBracket(
@@ -181,14 +209,52 @@ class SeededASHA(ASHAScheduler):
             for s in range(brackets)
         ]
 
+    def record_earlier(self, earlier: Sequence[EarlierResults], metric: str, mode: str) -> None:
+        """A resumed sweep's rungs as they were: each earlier trial's `metric` at each rung it
+        reached, in the bracket it was in. The trials that go on are recorded under their new
+        ids as Ray adds them, so no rung judges them twice. A trial's bracket is the seed's
+        draw for its number (the draws depend on nothing else), so they are drawn again in
+        number order, and the trials to come draw on where the first run would have."""
+        sign = 1.0 if mode == "max" else -1.0
+        drawn = [self._draw() for _ in range(max((t.number + 1 for t in earlier), default=0))]
+        for trial in earlier:
+            bracket = drawn[trial.number]
+            rewards = {
+                milestone: sign * trial.epochs[math.ceil(milestone)][metric]
+                for milestone, _ in bracket._rungs
+                if metric in trial.epochs.get(math.ceil(milestone), {})
+            }
+            if trial.going_on:
+                self._going_on[trial.name] = (trial.number, bracket, rewards)
+                continue
+            key = f"earlier:{trial.name}"
+            self._numbers[key] = trial.number
+            for milestone, recorded in bracket._rungs:
+                if milestone in rewards:
+                    recorded[key] = rewards[milestone]
+
+    def _draw(self) -> _Bracket:
+        """The bracket the next trial joins: Ray's weights (a softmax of each bracket's number
+        of rungs), drawn from the sweep's seed."""
+        if len(self._brackets) == 1:
+            return self._brackets[0]
+        rungs = np.array([len(b._rungs) for b in self._brackets])
+        weights = np.exp(rungs - rungs.max())
+        return self._brackets[self._rng.choice(len(self._brackets), p=weights / weights.sum())]
+
     def on_trial_add(self, tune_controller: Any, trial: Any) -> None:
+        name = resumed_name(trial)
+        earlier = self._going_on.pop(name, None) if name else None
+        if earlier is not None:
+            self._numbers[trial.trial_id] = earlier[0]
         self._numbers.setdefault(trial.trial_id, len(self._numbers))
         super().on_trial_add(tune_controller, trial)
-        if len(self._brackets) > 1:  # Ray's weights: a softmax of each bracket's rungs
-            rungs = np.array([len(b._rungs) for b in self._brackets])
-            weights = np.exp(rungs - rungs.max())
-            picked = self._rng.choice(len(self._brackets), p=weights / weights.sum())
-            self._trial_info[trial.trial_id] = self._brackets[picked]
+        bracket = earlier[1] if earlier is not None else self._draw()
+        self._trial_info[trial.trial_id] = bracket
+        if earlier is not None:
+            for milestone, recorded in bracket._rungs:
+                if milestone in earlier[2]:
+                    recorded[trial.trial_id] = earlier[2][milestone]
 
 
 class BudgetStopper(tune.Stopper):
@@ -213,6 +279,27 @@ class BudgetStopper(tune.Stopper):
         return budget.overrun() or budget.stuck()
 
 
+class ConstraintStopper(tune.Stopper):
+    """Stops a trial at the first report whose size or speed (a metric its training does not
+    change: `param_count`, `latency_ms`) breaks one of the spec's constraints on it: no later
+    epoch can make it feasible. A fused sweep's group trials are left to the member scheduler,
+    which judges each member (a group's result carries its first member's values only)."""
+
+    def __init__(self, fixed: Mapping[str, Bound], sweep: str | None = None) -> None:
+        self.fixed = dict(fixed)
+        self.sweep = sweep  # pickled with the experiment: only the name (see _live)
+
+    def __call__(self, trial_id: str, result: dict[str, Any]) -> bool:
+        groups = live(self.sweep).groups if self.sweep is not None else None
+        if groups is not None and groups.is_group(trial_id):
+            return False  # its members, each (see _fusion.MemberScheduler)
+        values = {m: result[m] for m in self.fixed if isinstance(result.get(m), int | float)}
+        return bool(values) and bool(violations({m: self.fixed[m] for m in values}, values))
+
+    def stop_all(self) -> bool:
+        return False
+
+
 class BudgetedOptunaSearch(OptunaSearch):
     """Ray's OptunaSearch that suggests no new trial once the budget is spent, that can tell
     Optuna a trial the scheduler stopped early as pruned rather than complete, and that first
@@ -226,9 +313,13 @@ class BudgetedOptunaSearch(OptunaSearch):
         stopped_as_pruned: bool = False,
         continued: list[Continued] | None = None,
         in_order: tuple[int, int] | None = None,
+        constraints: Mapping[str, Bound] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        # The spec's constraints: how far each trial's last values are outside them is set on
+        # its Optuna trial before it is told, for the samplers that learn them.
+        self.constraints = dict(constraints or {})
         self.sweep = sweep  # pickled with the experiment: only the name (see _live)
         self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
         self.continued = list(continued or [])
@@ -326,6 +417,10 @@ class BudgetedOptunaSearch(OptunaSearch):
             return
         if result is not None and ERROR_KEY in result:  # the trial's own error ended it
             result, error = None, True  # told FAIL, whatever it reported before
+        if self.constraints and result is not None and trial_id in self._ot_trials:
+            trial = self._ot_trials[trial_id]
+            for metric, far in constraint_values(self.constraints, result).items():
+                trial.set_constraint(metric, far)
         stopped_early = (
             self.stopped_as_pruned
             and not error

@@ -15,7 +15,9 @@ PREFIX = "system/"
 
 class SystemSampler:
     """A daemon thread that samples every `interval_s` (and once at start) until stopped.
-    `drain()` hands over the samples taken since the last call: [{"t": ms, NAME: value}]."""
+    `drain()` hands over the samples taken since the last call: [{"t": ms, NAME: value}]; the
+    first call takes one itself if the thread has not yet, so a trial shorter than the first
+    interval still records one."""
 
     def __init__(self, interval_s: float, *, gpu: bool = False) -> None:
         import psutil
@@ -24,6 +26,7 @@ class SystemSampler:
         self.gpu = gpu
         self._process = psutil.Process()
         self._samples: list[dict[str, float]] = []
+        self._sampled = False
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="tunelab-system", daemon=True)
@@ -42,7 +45,10 @@ class SystemSampler:
 
     def drain(self) -> list[dict[str, float]]:
         with self._lock:
+            if not self._sampled and self.interval_s > 0:
+                self._samples.append(self.sample())
             samples, self._samples = self._samples, []
+            self._sampled = True
         return samples
 
     def _run(self) -> None:
@@ -51,6 +57,7 @@ class SystemSampler:
             sample = self.sample()
             with self._lock:
                 self._samples.append(sample)
+                self._sampled = True
             delay = self.interval_s
 
     def sample(self) -> dict[str, float]:

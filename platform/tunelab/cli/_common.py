@@ -8,6 +8,7 @@ import sys
 
 EXIT_USAGE = 2  # bad input: spec, flags, names; nothing was started
 EXIT_NO_RESULT = 1  # the sweep ran but no trial finished; a promotion was refused
+EXIT_DIVERGED = 1  # `sweep --check-against`: the rerun differs from the sweep it checks
 EXIT_INTERRUPTED = 130  # Ctrl-C
 EXIT_TERMINATED = 143  # SIGTERM (a preemption, `kill`)
 

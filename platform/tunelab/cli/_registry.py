@@ -36,6 +36,13 @@ def add_commands(commands: Any) -> None:
         action="store_true",
         help="retrain the trial and require the same metric (to 1e-6 relative)",
     )
+    promote.add_argument(
+        "--pick",
+        metavar="RULE",
+        help="a multi-objective sweep: the trial of its feasible Pareto front best by one "
+        "objective, 'max val_accuracy' or 'min latency_ms' (default: its best by the first); "
+        "kept in the registry's history",
+    )
     promote.add_argument("--force", action="store_true", help="promote whatever the gates say")
     promote.add_argument("--reason", help="why (required with --force); kept in the registry")
     promote.add_argument("--tracking-uri", help=TRACKING_HELP)
@@ -97,6 +104,7 @@ def run_promote(args: argparse.Namespace) -> int:
         require_reproducible=args.require_reproducible,
         force=args.force,
         reason=args.reason,
+        pick=args.pick,
         tracking_uri=args.tracking_uri,
         trust_code=args.trust_code,
         progress=lambda line: print(line, file=sys.stderr),

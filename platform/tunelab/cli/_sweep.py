@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 import tunelab
 from tunelab import env
 from tunelab.cli._common import (
+    EXIT_DIVERGED,
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
     EXIT_TERMINATED,
@@ -36,6 +37,13 @@ def add_commands(commands: Any) -> None:
         "--extend",
         metavar="SWEEP",
         help="add --trials N trials to a finished sweep: same parent run, same study",
+    )
+    sweep.add_argument(
+        "--check-against",
+        metavar="SWEEP",
+        help="run a finished sweep's recorded spec again as a new sweep and report where the "
+        "two first differ (a config, where a trial stopped, a value, the best): exit 0 if "
+        "they are the same sweep, 1 if not",
     )
     sweep.add_argument("--trials", type=integer, help="overrides budget.trials")
     sweep.add_argument("--max-epochs", type=integer, help="overrides budget.max_epochs")
@@ -133,6 +141,8 @@ def add_metrics_port(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.check_against is not None:
+        return run_check(args)
     result = tunelab.sweep(
         args.spec,
         trials=args.trials,
@@ -156,6 +166,45 @@ def run(args: argparse.Namespace) -> int:
     return print_result(args, result, args.name)
 
 
+def run_check(args: argparse.Namespace) -> int:
+    """`tunelab sweep --check-against SWEEP`: the rerun as a sweep prints, then the check."""
+    given = {
+        "SPEC": args.spec,
+        "--extend": args.extend,
+        "--trials": args.trials,
+        "--max-epochs": args.max_epochs,
+        "--concurrency": args.concurrency,
+        "--seed": args.seed,
+        "--max-retries": args.max_retries,
+        "--warm-start": args.warm_start,
+        "--resume": args.resume or None,
+    }
+    extra = [flag for flag, value in given.items() if value is not None]
+    if extra:
+        raise tunelab.TunelabError(
+            f"--check-against runs the sweep's own spec as it ran: drop {', '.join(extra)}"
+        )
+    check = tunelab.check_sweep(
+        args.check_against,
+        name=args.name,
+        address=args.address,
+        tracking_uri=args.tracking_uri,
+        results_dir=args.results_dir,
+        database_uri=args.database_uri,
+        metrics_port=args.metrics_port,
+        live=not args.json,
+        debug=args.debug,
+        trust_code=args.trust_code,
+    )
+    status = print_result(args, check.result, args.name or "", check=check.as_json())
+    if check.caveat is not None:
+        print(f"note: {args.check_against}: {check.caveat}", file=sys.stderr)
+    print(check.describe(), file=sys.stdout if check.reproduced else sys.stderr)
+    if status != 0:
+        return status
+    return 0 if check.reproduced else EXIT_DIVERGED
+
+
 def run_resume(args: argparse.Namespace) -> int:
     result = tunelab.resume(
         args.sweep,
@@ -171,9 +220,15 @@ def run_resume(args: argparse.Namespace) -> int:
     return print_result(args, result, args.sweep)
 
 
-def print_result(args: argparse.Namespace, result: SweepResult | None, name: str = "") -> int:
+def print_result(
+    args: argparse.Namespace,
+    result: SweepResult | None,
+    name: str = "",
+    check: dict[str, Any] | None = None,
+) -> int:
     """What a sweep did, as `tunelab sweep` and `tunelab resume` print it; the exit status.
-    None: the sweep `name` had finished before (a resume with nothing to do)."""
+    None: the sweep `name` had finished before (a resume with nothing to do). `check`: what
+    --check-against found, in the JSON line."""
     if result is None:
         print(f"sweep {name} is finished: nothing to resume")
         return 0
@@ -226,7 +281,8 @@ def print_result(args: argparse.Namespace, result: SweepResult | None, name: str
             file=out,
         )
     if args.json:
-        print(json.dumps(result.as_json(), sort_keys=True), file=out)
+        line = result.as_json() | ({"check": check} if check is not None else {})
+        print(json.dumps(line, sort_keys=True), file=out)
     if result.terminated:
         return EXIT_TERMINATED
     if result.interrupted:

@@ -5,7 +5,7 @@ models a user loads and inspects afterwards. Every decision is recorded in the r
 from __future__ import annotations
 
 from tunelab.promotion._evaluation import data_fingerprint, evaluate_on_test, metric_on_test_split
-from tunelab.promotion._gates import Gate, beats_champion, interpretable, reproducible
+from tunelab.promotion._gates import Gate, beats_champion, feasible, interpretable, reproducible
 from tunelab.promotion._models import (
     ModelHistory,
     VersionInfo,
@@ -16,6 +16,7 @@ from tunelab.promotion._models import (
 from tunelab.promotion._promote import (
     Decision,
     code_version,
+    picked,
     promote,
     rollback,
 )
@@ -32,10 +33,12 @@ __all__ = [
     "code_version",
     "data_fingerprint",
     "evaluate_on_test",
+    "feasible",
     "interpretable",
     "load_model",
     "metric_on_test_split",
     "model_history",
+    "picked",
     "promote",
     "reproduce",
     "reproducible",

@@ -3,9 +3,11 @@ numbers and facts already measured, so each is tested without a registry or a mo
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from tunelab.spec import Bound, violations
 from tunelab.tracking import CHAMPION
 
 if TYPE_CHECKING:
@@ -71,3 +73,21 @@ def interpretable(sanity: str | None) -> Gate:
         sanity == "passed",
         f"the trial's report sanity checks {sanity}",
     )
+
+
+def feasible(constraints: Mapping[str, Bound], values: Mapping[str, float]) -> Gate:
+    """The challenger's last values keep to every constraint of its sweep's spec (the values
+    its logged model was checkpointed with); None: the spec has none."""
+    if not constraints:
+        return Gate("feasible", None, "the sweep has no constraints")
+    broken = violations(constraints, values)
+    if not broken:
+        kept = "; ".join(b.describe(m) for m, b in constraints.items())
+        return Gate("feasible", True, f"within its constraints: {kept}")
+    details = [
+        f"{metric} {values[metric]:.6g} breaks {constraints[metric].describe(metric)}"
+        if metric in values
+        else f"{metric} was never reported ({constraints[metric].describe(metric)})"
+        for metric in sorted(broken)
+    ]
+    return Gate("feasible", False, "; ".join(details))

@@ -17,7 +17,13 @@ from typing import TYPE_CHECKING, Any
 from tunelab import tracking
 from tunelab.errors import NotFoundError, TunelabError
 from tunelab.plugins import stored_code
-from tunelab.promotion._gates import Gate, beats_champion, interpretable, reproducible
+from tunelab.promotion._gates import (
+    Gate,
+    beats_champion,
+    feasible,
+    interpretable,
+    reproducible,
+)
 from tunelab.tracking import CHALLENGER, CHAMPION
 from tunelab.tracking.tags import (
     TAG_CODE_VERSION,
@@ -70,14 +76,18 @@ def promote(
     require_reproducible: bool = False,
     force: bool = False,
     reason: str | None = None,
+    pick: str | None = None,
     tracking_uri: str | None = None,
     progress: Callable[[str], None] = lambda _: None,
     trust_code: bool = False,
 ) -> Decision:
     """Register the sweep's best trial as a new version of `model_name` (alias `challenger`),
     score it and the current champion on the test split, and make it the `champion` when every
-    gate passes (or with `force` and a `reason`). The decision is recorded on the version and in
-    the model's history either way; `progress` is told each step."""
+    gate passes (or with `force` and a `reason`). A multi-objective sweep's challenger is, with
+    `pick` ("max val_accuracy", "min latency_ms"), the trial of its feasible Pareto front best
+    by that objective; without, its best trial by the first objective. The decision (and the
+    rule) is recorded on the version and in the model's history either way; `progress` is told
+    each step."""
     with stored_code(refused=not trust_code):  # the stored spec names code: see plugins
         return _promote(
             sweep,
@@ -86,6 +96,7 @@ def promote(
             require_reproducible=require_reproducible,
             force=force,
             reason=reason,
+            pick=pick,
             tracking_uri=tracking_uri,
             progress=progress,
         )
@@ -99,6 +110,7 @@ def _promote(
     require_reproducible: bool,
     force: bool,
     reason: str | None,
+    pick: str | None,
     tracking_uri: str | None,
     progress: Callable[[str], None],
 ) -> Decision:
@@ -120,12 +132,13 @@ def _promote(
     with tempfile.TemporaryDirectory(prefix="tunelab-promote-") as scratch:
         folder = Path(scratch)
         summary = tracking.sweep_summary(client, parent, folder)
-        best = summary.get("best")
+        best = summary.get("best") if pick is None else picked(summary, pick, sweep)
         if not best or not best.get("run_id"):
             raise NotFoundError(f"sweep {sweep!r} has no best trial to promote")
         run = tracking.get_run(client, best["run_id"])
         loaded = tracking.trial_spec(client, run, folder, parent)
         metric, mode = loaded.spec.metric, loaded.spec.mode
+        best = {**best, "metric": best.get("metric", run.data.metrics.get(metric))}
         test_name = metric_on_test_split(metric)
         data = load_data(loaded)
         # Its files as the sweep logged them, or refused; the version keeps the same digest.
@@ -176,6 +189,7 @@ def _promote(
             ),
             reproducible(reproduction),
             interpretable(run.data.tags.get(TAG_REPORT_SANITY)),
+            feasible(loaded.spec.constraints, run.data.metrics),
         ]
     passed = all(g.passed is not False for g in gates)
     action = "promote" if passed else ("force" if force else "refuse")
@@ -201,6 +215,7 @@ def _promote(
         "trial": best["trial"],
         "run_id": run.info.run_id,
         "gates": {g.name: {"passed": g.passed, "detail": g.detail} for g in gates},
+        **({"pick": pick} if pick is not None else {}),
         "user": facts[TAG_USER],
         "time": now(),
         **_reason(reason, key="reason"),
@@ -212,6 +227,31 @@ def _promote(
     tracking.tag_version(client, model_name, number, version_tags)
     tracking.append_event(client, model_name, record)
     return decision
+
+
+def picked(summary: dict[str, Any], pick: str, sweep: str) -> dict[str, Any]:
+    """The entry of a multi-objective sweep's feasible Pareto front that `pick` ("max METRIC"
+    or "min METRIC", METRIC one of its objectives) chooses; a tie goes to the front's order."""
+    words = pick.split()
+    if len(words) != 2 or words[0] not in ("max", "min"):
+        raise TunelabError(f"--pick takes 'max METRIC' or 'min METRIC', got {pick!r}")
+    direction, metric = words
+    front = summary.get("pareto_front")
+    if front is None:
+        raise TunelabError(
+            f"--pick chooses among a multi-objective sweep's Pareto front; sweep {sweep!r} "
+            "has one metric: its best trial is the challenger"
+        )
+    objectives = sorted({m for entry in front for m in entry.get("values", {})})
+    if front and metric not in objectives:
+        raise TunelabError(
+            f"--pick: {metric!r} is not an objective of sweep {sweep!r}; its objectives: "
+            f"{', '.join(objectives)}"
+        )
+    if not front:
+        raise NotFoundError(f"sweep {sweep!r} has no feasible trial on its Pareto front to pick")
+    sign = 1.0 if direction == "max" else -1.0
+    return max(front, key=lambda entry: sign * float(entry["values"][metric]))
 
 
 def rollback(

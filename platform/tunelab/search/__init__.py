@@ -5,7 +5,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tunelab.search._samplers import make_sampler, tpe_settings
+from tunelab.search._samplers import (
+    constraint_values,
+    make_sampler,
+    tpe_settings,
+)
 from tunelab.search._space import SEED_KEY, DefineByRun, define_by_run, is_active, sampling_order
 from tunelab.search._storage import (
     JOURNAL_FILE,
@@ -38,6 +42,7 @@ __all__ = [
     "STUDY_SCHEMA",
     "DefineByRun",
     "WarmStart",
+    "constraint_values",
     "contains",
     "define_by_run",
     "distribution",

@@ -3,10 +3,12 @@ benchmarks/README.md)."""
 
 from __future__ import annotations
 
+import math
 import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from tunelab.spec import SweepSpec
+from tunelab.spec import Bound, SweepSpec
 
 if TYPE_CHECKING:
     import optuna
@@ -50,3 +52,21 @@ def make_sampler(spec: SweepSpec, seed: int | None = None) -> optuna.samplers.Ba
     if name == "qmc":
         return optuna.samplers.QMCSampler(seed=seed, warn_independent_sampling=False)
     raise ValueError(f"unknown sampler {name!r}")  # unreachable: the spec schema limits the names
+
+
+def constraint_values(
+    constraints: Mapping[str, Bound], values: Mapping[str, Any]
+) -> dict[str, float]:
+    """How far `values` are outside each constraint (> 0), or inside (<= 0), by metric: what
+    the searcher sets on a trial (Optuna's `Trial.set_constraint`) before it is told, and the
+    samplers that learn constraints (tpe, nsga2, gp) read. A metric not reported counts as far
+    outside (a large number: Optuna takes no infinity)."""
+    out = {}
+    for metric, bound in constraints.items():
+        value = values.get(metric)
+        ok = isinstance(value, int | float) and math.isfinite(value)
+        out[metric] = bound.violation(float(value)) if ok else MISSING_VIOLATION  # type: ignore[arg-type]
+    return out
+
+
+MISSING_VIOLATION = 1e12

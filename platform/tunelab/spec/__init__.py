@@ -29,6 +29,7 @@ from tunelab.spec._schema import (
     MAX_FUSION,
     SAMPLERS,
     SCHEDULERS,
+    Bound,
     Budget,
     CategoricalParam,
     Checkpoints,
@@ -42,6 +43,7 @@ from tunelab.spec._schema import (
     Scheduler,
     Searcher,
     SweepSpec,
+    violations,
 )
 
 __all__ = [
@@ -52,6 +54,7 @@ __all__ = [
     "PBT_RESAMPLE_PROBABILITY",
     "SAMPLERS",
     "SCHEDULERS",
+    "Bound",
     "Budget",
     "CategoricalParam",
     "Checkpoints",
@@ -80,4 +83,5 @@ __all__ = [
     "resolve_model",
     "spec_from_mapping",
     "spec_to_mapping",
+    "violations",
 ]

@@ -114,6 +114,7 @@ def check_compatible(
         if spec.objectives
         else [(("metric",), spec.metric)]
     )
+    named += [(("constraints", metric), metric) for metric in spec.constraints]
     for where, metric in named:
         if metric not in reported:
             raise loaded.locate(
@@ -176,16 +177,26 @@ def check_spec(loaded: LoadedSpec) -> None:
     _check_conditions(loaded)
 
     scheduler = spec.scheduler
-    if spec.objectives and scheduler.type != "fifo":
+    if spec.objectives and scheduler.type not in ("asha", "fifo"):
         raise loaded.locate(
             ("scheduler",),
-            f"a multi-objective sweep runs every trial to the end: {scheduler.type} would stop "
-            "trials by the first objective alone; use scheduler fifo (the default here)",
+            f"{scheduler.type} would stop trials by the first objective alone; a multi-objective "
+            "sweep takes asha (by non-dominated sorting, the default) or fifo",
+        )
+    if spec.objectives and scheduler.type == "asha" and (scheduler.brackets or 1) > 1:
+        raise loaded.locate(
+            ref_path(loaded, "scheduler", "brackets"),
+            "a multi-objective sweep's asha has one bracket",
         )
     if spec.objectives and spec.searcher.sampler == "cmaes":
         raise loaded.locate(
             ("searcher",),
             "cmaes optimises one objective; for several use tpe, nsga2, gp or random",
+        )
+    if spec.constraints and spec.searcher.sampler == "cmaes":
+        raise loaded.locate(
+            ("searcher",),
+            "cmaes cannot learn constraints; use tpe, nsga2 or gp (random and qmc need none)",
         )
     searcher = spec.searcher
     if searcher.sampler != "tpe":

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -338,14 +339,59 @@ class Fusion(_Strict):
         return self.size
 
 
+def violations(constraints: Mapping[str, Bound], values: Mapping[str, float]) -> dict[str, float]:
+    """The constraints `values` break, by metric: how far (> 0). A metric with no value (or
+    NaN) breaks its constraint infinitely far."""
+    out = {}
+    for metric, bound in constraints.items():
+        value = values.get(metric)
+        far = math.inf if value is None or math.isnan(value) else bound.violation(value)
+        if far > 0:
+            out[metric] = far
+    return out
+
+
 class Objective(_Strict):
     metric: str
     mode: Literal["max", "min"]
 
 
+class Bound(_Strict):
+    """A constraint on a metric's value: at least `min`, at most `max` (either or both)."""
+
+    min: float | None = None
+    max: float | None = None
+
+    @field_validator("min", "max")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not math.isfinite(value):
+            raise ValueError(f"must be a finite number, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _range(self) -> Bound:
+        if self.min is None and self.max is None:
+            raise ValueError("give min, max or both")
+        if self.min is not None and self.max is not None and self.min > self.max:
+            raise ValueError(f"is empty: min {self.min:g} is above max {self.max:g}")
+        return self
+
+    def violation(self, value: float) -> float:
+        """How far `value` is outside the bound (> 0), or inside it (<= 0): Optuna's form."""
+        below = self.min - value if self.min is not None else -math.inf
+        above = value - self.max if self.max is not None else -math.inf
+        return max(below, above)
+
+    def describe(self, metric: str) -> str:
+        if self.min is not None and self.max is not None:
+            return f"{self.min:g} <= {metric} <= {self.max:g}"
+        return f"{metric} >= {self.min:g}" if self.min is not None else f"{metric} <= {self.max:g}"
+
+
 def _objectives_first(data: Any) -> Any:
-    """With `objectives`, the first one is also `metric`/`mode` (what a scheduler and the
-    "best" trial go by), and a sweep that names no scheduler runs every trial to the end."""
+    """With `objectives`, the first one is also `metric`/`mode` (what the "best" trial goes by;
+    ASHA ranks by all of them, see backend/_moasha)."""
     if not isinstance(data, dict) or "objectives" not in data:
         return data
     objectives = data["objectives"]
@@ -355,7 +401,6 @@ def _objectives_first(data: Any) -> Any:
     if isinstance(objectives, list) and objectives and isinstance(objectives[0], dict):
         data.setdefault("metric", objectives[0].get("metric"))
         data.setdefault("mode", objectives[0].get("mode"))
-    data.setdefault("scheduler", "fifo")
     return data
 
 
@@ -368,6 +413,9 @@ class SweepSpec(_Strict):
     mode: Literal["max", "min"]
     # Two or more metrics to optimise at once (multi-objective); instead of metric and mode.
     objectives: list[Objective] = []
+    # Bounds a trial's last values must keep to, by metric: `{latency_ms: {max: 5}}`. A trial
+    # that breaks one is infeasible: ranked after every feasible trial, and the sampler is told.
+    constraints: dict[str, Bound] = {}
     budget: Budget
     searcher: Annotated[Searcher, _shorthand("sampler")] = Searcher()
     scheduler: Annotated[Scheduler, _shorthand("type")] = Scheduler()
@@ -406,6 +454,16 @@ class SweepSpec(_Strict):
             if names.count(name) > 1:
                 raise ValueError(f"lists '{name}' twice")
         return objectives
+
+    @property
+    def kept_metrics(self) -> tuple[str, ...]:
+        """The metrics a trial's last values are kept of: the objectives', the constraints'."""
+        names = [metric for metric, _ in self.targets]
+        return (*names, *(m for m in self.constraints if m not in names))
+
+    def violations(self, values: Mapping[str, float]) -> dict[str, float]:
+        """The constraints `values` break, by metric: how far (> 0)."""
+        return violations(self.constraints, values)
 
     @property
     def targets(self) -> list[tuple[str, str]]:

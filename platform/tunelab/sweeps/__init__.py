@@ -6,6 +6,13 @@ and extending a finished sweep. The backend runs the trials; tracking writes wha
 from __future__ import annotations
 
 from tunelab.sweeps._budget import Budget
+from tunelab.sweeps._check import (
+    Divergence,
+    SweepCheck,
+    first_divergence,
+    prepare_check,
+    rerun_trials,
+)
 from tunelab.sweeps._extend import EarlierTrial, Extension, prepare_extension
 from tunelab.sweeps._heartbeat import HEARTBEAT_S, STALE_S, Heartbeat, is_stale
 from tunelab.sweeps._listing import SweepInfo, close_sweep, list_sweeps, state_of, sweep_exists
@@ -52,6 +59,7 @@ __all__ = [
     "STALE_S",
     "TOP_TRIALS",
     "Budget",
+    "Divergence",
     "EarlierTrial",
     "Extension",
     "Heartbeat",
@@ -59,6 +67,7 @@ __all__ = [
     "Plan",
     "Prepared",
     "Resumption",
+    "SweepCheck",
     "SweepInfo",
     "SweepRecorder",
     "SweepResult",
@@ -68,6 +77,7 @@ __all__ = [
     "close_sweep",
     "default_concurrency",
     "end_tags",
+    "first_divergence",
     "fit_trials",
     "is_better",
     "is_stale",
@@ -78,10 +88,12 @@ __all__ = [
     "model_options",
     "pareto_front",
     "prepare",
+    "prepare_check",
     "prepare_extension",
     "prepare_resume",
     "ranked_trials",
     "release_unbegun",
+    "rerun_trials",
     "reserve_name",
     "results_root",
     "run_sweep",

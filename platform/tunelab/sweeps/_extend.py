@@ -95,7 +95,7 @@ def recorded_trials(client: Any, parent: Any, loaded: LoadedSpec) -> list[Earlie
                 config=tracking.config_of(run.data.params),
                 last_epoch=last[0] if last else None,
                 last_value=last[1] if last else None,
-                last_values={m: metrics[m] for m, _ in spec.targets if m in metrics},
+                last_values={m: metrics[m] for m in spec.kept_metrics if m in metrics},
                 outcome=Outcome(outcome) if outcome in set(Outcome) else None,
                 seconds=max(0.0, (end - run.info.start_time) / 1000),
                 trial_id=run.data.tags.get(TAG_TRIAL_ID, ""),

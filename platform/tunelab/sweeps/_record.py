@@ -14,7 +14,7 @@ from tunelab.spec import FloatParam, IntParam, LoadedSpec, SweepSpec
 from tunelab.sweeps._plan import Plan
 from tunelab.sweeps._ranking import TOP_TRIALS, best_trial, pareto_front, ranked_trials
 from tunelab.sweeps._result import SweepResult
-from tunelab.sweeps._state import SweepState
+from tunelab.sweeps._state import FINISHED, SweepState
 from tunelab.tracking import (
     SWEEP,
     VIEWS_ARTIFACT,
@@ -94,7 +94,7 @@ def record_sweep(
         summary_writer(spec, state, wall_s, final=True, interrupted=interrupted),
     )
     if spec.objectives:  # the trade-offs are tagged on their runs, and listed in the summary
-        for trial_id in pareto_front(state, spec.targets):
+        for trial_id in pareto_front(state, spec.targets, spec.constraints):
             writer.set_tags(trial_id, {TAG_PARETO: "true"})
     writer.call(
         "draw the sweep's views",
@@ -120,7 +120,7 @@ def record_sweep(
     pending = writer.pending()
     if pending is None:
         template.cleanup()  # (else the kept model upload still needs its folder)
-    best_id = best_trial(state, spec.mode)
+    best_id = best_trial(state, spec.mode, spec.constraints)
     best = None
     if best_id is not None:
         record = state.trials[best_id]
@@ -130,6 +130,8 @@ def record_sweep(
             "config": record.config,
             "run_id": writer.run_id(best_id),
         }
+        if spec.constraints:
+            best["feasible"] = not spec.violations(record.last_values)
     return SweepResult(
         sweep=plan.name,
         experiment=spec.experiment,
@@ -148,7 +150,7 @@ def record_sweep(
         pending_writes=pending,
         budget_reached=state.budget_reached,
         stuck=state.stuck,
-        trial_rows=trial_rows(state, writer, spec.targets),
+        trial_rows=trial_rows(state, writer, spec),
         view=view.key if view.saved else None,
     )
 
@@ -162,19 +164,22 @@ def summary_writer(
 
     def entry(trial_id: str, **values: Any) -> dict[str, Any]:
         record = state.trials[trial_id]
+        if spec.constraints:  # which constraints it breaks, if any
+            broken = spec.violations(record.last_values)
+            values.update(feasible=not broken, broken_constraints=sorted(broken))
         return {"trial": record.name, **values, "config": record.config, "key": trial_id}
 
-    best_id = best_trial(state, spec.mode)
+    best_id = best_trial(state, spec.mode, spec.constraints)
     best = None if best_id is None else entry(best_id, metric=state.trials[best_id].last_value)
     top = [
         entry(t, metric=state.trials[t].last_value, outcome=str(state.trials[t].outcome))
-        for t in ranked_trials(state, spec.mode)[:TOP_TRIALS]
+        for t in ranked_trials(state, spec.mode, spec.constraints)[:TOP_TRIALS]
     ]
     front = None
     if spec.objectives:
         front = [
             entry(t, values={m: state.trials[t].last_values[m] for m, _ in spec.targets})
-            for t in pareto_front(state, spec.targets)
+            for t in pareto_front(state, spec.targets, spec.constraints)
         ]
     trial_hours = state.trial_hours()
     return parent_summary_writer(
@@ -194,11 +199,9 @@ def summary_writer(
     )
 
 
-def trial_rows(
-    state: SweepState, writer: TrackingWriter, targets: list[tuple[str, str]]
-) -> list[dict[str, Any]]:
-    """Each trial as a flat row: what it did, then its config (a hyperparameter whose name is
-    taken by a column comes as `config.NAME`)."""
+def trial_rows(state: SweepState, writer: TrackingWriter, spec: SweepSpec) -> list[dict[str, Any]]:
+    """Each trial as a flat row: what it did (under constraints, whether it is feasible), then
+    its config (a hyperparameter whose name is taken by a column comes as `config.NAME`)."""
     rows = []
     for trial_id, record in state.trials.items():
         row: dict[str, Any] = {
@@ -206,8 +209,13 @@ def trial_rows(
             "outcome": record.outcome.value if record.outcome is not None else None,
             "epochs": record.last_epoch,
         }
-        for index, (metric, _) in enumerate(targets):
+        for index, (metric, _) in enumerate(spec.targets):
             row[metric] = record.last_value if index == 0 else record.last_values.get(metric)
+        for metric in spec.constraints:
+            row.setdefault(metric, record.last_values.get(metric))
+        if spec.constraints:
+            finished = record.outcome in FINISHED
+            row["feasible"] = not spec.violations(record.last_values) if finished else None
         row["seconds"] = round(record.seconds, 3)
         row["run_id"] = writer.run_id(trial_id)
         for key, value in record.config.items():

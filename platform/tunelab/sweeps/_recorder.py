@@ -11,13 +11,15 @@ from typing import TYPE_CHECKING, Any
 
 from tunelab.backend import FUSION_KEY, RESUME_KEY, SCHEDULE_PREFIX
 from tunelab.spec import SweepSpec
-from tunelab.sweeps._ranking import is_better, ranked_trials
+from tunelab.sweeps._ranking import best_trial, ranked_trials
 from tunelab.sweeps._state import (
+    FINISHED,
     RUN_STATUS,
     Outcome,
     SweepState,
     TrialRecord,
     end_tags,
+    feasibility_tags,
     trial_outcome,
     waiting_for,
 )
@@ -84,7 +86,7 @@ class SweepRecorder:
         self.keep_model, self.keep_models = keep_model, keep_models
         # Called once a trial's end is recorded (its model logged first): the summary so far.
         self.on_trial_end = on_trial_end
-        self.best: float | None = None  # the best metric reported so far, for the board
+        self.best: float | None = None  # the best trial's metric, for the board and metrics
         self.metrics = metrics  # what Prometheus sees of the sweep (see dashboards/)
         self.exploits: dict[str, dict[str, Any]] = {}  # told before the result they follow
 
@@ -160,14 +162,8 @@ class SweepRecorder:
         self._record_values(
             trial_id, record, result.epoch, result.values, self.metric_names, result.timestamp_ms
         )
-        if record.last_value is not None and is_better(
-            record.last_value, self.best, self.spec.mode
-        ):
-            self.best = record.last_value
-            if self.metrics is not None:
-                self.metrics.best(self.best)
         if self.board is not None:
-            self.board.result(trial_id, result.epoch, record.last_value, self.best)
+            self.board.result(trial_id, result.epoch, record.last_value)
         exploit = self.exploits.pop(trial_id, None)
         if exploit is not None:
             self.trial_exploited(trial_id, **exploit)
@@ -184,7 +180,7 @@ class SweepRecorder:
         record.last_epoch = epoch
         value = values.get(self.spec.metric)
         record.last_value = float(value) if isinstance(value, int | float) else None
-        for metric, _ in self.spec.targets:
+        for metric in self.spec.kept_metrics:
             if isinstance(values.get(metric), int | float):
                 record.last_values[metric] = float(values[metric])
         logged = metrics_of(values, names)
@@ -297,7 +293,7 @@ class SweepRecorder:
     def keep_if_top(self, trial_id: str) -> None:
         """Log the trial's model if it ranks among the best (from its latest checkpoint)."""
         record = self.state.trials[trial_id]
-        top = ranked_trials(self.state, self.spec.mode)[: self.keep_models]
+        top = ranked_trials(self.state, self.spec.mode, self.spec.constraints)[: self.keep_models]
         if self.keep_model is not None and record.checkpoint is not None and trial_id in top:
             self.keep_model(trial_id, record.checkpoint)
 
@@ -339,8 +335,17 @@ class SweepRecorder:
         record.outcome = outcome
         record.ended = time.time()
         tags = {**end_tags(outcome, error), **(extra_tags or {})}
+        broken = self.spec.violations(record.last_values) if outcome in FINISHED else {}
+        if self.spec.constraints and outcome in FINISHED:
+            tags.update(feasibility_tags(broken))
         self.writer.end_run(trial_id, RUN_STATUS[outcome], tags)
+        # The best is the best trial's: its last epoch's value, whose checkpoint is its model,
+        # feasible first (as the summary, the tags and `promote` have it).
+        best_id = best_trial(self.state, self.spec.mode, self.spec.constraints)
+        self.best = self.state.trials[best_id].last_value if best_id is not None else None
         if self.metrics is not None:
             self.metrics.trial_ended(outcome.value, record.seconds)
+            if self.best is not None:
+                self.metrics.best(self.best)
         if self.board is not None:
-            self.board.ended(trial_id, outcome.value)
+            self.board.ended(trial_id, outcome.value, self.best, tuple(sorted(broken)))

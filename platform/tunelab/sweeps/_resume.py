@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from tunelab import tracking
-from tunelab.backend import Continued
+from tunelab.backend import Continued, EarlierResults
 from tunelab.errors import TunelabError
 from tunelab.search import SEED_KEY
 from tunelab.spec import LoadedSpec
@@ -39,10 +39,22 @@ class Resumption:
     seed: int = 0  # the sweep's seed: a trial's seed minus it is its Optuna trial's number
     study_trials: int = 0  # trials in its Optuna study, once `settled`
     max_epochs: int = 0
+    # By trial name: its objectives' and constraints' values at each epoch, for ASHA's rungs.
+    epochs: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
 
     def number_of(self, trial: EarlierTrial) -> int:
         """The trial's Optuna trial: its seed is the sweep's seed plus that trial's number."""
         return int(trial.config.get(SEED_KEY, self.seed)) - self.seed
+
+    def earlier_results(self) -> list[EarlierResults]:
+        """Every trial as ASHA had seen it (those that go on, marked so)."""
+        going_on = {t.name for t in self.going_on()}
+        return [
+            EarlierResults(
+                t.name, self.number_of(t), self.epochs.get(t.name, {}), t.name in going_on
+            )
+            for t in self.trials
+        ]
 
     def going_on(self) -> list[EarlierTrial]:
         """The trials that had not ended (or were stopped by Ctrl-C): they go on first."""
@@ -114,19 +126,27 @@ def prepare_resume(
         except TunelabError:
             summary = {}  # killed before any trial ended
     number = 1 + sum(1 for key in parent.data.params if key.startswith("resumed_"))
+    trials = [
+        recovered(client, trial, results_root(results_dir) / sweep / trial.name, loaded)
+        if trial.outcome in (None, Outcome.KILLED)
+        else trial
+        for trial in recorded_trials(client, parent, loaded)
+    ]
+    # ASHA's rungs held each trial's results: they are read back, so a rung judges the trials
+    # to come against every trial, as it would have.
+    asha = loaded.spec.scheduler.type == "asha"
     return loaded, Resumption(
         sweep=sweep,
         parent_run_id=parent.info.run_id,
         number=number,
-        trials=[
-            recovered(client, trial, results_root(results_dir) / sweep / trial.name, loaded)
-            if trial.outcome in (None, Outcome.KILLED)
-            else trial
-            for trial in recorded_trials(client, parent, loaded)
-        ],
+        trials=trials,
         spent_wall_s=float(summary.get("wall_s", 0.0)),
         seed=loaded.spec.seed,
         max_epochs=loaded.spec.budget.max_epochs,
+        epochs={
+            t.name: tracking.by_epoch(client, t.run_id, loaded.spec.kept_metrics)
+            for t in (trials if asha else [])
+        },
     )
 
 
@@ -158,7 +178,7 @@ def recovered(client: Any, trial: EarlierTrial, folder: Path, loaded: LoadedSpec
         last_value=last.get(loaded.spec.metric, trial.last_value),
         last_values={
             **trial.last_values,
-            **{m: last[m] for m, _ in loaded.spec.targets if m in last},
+            **{m: last[m] for m in loaded.spec.kept_metrics if m in last},
         },
     )
 

@@ -347,6 +347,7 @@ def run_trials(
                 study_storage=study_storage,
                 first_trial=first_trial,
                 continued=resume.continued(plan.folder) if resume is not None else None,
+                earlier=resume.earlier_results() if resume is not None else None,
                 sampler_seed=spec.seed + resume.study_trials if resume is not None else None,
             )
         recorder.end_stopped_by_budget()

@@ -10,7 +10,13 @@ from enum import StrEnum
 from typing import Any
 
 from tunelab.errors import first_line
-from tunelab.tracking.tags import TAG_ERROR, TAG_OUTCOME, TAG_STOPPED_EARLY
+from tunelab.tracking.tags import (
+    TAG_BROKEN,
+    TAG_ERROR,
+    TAG_FEASIBLE,
+    TAG_OUTCOME,
+    TAG_STOPPED_EARLY,
+)
 
 
 class Outcome(StrEnum):
@@ -57,6 +63,15 @@ def end_tags(outcome: Outcome, error: str | None = None) -> dict[str, str]:
     }
     if outcome is Outcome.FAILED:
         tags[TAG_ERROR] = first_line(error or "unknown error")
+    return tags
+
+
+def feasibility_tags(broken: Mapping[str, float]) -> dict[str, str]:
+    """A finished trial's tags under constraints: whether it is feasible and, if not, which
+    constraints its last values break."""
+    tags = {TAG_FEASIBLE: "false" if broken else "true"}
+    if broken:
+        tags[TAG_BROKEN] = ",".join(sorted(broken))
     return tags
 
 

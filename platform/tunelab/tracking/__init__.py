@@ -18,6 +18,7 @@ from tunelab.tracking._integrity import (
 from tunelab.tracking._lookup import (
     all_sweeps,
     all_trials,
+    by_epoch,
     client,
     end_run,
     find_sweep,
@@ -108,6 +109,7 @@ __all__ = [
     "all_sweeps",
     "all_trials",
     "append_event",
+    "by_epoch",
     "check_database",
     "check_tag_values",
     "client",

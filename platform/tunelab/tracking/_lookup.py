@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -216,6 +217,17 @@ def last_metric(client: MlflowClient, run_id: str, metric: str) -> tuple[int, fl
     """(step, value) of a run's metric at its last step, or None if it never logged it."""
     point = last_point(client, run_id, metric)
     return None if point is None else (point[0], point[1])
+
+
+def by_epoch(
+    client: MlflowClient, run_id: str, metrics: Sequence[str]
+) -> dict[int, dict[str, float]]:
+    """A run's `metrics` at each step (epoch) they were logged at."""
+    out: dict[int, dict[str, float]] = {}
+    for metric in metrics:
+        for point in client.get_metric_history(run_id, metric):
+            out.setdefault(int(point.step), {})[metric] = float(point.value)
+    return out
 
 
 def last_point(client: MlflowClient, run_id: str, metric: str) -> tuple[int, float, int] | None:

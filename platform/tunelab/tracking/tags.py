@@ -24,6 +24,10 @@ TAG_DATA_SHA256 = "tunelab.data_sha256"
 TAG_OUTCOME = "tunelab.outcome"  # completed, stopped_early, stopped_by_budget, failed, killed
 TAG_ERROR = "tunelab.error"  # a failed trial's error, one line
 TAG_STOPPED_EARLY = "tunelab.stopped_early"
+# Under the spec's constraints, on a finished trial: "true" or "false"; and, when false, the
+# metrics whose constraints its last values break (comma-separated).
+TAG_FEASIBLE = "tunelab.feasible"
+TAG_BROKEN = "tunelab.broken_constraints"
 TAG_RETRIES = "tunelab.retries"  # times the trial was restarted after its worker or node died
 TAG_RETRY_REASON = "tunelab.retry_reason"  # why it was last restarted (node_lost: ...)
 TAG_RESUMED_AT_EPOCH = "tunelab.resumed_at_epoch"  # the first epoch it trained after a restart

@@ -36,6 +36,7 @@ class TrialRow:
     epoch: int = 0
     value: float | None = None
     retries: int = 0
+    broken: tuple[str, ...] = ()  # the constraints it ended outside of
 
 
 class Board:
@@ -63,10 +64,9 @@ class Board:
             row = self.rows.setdefault(trial_id, TrialRow(name))
             row.state = "running"
 
-    def result(self, trial_id: str, epoch: int, value: float | None, best: float | None) -> None:
-        """A trial's latest epoch and metric, and the sweep's best metric so far."""
+    def result(self, trial_id: str, epoch: int, value: float | None) -> None:
+        """A trial's latest epoch and metric."""
         with self._lock:
-            self.best = best
             row = self.rows.get(trial_id)
             if row is None:
                 return
@@ -79,11 +79,16 @@ class Board:
             if row is not None:
                 row.retries = attempt
 
-    def ended(self, trial_id: str, outcome: str) -> None:
+    def ended(
+        self, trial_id: str, outcome: str, best: float | None, broken: tuple[str, ...] = ()
+    ) -> None:
+        """A trial ended (outside the constraints `broken`), and the sweep's best trial's
+        metric now: the value of its last epoch, whose checkpoint is its model."""
         with self._lock:
+            self.best = best
             row = self.rows.get(trial_id)
             if row is not None and row.state == "running":
-                row.state = outcome
+                row.state, row.broken = outcome, broken
                 self.progress.advance(self._task)
 
     def waiting(self, count: int, waiting_for: str) -> None:
@@ -102,7 +107,8 @@ class Board:
                 table.add_row(
                     row.name,
                     f"[{STATE_STYLE.get(row.state, '')}]{row.state}"
-                    + (f" (retry {row.retries})" if row.retries else ""),
+                    + (f" (retry {row.retries})" if row.retries else "")
+                    + (f" [red]infeasible: {', '.join(row.broken)}" if row.broken else ""),
                     f"{row.epoch}/{self.max_epochs}",
                     _fmt(row.value),
                     _fmt(self.best),
