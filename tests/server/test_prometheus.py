@@ -146,14 +146,19 @@ def watched_sweep(
         os.chdir(before)
     assert report.counts["completed"] == 4
 
+    seen: list[Any] = []
+
     def ended_seen() -> bool:  # the sweep's last levels exported by Ray and scraped
-        result = prometheus.api(
-            "query", query='sum(ray_tunelab_trials{sweep="watched", state="completed"})'
-        )["result"]
-        return bool(result) and float(result[0]["value"][1]) == 4
+        result = prometheus.api("query", query='ray_tunelab_trials{sweep="watched"}')["result"]
+        seen[:] = [(r["metric"], r["value"][1]) for r in result]
+        completed = [float(r["value"][1]) for r in result if r["metric"]["state"] == "completed"]
+        return sum(completed) == 4
 
     # Ray exports the driver's gauges every few seconds; a loaded 2-core machine lags
-    prometheus.wait_for("the sweep's 4 completed trials", ended_seen, timeout=180)
+    try:
+        prometheus.wait_for("the sweep's 4 completed trials", ended_seen, timeout=180)
+    except TimeoutError as error:
+        raise TimeoutError(f"{error}; ray_tunelab_trials scraped: {seen}") from None
     return {"name": "watched", "start": started, "end": time.time(), "report": report}
 
 
