@@ -149,7 +149,10 @@ def watched_sweep(
     seen: list[Any] = []
 
     def ended_seen() -> bool:  # the sweep's last levels exported by Ray and scraped
-        result = prometheus.api("query", query='ray_tunelab_trials{sweep="watched"}')["result"]
+        # Ray stops exporting a gauge some seconds after its last set, and the sweep goes on
+        # writing to the tracking server after its last levels: so the last value scraped.
+        query = 'last_over_time(ray_tunelab_trials{sweep="watched"}[10m])'
+        result = prometheus.api("query", query=query)["result"]
         seen[:] = [(r["metric"], r["value"][1]) for r in result]
         completed = [float(r["value"][1]) for r in result if r["metric"]["state"] == "completed"]
         return sum(completed) == 4
@@ -210,15 +213,18 @@ def test_the_sweep_series_say_what_the_sweep_did(
     their 12 epochs counted once, the best the best trial's final value (the one the summary and
     promote go by)."""
 
-    def value(query: str) -> float:
-        [series] = prometheus.api("query", query=query)["result"]
-        return float(series["value"][1])
+    def value(aggregate: str, series: str) -> float:
+        """The aggregate of each series' last scraped value (Ray stops exporting a sweep's
+        series some seconds after their last change)."""
+        query = f"{aggregate}(last_over_time({series}[10m]))"
+        [result] = prometheus.api("query", query=query)["result"]
+        return float(result["value"][1])
 
     sweep = 'sweep="watched"'
-    assert value(f'sum(ray_tunelab_trials{{{sweep}, state="completed"}})') == 4
-    assert value(f'sum(ray_tunelab_trials{{{sweep}, state="running"}})') == 0
-    assert value(f"sum(ray_tunelab_epochs_total{{{sweep}}})") == 4 * 12
-    assert value(f'max(ray_tunelab_budget_spent{{{sweep}, resource="epochs"}})') == 4 * 12
-    assert value(f"sum(ray_tunelab_trial_seconds_count{{{sweep}}})") == 4
+    assert value("sum", f'ray_tunelab_trials{{{sweep}, state="completed"}}') == 4
+    assert value("sum", f'ray_tunelab_trials{{{sweep}, state="running"}}') == 0
+    assert value("sum", f"ray_tunelab_epochs_total{{{sweep}}}") == 4 * 12
+    assert value("max", f'ray_tunelab_budget_spent{{{sweep}, resource="epochs"}}') == 4 * 12
+    assert value("sum", f"ray_tunelab_trial_seconds_count{{{sweep}}}") == 4
     best = watched_sweep["report"].best["metric"]
-    assert value(f"max(ray_tunelab_best{{{sweep}}})") == pytest.approx(best, rel=1e-6)
+    assert value("max", f"ray_tunelab_best{{{sweep}}}") == pytest.approx(best, rel=1e-6)
