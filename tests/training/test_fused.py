@@ -88,10 +88,14 @@ def test_each_member_ends_as_it_would_trained_alone(
     Except, in the CNN, a convolution's bias before batch norm: batch norm subtracts the mean,
     so its true gradient is 0 and what it gets is rounding noise, which Adam scales up to full
     steps. Trained alone on two machines it differs as much. Training depends on it only
-    through rounding (batch norm subtracts it again): the train loss agrees within 1e-5 and
-    every other weight within 1e-4 (measured: 1.1e-5 after 3 epochs). Evaluation depends on it
-    through the running mean that absorbs it: the validation metrics agree within 2e-2
-    (measured: 0.8 %, two of 360 digits).
+    through rounding (batch norm subtracts it again), but that rounding grows about tenfold an
+    epoch, from where it starts on the CPU at hand: measured after 3 epochs, the train loss
+    within 1.3e-5 and every other weight within 1.5e-3 on an AMD EPYC (1e-7 after the first
+    epoch), 1.1e-5 on the machine before; Adam's moments, averages of gradients, within 3.4e-2
+    there. So 1e-4, 1e-2 and 1e-1 here, against train losses apart by 1e-2 and more after one
+    epoch were a member trained with another's settings. Evaluation depends on it through
+    the running mean that absorbs it: the validation metrics agree within 2e-2 (measured:
+    0.8 %, two of 360 digits).
 
     The recurrent families read each digit as 8 rows, 2 layers deep with dropout between them
     (measured: 1.8e-6 for the LSTM)."""
@@ -103,12 +107,15 @@ def test_each_member_ends_as_it_would_trained_alone(
     noise_driven = (
         {"0.bias", "1.running_mean", "4.bias", "5.running_mean"} if model == "cnn" else set()
     )
-    val_tolerance, weight_tolerance = (2e-2, 1e-4) if model == "cnn" else (1e-5, 1e-5)
+    loss_tolerance, val_tolerance, weight_tolerance, moment_tolerance = (
+        (1e-4, 2e-2, 1e-2, 1e-1) if model == "cnn" else (1e-5, 1e-5, 1e-5, 1e-5)
+    )
     for config, run in zip(configs, together, strict=True):
         expected = alone(config, digits, model)
         assert len(run) == len(expected) == EPOCHS
         for (metrics, state), (want_metrics, want_state) in zip(run, expected, strict=True):
-            assert metrics["train_loss"] == pytest.approx(want_metrics["train_loss"], rel=1e-5)
+            want_loss = want_metrics["train_loss"]
+            assert metrics["train_loss"] == pytest.approx(want_loss, rel=loss_tolerance)
             for name in ("val_loss", "val_accuracy"):
                 assert metrics[name] == pytest.approx(want_metrics[name], rel=val_tolerance)
             for name, tensor in want_state["model_state"].items():
@@ -130,7 +137,7 @@ def test_each_member_ends_as_it_would_trained_alone(
             for slot, tensor in slots.items():
                 if index in noisy:
                     continue  # the optimizer's moments of a bias before batch norm (above)
-                assert relative(held["state"][index][slot], tensor) < weight_tolerance, slot
+                assert relative(held["state"][index][slot], tensor) < moment_tolerance, slot
             assert state["config"] == want_state["config"]
     # The members really differ: their own settings made different models.
     first = next(iter(together[0][-1][1]["model_state"]))
