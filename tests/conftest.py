@@ -1,7 +1,9 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
+import signal
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -29,6 +31,24 @@ def reference_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("TUNELAB_CACHE_DIR", None)
     else:
         os.environ["TUNELAB_CACHE_DIR"] = before
+
+
+def kill_machine(pid: int) -> None:
+    """SIGKILL a sweep's driver, its process group and every process under it, as a lost
+    machine goes. Ray runs each worker in a process group of its own: killed with the group
+    alone, a worker trains on for seconds (2.5 s measured) before its raylet's death reaches
+    it, and can finish the trial a test meant to interrupt."""
+    import psutil
+
+    try:
+        family = psutil.Process(pid).children(recursive=True)
+    except psutil.NoSuchProcess:
+        family = []
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+    for process in family:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.kill()
 
 
 def free_port() -> int:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 from mlflow import MlflowClient
+from tests.conftest import kill_machine
 
 TRIALS, EPOCHS = 3, 40  # about 6 s a trial: the server shows one done while the next trains
 SPEC = f"""
@@ -59,7 +59,7 @@ def test_a_killed_server_mode_sweep_resumes_in_the_servers_store_and_study(
             if done and going:
                 break
         time.sleep(0.3)
-    os.killpg(driver.pid, signal.SIGKILL)
+    kill_machine(driver.pid)
     driver.wait(timeout=30)
 
     time.sleep(3.5)  # its heartbeat stops

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from tests.conftest import kill_machine
 from tests.server.conftest import ServerProcess
 
 pytestmark = pytest.mark.e2e
@@ -86,7 +86,7 @@ def test_a_driver_killed_during_an_outage_loses_no_point_and_repeats_none(
             assert driver.poll() is None, driver.communicate()[1][-3000:]
             assert time.monotonic() < deadline, "no epoch was kept during the outage"
             time.sleep(0.2)
-        os.killpg(driver.pid, signal.SIGKILL)
+        kill_machine(driver.pid)
         driver.wait(timeout=30)
         kept = kept_points(spool)
 
@@ -118,5 +118,5 @@ def test_a_driver_killed_during_an_outage_loses_no_point_and_repeats_none(
         assert not spool.exists() and not spool.with_name(spool.name + ".sent").exists()
     finally:
         if driver.poll() is None:
-            os.killpg(driver.pid, signal.SIGKILL)
+            kill_machine(driver.pid)
         server.stop()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from mlflow import MlflowClient
+from tests.conftest import kill_machine
 
 from tunelab.sweeps import is_stale
 
@@ -67,7 +67,7 @@ def test_a_killed_sweeps_finished_trials_can_be_reported_and_promoted(tmp_path: 
                 parents[0].info.run_id, "sweep_summary.json", str(tmp_path)
             )
             summary = json.loads(Path(path).read_text())
-    os.killpg(driver.pid, signal.SIGKILL)
+    kill_machine(driver.pid)
     driver.wait(timeout=30)
 
     parent = client.get_run(parents[0].info.run_id)

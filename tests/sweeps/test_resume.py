@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from typing import Any
 
 import pytest
 from mlflow import MlflowClient
+from tests.conftest import kill_machine
 
 from tunelab.search import optuna_journal
 
@@ -83,7 +83,7 @@ def kill_when(
         if ready(client, trials(client, sweep)):
             break
         time.sleep(0.3)
-    os.killpg(driver.pid, signal.SIGKILL)
+    kill_machine(driver.pid)
     driver.wait(timeout=30)
 
 
@@ -325,7 +325,7 @@ def test_a_sweep_whose_driver_still_beats_is_not_resumed(tmp_path: Path) -> None
             time.sleep(0.3)
         refused = tunelab(["resume", "alive"], tmp_path)
     finally:
-        os.killpg(driver.pid, signal.SIGKILL)
+        kill_machine(driver.pid)
         driver.wait(timeout=30)
     assert refused.returncode == 2
     # It waited for the heartbeat to go stale (a driver killed a moment ago would have let it),
