@@ -91,6 +91,12 @@ def epochs(client: MlflowClient, run: Any) -> list[int]:
     return sorted(m.step for m in client.get_metric_history(run.info.run_id, "val_accuracy"))
 
 
+def checkpoints(folder: Path, sweep: str) -> list[str]:
+    """The checkpoints in the sweep's trial folders (for a failure's message)."""
+    root = folder / "tunelab_results" / sweep
+    return sorted(str(path.relative_to(root)) for path in root.glob("trial-*/checkpoint_*"))
+
+
 def mid_training(client: MlflowClient, runs: list[Any], finished: int) -> bool:
     """`finished` trials completed, and another one has recorded at least 2 epochs."""
     done = [r for r in runs if r.data.tags.get("tunelab.outcome") == "completed"]
@@ -108,6 +114,7 @@ def test_a_killed_sweep_resumes_to_what_an_uninterrupted_one_records(
     kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, finished))
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     before = {r.info.run_name: epochs(client, r) for r in trials(client, sweep)}
+    on_disk = checkpoints(tmp_path, sweep)
 
     time.sleep(3.5)  # three heartbeats missed: its driver is gone
     resumed = tunelab(["resume", sweep, "--json"], tmp_path)
@@ -125,7 +132,12 @@ def test_a_killed_sweep_resumes_to_what_an_uninterrupted_one_records(
     # The trial that was training went on in its own run, from its latest checkpoint: the epoch
     # after the last one recorded, or later where the driver got epochs it died before
     # recording (Ray's results in the trial's folder fill them in, with their own metrics).
-    (going,) = [r for r in runs if r.data.tags.get("tunelab.resumed_at_epoch")]
+    going_on = [r for r in runs if r.data.tags.get("tunelab.resumed_at_epoch")]
+    assert len(going_on) == 1, (
+        f"no single trial went on: epochs recorded at the kill {before}; on disk then {on_disk}; "
+        f"the resume said:\n{resumed.stderr[-2000:]}"
+    )
+    (going,) = going_on
     resumed_at = int(going.data.tags["tunelab.resumed_at_epoch"])
     assert len(before[going.info.run_name]) + 1 <= resumed_at <= EPOCHS
     folder = tmp_path / "tunelab_results" / sweep / going.info.run_name
@@ -155,6 +167,7 @@ def test_a_killed_sweep_resumes_with_every_flag_it_was_started_with(tmp_path: Pa
     flags = ("--trials", "3", "--max-epochs", "6", "--seed", "11", "--concurrency", "1",
              "--max-retries", "2")  # fmt: skip
     kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, 1), spec, flags)
+    on_disk = checkpoints(tmp_path, sweep)
 
     time.sleep(3.5)  # three heartbeats missed: its driver is gone
     resumed = tunelab(["resume", sweep, "--json"], tmp_path)
@@ -165,9 +178,11 @@ def test_a_killed_sweep_resumes_with_every_flag_it_was_started_with(tmp_path: Pa
     client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
     runs = sorted(trials(client, sweep), key=lambda r: r.info.run_name)
     assert [r.info.run_name for r in runs] == ["trial-000", "trial-001", "trial-002"]
-    for number, run in enumerate(runs):
+    seeds = [run.data.params["seed"] for run in runs]
+    for run in runs:
         assert epochs(client, run) == list(range(1, 7)), run.info.run_name
-        assert run.data.params["seed"] == str(11 + number)  # the sweep's seed, plus its number
+    # The sweep's seed, plus the trial's number.
+    assert seeds == ["11", "12", "13"], f"on disk at the kill: {on_disk}; {resumed.stderr[-2000:]}"
 
     from tunelab import tracking
 
