@@ -98,9 +98,17 @@ def checkpoints(folder: Path, sweep: str) -> list[str]:
 
 
 def mid_training(client: MlflowClient, runs: list[Any], finished: int) -> bool:
-    """`finished` trials completed, and another one has recorded at least 2 epochs."""
+    """`finished` trials completed, and another one has recorded at least 2 epochs. (A run
+    is tagged with its outcome a moment before it is ended: a trial that just completed is not
+    the one going.)"""
     done = [r for r in runs if r.data.tags.get("tunelab.outcome") == "completed"]
-    going = [r for r in runs if r.info.status == "RUNNING" and len(epochs(client, r)) >= 2]
+    going = [
+        r
+        for r in runs
+        if r.info.status == "RUNNING"
+        and "tunelab.outcome" not in r.data.tags
+        and len(epochs(client, r)) >= 2
+    ]
     return len(done) == finished and bool(going)
 
 
@@ -168,6 +176,18 @@ def test_a_killed_sweep_resumes_with_every_flag_it_was_started_with(tmp_path: Pa
              "--max-retries", "2")  # fmt: skip
     kill_when(tmp_path, sweep, lambda client, runs: mid_training(client, runs, 1), spec, flags)
     on_disk = checkpoints(tmp_path, sweep)
+    # And lost as it had asked Optuna for the next trial, before that trial's run was created.
+    import optuna
+
+    study = optuna.load_study(
+        study_name=sweep,
+        storage=optuna_journal(tmp_path / "tunelab_results" / sweep / "optuna.journal"),
+    )
+    orphan = study.ask()
+    asked = {
+        "lr": orphan.suggest_float("lr", 1.0e-3, 3.0e-2, log=True),
+        "width": orphan.suggest_int("width", 16, 64),
+    }
 
     time.sleep(3.5)  # three heartbeats missed: its driver is gone
     resumed = tunelab(["resume", sweep, "--json"], tmp_path)
@@ -183,6 +203,11 @@ def test_a_killed_sweep_resumes_with_every_flag_it_was_started_with(tmp_path: Pa
         assert epochs(client, run) == list(range(1, 7)), run.info.run_name
     # The sweep's seed, plus the trial's number.
     assert seeds == ["11", "12", "13"], f"on disk at the kill: {on_disk}; {resumed.stderr[-2000:]}"
+    # The asked trial was run by the first new trial, with its number, seed and parameters.
+    if orphan.number < 3:
+        (taken,) = [run for run in runs if run.data.params["seed"] == str(11 + orphan.number)]
+        assert float(taken.data.params["lr"]) == pytest.approx(asked["lr"])
+        assert int(taken.data.params["width"]) == asked["width"]
 
     from tunelab import tracking
 

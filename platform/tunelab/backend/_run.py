@@ -8,7 +8,7 @@ import contextlib
 import functools
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -62,12 +62,14 @@ def run_trials(
     continued: list[Continued] | None = None,
     earlier: list[EarlierResults] | None = None,
     sampler_seed: int | None = None,
+    asked: Sequence[int] = (),
 ) -> RunEnd:
     """Run the sweep's trials, telling `events` what happens to each. `first_trial` numbers
     the trial names on from an extended or resumed sweep's. `continued` are a resumed sweep's
     trials that had not ended: they run first, each with its Optuna trial, its config and its
     name, from its last checkpoint; `earlier`, every trial of a resumed sweep as ASHA had seen
-    it. After Ctrl-C or SIGTERM, Ray stops gracefully and returns
+    it; `asked`, the Optuna trials its lost driver had asked for but not recorded, which the
+    first new trials take. After Ctrl-C or SIGTERM, Ray stops gracefully and returns
     as usual; the trials it left running never end."""
     continued = continued or []
     env.apply_library_defaults(
@@ -89,6 +91,7 @@ def run_trials(
         max_epochs=spec.budget.max_epochs,
         stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
         continued=continued,
+        asked=asked,
         in_order=(
             (concurrency, spec.budget.trials - len(continued))
             if spec.searcher.reproducible

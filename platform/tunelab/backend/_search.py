@@ -312,6 +312,7 @@ class BudgetedOptunaSearch(OptunaSearch):
         max_epochs: int | None = None,
         stopped_as_pruned: bool = False,
         continued: list[Continued] | None = None,
+        asked: Sequence[int] = (),
         in_order: tuple[int, int] | None = None,
         constraints: Mapping[str, Bound] | None = None,
         **kwargs: Any,
@@ -323,6 +324,9 @@ class BudgetedOptunaSearch(OptunaSearch):
         self.sweep = sweep  # pickled with the experiment: only the name (see _live)
         self.max_epochs, self.stopped_as_pruned = max_epochs, stopped_as_pruned
         self.continued = list(continued or [])
+        # A resumed sweep's Optuna trials that its lost driver asked for, by number: the first
+        # new trials take them (see `_take_asked`).
+        self.asked = list(asked)
         self.told_epochs: dict[str, int] = {}  # the last epoch told Optuna, by trial
         # Reproducible (searcher.reproducible): (trials at once, trials to propose). Trial n is
         # proposed from the results of trials 0 .. n - concurrency exactly, told Optuna in
@@ -498,6 +502,8 @@ class BudgetedOptunaSearch(OptunaSearch):
         if self.continued and trial_id not in self._ot_trials:
             return self._go_on(trial_id, self.continued.pop(0))  # it trains alone
         if groups is None:
+            if self.asked and trial_id not in self._ot_trials:
+                self._take_asked(trial_id, self.asked.pop(0))
             return super().suggest(trial_id)  # type: ignore[no-any-return]
         if groups.remaining <= 0 and groups.carried is None:
             return Searcher.FINISHED
@@ -524,6 +530,20 @@ class BudgetedOptunaSearch(OptunaSearch):
 
     def _rename(self, old: str, new: str) -> None:
         self._ot_trials[new] = self._ot_trials.pop(old)
+
+    def _take_asked(self, trial_id: str, number: int) -> None:
+        """A new trial takes an Optuna trial asked for before a resume and never run: the
+        define-by-run function gets back the parameters it had suggested (Optuna returns a
+        parameter already suggested as it was) and suggests any it had not reached, so the
+        trial has the number, the seed and the name it would have had uninterrupted. (A fused
+        sweep's members share their group's parameters: there such trials are told FAIL at the
+        end, see `fail_abandoned`.)"""
+        import optuna
+
+        study = self._ot_study
+        assert study is not None  # set up by OptunaSearch before any trial starts
+        (frozen,) = study.get_trials(deepcopy=False, states=None)[number : number + 1]
+        self._ot_trials[trial_id] = optuna.trial.Trial(study, frozen._trial_id)
 
     def _go_on(self, trial_id: str, trial: Continued) -> dict[str, Any]:
         """A resumed sweep's trial: its Optuna trial (still RUNNING in the study, never asked

@@ -38,6 +38,9 @@ class Resumption:
     spent_wall_s: float = 0.0  # the wall time its trials had run, from the summary so far
     seed: int = 0  # the sweep's seed: a trial's seed minus it is its Optuna trial's number
     study_trials: int = 0  # trials in its Optuna study, once `settled`
+    # Optuna trials its driver asked for and lost before their runs were recorded, once
+    # `settled`: the first new trials take them, so each trial's number and seed stay its name's.
+    asked: tuple[int, ...] = ()
     max_epochs: int = 0
     # By trial name: its objectives' and constraints' values at each epoch, for ASHA's rungs.
     epochs: dict[str, dict[int, dict[str, float]]] = field(default_factory=dict)
@@ -63,7 +66,9 @@ class Resumption:
     def settled(self, states: dict[int, str]) -> Resumption:
         """This resumption against the study's trial states. A trial whose run did not record
         its end, but whose Optuna trial did (the driver was lost between the two), ended: its
-        outcome is Optuna's, and it does not go on."""
+        outcome is Optuna's, and it does not go on. An Optuna trial still RUNNING that no run
+        recorded was asked for by the lost driver before its trial's run was created: it is
+        `asked`, for a new trial to take."""
         trials = []
         for trial in self.trials:
             state = states.get(self.number_of(trial), "RUNNING")
@@ -75,7 +80,9 @@ class Resumption:
                 }.get(state, Outcome.FAILED)
                 trial = dataclasses.replace(trial, outcome=outcome, settled=True)
             trials.append(trial)
-        return dataclasses.replace(self, trials=trials, study_trials=len(states))
+        recorded = {self.number_of(trial) for trial in self.trials}
+        asked = tuple(n for n, state in sorted(states.items()) if state == "RUNNING" and n not in recorded)
+        return dataclasses.replace(self, trials=trials, study_trials=len(states), asked=asked)
 
     def new_trials(self, budget_trials: int) -> int:
         """How many new trials fill the budget (every trial recorded counts)."""

@@ -349,6 +349,7 @@ def run_trials(
                 continued=resume.continued(plan.folder) if resume is not None else None,
                 earlier=resume.earlier_results() if resume is not None else None,
                 sampler_seed=spec.seed + resume.study_trials if resume is not None else None,
+                asked=resume.asked if resume is not None else (),
             )
         recorder.end_stopped_by_budget()
         # On Ctrl-C or SIGTERM Ray Tune stops gracefully and returns as usual; the trials it left
