@@ -81,7 +81,9 @@ class Resumption:
                 trial = dataclasses.replace(trial, outcome=outcome, settled=True)
             trials.append(trial)
         recorded = {self.number_of(trial) for trial in self.trials}
-        asked = tuple(n for n, state in sorted(states.items()) if state == "RUNNING" and n not in recorded)
+        asked = tuple(
+            n for n, state in sorted(states.items()) if state == "RUNNING" and n not in recorded
+        )
         return dataclasses.replace(self, trials=trials, study_trials=len(states), asked=asked)
 
     def new_trials(self, budget_trials: int) -> int:
