@@ -7,7 +7,8 @@ import functools
 import shutil
 import tempfile
 import warnings
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -58,11 +59,32 @@ class _FolderWriter:
         return folder.record()
 
 
+@contextmanager
+def requirements_as_installed() -> Iterator[None]:
+    """MLflow's model saving without its check that the model's pip requirements match the
+    installed packages. The check maps every installed distribution's files to the modules they
+    hold (`importlib.metadata.packages_distributions`): 1.1 s of the driver's CPU with this
+    project's 70 packages, more in a larger environment, at a sweep's start, where the trials'
+    processes need the two cores. The model's requirements are pinned to the installed versions
+    (`ModelTemplate.prepare`), so it cannot find a mismatch. MLflow has no switch for it; the
+    function is replaced for the length of the save, and a pinned MLflow without it fails here
+    (AttributeError), not silently."""
+    from mlflow.utils import environment
+
+    check = environment.warn_dependency_requirement_mismatches
+    environment.warn_dependency_requirement_mismatches = lambda _requirements: None
+    try:
+        yield
+    finally:
+        environment.warn_dependency_requirement_mismatches = check
+
+
 class ModelTemplate:
     """The best trial's MLflow model, prepared while the sweep runs.
 
-    Saving an MLflow model costs about a second (MLflow checks the requirements against the
-    installed packages), none of it specific to the trial. `prepare` saves the model once, with a
+    Saving an MLflow model costs a second or more, none of it specific to the trial. `prepare`
+    saves the model once (without MLflow's check of its requirements, see
+    `requirements_as_installed`), with a
     placeholder in place of the weights, at the start of the sweep; `logger` then copies the best
     checkpoint in and uploads the folder. The checkpoint file is copied as it is (the model loads
     it with `weights_only=True`), so the driver never imports torch, and the upload goes through
@@ -114,7 +136,7 @@ class ModelTemplate:
         shutil.rmtree(self.path, ignore_errors=True)  # one an earlier run of the sweep left
         placeholder = self.folder / CHECKPOINT_FILE
         placeholder.write_bytes(b"")
-        with warnings.catch_warnings():
+        with warnings.catch_warnings(), requirements_as_installed():
             # MLflow suggests type hints on predict(); the signature above is the schema.
             warnings.simplefilter("ignore", UserWarning)
             mlflow.pyfunc.save_model(
@@ -125,7 +147,8 @@ class ModelTemplate:
                 input_example=None
                 if self.example is None
                 else np.asarray(self.example, np.float32),
-                # Given explicitly: inferring them would load the model in a subprocess.
+                # Given explicitly: inferring them would load the model in a subprocess. Each
+                # is the version installed, read from the package itself.
                 pip_requirements=[
                     f"torch=={_version('torch')}",
                     f"mlflow=={mlflow.__version__}",
