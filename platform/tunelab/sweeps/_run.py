@@ -24,6 +24,7 @@ from tunelab.sweeps._plan import (
     concurrency,
     local_resources,
     make_plan,
+    spare_core,
 )
 from tunelab.sweeps._preflight import Prepared, prepare
 from tunelab.sweeps._ranking import TOP_TRIALS
@@ -93,7 +94,14 @@ def run_sweep(
                 continued = resume
                 loaded = loaded.with_trials(resume.to_run(loaded.spec.budget.trials))
             params = parent_params(loaded, seeded, continued)
-            session = open_tracking(plan, loaded, prepared, params, continued)
+            session = open_tracking(
+                plan,
+                loaded,
+                prepared,
+                params,
+                continued,
+                warm_views=spare_core(loaded.spec, workers, plan.address),
+            )
             with Heartbeat(session.writer):  # from the parent run's creation to the last trial
                 cluster.start()  # Ray in this process starts while the writer reaches the store
                 parent_run_id = session.writer.wait_ready()
@@ -187,10 +195,16 @@ def open_tracking(
     prepared: Prepared,
     params: dict[str, str] | None,
     continued: Extension | Resumption | None = None,
+    *,
+    warm_views: bool = True,
 ) -> Session:
     """Start the writer: it connects and creates the parent run (or reopens an extended or
-    resumed sweep's) while the caller goes on; the model folder is saved and the views'
-    libraries warmed on its thread, while Ray starts."""
+    resumed sweep's) while the caller goes on; the model folder is saved on its thread while Ray
+    starts, and, with `warm_views`, the views' libraries are warmed there too. That warm-up
+    (imports and first drawing, 3-4 s of the driver's CPU) saves about 1.2 s after the last
+    trial, but on a machine whose cores the trials fill it slows their start by more: a 16-trial
+    sweep on 2 cores took 11.4 s without it against 12.7-12.9 s with it (benchmarks/README.md),
+    so it is done only where the machine keeps a core the trials do not take (`spare_core`)."""
     spec = loaded.spec
     if isinstance(continued, Extension):
         params = extension_params(continued, spec.budget.trials)
@@ -223,7 +237,8 @@ def open_tracking(
         folder=plan.folder / MODEL_TEMPLATE_FOLDER,  # an upload kept for the store outlives us
     )
     writer.call("prepare the model folder", lambda _client, _ids: template.prepare(), local=True)
-    writer.call("warm up the views", lambda _client, _ids: _prewarm_views(), local=True)
+    if warm_views:
+        writer.call("warm up the views", lambda _client, _ids: _prewarm_views(), local=True)
     return Session(writer, template)
 
 
