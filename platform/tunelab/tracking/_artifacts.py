@@ -71,8 +71,11 @@ def requirements_as_installed() -> Iterator[None]:
     (AttributeError), not silently."""
     from mlflow.utils import environment
 
+    def unchecked(model_requirements: list[str]) -> None:
+        del model_requirements
+
     check = environment.warn_dependency_requirement_mismatches
-    environment.warn_dependency_requirement_mismatches = lambda _requirements: None
+    environment.warn_dependency_requirement_mismatches = unchecked
     try:
         yield
     finally:
