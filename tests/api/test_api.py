@@ -1,4 +1,4 @@
-"""The Python API as a notebook uses it: the README's session run as it is written, and bad
+"""The Python API as a notebook uses it: docs/api.md's session run as it is written, and bad
 input raised as the one line the command prints."""
 
 from __future__ import annotations
@@ -12,27 +12,26 @@ import pytest
 import tunelab
 from tunelab.errors import DuplicateNameError, PluginError, SpecError
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 
 
-def readme_session() -> str:
-    """The Python blocks of the README's notebook section, in order."""
-    text = README.read_text(encoding="utf-8")
-    section = text.split("## In a notebook", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, flags=re.DOTALL)
-    assert blocks, "the README's notebook section has no Python block"
+def documented_session() -> str:
+    """The Python blocks of docs/api.md, in order."""
+    text = API_DOC.read_text(encoding="utf-8")
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.DOTALL)
+    assert blocks, "docs/api.md has no Python block"
     return "\n".join(blocks)
 
 
 @pytest.mark.e2e
-def test_the_readme_notebook_session_runs_as_written(
+def test_the_documented_notebook_session_runs_as_written(
     ray_session: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)  # MLflow's default store and the results land here
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
     namespace: dict[str, Any] = {"__name__": "notebook"}
     try:
-        exec(compile(readme_session(), str(README), "exec"), namespace)
+        exec(compile(documented_session(), str(API_DOC), "exec"), namespace)
     finally:
         from tunelab.models import architectures
 
