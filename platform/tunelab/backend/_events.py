@@ -27,6 +27,10 @@ FUSION_KEY = "tunelab_fusion"  # {"group": "group-003", "control": ACTOR, "membe
 # In a fused group's result: [[member id, metrics or None, checkpoint folder or None, error or
 # None]], one per member that trained the epoch. (A list: Ray Tune flattens nested dicts.)
 MEMBERS_KEY = "tunelab_members"
+# In each checkpoint's folder: the epoch it holds, read without torch. A checkpoint reaches the
+# trial's folder before the driver logs the result that names it; when the driver dies in
+# between, only this says which epoch it is.
+EPOCH_FILE = "epoch"
 
 
 def resumed_name(trial: Any) -> str | None:

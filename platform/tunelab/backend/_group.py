@@ -14,7 +14,7 @@ from typing import Any
 import ray
 from ray import tune
 
-from tunelab.backend._events import EPOCH_KEY, FUSION_KEY, MEMBERS_KEY, NODE_KEY
+from tunelab.backend._events import EPOCH_FILE, EPOCH_KEY, FUSION_KEY, MEMBERS_KEY, NODE_KEY
 from tunelab.backend._system import SYSTEM_KEY
 from tunelab.data import DataSplits
 from tunelab.errors import error_line
@@ -50,7 +50,6 @@ def train_group(
     go on. A retried group goes on from its last checkpoint with the members it still had."""
     import torch
 
-    from tunelab.backend._trial import EPOCH_FILE
     from tunelab.training import Device, load_checkpoint, save_checkpoint, train_fused
 
     torch.set_num_threads(threads)

@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING
 from tunelab.backend._events import Budget, TrialEvents
 
 if TYPE_CHECKING:
-    from tunelab.backend._fusion import Groups
+    from tunelab.backend._groups import Groups
 
 
 @dataclass(frozen=True)
 class Live:
     events: TrialEvents
     budget: Budget
-    groups: Groups | None = None  # a fused sweep's groups (see _fusion)
+    groups: Groups | None = None  # a fused sweep's groups (see _groups)
 
 
 _LIVE: dict[str, Live] = {}

@@ -27,7 +27,8 @@ from tunelab.backend._events import (
     RunEnd,
     TrialEvents,
 )
-from tunelab.backend._fusion import GroupCallback, Groups, MemberScheduler
+from tunelab.backend._fusion import GroupCallback, MemberScheduler
+from tunelab.backend._groups import Groups
 from tunelab.backend._live import attached
 from tunelab.backend._parallel import WorkersCallback
 from tunelab.backend._retention import RetentionCallback

@@ -37,7 +37,7 @@ from tunelab.search import constraint_values
 from tunelab.spec import Bound, SweepSpec, hyperband_reduction_factor, violations
 
 if TYPE_CHECKING:
-    from tunelab.backend._fusion import Group
+    from tunelab.backend._groups import Group
 
 
 def make_scheduler(

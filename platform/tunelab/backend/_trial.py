@@ -22,6 +22,7 @@ import ray
 from ray import tune
 
 from tunelab.backend._events import (
+    EPOCH_FILE,
     EPOCH_KEY,
     ERROR_KEY,
     EXPLOIT_KEY,
@@ -345,12 +346,6 @@ def reported(folder: Path) -> list[Reported]:
                 checkpoint=kept if kept is not None and (kept / CHECKPOINT_FILE).exists() else None,
             )
     return [by_epoch[epoch] for epoch in sorted(by_epoch)]
-
-
-# In each checkpoint's folder: the epoch it holds, read without torch. A checkpoint reaches the
-# trial's folder before the driver logs the result that names it; when the driver dies in
-# between, only this says which epoch it is.
-EPOCH_FILE = "epoch"
 
 
 def checkpoint_dir_at(folder: Path, epoch: int) -> Path | None:

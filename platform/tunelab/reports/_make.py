@@ -18,10 +18,8 @@ from tunelab.errors import ReportError, TunelabError
 from tunelab.reports._attribution import METHODS
 from tunelab.reports._family import Explanation, Material
 from tunelab.reports._target import Subject
-from tunelab.tracking.tags import TAG_REPORT_SANITY
+from tunelab.tracking.tags import COMPARISON_ARTIFACT, REPORT_ARTIFACT, TAG_REPORT_SANITY
 
-REPORT_ARTIFACTS = "report"  # the folder of the explained run's artifacts
-COMPARISON_ARTIFACTS = "report_comparison"  # on a sweep's parent run, with --top K
 DEFAULT_EXAMPLES = 256
 DEFAULT_OUT = "tunelab_reports"
 # Output folders are named after run ids: nothing else ever becomes part of a path.
@@ -112,7 +110,7 @@ def _make_report(
             if log:
                 verdict = "passed" if explanation.sanity_passed else "failed"
                 tracking.log_folder(
-                    client, subject.run_id, folder, REPORT_ARTIFACTS, {TAG_REPORT_SANITY: verdict}
+                    client, subject.run_id, folder, REPORT_ARTIFACT, {TAG_REPORT_SANITY: verdict}
                 )
                 logged = True
             written.append(
@@ -133,7 +131,7 @@ def _make_report(
             out_root, resolved.parent_run_id, resolved.sweep, written, globals_
         )
         if log:
-            tracking.log_folder(client, resolved.parent_run_id, comparison, COMPARISON_ARTIFACTS)
+            tracking.log_folder(client, resolved.parent_run_id, comparison, COMPARISON_ARTIFACT)
     return ReportOutcome(written, comparison)
 
 

@@ -11,6 +11,7 @@ from tunelab.spec._checks import (
     data_file,
     hyperband_bracket_size,
     hyperband_reduction_factor,
+    load_spec,
     population_interval,
     population_parameters,
     ref_path,
@@ -20,7 +21,6 @@ from tunelab.spec._checks import (
 from tunelab.spec._load import (
     FLAG_KEYS,
     LoadedSpec,
-    load_spec,
     parse_spec,
     spec_from_mapping,
     spec_to_mapping,

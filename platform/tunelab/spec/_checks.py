@@ -6,12 +6,13 @@ import math
 from collections.abc import Mapping
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tunelab.data import Dataset
-from tunelab.errors import NotFoundError, PluginError
+from tunelab.errors import NotFoundError, PluginError, SpecError
 from tunelab.models import ACTIVATION_NAMES, FREEZE_STRATEGIES, INIT_CHOICES, Architecture, Range
 from tunelab.plugins import resolve_architecture, resolve_dataset
+from tunelab.spec._load import LoadedSpec, parse_spec
 from tunelab.spec._schema import CategoricalParam, ConstantParam, FloatParam, IntParam, SweepSpec
 from tunelab.training import (
     OPTIMIZERS,
@@ -21,9 +22,6 @@ from tunelab.training import (
     reported_metrics,
     unfusable,
 )
-
-if TYPE_CHECKING:
-    from tunelab.spec._load import LoadedSpec
 
 # Hyperparameters whose values are names: a typo is caught here, not in a trial.
 NAMED_VALUES: dict[str, tuple[str, ...]] = {
@@ -122,6 +120,19 @@ def check_compatible(
                 f"'{metric}' is never reported by model '{spec.model.name}' on '{data_label}'; "
                 f"it reports: {', '.join(reported)}",
             )
+
+
+def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:
+    """Read, validate and check a spec file (`check_spec`). `overrides` maps flags (`--trials`)
+    to values; None means unset."""
+    source = str(path)
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpecError(f"cannot read spec: {exc.strerror or exc}", source=source) from None
+    loaded = parse_spec(text, source, overrides)
+    check_spec(loaded)
+    return loaded
 
 
 def check_spec(loaded: LoadedSpec) -> None:

@@ -9,7 +9,6 @@ import itertools
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from pydantic import ValidationError
@@ -100,20 +99,6 @@ class LoadedSpec:
         """The same spec with its fused groups' size picked (`fusion: auto`), or unfused."""
         fusion = None if size is None else Fusion(size=size)
         return dataclasses.replace(self, spec=self.spec.model_copy(update={"fusion": fusion}))
-
-
-def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> LoadedSpec:
-    """Read and validate a spec. `overrides` maps flags (`--trials`) to values; None means unset."""
-    from tunelab.spec._checks import check_spec
-
-    source = str(path)
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpecError(f"cannot read spec: {exc.strerror or exc}", source=source) from None
-    loaded = parse_spec(text, source, overrides)
-    check_spec(loaded)
-    return loaded
 
 
 def parse_spec(

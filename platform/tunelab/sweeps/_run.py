@@ -110,7 +110,7 @@ def run_sweep(
                     print(f"tunelab: {pick.describe()}", file=sys.stderr)
                 began = True  # its parent run exists: its name is its for good
                 state = starting_state(session.writer, continued, plan.folder)
-                stop = run_trials(
+                stop = run_recorded(
                     loaded,
                     plan=plan,
                     prepared=prepared,
@@ -287,7 +287,7 @@ def starting_state(
     return state
 
 
-def run_trials(
+def run_recorded(
     loaded: LoadedSpec,
     *,
     plan: Plan,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from tunelab.tracking._artifacts import MODEL_ARTIFACT, ModelTemplate, WriterCall, folder_writer
+from tunelab.tracking._artifacts import ModelTemplate, WriterCall, folder_writer
 from tunelab.tracking._integrity import (
     VerifiedModel,
     fetch_verified_model,
@@ -16,6 +16,7 @@ from tunelab.tracking._integrity import (
     verified_checkpoint,
 )
 from tunelab.tracking._lookup import (
+    RUN_ID,
     all_sweeps,
     all_trials,
     by_epoch,
@@ -68,17 +69,15 @@ from tunelab.tracking._server import (
     ui_command,
     with_schema,
 )
-from tunelab.tracking._sources import RUN_ID, fetch_checkpoint, is_stored, load_source
+from tunelab.tracking._sources import fetch_checkpoint, is_stored, load_source
 from tunelab.tracking._spool import SpoolState
 from tunelab.tracking._summary import (
-    SPEC_ARTIFACT,
-    SUMMARY_ARTIFACT,
-    VIEWS_ARTIFACT,
     parent_summary_writer,
     spec_writer,
 )
 from tunelab.tracking._ui import ViewSaver, experiments_page, sweep_page
 from tunelab.tracking._writer import SWEEP, TrackingWriter, replay_kept
+from tunelab.tracking.tags import MODEL_ARTIFACT, SPEC_ARTIFACT, SUMMARY_ARTIFACT, VIEWS_ARTIFACT
 
 if TYPE_CHECKING:
     # For annotations outside this package: a tracking store's client.

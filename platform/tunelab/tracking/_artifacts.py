@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tunelab import env
-from tunelab.tracking._durable import Durable
+from tunelab.tracking._durable import Durable, kind
+from tunelab.tracking._integrity import folder_digest
+from tunelab.tracking.tags import MODEL_ARTIFACT, TAG_MODEL_SHA256
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
 
     from tunelab.data import DataInfo
 
-MODEL_ARTIFACT = "model"
 WriterCall = Callable[["MlflowClient", Mapping[str, str]], None]
 
 
@@ -173,6 +174,32 @@ class ModelTemplate:
             self._temporary.cleanup()
         else:
             shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@kind("model")
+def _write_kept_model(
+    client: MlflowClient, run_ids: Mapping[str, str], record: Mapping[str, Any]
+) -> None:
+    log_model(client, run_ids[record["key"]], Path(record["template"]), record["checkpoint"])
+
+
+def log_model(client: MlflowClient, run_id: str, template: Path, checkpoint: str | Path) -> None:
+    """Log the prepared model folder `template` in the run, with this checkpoint's weights."""
+    from tunelab.training import CHECKPOINT_FILE
+
+    source = Path(checkpoint)
+    if source.is_dir():
+        source = source / CHECKPOINT_FILE
+    weights = list(template.rglob(CHECKPOINT_FILE))
+    if len(weights) != 1:
+        raise RuntimeError(
+            f"expected one {CHECKPOINT_FILE} in the model folder, found {len(weights)}"
+        )
+    shutil.copyfile(source, weights[0])
+    digest = folder_digest(template)
+    client.log_artifacts(run_id, str(template), MODEL_ARTIFACT)
+    # After the upload: a run with the tag has all of its model's files.
+    client.set_tag(run_id, TAG_MODEL_SHA256, digest)
 
 
 def _version(package: str) -> str:

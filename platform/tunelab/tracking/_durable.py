@@ -6,9 +6,7 @@ in the sweep's folder) and `folder` (files drawn into the sweep's folder, such a
 
 from __future__ import annotations
 
-import shutil
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -30,46 +28,44 @@ class Durable:
         durable_write(self.record())(client, run_ids)
 
 
+# How each kind is written, given the client, the run ids by key and the record. `text` and
+# `folder` are here; `summary` (_summary) and `model` (_artifacts) register themselves when the
+# package loads, so this module imports none of the modules that make its records.
+KindWrite = Callable[["MlflowClient", Mapping[str, str], Mapping[str, Any]], None]
+KINDS: dict[str, KindWrite] = {}
+
+
+def kind(name: str) -> Callable[[KindWrite], KindWrite]:
+    """Register how records of kind `name` are written (a decorator)."""
+
+    def register(write: KindWrite) -> KindWrite:
+        KINDS[name] = write
+        return write
+
+    return register
+
+
 def durable_write(record: Mapping[str, Any]) -> WriteFn:
     """The work a record describes, as a writer call."""
-    kind = record["kind"]
+    write_kind = KINDS.get(record["kind"])
+    if write_kind is None:
+        raise ValueError(f"unknown kind of kept write: {record['kind']!r}")
 
     def write(client: MlflowClient, run_ids: Mapping[str, str]) -> None:
-        if kind == "text":
-            client.log_text(run_ids[record["key"]], record["text"], record["artifact"])
-        elif kind == "summary":
-            from tunelab.tracking._summary import write_summary
-
-            write_summary(client, run_ids, **record["args"])
-        elif kind == "model":
-            log_model(
-                client, run_ids[record["key"]], Path(record["template"]), record["checkpoint"]
-            )
-        elif kind == "folder":
-            client.log_artifacts(record["run_id"], record["folder"], record["under"])
-        else:
-            raise ValueError(f"unknown kind of kept write: {kind!r}")
+        write_kind(client, run_ids, record)
 
     return write
 
 
-def log_model(client: MlflowClient, run_id: str, template: Path, checkpoint: str | Path) -> None:
-    """Log the prepared model folder `template` in the run, with this checkpoint's weights."""
-    from tunelab.tracking._artifacts import MODEL_ARTIFACT
-    from tunelab.tracking._integrity import folder_digest
-    from tunelab.tracking.tags import TAG_MODEL_SHA256
-    from tunelab.training import CHECKPOINT_FILE
+@kind("text")
+def _write_text(
+    client: MlflowClient, run_ids: Mapping[str, str], record: Mapping[str, Any]
+) -> None:
+    client.log_text(run_ids[record["key"]], record["text"], record["artifact"])
 
-    source = Path(checkpoint)
-    if source.is_dir():
-        source = source / CHECKPOINT_FILE
-    weights = list(template.rglob(CHECKPOINT_FILE))
-    if len(weights) != 1:
-        raise RuntimeError(
-            f"expected one {CHECKPOINT_FILE} in the model folder, found {len(weights)}"
-        )
-    shutil.copyfile(source, weights[0])
-    digest = folder_digest(template)
-    client.log_artifacts(run_id, str(template), MODEL_ARTIFACT)
-    # After the upload: a run with the tag has all of its model's files.
-    client.set_tag(run_id, TAG_MODEL_SHA256, digest)
+
+@kind("folder")
+def _write_folder(
+    client: MlflowClient, _run_ids: Mapping[str, str], record: Mapping[str, Any]
+) -> None:
+    client.log_artifacts(record["run_id"], record["folder"], record["under"])

@@ -13,10 +13,8 @@ from typing import TYPE_CHECKING
 
 from tunelab import env
 from tunelab.errors import NotFoundError, SourceError, UnsafeModelError, first_line_of
-from tunelab.tracking._artifacts import MODEL_ARTIFACT
-from tunelab.tracking._lookup import MODEL_URI, model_version
-from tunelab.tracking._sources import RUN_ID
-from tunelab.tracking.tags import TAG_MODEL_SHA256
+from tunelab.tracking._lookup import MODEL_URI, RUN_ID, model_version
+from tunelab.tracking.tags import MODEL_ARTIFACT, TAG_MODEL_SHA256
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 from tunelab import env
 from tunelab.errors import NotFoundError, TrackingError, first_line_of
 from tunelab.tracking._sqlite import creating
-from tunelab.tracking._summary import SPEC_ARTIFACT, SUMMARY_ARTIFACT
 from tunelab.tracking.tags import (
     PARENT_TAG,
     ROLE_SWEEP,
     ROLE_TRIAL,
+    SPEC_ARTIFACT,
+    SUMMARY_ARTIFACT,
     TAG_DATA_SHA256,
     TAG_ROLE,
     TAG_SWEEP,
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 
     from tunelab.spec import LoadedSpec
 
+RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 MODEL_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:@(?P<alias>[^/@]+)|/(?P<version>\d+))$")
 SWEEP_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,249}$")
 

@@ -10,8 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tunelab.errors import NotFoundError, TrackingError, first_line_of
-from tunelab.tracking._artifacts import MODEL_ARTIFACT
-from tunelab.tracking.tags import HISTORY_PREFIX, history_tag
+from tunelab.tracking.tags import HISTORY_PREFIX, MODEL_ARTIFACT, history_tag
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

@@ -4,14 +4,12 @@ folder. The driver resolves it once and hands the weights to trials, which need 
 
 from __future__ import annotations
 
-import re
 import tempfile
 from pathlib import Path
 
 from tunelab.errors import SourceError
+from tunelab.tracking._lookup import RUN_ID
 from tunelab.training import CHECKPOINT_FILE
-
-RUN_ID = re.compile(r"^[0-9a-f]{32}$")
 
 
 def is_stored(ref: str) -> bool:

@@ -8,9 +8,12 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from tunelab.tracking._durable import Durable
+from tunelab.tracking._durable import Durable, kind
 from tunelab.tracking._writer import SWEEP
 from tunelab.tracking.tags import (
+    BEST_CONFIG_ARTIFACT,
+    SPEC_ARTIFACT,
+    SUMMARY_ARTIFACT,
     TAG_BEST_CONFIG,
     TAG_BEST_RUN_ID,
     TAG_BEST_TRIAL,
@@ -19,11 +22,6 @@ from tunelab.tracking.tags import (
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
-
-SPEC_ARTIFACT = "spec.yaml"
-SUMMARY_ARTIFACT = "sweep_summary.json"
-BEST_CONFIG_ARTIFACT = "best_config.json"
-VIEWS_ARTIFACT = "views"  # the folder of the sweep's views on its parent run
 
 
 def spec_writer(spec_text: str) -> Durable:
@@ -63,6 +61,13 @@ def parent_summary_writer(
         at_ms=int(time.time() * 1000),  # the same points however often it is written
     )
     return Durable("summary", args=args)
+
+
+@kind("summary")
+def _write_kept_summary(
+    client: MlflowClient, run_ids: Mapping[str, str], record: Mapping[str, Any]
+) -> None:
+    write_summary(client, run_ids, **record["args"])
 
 
 def write_summary(

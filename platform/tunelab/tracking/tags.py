@@ -6,6 +6,15 @@ from __future__ import annotations
 PREFIX = "tunelab."
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: nests a child run under its parent
 
+# -- artifacts ----------------------------------------------------------------------------------
+SPEC_ARTIFACT = "spec.yaml"  # on the parent run: the sweep as run
+SUMMARY_ARTIFACT = "sweep_summary.json"  # on the parent run, rewritten after every trial
+BEST_CONFIG_ARTIFACT = "best_config.json"  # on the parent run
+VIEWS_ARTIFACT = "views"  # the folder of the sweep's views on its parent run
+MODEL_ARTIFACT = "model"  # a trial's MLflow model, on its run
+REPORT_ARTIFACT = "report"  # the folder of an interpretability report, on the explained run
+COMPARISON_ARTIFACT = "report_comparison"  # on a sweep's parent run: its top K reports compared
+
 # -- runs ---------------------------------------------------------------------------------------
 TAG_ROLE = "tunelab.role"  # ROLE_SWEEP on the parent, ROLE_TRIAL on each child
 ROLE_SWEEP, ROLE_TRIAL = "sweep", "trial"
