@@ -9,7 +9,8 @@ from types import SimpleNamespace
 from typing import Any
 
 from tunelab.backend._live import attached
-from tunelab.backend._search import BudgetedOptunaSearch, ConstraintStopper
+from tunelab.backend._searcher import BudgetedOptunaSearch
+from tunelab.backend._stoppers import ConstraintStopper
 from tunelab.search import define_by_run, make_sampler
 from tunelab.spec import Bound, parse_spec
 

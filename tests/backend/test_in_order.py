@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from tunelab.backend._live import attached
-from tunelab.backend._search import BudgetedOptunaSearch
+from tunelab.backend._searcher import BudgetedOptunaSearch
 from tunelab.search import define_by_run, make_sampler
 from tunelab.spec import parse_spec
 
@@ -133,7 +133,7 @@ def asha_stops(in_order: bool, order: str, trials: int = 12, concurrency: int = 
     a reproducible sweep's searcher has it."""
     from ray.tune.schedulers import TrialScheduler
 
-    from tunelab.backend._search import SeededASHA
+    from tunelab.backend._schedulers import SeededASHA
 
     asha = SeededASHA(
         time_attr="training_iteration",

@@ -9,7 +9,7 @@ from typing import Any
 
 from tunelab.backend import RESUME_KEY, EarlierResults
 from tunelab.backend._moasha import MultiObjectiveASHA
-from tunelab.backend._search import SeededASHA
+from tunelab.backend._schedulers import SeededASHA
 
 EARLIER = [
     EarlierResults(

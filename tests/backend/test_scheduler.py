@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 from ray.tune.schedulers import TrialScheduler
 
-from tunelab.backend._search import make_scheduler
+from tunelab.backend._schedulers import make_scheduler
 from tunelab.spec import parse_spec
 
 SPEC = """

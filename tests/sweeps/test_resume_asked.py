@@ -10,7 +10,7 @@ from types import SimpleNamespace
 import optuna
 
 from tunelab.backend._live import attached
-from tunelab.backend._search import BudgetedOptunaSearch
+from tunelab.backend._searcher import BudgetedOptunaSearch
 from tunelab.search import SEED_KEY, define_by_run, make_sampler
 from tunelab.spec import parse_spec
 from tunelab.sweeps._extend import EarlierTrial

@@ -32,12 +32,9 @@ from tunelab.backend._groups import Groups
 from tunelab.backend._live import attached
 from tunelab.backend._parallel import WorkersCallback
 from tunelab.backend._retention import RetentionCallback
-from tunelab.backend._search import (
-    BudgetedOptunaSearch,
-    BudgetStopper,
-    ConstraintStopper,
-    make_scheduler,
-)
+from tunelab.backend._schedulers import make_scheduler
+from tunelab.backend._searcher import BudgetedOptunaSearch
+from tunelab.backend._stoppers import BudgetStopper, ConstraintStopper
 from tunelab.backend._trial import run_trial
 from tunelab.data import DataSplits
 from tunelab.errors import Terminated
