@@ -72,6 +72,10 @@ class Registry(Generic[T]):
         """Every name, registered or offered by an installed package."""
         return sorted({*self._entries, *self._entry_points()})
 
+    def registered(self) -> list[str]:
+        """The names registered in this process, in the order they were (built-ins first)."""
+        return list(self._entries)
+
     def missing_message(self, name: str) -> str:
         names = self.names()
         available = ", ".join(names) or "(none)"

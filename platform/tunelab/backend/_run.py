@@ -41,7 +41,7 @@ from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
 from tunelab.spec import Bound, SweepSpec, population_interval, population_parameters
-from tunelab.training import COST_METRICS, untrained_metrics
+from tunelab.training import COST_METRICS, trainer_of, untrained_metrics
 
 
 def run_trials(
@@ -102,7 +102,7 @@ def run_trials(
         spec,
         sweep,
         architecture.trainer,
-        untrained_metrics(data) if architecture.trainer == "supervised" else None,
+        untrained_metrics(data) if trainer_of(architecture.trainer).untrained_level else None,
         concurrency,
         earlier or [],
     )

@@ -200,14 +200,17 @@ def run_predict(args: argparse.Namespace) -> int:
     loaded = tunelab.load_model(
         args.model, tracking_uri=args.tracking_uri, trust_code=args.trust_code
     )
+    from tunelab.training import trainer_of
+
     shape = loaded.info.input_shape
-    if loaded.trainer != "gan" and inputs[0].size != int(np.prod(shape)):
+    generates = trainer_of(loaded.trainer).generates
+    if not generates and inputs[0].size != int(np.prod(shape)):
         raise TunelabError(
             f"{args.file}: each example has {inputs[0].size} values, the model takes "
             f"{int(np.prod(shape))} (shaped {shape})"
         )
     out = loaded.predict(inputs).reshape(len(inputs), -1)
-    if loaded.info.task == "classification" and loaded.trainer != "gan":
+    if loaded.info.task == "classification" and not generates:
         header = ["predicted", *(f"p_{c}" for c in range(out.shape[1]))]
         rows = [[int(p.argmax()), *p] for p in out]
     else:

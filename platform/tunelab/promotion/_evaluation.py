@@ -9,8 +9,6 @@ from typing import Any
 from tunelab.data import DataSplits
 from tunelab.errors import TunelabError
 
-GAN_TEST_SEED = 0
-
 
 def metric_on_test_split(metric: str) -> str:
     """The test-split counterpart of a sweep's metric: val_accuracy -> test_accuracy."""
@@ -22,23 +20,12 @@ def metric_on_test_split(metric: str) -> str:
 
 
 def evaluate_on_test(model: Any, trainer: str, data: DataSplits) -> dict[str, float]:
-    """test_loss and test_accuracy (classification), test_mse and test_mae (regression), or a
-    GAN's test_frechet_distance, on the CPU."""
-    import torch
+    """The trainer's test-split scores of the model (`Trainer.score_on_test`), on the CPU:
+    test_loss and test_accuracy (classification), test_mse and test_mae (regression), or a
+    GAN's test_frechet_distance."""
+    from tunelab.training import trainer_of
 
-    from tunelab.training import evaluate, generated_distance, reference_state
-
-    model = model.cpu().eval()
-    if trainer == "gan":
-        test_x = torch.as_tensor(data.test.x)
-        distance = generated_distance(model, reference_state(data), test_x, seed=GAN_TEST_SEED)
-        return {"test_frechet_distance": distance}
-
-    x, y = torch.as_tensor(data.test.x), torch.as_tensor(data.test.y)
-    return {
-        "test_" + name.removeprefix("val_"): value
-        for name, value in evaluate(model, x, y, data.task).items()
-    }
+    return trainer_of(trainer).score_on_test(model.cpu().eval(), data)
 
 
 def data_fingerprint(data: DataSplits, label: str) -> str:

@@ -22,6 +22,7 @@ from tunelab.reports._faithfulness import (
 )
 from tunelab.reports._family import Explanation, Family, Material, register
 from tunelab.reports._render import Figure, Section, image_grid
+from tunelab.training import trainer_of, trainers
 
 GAN_SAMPLE_SEED = 1234
 
@@ -120,7 +121,8 @@ def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanat
 
 
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:
-    return state.get("trainer") == "gan"
+    trainer = state.get("trainer")
+    return trainer in trainers and trainer_of(str(trainer)).generates
 
 
 register(Family("gan", ("integrated_gradients", "saliency"), _matches, _explain_gan, priority=20))

@@ -13,6 +13,7 @@ from tunelab.reports._images import image_sections
 from tunelab.reports._render import Figure, Section, Table, bars
 from tunelab.reports._sequences import sequence_sections
 from tunelab.reports._tabular import tabular_sections
+from tunelab.training import trainer_of, trainers
 
 
 def transfer_sections(frame: Supervised) -> list[Section]:
@@ -103,7 +104,9 @@ def conductance_section(m: Material, ex: A.Explainer) -> Section:
 
 
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:
-    return state.get("trainer") != "gan" and state.get("architecture") == "transfer"
+    trainer = state.get("trainer")
+    generates = trainer in trainers and trainer_of(str(trainer)).generates
+    return state.get("architecture") == "transfer" and not generates
 
 
 register(

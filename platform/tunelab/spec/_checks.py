@@ -16,10 +16,9 @@ from tunelab.spec._load import LoadedSpec, parse_spec
 from tunelab.spec._schema import CategoricalParam, ConstantParam, FloatParam, IntParam, SweepSpec
 from tunelab.training import (
     OPTIMIZERS,
-    SCHEDULED_HYPERPARAMETERS,
-    TRAINER_HYPERPARAMETERS,
-    TRAINER_RANGES,
     reported_metrics,
+    trainer_of,
+    trainers,
     unfusable,
 )
 
@@ -138,12 +137,13 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> L
 def check_spec(loaded: LoadedSpec) -> None:
     spec = loaded.spec
     arch = resolve_model(loaded)
-    if arch.trainer not in TRAINER_HYPERPARAMETERS:
+    if arch.trainer not in trainers:
         raise loaded.locate(
             ref_path(loaded, "model", "name"),
             f"model '{spec.model.name}' names trainer '{arch.trainer}'; trainers: "
-            f"{', '.join(TRAINER_HYPERPARAMETERS)}",
+            f"{', '.join(trainers.registered())}",
         )
+    trainer = trainer_of(arch.trainer)
     dataset = resolve_data(loaded)
     _check_options(loaded, "model", spec.model.name, arch.options, spec.model.options)
     _check_options(loaded, "dataset", spec.dataset.label, dataset.options, spec.dataset.options)
@@ -155,7 +155,7 @@ def check_spec(loaded: LoadedSpec) -> None:
             ("budget", "max_gpu_hours"), "caps GPU-hours, but resources.gpu is 0: no GPU is used"
         )
 
-    known = {**TRAINER_HYPERPARAMETERS[arch.trainer], **arch.hyperparameters}
+    known = {**trainer.hyperparameters, **arch.hyperparameters}
     for name, param in spec.space.items():
         if name not in known and arch.strict:
             raise loaded.locate(
@@ -184,7 +184,7 @@ def check_spec(loaded: LoadedSpec) -> None:
                     raise loaded.locate(
                         where, f"unknown {name} {value!r}; available: {', '.join(allowed)}"
                     )
-    _check_ranges(loaded, {**TRAINER_RANGES.get(arch.trainer, {}), **arch.ranges})
+    _check_ranges(loaded, {**trainer.ranges, **arch.ranges})
     _check_conditions(loaded)
 
     scheduler = spec.scheduler
@@ -265,7 +265,7 @@ def check_spec(loaded: LoadedSpec) -> None:
 
 def _check_workers(loaded: LoadedSpec, arch: Architecture) -> None:
     spec = loaded.spec
-    if arch.trainer != "supervised":
+    if not trainer_of(arch.trainer).data_parallel:
         raise loaded.locate(
             ("resources", "workers"),
             f"model '{arch.name}' trains with the {arch.trainer} trainer, which trains on one "
@@ -302,9 +302,9 @@ def population_interval(spec: SweepSpec) -> int:
 
 def population_parameters(spec: SweepSpec, trainer: str) -> dict[str, Any]:
     """The space's parameters a population based scheduler changes as trials train: those of
-    SCHEDULED_HYPERPARAMETERS the space searches (pb2: float and int ranges searched
+    its trainer's `scheduled` the space searches (pb2: float and int ranges searched
     unconditionally, which its GP bandit models), by name."""
-    scheduled = SCHEDULED_HYPERPARAMETERS.get(trainer, ())
+    scheduled = trainer_of(trainer).scheduled
     found: dict[str, Any] = {}
     for name, param in spec.space.items():
         if name not in scheduled or isinstance(param, ConstantParam):
@@ -345,14 +345,14 @@ def _check_population(loaded: LoadedSpec, arch: Architecture) -> None:
             f"{scheduler.type} pauses trials and moves checkpoints between them, and a fused "
             "group trains its members in step; use scheduler asha, median or fifo",
         )
-    if arch.trainer not in SCHEDULED_HYPERPARAMETERS:
+    if not trainer_of(arch.trainer).scheduled:
         raise loaded.locate(
             ("scheduler", "type"),
             f"model '{arch.name}' trains with the {arch.trainer} trainer, whose "
             f"hyperparameters cannot change as it trains; use asha, median or fifo",
         )
     if not population_parameters(spec, arch.trainer):
-        scheduled = ", ".join(SCHEDULED_HYPERPARAMETERS[arch.trainer])
+        scheduled = ", ".join(trainer_of(arch.trainer).scheduled)
         kind = "as a float or int range without `when`" if scheduler.type == "pb2" else ""
         raise loaded.locate(
             ("scheduler", "type"),

@@ -23,6 +23,7 @@ from tunelab.spec import (
     resolve_data,
     resolve_model,
 )
+from tunelab.training import trainer_of
 
 REFERENCE_PREFIX = "reference:"
 
@@ -82,7 +83,7 @@ def model_options(
     options: dict[str, Any] = {**arch.options, **given}
     if "source" in arch.options:
         options["source"] = load_source(str(options["source"]), tracking_uri)
-    if arch.trainer == "gan":
+    if trainer_of(arch.trainer).needs_reference:
         from tunelab.training import reference_state
 
         options["reference"] = reference_state(data)

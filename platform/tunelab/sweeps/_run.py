@@ -34,6 +34,7 @@ from tunelab.sweeps._result import SweepResult
 from tunelab.sweeps._resume import Resumption, resume_params
 from tunelab.sweeps._state import RUN_STATUS, SweepState, TrialRecord, end_tags
 from tunelab.tracking import ModelTemplate, TrackingWriter, spec_writer, sweep_tags
+from tunelab.training import trainer_of
 
 if TYPE_CHECKING:
     from tunelab.views import Board
@@ -233,7 +234,7 @@ def open_tracking(
     template = ModelTemplate(
         data.info,
         arch.trainer,
-        example=None if arch.trainer == "gan" else data.val.x[:EXAMPLE_INPUTS],
+        example=None if trainer_of(arch.trainer).generates else data.val.x[:EXAMPLE_INPUTS],
         folder=plan.folder / MODEL_TEMPLATE_FOLDER,  # an upload kept for the store outlives us
     )
     writer.call("prepare the model folder", lambda _client, _ids: template.prepare(), local=True)

@@ -122,13 +122,13 @@ class ModelTemplate:
         from mlflow.types import Schema, TensorSpec
 
         from tunelab.tracking import _pyfunc_model
-        from tunelab.training import CHECKPOINT_FILE
+        from tunelab.training import CHECKPOINT_FILE, trainer_of
         from tunelab.version import __version__
 
         env.apply_library_defaults("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR")
         example: tuple[int, ...] = (-1, *self.data.input_shape)
         shapes: tuple[tuple[int, ...], tuple[int, ...]]
-        if self.trainer == "gan":  # latent vectors in, generated examples out
+        if trainer_of(self.trainer).generates:  # latent vectors in, generated examples out
             shapes = (-1, -1), example
         else:
             shapes = example, (-1, self.data.n_outputs)

@@ -18,13 +18,9 @@ from tunelab.training._checkpoint import (
     save_checkpoint,
 )
 from tunelab.training._contract import (
-    COST_METRICS,
     FUSABLE_MODELS,
     MEMBER_HYPERPARAMETERS,
     OPTIMIZERS,
-    SCHEDULED_HYPERPARAMETERS,
-    TRAINER_HYPERPARAMETERS,
-    TRAINER_RANGES,
     reported_metrics,
     shared_part,
     split_hyperparameters,
@@ -32,8 +28,15 @@ from tunelab.training._contract import (
     untrained_metrics,
 )
 from tunelab.training._loading import LoadedModel, build_from_state, load_model, predict
-from tunelab.training._loops import TRAINER_NAMES, train
+from tunelab.training._loops import train
 from tunelab.training._reference import build_reference, reference_state
+from tunelab.training._trainers import (
+    COST_METRICS,
+    Trainer,
+    register_trainer,
+    trainer_of,
+    trainers,
+)
 
 if TYPE_CHECKING:
     from tunelab.training._common import CPU, Device, Workers
@@ -64,12 +67,9 @@ __all__ = [
     "FUSABLE_MODELS",
     "MEMBER_HYPERPARAMETERS",
     "OPTIMIZERS",
-    "SCHEDULED_HYPERPARAMETERS",
-    "TRAINER_HYPERPARAMETERS",
-    "TRAINER_NAMES",
-    "TRAINER_RANGES",
     "Device",
     "LoadedModel",
+    "Trainer",
     "Workers",
     "build_from_state",
     "build_reference",
@@ -81,12 +81,15 @@ __all__ = [
     "load_model",
     "predict",
     "reference_state",
+    "register_trainer",
     "reported_metrics",
     "save_checkpoint",
     "shared_part",
     "split_hyperparameters",
     "train",
     "train_fused",
+    "trainer_of",
+    "trainers",
     "unfusable",
     "untrained_metrics",
 ]

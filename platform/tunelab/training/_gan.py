@@ -38,6 +38,19 @@ def generated_distance(
     return frechet_distance(statistics(embed(features, generated)), real)
 
 
+# The noise a generator is scored from on the test split: the same for every model compared.
+TEST_SEED = 0
+
+
+def test_scores(gan: Any, data: DataSplits) -> dict[str, float]:
+    """test_frechet_distance: generated examples against the test split (on the CPU)."""
+    from tunelab.training._reference import reference_state
+
+    test_x = torch.as_tensor(data.test.x)
+    distance = generated_distance(gan.cpu().eval(), reference_state(data), test_x, seed=TEST_SEED)
+    return {"test_frechet_distance": distance}
+
+
 def train_gan(
     config: Mapping[str, Any],
     data: DataSplits,

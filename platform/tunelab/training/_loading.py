@@ -50,12 +50,15 @@ def predict(loaded: LoadedModel, inputs: Any) -> Any:
     import numpy as np
     import torch
 
+    from tunelab.training._trainers import trainer_of
+
+    generates = trainer_of(loaded.trainer).generates
     x = np.asarray(inputs, dtype=np.float32)
-    if loaded.trainer != "gan":
+    if not generates:
         x = x.reshape(-1, *loaded.info.input_shape)
     with torch.inference_mode():
         out = loaded.model(torch.from_numpy(x))
-    if loaded.trainer == "gan":
+    if generates:
         return out.numpy()
     if loaded.info.task == "classification":
         return torch.softmax(out, dim=1).numpy()

@@ -1,17 +1,17 @@
-"""Training loops by the name an architecture gives in `Architecture.trainer`. Each loop is
-imported when it is used, so naming one costs no torch import."""
+"""A trial's training: the loop of the trainer its architecture names (`Architecture.trainer`,
+see _trainers), imported when it is used, so naming one costs no torch import."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from tunelab.training._trainers import trainer_of
+
 if TYPE_CHECKING:
     from tunelab.data import DataSplits
     from tunelab.models import Architecture
     from tunelab.training._common import Device, Report, Workers
-
-TRAINER_NAMES = ("supervised", "gan")
 
 
 def train(
@@ -29,17 +29,12 @@ def train(
     """Train `arch` with its loop for up to `max_epochs`, calling `report(epoch, metrics,
     checkpoint_state)` after every epoch; on `device` (default: the CPU); as one of
     data-parallel `workers` (the supervised loop)."""
-    if arch.trainer == "gan":
-        if workers is not None:
-            raise ValueError("the gan trainer trains on one worker")
-        from tunelab.training._gan import train_gan as loop
-    elif arch.trainer == "supervised":
-        from tunelab.training._supervised import train_supervised as loop
-    else:
-        raise ValueError(f"unknown trainer {arch.trainer!r}; trainers: {', '.join(TRAINER_NAMES)}")
+    trainer = trainer_of(arch.trainer)
+    if workers is not None and not trainer.data_parallel:
+        raise ValueError(f"the {trainer.name} trainer trains on one worker")
     from tunelab.training._common import CPU
 
-    loop(
+    trainer.train(
         config,
         data,
         arch,

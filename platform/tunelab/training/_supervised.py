@@ -43,6 +43,16 @@ def evaluate(
     return validation_metrics(out, y, task)
 
 
+def test_scores(model: nn.Module, data: DataSplits) -> dict[str, float]:
+    """test_loss and test_accuracy (classification), test_mse and test_mae (regression), on
+    the CPU."""
+    x, y = torch.as_tensor(data.test.x), torch.as_tensor(data.test.y)
+    return {
+        "test_" + name.removeprefix("val_"): value
+        for name, value in evaluate(model.cpu(), x, y, data.task).items()
+    }
+
+
 def validation_metrics(out: torch.Tensor, y: torch.Tensor, task: str) -> dict[str, float]:
     """The metrics of a model's outputs over the validation split."""
     if task == "classification":
