@@ -40,10 +40,13 @@ def sweep(
     debug: bool = False,
     trust_code: bool = False,
     resume: bool = False,
+    overrides: Mapping[str, Any] | None = None,
 ) -> SweepResult | None:
     """Run a sweep and return what it did. `spec` is a spec file, a mapping of the same keys, or
-    a `SweepSpec`; the keyword arguments are `tunelab sweep`'s flags (`trials` overrides
-    `budget.trials`, ...). `extend=SWEEP` adds `trials` trials to a finished sweep, with the
+    a `SweepSpec`. `trials`, `max_epochs`, `concurrency`, `seed`, `max_retries` and `name`
+    override the spec's keys of those names (`trials` is `budget.trials`); `overrides` maps
+    any spec key, dotted, to a value (`{"budget.max_wall_s": 600}`). An error about an
+    override names it as it was given. `extend=SWEEP` adds `trials` trials to a finished sweep, with the
     spec it recorded (whose import paths are imported only with `trust_code`, see
     `plugins.stored_code`). `live` draws the live board on stderr; `metrics_port`: where Ray started in this process
     serves the sweep's metrics and its own for Prometheus (see dashboards/). `resume` with a
@@ -51,16 +54,19 @@ def sweep(
     stopped (see `resume`), return None if it has finished: the one command a Kubernetes Job,
     a preempted head or a CI retry can run again and again."""
     from tunelab.plugins import stored_code
+    from tunelab.spec import override_path
     from tunelab.sweeps import run_sweep
 
-    overrides = {
-        "--trials": trials,
-        "--max-epochs": max_epochs,
-        "--concurrency": concurrency,
-        "--seed": seed,
-        "--max-retries": max_retries,
-        "--name": name,
+    given = {
+        "trials": trials,
+        "max_epochs": max_epochs,
+        "concurrency": concurrency,
+        "seed": seed,
+        "max_retries": max_retries,
+        "name": name,
+        **(overrides or {}),
     }
+    name = _override(given, ("name",))
     where: dict[str, Any] = {
         "address": address,
         "tracking_uri": tracking_uri,
@@ -77,28 +83,26 @@ def sweep(
                 "start, or to go on with where it exists"
             )
         return _start_or_resume(
-            spec, overrides, warm_start=warm_start, trust_code=trust_code, **where
+            spec, given, str(name), warm_start=warm_start, trust_code=trust_code, **where
         )
 
     with stored_code(refused=extend is not None and not trust_code):
         if extend is not None:
+            kept = (("budget", "trials"), ("budget", "concurrency"))
             loaded, extension = _extension(
                 extend,
-                trials=trials,
-                concurrency=concurrency,
+                trials=_override(given, ("budget", "trials")),
+                concurrency=_override(given, ("budget", "concurrency")),
                 tracking_uri=tracking_uri,
                 results_dir=results_dir,
                 given={
                     "SPEC": spec,
-                    "--max-epochs": max_epochs,
-                    "--seed": seed,
-                    "--max-retries": max_retries,
-                    "--name": name,
+                    **{k: v for k, v in given.items() if override_path(k) not in kept},
                     "--warm-start": warm_start,
                 },
             )
         else:
-            loaded, extension = validate(spec, overrides), None
+            loaded, extension = validate(spec, given), None
         return run_sweep(loaded, warm_start=warm_start, extend=extension, **where)
 
 
@@ -193,9 +197,17 @@ def check_sweep(
     return SweepCheck(sweep_name, result, len(checked.trials), divergence, checked.caveat)
 
 
+def _override(given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
+    """The value overrides give a spec key, whichever way it was written; None if none does."""
+    from tunelab.spec import override_path
+
+    return next((v for k, v in given.items() if v is not None and override_path(k) == path), None)
+
+
 def _start_or_resume(
     spec: str | Path | Mapping[str, Any] | SweepSpec | None,
     overrides: Mapping[str, Any],
+    name: str,
     *,
     warm_start: str | None,
     trust_code: bool,
@@ -205,7 +217,6 @@ def _start_or_resume(
     from tunelab.sweeps import release_unbegun, run_sweep, sweep_exists
 
     given = validate(spec, overrides)
-    name = str(overrides["--name"])
     if not sweep_exists(name, tracking_uri=where["tracking_uri"]):
         # A driver killed after taking the name and before recording the sweep left the name
         # taken by a sweep that never began: this run takes it anew.
@@ -232,7 +243,8 @@ def validate(
     overrides: Mapping[str, Any] | None = None,
 ) -> LoadedSpec:
     """A spec file, mapping or SweepSpec, validated and checked as a sweep checks it before
-    anything starts; `overrides` maps flags (`--trials`) to values."""
+    anything starts; `overrides` maps spec keys (dotted, `budget.trials`; a flag, `--trials`,
+    or a keyword of `sweep`, `trials`) to values."""
     from tunelab.spec import (
         SweepSpec,
         check_spec,

@@ -72,6 +72,22 @@ def test_bad_input_raises_the_line_the_command_prints(tmp_path: Path) -> None:
                           "space": {"lr": 0.1}})  # fmt: skip
 
 
+def test_overrides_are_spec_keys_and_an_error_names_one_as_the_caller_wrote_it() -> None:
+    """From Python, an override is a keyword (`max_epochs=`) or a dotted spec key; an error
+    names it that way, not as a command-line flag."""
+    spec = {"model": "mlp", "dataset": "wine", "metric": "val_accuracy", "mode": "max",
+            "budget": {"trials": 1, "max_epochs": 3}, "space": {"lr": 0.1}}  # fmt: skip
+    with pytest.raises(SpecError, match=r"^max_epochs: must be >= 1, got 0$"):
+        tunelab.sweep(spec, max_epochs=0)
+    with pytest.raises(SpecError, match=r"^budget.max_wall_s: must be > 0, got -1$"):
+        tunelab.sweep(spec, overrides={"budget.max_wall_s": -1})
+    loaded = tunelab.validate(spec, {"max_epochs": 2, "budget.max_wall_s": 60})
+    assert (loaded.spec.budget.max_epochs, loaded.spec.budget.max_wall_s) == (2, 60)
+    assert "#   budget.max_wall_s: 60 (from budget.max_wall_s; not in the spec)" in (
+        loaded.recorded_text
+    )
+
+
 def test_registering_is_checked_like_any_plugin() -> None:
     with pytest.raises(DuplicateNameError, match="'mlp' is already registered"):
         tunelab.register_model("mlp", lambda hparams, info: None)

@@ -145,12 +145,15 @@ def run(args: argparse.Namespace) -> int:
         return run_check(args)
     result = tunelab.sweep(
         args.spec,
-        trials=args.trials,
-        max_epochs=args.max_epochs,
-        concurrency=args.concurrency,
-        seed=args.seed,
-        max_retries=args.max_retries,
-        name=args.name,
+        # By flag: an error about a value names the flag it came from.
+        overrides={
+            "--trials": args.trials,
+            "--max-epochs": args.max_epochs,
+            "--concurrency": args.concurrency,
+            "--seed": args.seed,
+            "--max-retries": args.max_retries,
+            "--name": args.name,
+        },
         warm_start=args.warm_start,
         extend=args.extend,
         address=args.address,

@@ -21,6 +21,7 @@ from tunelab.spec._checks import (
 from tunelab.spec._load import (
     FLAG_KEYS,
     LoadedSpec,
+    override_path,
     parse_spec,
     spec_from_mapping,
     spec_to_mapping,
@@ -75,6 +76,7 @@ __all__ = [
     "hyperband_bracket_size",
     "hyperband_reduction_factor",
     "load_spec",
+    "override_path",
     "parse_spec",
     "population_interval",
     "population_parameters",

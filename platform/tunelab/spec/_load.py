@@ -27,6 +27,23 @@ FLAG_KEYS: dict[str, KeyPath] = {
     "--name": ("name",),
     "--max-retries": ("failure", "max_retries"),
 }
+# The Python API's keywords (`tunelab.sweep(spec, max_epochs=3)`) and the key each one overrides.
+KEYWORD_KEYS: dict[str, KeyPath] = {
+    flag.removeprefix("--").replace("-", "_"): path for flag, path in FLAG_KEYS.items()
+}
+
+
+def override_path(given: str) -> KeyPath:
+    """The spec key an override sets: a flag (`--max-epochs`), a keyword of the Python API
+    (`max_epochs`) or a dotted spec key (`budget.max_wall_s`). An error about the value names
+    the override as it was given."""
+    if given in FLAG_KEYS:
+        return FLAG_KEYS[given]
+    if given in KEYWORD_KEYS:
+        return KEYWORD_KEYS[given]
+    if given.startswith("-") or not all(given.split(".")):
+        raise ValueError(f"not an override: {given!r}")
+    return tuple(given.split("."))
 
 
 @dataclass(frozen=True)
@@ -90,6 +107,10 @@ class LoadedSpec:
     def locate(self, path: KeyPath, message: str) -> SpecError:
         return _locate(self.shown or self.source, self.lines, self.overrides, path, message)
 
+    def overridden(self, path: KeyPath) -> bool:
+        """Whether an override (a flag, a keyword of the API, a dotted key) set this key."""
+        return any(override_path(given) == path for given in self.overrides)
+
     def with_trials(self, trials: int) -> LoadedSpec:
         """The same spec with `budget.trials` set: what a resumed sweep has left to run."""
         budget = self.spec.budget.model_copy(update={"trials": trials})
@@ -149,9 +170,8 @@ def _validated(
     data = copy.deepcopy(data)
     settings = []
     for flag, value in flags.items():
-        if flag not in FLAG_KEYS:
-            raise ValueError(f"not an override flag: {flag}")
-        path, own = FLAG_KEYS[flag], _get(written, FLAG_KEYS[flag])
+        path = override_path(flag)
+        own = _get(written, path)
         if own != value:
             settings.append(Setting(path, value, flag, own))
         _set(data, path, value)
@@ -165,11 +185,10 @@ def _validated(
         same_kind = [e for e, d in zip(errors, details, strict=True) if d["type"] == first_kind]
         raise min(same_kind, key=lambda e: (e.line is None, e.line or 0)) from None
     spec, notes = _clamp_grace_period(spec, flags)
-    if notes:  # the grace period the sweep runs with
+    if notes:  # the grace period the sweep runs with, set by the override of max_epochs
         path = ("scheduler", "grace_period")
-        settings.append(
-            Setting(path, spec.scheduler.grace_period, "--max-epochs", _get(written, path))
-        )
+        origin = next(k for k in flags if override_path(k) == ("budget", "max_epochs"))
+        settings.append(Setting(path, spec.scheduler.grace_period, origin, _get(written, path)))
     return LoadedSpec(
         spec=spec,
         source=source,
@@ -212,11 +231,12 @@ def _clamp_grace_period(
     """A smoke run (`--max-epochs 1`) of a spec whose scheduler waits longer before stopping a
     trial: the grace period shrinks to the run's epochs, and a note says so."""
     grace, epochs = spec.scheduler.grace_period, spec.budget.max_epochs
-    if "--max-epochs" not in flags or grace is None or grace <= epochs:
+    given = next((k for k in flags if override_path(k) == ("budget", "max_epochs")), None)
+    if given is None or grace is None or grace <= epochs:
         return spec, ()
     scheduler = spec.scheduler.model_copy(update={"grace_period": epochs})
     note = (
-        f"--max-epochs {epochs} is below scheduler.grace_period ({grace}): the grace period "
+        f"{given} {epochs} is below scheduler.grace_period ({grace}): the grace period "
         f"is {epochs} for this sweep"
     )
     return spec.model_copy(update={"scheduler": scheduler}), (note,)
@@ -225,9 +245,10 @@ def _clamp_grace_period(
 def _locate(
     source: str, lines: Mapping[KeyPath, int], flags: Mapping[str, Any], path: KeyPath, message: str
 ) -> SpecError:
-    for flag, key in FLAG_KEYS.items():
-        if flag in flags and path[: len(key)] == key:
-            return SpecError(message, source=flag)
+    for given in flags:
+        key = override_path(given)
+        if path[: len(key)] == key:
+            return SpecError(message, source=given)
     probe = path
     while probe and probe not in lines:
         probe = probe[:-1]

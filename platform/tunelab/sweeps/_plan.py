@@ -154,7 +154,7 @@ def reserve_name(loaded: LoadedSpec, root: Path, database_storage: Any = None) -
     Taken atomically: two sweeps started in the same second get NAME and NAME-2; the same
     exact name twice, the second is refused (in server mode, on any machine)."""
     spec = loaded.spec
-    exact = bool(spec.name and "--name" in loaded.overrides)
+    exact = bool(spec.name and loaded.overridden(("name",)))
     if exact:
         base = str(spec.name)
     else:
