@@ -16,7 +16,8 @@ import torch
 from tunelab.data import DataSplits
 from tunelab.models import Architecture
 from tunelab.training._common import CPU, Device
-from tunelab.training._fused import Stack, _member, fused_step, member_losses
+from tunelab.training._fused import fused_step, member_losses
+from tunelab.training._stack import Stack, make_member
 from tunelab.training._supervised import loss_fn, train_step
 
 PROBE_S = 0.3  # timed per size, after the warm-up
@@ -39,7 +40,7 @@ def fusion_throughput(
     under 5% on the size before it or no longer fits in the device's memory."""
     x_train, y_train = device.tensors(data, "train")
     criterion = loss_fn(data.task)
-    member = _member(config, arch, data, report=_ignore, device=device, options=options)
+    member = make_member(config, arch, data, report=_ignore, device=device, options=options)
     member.model.to(device.name)  # the same parameters, which its optimizer holds, moved
     clip = float(member.trainer_hp["grad_clip"])
     batch = min(int(member.trainer_hp["batch_size"]), len(y_train))  # the space's, or default
@@ -79,7 +80,8 @@ def _fused(
 ) -> Callable[[], Any]:
     """One fused step of k members of `config` (seeds 0 to k - 1), each on its row of `picks`."""
     members = [
-        _member({**config, "seed": seed}, arch, data, _ignore, device, options) for seed in range(k)
+        make_member({**config, "seed": seed}, arch, data, _ignore, device, options)
+        for seed in range(k)
     ]
     stack = Stack(members, str(members[0].trainer_hp["optimizer"]), device)
     x_train, y_train = device.tensors(data, "train")
