@@ -28,14 +28,12 @@ from tunelab.tracking._ops import (
     Pending,
     Reopen,
     Unreachable,
-    from_record,
     now_ms,
-    to_record,
     unreachable,
 )
+from tunelab.tracking._outage import Outage
 from tunelab.tracking._spool import Spool, SpoolState, free_spool_path, kept_spools
-from tunelab.tracking._sqlite import creating, sqlite_path
-from tunelab.tracking.tags import EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND, TAG_SWEEP
+from tunelab.tracking._store import connect, find_run
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -49,8 +47,6 @@ MAX_PARAMS_PER_BATCH = 100
 MAX_TAGS_PER_BATCH = 100
 RETRY_DELAYS_S = (0.5, 1.0, 2.0)
 WRITER_NICENESS = 10
-OUTAGE_PROBE_S = 2.0  # while the store is unreachable, how often to try it again
-REPLAY_CHUNK = 500  # kept writes sent per batch once it is back
 # No "View run at" line per run, and HTTP requests that give up fast: the writer keeps what it
 # cannot send and tries again itself (see env.LIBRARY_DEFAULTS).
 CLIENT_DEFAULTS = (
@@ -59,7 +55,6 @@ CLIENT_DEFAULTS = (
     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR",
     "MLFLOW_HTTP_REQUEST_TIMEOUT",
 )
-STORE_CREATION_TRIES = 3  # a new SQLite store another program is creating at the same time
 SPOOL_MAX_BYTES = 512 * 2**20  # past this, kept metric points are dropped (and counted)
 
 
@@ -76,10 +71,7 @@ class TrackingWriter:
         self.tracking_uri = tracking_uri
         self.spool_path = Path(spool_path) if spool_path else None
         self.spool_max_bytes = spool_max_bytes
-        self._spool: Spool | None = None  # set while the store is unreachable
-        self._replaying = False
-        self._stopping = False
-        self._next_probe = 0.0
+        self._outage: Outage | None = None  # while the store is unreachable
         self.experiment = experiment
         self.batch_window_s = batch_window_s
         self.failed_writes: list[str] = []
@@ -193,8 +185,8 @@ class TrackingWriter:
 
     def pending(self) -> SpoolState | None:
         """What is still waiting for an unreachable store, or None when nothing is."""
-        spool = self._spool
-        return spool.state() if spool is not None else None
+        outage = self._outage
+        return outage.spool.state() if outage is not None and not outage.over else None
 
     # -- the writer thread -----------------------------------------------------------------------
 
@@ -212,9 +204,11 @@ class TrackingWriter:
             self._drain_after_failure()
             return
         while True:
-            if self._spool is not None:
-                if self._outage_step(client):
+            if self._outage is not None:
+                if self._outage.step(self._queue, client):
                     return
+                if self._outage.over:
+                    self._outage = None
                 continue
             op = self._queue.get()
             if op is None:
@@ -232,125 +226,39 @@ class TrackingWriter:
             try:
                 self._apply(client, batch)
             except Unreachable as exc:
-                self._begin_outage(batch, exc)
-                self._stopping = stop
+                self._begin_outage(batch, exc).stopping = stop
                 continue
             if stop:
                 return
 
-    # -- outages: keep what cannot be written on disk, send it when the store is back -------------
+    # -- outages: keep what cannot be written on disk, send it when the store is back (_outage) --
 
-    def _begin_outage(self, batch: list[Any], exc: Unreachable) -> None:
+    def _begin_outage(self, batch: list[Any], exc: Unreachable) -> Outage:
         logger.warning("tracking: store unreachable (%s); keeping writes on disk", exc)
         path = free_spool_path(
             self.spool_path or Path(tempfile.mkdtemp(prefix="tunelab-spool-")) / "spool.jsonl"
         )
         header = {"experiment_id": self.experiment_id, "run_ids": dict(self._run_ids)}
-        self._spool = Spool(path, self.spool_max_bytes, header=header)
+        outage = self._outage = self._outage_of(Spool(path, self.spool_max_bytes, header=header))
         for op in batch:  # the whole batch again: every write is safe to repeat
-            self._spool_op(op)
-        self._spool.sync()
-        self._next_probe = time.monotonic() + OUTAGE_PROBE_S
+            outage.keep(op)
+        outage.spool.sync()
+        return outage
 
-    def _spool_op(self, op: Any) -> None:
-        assert self._spool is not None
-        if isinstance(op, Call) and op.local:
-            self._retry(op.what, partial(op.fn, None, dict(self._run_ids)))  # type: ignore[arg-type]
-            return
-        try:
-            record = to_record(op)  # None: other code, and barriers, wait in memory in place
-        except Exception as exc:  # it could not be described; it waits in memory instead
-            logger.warning("tracking: cannot keep %s on disk: %s", op, first_line_of(exc))
-            record = None
-        self._spool.append(record, in_memory=None if record is not None else op)
+    def _outage_of(self, spool: Spool) -> Outage:
+        return Outage(spool, apply=self._apply, run_local=self._run_local)
 
-    def _outage_step(self, client: MlflowClient) -> bool:
-        """Move what arrives to the spool; every few seconds try to send it. True: all is sent
-        and the writer was asked to stop."""
-        wait = max(0.0, self._next_probe - time.monotonic())
-        if self._stopping:
-            time.sleep(wait)  # nothing more can arrive
-        else:
-            try:
-                op = self._queue.get(timeout=wait) if wait > 0 else self._queue.get_nowait()
-                while True:
-                    if op is None:
-                        self._stopping = True
-                        break
-                    self._spool_op(op)
-                    op = self._queue.get_nowait()
-            except queue.Empty:
-                pass
-            if self._spool is not None:
-                self._spool.sync()  # a batch at a time: what the driver recorded outlives it
-        if time.monotonic() >= self._next_probe:
-            self._replay(client)
-            self._next_probe = time.monotonic() + OUTAGE_PROBE_S
-        return self._spool is None and self._stopping
+    def _run_local(self, op: Call) -> None:
+        self._retry(op.what, partial(op.fn, None, dict(self._run_ids)))  # type: ignore[arg-type]
 
-    def _replay(self, client: MlflowClient) -> None:
-        """Send the spool in order. Stays in the outage at the first write the store refuses."""
-        spool = self._spool
-        assert spool is not None
-        self._replaying = True
-        try:
-            while len(spool):
-                records = spool.peek(REPLAY_CHUNK)
-                if not spool.peeked:
-                    break  # nothing whole is left (a torn last line)
-                self._apply(client, [from_record(r) for r in records])
-                spool.commit()
-        except Unreachable:
-            return
-        finally:
-            self._replaying = False
-        logger.warning("tracking: store reachable again; the kept writes are sent")
-        self._spool = None
-        spool.remove()
+    @property
+    def _replaying(self) -> bool:
+        return self._outage is not None and self._outage.replaying
 
     def _connect(self) -> MlflowClient:
-        """The client, with the sweep's experiment (a new SQLite store is created by one
-        process at a time)."""
-        from mlflow import MlflowClient
-
-        tries = 1
-        while True:
-            try:
-                with creating(self.tracking_uri):
-                    client = MlflowClient(self.tracking_uri)
-                    self.tracking_uri = client.tracking_uri
-                    self.experiment_id = self._experiment_id(client)
-                return client
-            except Exception:
-                # Another program (an `mlflow ui`, a script) creating the same new SQLite file
-                # does not take our lock: once it is done, the store opens.
-                if tries == STORE_CREATION_TRIES or sqlite_path(self.tracking_uri) is None:
-                    raise
-                tries += 1
-                time.sleep(1.0)
-
-    def _experiment_id(self, client: MlflowClient) -> str:
-        """The experiment's id, created if new. It is marked a model-training experiment, so
-        MLflow's UI opens it on its runs (not on the GenAI overview), unless marked otherwise."""
-        found = client.get_experiment_by_name(self.experiment)
-        if found is not None:
-            if EXPERIMENT_KIND_TAG not in found.tags:
-                with contextlib.suppress(Exception):  # e.g. a user who may not edit it
-                    client.set_experiment_tag(
-                        found.experiment_id, EXPERIMENT_KIND_TAG, MODEL_TRAINING_KIND
-                    )
-            return str(found.experiment_id)
-        try:
-            return str(
-                client.create_experiment(
-                    self.experiment, tags={EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND}
-                )
-            )
-        except Exception:
-            found = client.get_experiment_by_name(self.experiment)  # created concurrently
-            if found is None:
-                raise
-            return str(found.experiment_id)
+        client, self.experiment_id = connect(self.tracking_uri, self.experiment)
+        self.tracking_uri = client.tracking_uri
+        return client
 
     def _drain_after_failure(self) -> None:
         while True:
@@ -470,16 +378,7 @@ class TrackingWriter:
         return self._retry_or_raise(f"look up run {op.name}", lambda: self._find_run(client, op))
 
     def _find_run(self, client: MlflowClient, op: CreateRun) -> Any:
-        """The sweep's run of this name, if there is one."""
-        sweep = op.tags.get(TAG_SWEEP)
-        if not sweep:
-            return None
-        found = client.search_runs(
-            [self.experiment_id or "0"],
-            f"tags.`{TAG_SWEEP}` = '{sweep}' and attributes.run_name = '{op.name}'",
-            max_results=1,
-        )
-        return found[0] if found else None
+        return find_run(client, self.experiment_id, op)
 
     def _write_all(self, client: MlflowClient, pending: dict[str, Pending]) -> None:
         for run_id in list(pending):
@@ -531,15 +430,15 @@ def replay_kept(path: Path, tracking_uri: str | None) -> int:
         writer = TrackingWriter(tracking_uri, experiment="")
         writer.experiment_id = spool.header.get("experiment_id")
         writer._run_ids.update(spool.header.get("run_ids") or {})
-        writer._spool = spool
+        outage = writer._outage = writer._outage_of(spool)
         pending = len(spool)
         try:
             from mlflow import MlflowClient
 
-            writer._replay(MlflowClient(tracking_uri))
+            outage.replay(MlflowClient(tracking_uri))
         finally:
             spool.close()
-        if writer._spool is not None:
+        if not outage.over:
             raise TrackingError(
                 f"the tracking store {tracking_uri} is unreachable: {len(spool)} writes a "
                 f"stopped sweep kept wait in {kept}"
