@@ -26,20 +26,16 @@ from tunelab.spec._load import (
     spec_from_mapping,
     spec_to_mapping,
 )
+from tunelab.spec._params import CategoricalParam, ConstantParam, FloatParam, IntParam, Param
 from tunelab.spec._schema import (
     MAX_FUSION,
     SAMPLERS,
     SCHEDULERS,
     Bound,
     Budget,
-    CategoricalParam,
     Checkpoints,
-    ConstantParam,
     Failure,
-    FloatParam,
     Fusion,
-    IntParam,
-    Param,
     Resources,
     Scheduler,
     Searcher,

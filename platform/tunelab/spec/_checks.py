@@ -13,7 +13,8 @@ from tunelab.errors import NotFoundError, PluginError, SpecError
 from tunelab.models import ACTIVATION_NAMES, FREEZE_STRATEGIES, INIT_CHOICES, Architecture, Range
 from tunelab.plugins import resolve_architecture, resolve_dataset
 from tunelab.spec._load import LoadedSpec, parse_spec
-from tunelab.spec._schema import CategoricalParam, ConstantParam, FloatParam, IntParam, SweepSpec
+from tunelab.spec._params import CategoricalParam, ConstantParam, FloatParam, IntParam
+from tunelab.spec._schema import SweepSpec
 from tunelab.training import (
     OPTIMIZERS,
     reported_metrics,

@@ -353,6 +353,7 @@ def _show(value: Any) -> str:
 
 def _parent_fields(loc: tuple[int | str, ...]) -> list[str]:
     """Field names allowed where an unknown key was found, for the did-you-mean hint."""
+    from tunelab.spec import _params as p
     from tunelab.spec import _schema as s
 
     models: dict[str, type] = {
@@ -367,10 +368,10 @@ def _parent_fields(loc: tuple[int | str, ...]) -> list[str]:
         "constraints": s.Bound,
         "model": s.ModelRef,
         "dataset": s.DatasetRef,
-        "float": s.FloatParam,
-        "int": s.IntParam,
-        "categorical": s.CategoricalParam,
-        "constant": s.ConstantParam,
+        "float": p.FloatParam,
+        "int": p.IntParam,
+        "categorical": p.CategoricalParam,
+        "constant": p.ConstantParam,
     }
     model: type = s.SweepSpec
     for part in loc[:-1]:

@@ -9,137 +9,23 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    ValidationInfo,
     field_validator,
     model_validator,
 )
 
-Scalar = str | bool | int | float | None
+from tunelab.spec._params import (
+    Param,
+    Scalar,
+    _scalar_to_constant,
+    _Strict,
+)
+
 SAMPLERS = ("tpe", "random", "cmaes", "gp", "qmc", "nsga2")
 SCHEDULERS = ("asha", "hyperband", "median", "fifo", "pbt", "pb2")
 MAX_FUSION = 64  # members of one fused group, at most
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_when(
-    value: dict[str, Scalar | list[Scalar]] | None,
-) -> dict[str, Scalar | list[Scalar]] | None:
-    if value is not None and not value:
-        raise ValueError("must name at least one parameter")
-    return value
-
-
-class _Param(_Strict):
-    # `when: {optimizer: sgd}`: sampled only while every named parameter has one of the values.
-    when: Annotated[dict[str, Scalar | list[Scalar]] | None, BeforeValidator(_check_when)] = None
-
-
-class _RangeParam(_Param):
-    """`low`/`high` checks shared by float and int; subclasses declare the fields, with `log` and
-    `step` before `low` and `high` so these validators can see them."""
-
-    @field_validator("low", check_fields=False)
-    @classmethod
-    def _low(cls, low: float, info: ValidationInfo) -> float:
-        if not math.isfinite(low):
-            raise ValueError(f"must be a finite number, got {low}")
-        if info.data.get("log") and low <= 0:
-            raise ValueError(f"must be > 0 when log is true, got {low:g}")
-        return low
-
-    @field_validator("high", check_fields=False)
-    @classmethod
-    def _high(cls, high: float, info: ValidationInfo) -> float:
-        if not math.isfinite(high):
-            raise ValueError(f"must be a finite number, got {high}")
-        low = info.data.get("low")
-        if low is not None and high < low:
-            raise ValueError(f"must be >= low ({low:g}), got {high:g}")
-        return high
-
-
-class FloatParam(_RangeParam):
-    type: Literal["float"]
-    log: bool = False
-    step: float | None = None
-    low: float
-    high: float
-
-    @field_validator("step")
-    @classmethod
-    def _step(cls, step: float | None, info: ValidationInfo) -> float | None:
-        if step is not None and not math.isfinite(step):
-            raise ValueError(f"must be a finite number, got {step}")
-        if step is not None and step <= 0:
-            raise ValueError(f"must be > 0, got {step:g}")
-        if step is not None and info.data.get("log"):
-            raise ValueError("cannot be combined with log: true; drop one of them")
-        return step
-
-
-class IntParam(_RangeParam):
-    type: Literal["int"]
-    log: bool = False
-    step: int = 1
-    low: int
-    high: int
-
-    @field_validator("step")
-    @classmethod
-    def _step(cls, step: int, info: ValidationInfo) -> int:
-        if step <= 0:
-            raise ValueError(f"must be > 0, got {step}")
-        if step != 1 and info.data.get("log"):
-            raise ValueError(f"must be 1 when log is true, got {step}")
-        return step
-
-
-class CategoricalParam(_Param):
-    type: Literal["categorical"]
-    choices: list[Scalar]
-
-    @field_validator("choices")
-    @classmethod
-    def _choices(cls, choices: list[Scalar]) -> list[Scalar]:
-        if not choices:
-            raise ValueError("must list at least one value, got []")
-        seen: list[Scalar] = []
-        for choice in choices:
-            if any(type(choice) is type(s) and choice == s for s in seen):
-                raise ValueError(f"lists {choice!r} twice")
-            seen.append(choice)
-        return choices
-
-
-class ConstantParam(_Param):
-    """A value fixed for every trial, written as `name: value` in the space."""
-
-    type: Literal["constant"]
-    value: Scalar
-
-
-Param = Annotated[
-    FloatParam | IntParam | CategoricalParam | ConstantParam, Field(discriminator="type")
-]
-
-
-def _scalar_to_constant(space: Any) -> Any:
-    if not isinstance(space, dict):
-        return space
-    return {
-        name: {"type": "constant", "value": v}
-        if v is None or isinstance(v, str | int | float)
-        else v
-        for name, v in space.items()
-    }
 
 
 def _shorthand(key: str) -> Any:
@@ -171,7 +57,7 @@ class ModelRef(_Strict):
     options are fixed settings of the model that are not tuned (a transfer source, say)."""
 
     name: str = Field(min_length=1)
-    options: dict[str, Scalar] = {}
+    options: dict[str, Scalar] = Field(default_factory=dict)
 
 
 class DatasetRef(_Strict):
@@ -180,7 +66,7 @@ class DatasetRef(_Strict):
 
     name: str | None = Field(default=None, min_length=1)
     file: str | None = Field(default=None, min_length=1)
-    options: dict[str, Scalar] = {}
+    options: dict[str, Scalar] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetRef:
@@ -412,10 +298,10 @@ class SweepSpec(_Strict):
     metric: str
     mode: Literal["max", "min"]
     # Two or more metrics to optimise at once (multi-objective); instead of metric and mode.
-    objectives: list[Objective] = []
+    objectives: list[Objective] = Field(default_factory=list)
     # Bounds a trial's last values must keep to, by metric: `{latency_ms: {max: 5}}`. A trial
     # that breaks one is infeasible: ranked after every feasible trial, and the sampler is told.
-    constraints: dict[str, Bound] = {}
+    constraints: dict[str, Bound] = Field(default_factory=dict)
     budget: Budget
     searcher: Annotated[Searcher, _shorthand("sampler")] = Searcher()
     scheduler: Annotated[Scheduler, _shorthand("type")] = Scheduler()
