@@ -3,17 +3,12 @@
 from __future__ import annotations
 
 from tunelab.spec._checks import (
-    PBT_PERTURBATION,
-    PBT_QUANTILE,
-    PBT_RESAMPLE_PROBABILITY,
     check_compatible,
     check_spec,
     data_file,
     hyperband_bracket_size,
     hyperband_reduction_factor,
     load_spec,
-    population_interval,
-    population_parameters,
     ref_path,
     resolve_data,
     resolve_model,
@@ -27,6 +22,13 @@ from tunelab.spec._load import (
     spec_to_mapping,
 )
 from tunelab.spec._params import CategoricalParam, ConstantParam, FloatParam, IntParam, Param
+from tunelab.spec._population import (
+    PBT_PERTURBATION,
+    PBT_QUANTILE,
+    PBT_RESAMPLE_PROBABILITY,
+    population_interval,
+    population_parameters,
+)
 from tunelab.spec._schema import (
     MAX_FUSION,
     SAMPLERS,
