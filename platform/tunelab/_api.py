@@ -199,9 +199,10 @@ def check_sweep(
 
 def _override(given: Mapping[str, Any], path: tuple[str, ...]) -> Any:
     """The value overrides give a spec key, whichever way it was written; None if none does."""
-    from tunelab.spec import override_path
+    from tunelab.spec import overriding
 
-    return next((v for k, v in given.items() if v is not None and override_path(k) == path), None)
+    key = overriding(given, path)
+    return given[key] if key is not None else None
 
 
 def _start_or_resume(

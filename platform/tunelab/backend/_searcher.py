@@ -264,6 +264,10 @@ class BudgetedOptunaSearch(OptunaSearch):
         trial has the number, the seed and the name it would have had uninterrupted. (A fused
         sweep's members share their group's parameters: there such trials are told FAIL at the
         end, see `fail_abandoned`.)"""
+        self._bind(trial_id, number)
+
+    def _bind(self, trial_id: str, number: int) -> None:
+        """Ray's trial `trial_id` is the study's trial `number` (RUNNING, never asked anew)."""
         import optuna
 
         study = self._ot_study
@@ -274,12 +278,7 @@ class BudgetedOptunaSearch(OptunaSearch):
     def _go_on(self, trial_id: str, trial: Continued) -> dict[str, Any]:
         """A resumed sweep's trial: its Optuna trial (still RUNNING in the study, never asked
         anew), its config as it was, and where to go on from."""
-        import optuna
-
-        study = self._ot_study
-        assert study is not None  # set up by OptunaSearch before any trial starts
-        (frozen,) = study.get_trials(deepcopy=False, states=None)[trial.number : trial.number + 1]
-        self._ot_trials[trial_id] = optuna.trial.Trial(study, frozen._trial_id)
+        self._bind(trial_id, trial.number)
         where = {
             "name": trial.name,
             "folder": trial.folder,

@@ -25,7 +25,7 @@ def evaluate_on_test(model: Any, trainer: str, data: DataSplits) -> dict[str, fl
     GAN's test_frechet_distance."""
     from tunelab.training import trainer_of
 
-    return trainer_of(trainer).score_on_test(model.cpu().eval(), data)
+    return trainer_of(trainer).score_on_test(model, data)
 
 
 def data_fingerprint(data: DataSplits, label: str) -> str:

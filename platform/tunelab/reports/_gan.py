@@ -22,7 +22,7 @@ from tunelab.reports._faithfulness import (
 )
 from tunelab.reports._family import Explanation, Family, Material, register
 from tunelab.reports._render import Figure, Section, image_grid
-from tunelab.training import trainer_of, trainers
+from tunelab.training import generates
 
 GAN_SAMPLE_SEED = 1234
 
@@ -121,8 +121,7 @@ def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanat
 
 
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:
-    trainer = state.get("trainer")
-    return trainer in trainers and trainer_of(str(trainer)).generates
+    return generates(state.get("trainer"))
 
 
 register(Family("gan", ("integrated_gradients", "saliency"), _matches, _explain_gan, priority=20))

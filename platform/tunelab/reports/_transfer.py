@@ -13,7 +13,7 @@ from tunelab.reports._images import image_sections
 from tunelab.reports._render import Figure, Section, Table, bars
 from tunelab.reports._sequences import sequence_sections
 from tunelab.reports._tabular import tabular_sections
-from tunelab.training import trainer_of, trainers
+from tunelab.training import generates
 
 
 def transfer_sections(frame: Supervised) -> list[Section]:
@@ -104,9 +104,7 @@ def conductance_section(m: Material, ex: A.Explainer) -> Section:
 
 
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:
-    trainer = state.get("trainer")
-    generates = trainer in trainers and trainer_of(str(trainer)).generates
-    return state.get("architecture") == "transfer" and not generates
+    return state.get("architecture") == "transfer" and not generates(state.get("trainer"))
 
 
 register(

@@ -46,6 +46,13 @@ def override_path(given: str) -> KeyPath:
     return tuple(given.split("."))
 
 
+def overriding(overrides: Mapping[str, Any], path: KeyPath) -> str | None:
+    """The override, as given, that sets `path` (an unset one, None, does not); None if none."""
+    return next(
+        (k for k, v in overrides.items() if v is not None and override_path(k) == path), None
+    )
+
+
 @dataclass(frozen=True)
 class Setting:
     """A value the sweep runs with that is not the spec text's own, and where it came from."""
@@ -109,7 +116,7 @@ class LoadedSpec:
 
     def overridden(self, path: KeyPath) -> bool:
         """Whether an override (a flag, a keyword of the API, a dotted key) set this key."""
-        return any(override_path(given) == path for given in self.overrides)
+        return overriding(self.overrides, path) is not None
 
     def with_trials(self, trials: int) -> LoadedSpec:
         """The same spec with `budget.trials` set: what a resumed sweep has left to run."""
@@ -184,11 +191,12 @@ def _validated(
         first_kind = details[0]["type"]
         same_kind = [e for e, d in zip(errors, details, strict=True) if d["type"] == first_kind]
         raise min(same_kind, key=lambda e: (e.line is None, e.line or 0)) from None
-    spec, notes = _clamp_grace_period(spec, flags)
+    epochs_by = overriding(flags, ("budget", "max_epochs"))
+    spec, notes = _clamp_grace_period(spec, epochs_by)
     if notes:  # the grace period the sweep runs with, set by the override of max_epochs
         path = ("scheduler", "grace_period")
-        origin = next(k for k in flags if override_path(k) == ("budget", "max_epochs"))
-        settings.append(Setting(path, spec.scheduler.grace_period, origin, _get(written, path)))
+        assert epochs_by is not None
+        settings.append(Setting(path, spec.scheduler.grace_period, epochs_by, _get(written, path)))
     return LoadedSpec(
         spec=spec,
         source=source,
@@ -226,17 +234,17 @@ def _set(data: Any, path: KeyPath, value: Any) -> None:
 
 
 def _clamp_grace_period(
-    spec: SweepSpec, flags: Mapping[str, Any]
+    spec: SweepSpec, epochs_by: str | None
 ) -> tuple[SweepSpec, tuple[str, ...]]:
     """A smoke run (`--max-epochs 1`) of a spec whose scheduler waits longer before stopping a
-    trial: the grace period shrinks to the run's epochs, and a note says so."""
+    trial: the grace period shrinks to the run's epochs, and a note says so. `epochs_by`: the
+    override that set `budget.max_epochs`, if one did."""
     grace, epochs = spec.scheduler.grace_period, spec.budget.max_epochs
-    given = next((k for k in flags if override_path(k) == ("budget", "max_epochs")), None)
-    if given is None or grace is None or grace <= epochs:
+    if epochs_by is None or grace is None or grace <= epochs:
         return spec, ()
     scheduler = spec.scheduler.model_copy(update={"grace_period": epochs})
     note = (
-        f"{given} {epochs} is below scheduler.grace_period ({grace}): the grace period "
+        f"{epochs_by} {epochs} is below scheduler.grace_period ({grace}): the grace period "
         f"is {epochs} for this sweep"
     )
     return spec.model_copy(update={"scheduler": scheduler}), (note,)

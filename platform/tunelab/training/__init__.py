@@ -33,6 +33,7 @@ from tunelab.training._reference import build_reference, reference_state
 from tunelab.training._trainers import (
     COST_METRICS,
     Trainer,
+    generates,
     register_trainer,
     trainer_of,
     trainers,
@@ -77,6 +78,7 @@ __all__ = [
     "evaluate",
     "fusion_throughput",
     "generated_distance",
+    "generates",
     "load_checkpoint",
     "load_model",
     "predict",

@@ -28,8 +28,8 @@ class Trainer:
 
     `loop` and `test_scores` are "module:function" paths, imported when a trial trains or a
     model is scored: `loop(config, data, arch, *, max_epochs, report, restore, device, options,
-    [workers])` trains; `test_scores(model, data)` scores a trained model on the test split,
-    each metric named `test_...`."""
+    [workers])` trains; `test_scores(model, data)` scores a trained model on the test split, on
+    the CPU, each metric named `test_...`."""
 
     name: str
     hyperparameters: Mapping[str, Any]  # what the loop itself consumes, with defaults
@@ -71,6 +71,12 @@ def register_trainer(trainer: Trainer) -> Trainer:
 def trainer_of(name: str) -> Trainer:
     """The trainer of that name; NotFoundError naming the others for an unknown one."""
     return trainers.get(name)
+
+
+def generates(name: Any) -> bool:
+    """Whether a checkpoint's recorded trainer makes generators; False for none or an unknown
+    one (a checkpoint read by a family that may not apply)."""
+    return name in trainers and trainer_of(str(name)).generates
 
 
 register_trainer(
