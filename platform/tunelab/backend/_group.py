@@ -16,9 +16,8 @@ from ray import tune
 
 from tunelab.backend._events import EPOCH_FILE, EPOCH_KEY, FUSION_KEY, MEMBERS_KEY, NODE_KEY
 from tunelab.backend._system import SYSTEM_KEY
-from tunelab.data import DataSplits
 from tunelab.errors import error_line
-from tunelab.models import Architecture
+from tunelab.training import TrialSetup
 
 # In a group's checkpoint: each member's checkpoint folder, by member id, for those that trained
 # its epoch: what a retried group goes on from.
@@ -33,14 +32,8 @@ def member_config(config: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any
 
 def train_group(
     fusion: dict[str, Any],
+    setup: TrialSetup,
     *,
-    data: DataSplits,
-    architecture: Architecture,
-    options: dict[str, Any],
-    max_epochs: int,
-    threads: int,
-    use_gpu: bool,
-    targets: tuple[str, ...],
     node_id: str,
     system: Callable[[], list[dict[str, float]]],
     report: Callable[[dict[str, Any], str | None], None],
@@ -50,9 +43,9 @@ def train_group(
     go on. A retried group goes on from its last checkpoint with the members it still had."""
     import torch
 
-    from tunelab.training import Device, load_checkpoint, save_checkpoint, train_fused
+    from tunelab.training import load_checkpoint, save_checkpoint
 
-    torch.set_num_threads(threads)
+    torch.set_num_threads(setup.threads)
     members = list(fusion["members"])
     restores = None
     checkpoint = tune.get_checkpoint()
@@ -95,7 +88,7 @@ def train_group(
             (Path(local) / MANIFEST_FILE).write_text(json.dumps(manifest))
             report(
                 {
-                    **{name: first.get(name, float("nan")) for name in targets},
+                    **{name: first.get(name, float("nan")) for name in setup.targets},
                     EPOCH_KEY: epoch,
                     NODE_KEY: node_id,
                     SYSTEM_KEY: system(),
@@ -103,22 +96,17 @@ def train_group(
                 },
                 local if manifest else None,
             )
-        if epoch < max_epochs and trained:
+        if epoch < setup.max_epochs and trained:
             going_on.clear()
             going_on.update(ray.get(control.going_on.remote(fusion["group"], epoch)))
 
-    train_fused(
+    setup.train_fused(
         [m["config"] for m in members],
-        data,
-        architecture,
-        max_epochs=max_epochs,
         reports=[reported(i) for i in range(len(members))],
+        restores=restores,
         stop=lambda number: members[number]["id"] not in going_on,
         failed=failed,
         epoch_end=epoch_end,
-        device=Device.pick(use_gpu),
-        options=options,
-        restores=restores,
     )
 
 

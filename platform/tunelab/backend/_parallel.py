@@ -16,6 +16,7 @@ import queue
 import tempfile
 import threading
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import ray
@@ -23,9 +24,8 @@ from ray import tune
 from ray.tune.experiment import Trial
 
 from tunelab.backend._events import WORKERS_GROUP_KEY, WORKERS_KEY
-from tunelab.data import DataSplits
 from tunelab.errors import TunelabError
-from tunelab.models import Architecture
+from tunelab.training import TrialSetup
 
 POLL_S = 0.5  # how often the trial's process looks whether the training ended without a result
 
@@ -36,25 +36,20 @@ class WorkersLost(TunelabError):
 
 def train_parallel(
     config: dict[str, Any],
-    data: DataSplits,
-    architecture: Architecture,
-    options: dict[str, Any],
+    setup: TrialSetup,
     *,
-    max_epochs: int,
     restore: dict[str, Any] | None,
-    workers: int,
-    cpu: float,
-    gpu: float,
     report: Callable[[int, dict[str, Any], Any], None],
 ) -> None:
-    """Train the trial on `workers` Ray Train workers of `cpu` and `gpu` each, calling `report`
-    (in this process) with each epoch's metrics and checkpoint bytes; the metrics carry the
-    IP of each worker's node (WORKERS_KEY)."""
+    """Train the trial on `setup.workers` Ray Train workers of `setup.worker_cpu` CPUs and
+    `setup.worker_gpu` GPUs each, calling `report` (in this process) with each epoch's metrics
+    and checkpoint bytes; the metrics carry the IP of each worker's node (WORKERS_KEY)."""
     from ray.train import FailureConfig, RunConfig, ScalingConfig
     from ray.train.torch import TorchConfig, TorchTrainer
     from ray.util.queue import Queue
 
     # Outside the trial's own placement group, which holds only a sliver of CPU for this process.
+    cpu, gpu = setup.worker_cpu, setup.worker_gpu
     place = {"num_cpus": 0, "scheduling_strategy": "DEFAULT"}
     results: Any = Queue(actor_options=place)  # the first worker's epochs, to this process
     taken: Any = Queue(actor_options=place)  # this process's word that it reported one
@@ -63,18 +58,14 @@ def train_parallel(
             _worker,
             train_loop_config={
                 "config": config,
-                "data": data,
-                "architecture": architecture,
-                "options": options,
-                "max_epochs": max_epochs,
+                # each worker's torch threads: one per CPU it holds
+                "setup": replace(setup, threads=max(1, int(cpu)), use_gpu=gpu > 0),
                 "restore": restore,
-                "threads": max(1, int(cpu)),
-                "use_gpu": gpu > 0,
                 "results": results,
                 "taken": taken,
             },
             scaling_config=ScalingConfig(
-                num_workers=workers,
+                num_workers=setup.workers,
                 use_gpu=gpu > 0,
                 resources_per_worker={"CPU": cpu, **({"GPU": gpu} if gpu > 0 else {})},
             ),
@@ -154,15 +145,16 @@ def _cause(error: BaseException) -> BaseException:
     return first
 
 
-def _worker(setup: dict[str, Any]) -> None:
+def _worker(given: dict[str, Any]) -> None:
     """One worker of the trial (in Ray Train's worker process)."""
     import torch
     import torch.distributed as dist
 
-    from tunelab.training import Device, Workers, checkpoint_bytes, train
+    from tunelab.training import Workers, checkpoint_bytes
 
-    torch.set_num_threads(setup["threads"])
-    device = Device.pick(setup["use_gpu"])
+    setup: TrialSetup = given["setup"]
+    torch.set_num_threads(setup.threads)
+    device = setup.device()
     if device.name == "cuda":
         from ray.train.torch import get_device
 
@@ -173,22 +165,14 @@ def _worker(setup: dict[str, Any]) -> None:
         dist.all_gather_object(nodes, ray.util.get_node_ip_address())
     group = ray.util.get_current_placement_group()
     where = {WORKERS_KEY: nodes, WORKERS_GROUP_KEY: group.id.hex() if group else None}
-    results, taken = setup["results"], setup["taken"]
+    results, taken = given["results"], given["taken"]
 
     def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
         results.put((epoch, metrics, checkpoint_bytes(state), where))
         taken.get()  # Ray Tune has the epoch: the scheduler decided before the next one
 
-    train(
-        setup["config"],
-        setup["data"],
-        setup["architecture"],
-        max_epochs=setup["max_epochs"],
-        report=report,
-        restore=setup["restore"],
-        device=device,
-        options=setup["options"],
-        workers=workers,
+    setup.train(
+        given["config"], report=report, restore=given["restore"], device=device, workers=workers
     )
 
 

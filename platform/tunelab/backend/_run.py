@@ -41,7 +41,7 @@ from tunelab.errors import Terminated
 from tunelab.models import Architecture
 from tunelab.search import define_by_run, make_sampler
 from tunelab.spec import Bound, SweepSpec, population_interval, population_parameters
-from tunelab.training import COST_METRICS, trainer_of, untrained_metrics
+from tunelab.training import COST_METRICS, TrialSetup, trainer_of, untrained_metrics
 
 
 def run_trials(
@@ -186,25 +186,26 @@ def _trainable(
     spec: SweepSpec, data: DataSplits, architecture: Architecture, options: dict[str, Any]
 ) -> Any:
     """What every trial runs, with the data put in Ray's object store once."""
-    trainable = tune.with_parameters(
-        run_trial,
+    setup = TrialSetup(
         data=data,
         architecture=architecture,
-        options=options,
         max_epochs=spec.budget.max_epochs,
+        options=options,
         threads=max(1, int(spec.resources.cpu)),
         use_gpu=spec.resources.gpu > 0,
+        workers=spec.resources.workers,
+        worker_cpu=spec.resources.cpu,
+        worker_gpu=spec.resources.gpu,
         targets=tuple(metric for metric, _ in spec.targets),
-        system_interval_s=spec.system_metrics.interval_s,
-        timeout_s=spec.budget.trial_timeout_s,
         scheduled=(
             tuple(population_parameters(spec, architecture.trainer))
             if spec.scheduler.population_based
             else ()
         ),
-        workers=spec.resources.workers,
-        worker_resources=(spec.resources.cpu, spec.resources.gpu),
+        system_interval_s=spec.system_metrics.interval_s,
+        timeout_s=spec.budget.trial_timeout_s,
     )
+    trainable = tune.with_parameters(run_trial, setup=setup)
     if spec.resources.workers > 1:
         # Ray Train places the workers, which hold the resources; the trial's own process holds
         # a byte of memory (Ray Tune runs no trial that holds nothing), so that the workers can

@@ -30,55 +30,116 @@ from tunelab.backend._events import (
     RESUME_KEY,
     SCHEDULE_PREFIX,
 )
-from tunelab.data import DataSplits
 from tunelab.errors import TunelabError, error_line
-from tunelab.models import Architecture
+from tunelab.training import TrialSetup
 
 
-def run_trial(
-    config: dict[str, Any],
-    *,
-    data: DataSplits,
-    architecture: Architecture,
-    options: dict[str, Any],
-    max_epochs: int,
-    threads: int,
-    use_gpu: bool,
-    targets: tuple[str, ...] = (),
-    system_interval_s: float = 0.0,
-    timeout_s: float | None = None,
-    scheduled: tuple[str, ...] = (),
-    workers: int = 1,
-    worker_resources: tuple[float, float] = (1.0, 0.0),
-) -> None:
-    """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch.
-    `architecture` and `options` (the model's fixed options, weights included) are resolved on
-    the driver, so a model registered there in-process trains here too. `targets` are the
-    sweep's metrics, which every result Ray Tune sees must carry.
+def run_trial(config: dict[str, Any], *, setup: TrialSetup) -> None:
+    """A Ray Tune function trainable: train, and report metrics and a checkpoint every epoch
+    (see TrialSetup for what every trial of the sweep shares, `targets` the metrics every result
+    Ray Tune sees must carry).
 
     A fused group's trial (see _fusion) trains its members as one model. A trial of several
-    `workers` (each holding `worker_resources`, CPUs and GPUs) trains on them (see _parallel)."""
+    `workers` trains on them (see _parallel)."""
     from tunelab.backend._group import member_config
-    from tunelab.backend._parallel import WorkersLost, train_parallel
-    from tunelab.backend._system import SYSTEM_KEY, SystemSampler
-    from tunelab.training import load_checkpoint, save_checkpoint, train
+    from tunelab.backend._system import SystemSampler
 
     node_id = ray.get_runtime_context().get_node_id()
     config, fusion = member_config(config)
     if fusion is not None:
-        run_group(
-            fusion,
-            data=data,
-            architecture=architecture,
-            options=options,
-            max_epochs=max_epochs,
-            threads=threads,
-            use_gpu=use_gpu,
-            targets=targets,
-            system_interval_s=system_interval_s,
-            node_id=node_id,
-        )
+        run_group(fusion, setup, node_id)
         return
+    restore = restored(config)
+    sampler = SystemSampler(setup.system_interval_s, gpu=setup.use_gpu)
+    with sampler:
+        Reporter(config, setup, node_id, sampler, restore).run()
+
+
+class Reporter:
+    """A trial's reports to Ray Tune: each epoch's metrics (with the scheduled hyperparameters,
+    the node and the system's samples) and checkpoint; and, when the trial's own code raises,
+    that error as its last result."""
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        setup: TrialSetup,
+        node_id: str,
+        sampler: Any,
+        restore: dict[str, Any] | None,
+    ) -> None:
+        self.config, self.setup, self.node_id, self.sampler = config, setup, node_id, sampler
+        self.restore = restore
+        self.last: dict[str, Any] = {EPOCH_KEY: int(restore["epoch"]) if restore else 0}
+        self.schedule = {
+            SCHEDULE_PREFIX + name: float(config[name])
+            for name in setup.scheduled
+            if isinstance(config.get(name), int | float) and not isinstance(config[name], bool)
+        }
+        self.reporting = False  # an exception from Ray's own reporting is Ray's, not the trial's
+
+    def report(self, epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
+        from tunelab.backend._system import SYSTEM_KEY
+        from tunelab.training import save_checkpoint
+
+        with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
+            save_checkpoint(directory, state)
+            (Path(directory) / EPOCH_FILE).write_text(str(epoch))
+            self.reporting = True
+            tune.report(
+                {
+                    **metrics,
+                    **self.schedule,
+                    EPOCH_KEY: epoch,
+                    NODE_KEY: self.node_id,
+                    SYSTEM_KEY: self.sampler.drain(),
+                },
+                checkpoint=tune.Checkpoint.from_directory(directory),
+            )
+            self.reporting = False
+        self.last.update(metrics, **{EPOCH_KEY: epoch})
+
+    def run(self) -> None:
+        from tunelab.backend._parallel import WorkersLost, train_parallel
+
+        setup, restore = self.setup, self.restore
+
+        def training(report_epoch: Callable[..., None]) -> None:
+            if setup.workers > 1:
+                train_parallel(self.config, setup, restore=restore, report=report_epoch)
+                return
+            import torch
+
+            # One torch thread per CPU the trial was given: concurrent trials do not oversubscribe.
+            torch.set_num_threads(setup.threads)
+            setup.train(self.config, report=report_epoch, restore=restore)
+
+        try:
+            EpochWatch(setup.timeout_s).run(training, self.report)
+        except WorkersLost:
+            raise  # Ray's to retry, as a worker that died
+        except Exception as exc:
+            if self.reporting:
+                raise
+            # The trial's own error: its last result, carrying the sweep's metrics as it last
+            # reported them (a scheduler reads them), ends it without a retry.
+            tune.report(
+                {
+                    **{name: self.last.get(name, math.nan) for name in setup.targets},
+                    EPOCH_KEY: self.last[EPOCH_KEY],
+                    NODE_KEY: self.node_id,
+                    ERROR_KEY: error_line(exc),
+                    "done": True,
+                }
+            )
+
+
+def restored(config: dict[str, Any]) -> dict[str, Any] | None:
+    """The checkpoint state a trial goes on from, None for a fresh start: Ray's own (a retried
+    trial's, or PBT's), a resumed sweep's last recorded, or the one PBT had it exploit. Takes
+    the resumption and exploitation keys out of `config`."""
+    from tunelab.training import load_checkpoint
+
     resumed = config.pop(RESUME_KEY, None)
     exploited = config.pop(EXPLOIT_KEY, None)
     restore = None
@@ -93,99 +154,17 @@ def run_trial(
         # folder) and this config; Ray handed it a checkpoint of before (its own, saved just
         # as it was exploited). One trained with this config is one of after: kept above.
         restore = exploited_checkpoint(str(exploited))
-
-    sampler = SystemSampler(system_interval_s, gpu=use_gpu)
-
-    last: dict[str, Any] = {EPOCH_KEY: int(restore["epoch"]) if restore else 0}
-    schedule = {
-        SCHEDULE_PREFIX + name: float(config[name])
-        for name in scheduled
-        if isinstance(config.get(name), int | float) and not isinstance(config[name], bool)
-    }
-    reporting = False  # an exception from Ray's own reporting is Ray's, not the trial's
-
-    def report(epoch: int, metrics: dict[str, float], state: dict[str, Any]) -> None:
-        nonlocal reporting
-        with tempfile.TemporaryDirectory(prefix="tunelab-ckpt-") as directory:
-            save_checkpoint(directory, state)
-            (Path(directory) / EPOCH_FILE).write_text(str(epoch))
-            reporting = True
-            tune.report(
-                {
-                    **metrics,
-                    **schedule,
-                    EPOCH_KEY: epoch,
-                    NODE_KEY: node_id,
-                    SYSTEM_KEY: sampler.drain(),
-                },
-                checkpoint=tune.Checkpoint.from_directory(directory),
-            )
-            reporting = False
-        last.update(metrics, **{EPOCH_KEY: epoch})
-
-    def training(report_epoch: Callable[..., None]) -> None:
-        if workers > 1:
-            train_parallel(
-                config, data, architecture, options,
-                max_epochs=max_epochs, restore=restore, workers=workers,
-                cpu=worker_resources[0], gpu=worker_resources[1], report=report_epoch,
-            )  # fmt: skip
-            return
-        import torch
-
-        from tunelab.training import Device
-
-        # One torch thread per CPU the trial was given: concurrent trials do not oversubscribe.
-        torch.set_num_threads(threads)
-        train(
-            config,
-            data,
-            architecture,
-            max_epochs=max_epochs,
-            report=report_epoch,
-            restore=restore,
-            device=Device.pick(use_gpu),
-            options=options,
-        )
-
-    watch = EpochWatch(timeout_s)
-    with sampler:
-        try:
-            watch.run(training, report)
-        except WorkersLost:
-            raise  # Ray's to retry, as a worker that died
-        except Exception as exc:
-            if reporting:
-                raise
-            # The trial's own error: its last result, carrying the sweep's metrics as it last
-            # reported them (a scheduler reads them), ends it without a retry.
-            tune.report(
-                {
-                    **{name: last.get(name, math.nan) for name in targets},
-                    EPOCH_KEY: last[EPOCH_KEY],
-                    NODE_KEY: node_id,
-                    ERROR_KEY: error_line(exc),
-                    "done": True,
-                }
-            )
+    return restore
 
 
-def run_group(
-    fusion: dict[str, Any],
-    *,
-    targets: tuple[str, ...],
-    system_interval_s: float,
-    node_id: str,
-    use_gpu: bool,
-    **training: Any,
-) -> None:
+def run_group(fusion: dict[str, Any], setup: TrialSetup, node_id: str) -> None:
     """A fused group's trial (see _group.train_group), with run_trial's handling of its own
     errors: one raised by the group's training (not by Ray's reporting) is its last result,
     and ends the trial without a retry; every member it was training fails with it."""
     from tunelab.backend._group import train_group
     from tunelab.backend._system import SystemSampler
 
-    sampler = SystemSampler(system_interval_s, gpu=use_gpu)
+    sampler = SystemSampler(setup.system_interval_s, gpu=setup.use_gpu)
     state = {"reporting": False, "epoch": 0}
 
     def report(values: dict[str, Any], checkpoint: str | None) -> None:
@@ -197,21 +176,13 @@ def run_group(
 
     with sampler:
         try:
-            train_group(
-                fusion,
-                targets=targets,
-                node_id=node_id,
-                use_gpu=use_gpu,
-                system=sampler.drain,
-                report=report,
-                **training,
-            )
+            train_group(fusion, setup, node_id=node_id, system=sampler.drain, report=report)
         except Exception as exc:
             if state["reporting"]:
                 raise
             tune.report(
                 {
-                    **{name: math.nan for name in targets},
+                    **{name: math.nan for name in setup.targets},
                     EPOCH_KEY: state["epoch"],
                     NODE_KEY: node_id,
                     ERROR_KEY: error_line(exc),

@@ -30,6 +30,7 @@ from tunelab.training._contract import (
 from tunelab.training._loading import LoadedModel, build_from_state, load_model, predict
 from tunelab.training._loops import train
 from tunelab.training._reference import build_reference, reference_state
+from tunelab.training._setup import TrialSetup
 from tunelab.training._trainers import (
     COST_METRICS,
     Trainer,
@@ -71,6 +72,7 @@ __all__ = [
     "Device",
     "LoadedModel",
     "Trainer",
+    "TrialSetup",
     "Workers",
     "build_from_state",
     "build_reference",
