@@ -41,7 +41,7 @@ def main() -> None:
 
     from tunelab.data import datasets
     from tunelab.spec import load_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     ray.init(address="local", include_dashboard=False, log_to_driver=False)
     results: dict[str, dict[str, float]] = {}
@@ -55,7 +55,11 @@ def main() -> None:
             os.chdir(folder)
             started = time.perf_counter()
             report = run_sweep(
-                loaded, tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder, live=False
+                loaded,
+                stores=Stores.resolve(
+                    tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder
+                ),
+                live=False,
             )
             wall = time.perf_counter() - started
         best = report.best["metric"] if report.best else float("nan")

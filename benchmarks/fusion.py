@@ -147,7 +147,7 @@ def sweep_seconds(model: str, trials: int, epochs: int, size: int | None, folder
     from mlflow import MlflowClient
 
     from tunelab.spec import parse_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     way = f"fused{size}" if size else "unfused"
     constants = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in SHARED[model].items())
@@ -162,7 +162,9 @@ def sweep_seconds(model: str, trials: int, epochs: int, size: int | None, folder
     uri = f"sqlite:///{folder}/{model}-{way}.db"
     MlflowClient(uri).create_experiment("tunelab")  # the tables, outside the timing
     started = time.perf_counter()
-    report = run_sweep(loaded, tracking_uri=uri, results_dir=f"{folder}/results", live=False)
+    report = run_sweep(
+        loaded, stores=Stores.resolve(tracking_uri=uri, results_dir=f"{folder}/results"), live=False
+    )
     elapsed = time.perf_counter() - started
     assert report.counts["completed"] == trials, report.counts
     return elapsed

@@ -77,7 +77,7 @@ def families() -> dict[str, Any]:
 
 def sweep() -> dict[str, Any]:
     from tunelab.spec import load_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     spec = REPO / "search_spaces" / "cnn_digits.yaml"
     text = spec.read_text().replace("  cpu: 1\n", "  cpu: 1\n  gpu: 0.25\n")
@@ -89,7 +89,9 @@ def sweep() -> dict[str, Any]:
         os.chdir(folder)
         started = time.perf_counter()
         report = run_sweep(
-            loaded, tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder, live=False
+            loaded,
+            stores=Stores.resolve(tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder),
+            live=False,
         )
         return {
             "trials": report.counts,
@@ -261,7 +263,7 @@ def workers() -> dict[str, Any]:
     import torch
 
     from tunelab.spec import load_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     gpus = torch.cuda.device_count()
     if gpus < 2:
@@ -275,7 +277,9 @@ def workers() -> dict[str, Any]:
         os.chdir(folder)
         started = time.perf_counter()
         report = run_sweep(
-            loaded, tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder, live=False
+            loaded,
+            stores=Stores.resolve(tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder),
+            live=False,
         )
         return {
             "gpus": gpus,
@@ -292,7 +296,7 @@ def packing() -> dict[str, Any]:
     from fusion import SHARED, SWEEP_SPEC
 
     from tunelab.spec import parse_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
     from tunelab.training import Device
 
     cuda = Device.pick(use_gpu=True).name == "cuda"
@@ -320,8 +324,8 @@ def packing() -> dict[str, Any]:
                 text = text.replace(", gpu: 0.25", "").replace(", gpu: 0.5", "")
             loaded = parse_spec(text, f"{way}.yaml", {"--name": way})
             started = time.perf_counter()
-            report = run_sweep(loaded, tracking_uri=f"sqlite:///{folder}/{way}.db",
-                               results_dir=folder, live=False)  # fmt: skip
+            stores = Stores.resolve(tracking_uri=f"sqlite:///{folder}/{way}.db", results_dir=folder)
+            report = run_sweep(loaded, stores=stores, live=False)
             timings[way] = time.perf_counter() - started
             assert report.counts["completed"] == trials, report.counts
     out["packing"] = {

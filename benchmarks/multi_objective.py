@@ -129,13 +129,15 @@ def tunelab_run(folder: str, label: str, spec: dict[str, Any]) -> dict[str, Any]
     from mlflow import MlflowClient
 
     from tunelab.spec import spec_from_mapping
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
     from tunelab.tracking.tags import ROLE_TRIAL, TAG_ROLE, TAG_SWEEP
 
     uri = f"sqlite:///{folder}/mlflow.db"
     loaded = spec_from_mapping(spec, f"{label}.yaml", {"--name": label})
     began = time.perf_counter()
-    run_sweep(loaded, tracking_uri=uri, results_dir=f"{folder}/results", live=False)
+    run_sweep(
+        loaded, stores=Stores.resolve(tracking_uri=uri, results_dir=f"{folder}/results"), live=False
+    )
     wall = time.perf_counter() - began
     client = MlflowClient(uri)
     experiments = [e.experiment_id for e in client.search_experiments()]

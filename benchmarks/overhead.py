@@ -114,7 +114,7 @@ def tunelab_run(
 ) -> tuple[float, float]:
     """Wall seconds of `run_sweep`, and until the sweep got its first trial's first result."""
     from tunelab.spec import parse_spec
-    from tunelab.sweeps import _recorder, run_sweep
+    from tunelab.sweeps import Stores, _recorder, run_sweep
 
     space = "\n".join(f"  {k}: {json.dumps(v)}" for k, v in CONFIG.items())
     text = (
@@ -140,7 +140,9 @@ def tunelab_run(
     started = time.perf_counter()
     try:
         report = run_sweep(
-            loaded, tracking_uri=uri, results_dir=str(folder / f"tunelab-{label}"), live=False
+            loaded,
+            stores=Stores.resolve(tracking_uri=uri, results_dir=str(folder / f"tunelab-{label}")),
+            live=False,
         )
     finally:
         recorder.trial_result = original  # type: ignore[method-assign]

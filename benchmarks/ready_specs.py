@@ -34,7 +34,7 @@ def main() -> None:
     import ray
 
     from tunelab.spec import load_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     specs = sorted((REPO / "search_spaces").glob("*.yaml"))
     if args.only:
@@ -47,7 +47,11 @@ def main() -> None:
             os.chdir(folder)
             started = time.perf_counter()
             report = run_sweep(
-                loaded, tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder, live=False
+                loaded,
+                stores=Stores.resolve(
+                    tracking_uri=f"sqlite:///{folder}/mlflow.db", results_dir=folder
+                ),
+                live=False,
             )
             wall = time.perf_counter() - started
         best = report.best["metric"] if report.best else None

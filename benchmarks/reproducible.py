@@ -51,7 +51,7 @@ def sweep(folder: Path, name: str, trials: int, concurrency: int, reproducible: 
     from mlflow import MlflowClient
 
     from tunelab.spec import parse_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     text = SPEC.format(
         trials=trials,
@@ -62,8 +62,7 @@ def sweep(folder: Path, name: str, trials: int, concurrency: int, reproducible: 
     uri = f"sqlite:///{folder / name}.db"
     report = run_sweep(
         parse_spec(text, f"{name}.yaml", {"--name": name}),
-        tracking_uri=uri,
-        results_dir=str(folder / "results"),
+        stores=Stores.resolve(tracking_uri=uri, results_dir=str(folder / "results")),
         live=False,
     )
     client = MlflowClient(uri)

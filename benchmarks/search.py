@@ -216,7 +216,7 @@ class Bench:
         `spec_name`); its name, every epoch's metric in order and its CPU-seconds, trials, mode
         and seconds. `cpu_seconds`: tunelab's budget in CPU-seconds, not epochs."""
         from tunelab.spec import parse_spec
-        from tunelab.sweeps import run_sweep
+        from tunelab.sweeps import Stores, run_sweep
 
         path = path or REPO / "search_spaces" / f"{spec_name}.yaml"
         name = f"{spec_name}-{method}-{seed}" + (f"-{role}" if role else "")
@@ -228,8 +228,7 @@ class Bench:
         began = time.perf_counter()
         run_sweep(
             loaded,
-            tracking_uri=self.uri,
-            results_dir=f"{self.folder}/results",
+            stores=Stores.resolve(tracking_uri=self.uri, results_dir=f"{self.folder}/results"),
             live=False,
             warm_start=warm_start,
         )

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from tunelab.data import Dataset
     from tunelab.models import Architecture
     from tunelab.spec import LoadedSpec, SweepSpec
-    from tunelab.sweeps import SweepCheck, SweepResult
+    from tunelab.sweeps import Stores, SweepCheck, SweepResult
 
 
 def sweep(
@@ -55,7 +55,7 @@ def sweep(
     a preempted head or a CI retry can run again and again."""
     from tunelab.plugins import stored_code
     from tunelab.spec import override_path
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     given = {
         "trials": trials,
@@ -67,15 +67,13 @@ def sweep(
         **(overrides or {}),
     }
     name = _override(given, ("name",))
-    where: dict[str, Any] = {
-        "address": address,
-        "tracking_uri": tracking_uri,
-        "results_dir": results_dir,
-        "database_uri": database_uri,
-        "metrics_port": metrics_port,
-        "live": live,
-        "debug": debug,
-    }
+    stores = Stores.resolve(
+        address=address,
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        database_uri=database_uri,
+        metrics_port=metrics_port,
+    )
     if resume:
         if extend is not None or name is None:
             raise TunelabError(
@@ -83,7 +81,14 @@ def sweep(
                 "start, or to go on with where it exists"
             )
         return _start_or_resume(
-            spec, given, str(name), warm_start=warm_start, trust_code=trust_code, **where
+            spec,
+            given,
+            str(name),
+            stores,
+            warm_start=warm_start,
+            trust_code=trust_code,
+            live=live,
+            debug=debug,
         )
 
     with stored_code(refused=extend is not None and not trust_code):
@@ -91,10 +96,9 @@ def sweep(
             kept = (("budget", "trials"), ("budget", "concurrency"))
             loaded, extension = _extension(
                 extend,
+                stores,
                 trials=_override(given, ("budget", "trials")),
                 concurrency=_override(given, ("budget", "concurrency")),
-                tracking_uri=tracking_uri,
-                results_dir=results_dir,
                 given={
                     "SPEC": spec,
                     **{k: v for k, v in given.items() if override_path(k) not in kept},
@@ -103,7 +107,9 @@ def sweep(
             )
         else:
             loaded, extension = validate(spec, given), None
-        return run_sweep(loaded, warm_start=warm_start, extend=extension, **where)
+        return run_sweep(
+            loaded, stores=stores, warm_start=warm_start, extend=extension, live=live, debug=debug
+        )
 
 
 def resume(
@@ -125,11 +131,32 @@ def resume(
     elsewhere). The recorded spec's import paths are imported only with `trust_code` (see
     `plugins.stored_code`). `given`: the spec the caller expects it to have run (refused if
     it ran another)."""
+    from tunelab.sweeps import Stores
+
+    stores = Stores.resolve(
+        address=address,
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        database_uri=database_uri,
+        metrics_port=metrics_port,
+    )
+    return _resume(sweep_name, stores, live=live, debug=debug, trust_code=trust_code, given=given)
+
+
+def _resume(
+    sweep_name: str,
+    stores: Stores,
+    *,
+    live: bool,
+    debug: bool,
+    trust_code: bool,
+    given: LoadedSpec | None,
+) -> SweepResult | None:
     from tunelab.plugins import stored_code
     from tunelab.sweeps import prepare_resume, run_sweep
 
     with stored_code(refused=not trust_code):
-        prepared = prepare_resume(sweep_name, tracking_uri=tracking_uri, results_dir=results_dir)
+        prepared = prepare_resume(sweep_name, stores)
         if prepared is None:
             return None
         loaded, resumption = prepared
@@ -139,17 +166,7 @@ def resume(
                 f"sweep {sweep_name!r} exists and ran another spec ({differs} differs): choose "
                 f"another --name, or `tunelab resume {sweep_name}` to go on with its own"
             )
-        return run_sweep(
-            loaded,
-            address=address,
-            tracking_uri=tracking_uri,
-            results_dir=results_dir,
-            database_uri=database_uri,
-            metrics_port=metrics_port,
-            live=live,
-            debug=debug,
-            resume=resumption,
-        )
+        return run_sweep(loaded, stores=stores, live=live, debug=debug, resume=resumption)
 
 
 def check_sweep(
@@ -171,18 +188,28 @@ def check_sweep(
     rerun is the same sweep. The recorded spec's import paths are imported only with
     `trust_code` (see `plugins.stored_code`)."""
     from tunelab.plugins import stored_code
-    from tunelab.sweeps import SweepCheck, first_divergence, prepare_check, rerun_trials, run_sweep
+    from tunelab.sweeps import (
+        Stores,
+        SweepCheck,
+        first_divergence,
+        prepare_check,
+        rerun_trials,
+        run_sweep,
+    )
 
+    stores = Stores.resolve(
+        address=address,
+        tracking_uri=tracking_uri,
+        results_dir=results_dir,
+        database_uri=database_uri,
+        metrics_port=metrics_port,
+    )
     with stored_code(refused=not trust_code):
-        checked = prepare_check(sweep_name, name=name, tracking_uri=tracking_uri)
+        checked = prepare_check(sweep_name, name=name, tracking_uri=stores.tracking_uri)
         result = run_sweep(
             checked.loaded,
+            stores=stores,
             warm_start=checked.warm_start,
-            address=address,
-            tracking_uri=tracking_uri,
-            results_dir=results_dir,
-            database_uri=database_uri,
-            metrics_port=metrics_port,
             live=live,
             debug=debug,
         )
@@ -209,26 +236,28 @@ def _start_or_resume(
     spec: str | Path | Mapping[str, Any] | SweepSpec | None,
     overrides: Mapping[str, Any],
     name: str,
+    stores: Stores,
     *,
     warm_start: str | None,
     trust_code: bool,
-    **where: Any,
+    live: bool,
+    debug: bool,
 ) -> SweepResult | None:
     """`tunelab sweep SPEC --name NAME --resume`: a new sweep, or the same one going on."""
     from tunelab.sweeps import release_unbegun, run_sweep, sweep_exists
 
     given = validate(spec, overrides)
-    if not sweep_exists(name, tracking_uri=where["tracking_uri"]):
+    if not sweep_exists(name, tracking_uri=stores.tracking_uri):
         # A driver killed after taking the name and before recording the sweep left the name
         # taken by a sweep that never began: this run takes it anew.
-        if release_unbegun(name, where["results_dir"], where["database_uri"]):
+        if release_unbegun(name, stores.results_root, stores.database_uri):
             print(
                 f"tunelab: sweep {name!r} took its name and stopped before it began: "
                 "starting it again",
                 file=sys.stderr,
             )
-        return run_sweep(given, warm_start=warm_start, **where)
-    return resume(name, trust_code=trust_code, given=given, **where)
+        return run_sweep(given, stores=stores, warm_start=warm_start, live=live, debug=debug)
+    return _resume(name, stores, live=live, debug=debug, trust_code=trust_code, given=given)
 
 
 def _differing_key(given: SweepSpec, stored: SweepSpec) -> str | None:
@@ -269,11 +298,10 @@ def validate(
 
 def _extension(
     sweep_name: str,
+    stores: Stores,
     *,
     trials: int | None,
     concurrency: int | None,
-    tracking_uri: str | None,
-    results_dir: str | None,
     given: Mapping[str, Any],
 ) -> Any:
     from tunelab.sweeps import prepare_extension
@@ -283,13 +311,7 @@ def _extension(
         raise TunelabError(f"--extend takes the sweep's own spec: drop {', '.join(extra)}")
     if trials is None:
         raise TunelabError("--extend needs --trials N: how many trials to add")
-    return prepare_extension(
-        sweep_name,
-        trials=trials,
-        concurrency=concurrency,
-        tracking_uri=tracking_uri,
-        results_dir=results_dir,
-    )
+    return prepare_extension(sweep_name, stores, trials=trials, concurrency=concurrency)
 
 
 def list_models() -> dict[str, str]:

@@ -9,7 +9,7 @@ import pytest
 from mlflow import MlflowClient
 
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,10 @@ def kept_epochs(results_dir: str, trial: str) -> list[int]:
 
 
 def test_a_trial_keeps_its_best_checkpoint_and_its_latest(ray_session, store) -> None:
-    report = run_sweep(parse_spec(SPEC.format(keep=1), "k.yaml", {"--name": "e2e-keep"}), **store)
+    report = run_sweep(
+        parse_spec(SPEC.format(keep=1), "k.yaml", {"--name": "e2e-keep"}),
+        stores=Stores.resolve(**store),
+    )
     client = MlflowClient(store["tracking_uri"])
     history = client.get_metric_history(report.best["run_id"], "val_accuracy")
     by_epoch = {m.step: m.value for m in history}
@@ -51,5 +54,5 @@ def test_a_trial_keeps_its_best_checkpoint_and_its_latest(ray_session, store) ->
 
 def test_keep_null_keeps_every_epoch(ray_session, store) -> None:
     loaded = parse_spec(SPEC.format(keep="null"), "k.yaml", {"--name": "e2e-keep-all"})
-    report = run_sweep(loaded, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store))
     assert kept_epochs(report.results_dir, "trial-000") == list(range(1, 9))

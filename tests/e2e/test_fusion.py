@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from tunelab.cli import main
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -53,7 +53,7 @@ def children(uri: str, sweep: str) -> list:
 
 def test_a_fused_sweep_records_each_member_as_its_own_trial(ray_session, store) -> None:
     loaded = parse_spec(MLP_SPEC.format(name="e2e-fused"), "fused.yaml", {"--name": "e2e-fused"})
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
     runs = children(store["tracking_uri"], "e2e-fused")
     assert [r.info.run_name for r in runs] == [f"trial-{i:03d}" for i in range(6)]
 
@@ -109,7 +109,7 @@ def test_a_fused_recurrent_sweep_is_reported_on_and_promoted(
     ray_session, store, tmp_path: Path
 ) -> None:
     loaded = parse_spec(LSTM_SPEC, "lstm.yaml", {"--name": "e2e-fused-lstm"})
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
     runs = children(store["tracking_uri"], "e2e-fused-lstm")
     assert {r.data.tags["tunelab.fused_group"] for r in runs} == {"group-000"}
     assert {r.data.tags["tunelab.outcome"] for r in runs} == {"completed"}
@@ -148,7 +148,7 @@ def test_an_automatic_fusion_says_what_it_measured_and_runs_what_it_picked(
     ray_session, store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     loaded = parse_spec(AUTO_SPEC, "auto.yaml", {"--name": "e2e-fused-auto"})
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
     assert report.counts["completed"] == 8
     said = [line for line in capsys.readouterr().err.splitlines() if "fusion: auto" in line]
     assert len(said) == 1, said
@@ -201,7 +201,9 @@ def test_members_whose_group_process_dies_go_on_from_their_checkpoints(ray_sessi
     loaded = parse_spec(TRAINER_LOSS_SPEC, "loss.yaml", {"--name": "e2e-fused-loss"})
     outcome: dict = {}
     sweep = threading.Thread(
-        target=lambda: outcome.update(report=run_sweep(loaded, live=False, **store))
+        target=lambda: outcome.update(
+            report=run_sweep(loaded, stores=Stores.resolve(**store), live=False)
+        )
     )
     sweep.start()
     client = MlflowClient(store["tracking_uri"])
@@ -260,7 +262,7 @@ def test_a_fused_member_too_large_for_a_constraint_stops_at_its_first_epoch(
     ray_session, store
 ) -> None:
     loaded = parse_spec(SIZE_SPEC.replace("SEED", "1"), "size.yaml", {"--name": "e2e-fused-size"})
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
     client = MlflowClient(store["tracking_uri"])
     runs = children(store["tracking_uri"], "e2e-fused-size")
     assert len(runs) == 4

@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 import tunelab
 from tunelab.search import optuna_journal, trial_states
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -107,7 +107,9 @@ def test_a_trial_that_stops_reporting_fails_with_timeout_and_the_sweep_goes_on(
     hanging_model("hangs-once", marker, registered, every_trial=False)
     spec = SPEC.format(model="hangs-once", cap="trial_timeout_s: 8")
     report = run_sweep(
-        parse_spec(spec, "hang.yaml", {"--name": "e2e-timeout"}), live=False, **store
+        parse_spec(spec, "hang.yaml", {"--name": "e2e-timeout"}),
+        stores=Stores.resolve(**store),
+        live=False,
     )
 
     assert report.counts["failed"] == 1 and report.counts["completed"] == 1
@@ -131,7 +133,7 @@ def test_the_wall_time_cap_holds_when_no_trial_reports(
     hanging_model("hangs-always", tmp_path / "hung", registered, every_trial=True)
     spec = SPEC.format(model="hangs-always", cap="max_wall_s: 10")
     loaded = parse_spec(spec, "wall.yaml", {"--name": "e2e-wall-hang"})
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
 
     # Its only trial hung in epoch 2, past the cap: stopped where it was, none started after.
     assert report.budget_reached == "budget.max_wall_s (10 s)"

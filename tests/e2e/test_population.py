@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 from tunelab.errors import TunelabError
 from tunelab.promotion import reproduce
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -55,7 +55,9 @@ def test_an_exploited_trial_goes_on_from_the_others_weights(ray_session, store) 
     from tunelab.models import architectures
     from tunelab.training import load_checkpoint, train
 
-    report = run_sweep(parse_spec(SPEC, "pbt.yaml", {"--name": "e2e-pbt"}), **store)
+    report = run_sweep(
+        parse_spec(SPEC, "pbt.yaml", {"--name": "e2e-pbt"}), stores=Stores.resolve(**store)
+    )
     assert report.counts["completed"] == 4, report.counts
     client = MlflowClient(store["tracking_uri"])
     runs = {r.info.run_name: r for r in client.search_runs([report.experiment_id])}
@@ -162,7 +164,9 @@ PB2_SPEC = (
 
 
 def test_pb2_explores_within_the_range_it_was_given(ray_session, store) -> None:
-    report = run_sweep(parse_spec(PB2_SPEC, "pb2.yaml", {"--name": "e2e-pb2"}), **store)
+    report = run_sweep(
+        parse_spec(PB2_SPEC, "pb2.yaml", {"--name": "e2e-pb2"}), stores=Stores.resolve(**store)
+    )
     assert report.counts["completed"] == 4, report.counts
     client = MlflowClient(store["tracking_uri"])
     trials = [r for r in client.search_runs([report.experiment_id]) if r.info.run_name != "e2e-pb2"]
@@ -212,7 +216,10 @@ def test_a_gan_under_pbt_exploits_with_both_networks_and_records_its_schedule(
 ) -> None:
     from tunelab.training import load_checkpoint
 
-    report = run_sweep(parse_spec(GAN_SPEC, "gan-pbt.yaml", {"--name": "e2e-gan-pbt"}), **store)
+    report = run_sweep(
+        parse_spec(GAN_SPEC, "gan-pbt.yaml", {"--name": "e2e-gan-pbt"}),
+        stores=Stores.resolve(**store),
+    )
     assert report.counts["completed"] == 4, report.counts
     client = MlflowClient(store["tracking_uri"])
     runs = {

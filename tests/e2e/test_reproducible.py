@@ -16,7 +16,7 @@ from mlflow import MlflowClient
 
 import tunelab
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -101,7 +101,9 @@ def test_a_seeded_sweep_run_twice_records_the_same_trials(
     spec = SPEC.replace("SCHEDULER", scheduler)
     runs = []
     for name in ("again-1", "again-2"):
-        report = run_sweep(parse_spec(spec, "jittery.yaml", {"--name": name}), **store)
+        report = run_sweep(
+            parse_spec(spec, "jittery.yaml", {"--name": name}), stores=Stores.resolve(**store)
+        )
         assert sum(report.counts.values()) == 8, report.counts
         runs.append((report, recorded(store["tracking_uri"], report.experiment_id, name)))
     (first, one), (second, two) = runs
@@ -125,7 +127,9 @@ def test_check_against_reruns_a_sweep_and_names_where_it_first_diverges(
         .replace("metric: val_accuracy\nmode: max", "metric: val_loss\nmode: min")
         .replace("trials: 8, max_epochs: 4", "trials: 5, max_epochs: 2")
     )
-    first = run_sweep(parse_spec(spec, "jittery.yaml", {"--name": "first"}), **store)
+    first = run_sweep(
+        parse_spec(spec, "jittery.yaml", {"--name": "first"}), stores=Stores.resolve(**store)
+    )
     check = tunelab.check_sweep("first", name="first-again", live=False, **store)
     assert check.result.sweep == "first-again" and check.trials == 5
     assert check.divergence is None and check.reproduced, check.describe()

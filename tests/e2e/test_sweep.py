@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 import tunelab
 from tunelab.spec import load_spec, parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +33,7 @@ def test_cnn_sweep_records_one_parent_four_children_and_a_loadable_best_model(
         repo / "search_spaces/cnn_digits.yaml",
         {"--trials": 4, "--max-epochs": 2, "--name": "e2e-cnn"},
     )
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
 
     client, parents, children = runs_of(store["tracking_uri"], "e2e-cnn")
     assert len(parents) == 1 and len(children) == 4
@@ -117,7 +117,7 @@ space:
 
 def test_asha_stops_weak_trials_early_and_marks_them(ray_session, store) -> None:
     loaded = parse_spec(EARLY_STOP_SPEC, "asha.yaml", {"--name": "e2e-asha"})
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
     client, _, children = runs_of(store["tracking_uri"], "e2e-asha")
     stopped = [c for c in children if c.data.tags["tunelab.outcome"] == "stopped_early"]
     assert report.counts["stopped_early"] == len(stopped) >= 1
@@ -142,7 +142,7 @@ space:
 
 def test_a_diverging_trial_fails_with_its_reason_and_the_sweep_goes_on(ray_session, store) -> None:
     loaded = parse_spec(DIVERGING_SPEC, "nan.yaml", {"--name": "e2e-nan"})
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
     _, parents, children = runs_of(store["tracking_uri"], "e2e-nan")
     assert report.counts["failed"] == 2 and report.best is None
     assert len(children) == 2
@@ -189,7 +189,9 @@ def test_transfer_sweep_starts_from_a_registered_model(ray_session, store) -> No
     from tunelab.sweeps import load_source
 
     source = run_sweep(
-        parse_spec(SOURCE_SPEC, "source.yaml", {"--name": "e2e-source"}), live=False, **store
+        parse_spec(SOURCE_SPEC, "source.yaml", {"--name": "e2e-source"}),
+        stores=Stores.resolve(**store),
+        live=False,
     )
     client = MlflowClient(store["tracking_uri"])
     client.create_registered_model("digits-0-4")
@@ -213,7 +215,9 @@ def test_transfer_sweep_starts_from_a_registered_model(ray_session, store) -> No
 
     spec = TRANSFER_SPEC.format(source="models:/digits-0-4@champion")
     report = run_sweep(
-        parse_spec(spec, "transfer.yaml", {"--name": "e2e-transfer"}), live=False, **store
+        parse_spec(spec, "transfer.yaml", {"--name": "e2e-transfer"}),
+        stores=Stores.resolve(**store),
+        live=False,
     )
     assert report.counts["completed"] == 2
     _, parents, children = runs_of(store["tracking_uri"], "e2e-transfer")
@@ -240,7 +244,9 @@ def test_regression_sweep_records_mse_and_its_model_predicts_values(ray_session,
     import mlflow.pyfunc
 
     report = run_sweep(
-        parse_spec(ADDING_SPEC, "adding.yaml", {"--name": "e2e-adding"}), live=False, **store
+        parse_spec(ADDING_SPEC, "adding.yaml", {"--name": "e2e-adding"}),
+        stores=Stores.resolve(**store),
+        live=False,
     )
     _, _, children = runs_of(store["tracking_uri"], "e2e-adding")
     assert {c.data.tags["tunelab.outcome"] for c in children} == {"completed"}
@@ -283,7 +289,11 @@ space:
 def test_gan_sweep_minimises_frechet_distance_and_its_model_generates(ray_session, store) -> None:
     import mlflow.pyfunc
 
-    report = run_sweep(parse_spec(GAN_SPEC, "gan.yaml", {"--name": "e2e-gan"}), live=False, **store)
+    report = run_sweep(
+        parse_spec(GAN_SPEC, "gan.yaml", {"--name": "e2e-gan"}),
+        stores=Stores.resolve(**store),
+        live=False,
+    )
     _, _, children = runs_of(store["tracking_uri"], "e2e-gan")
     distances = {c.info.run_id: c.data.metrics["frechet_distance"] for c in children}
     assert report.counts["completed"] == 2
@@ -321,7 +331,9 @@ def test_multi_objective_sweep_stops_early_keeps_its_constraints_and_tags_its_fr
     on the rung's fronts; a trial too big for the constraint stops at its first epoch; the
     front is of the feasible trials, tagged on their runs and listed in the summary."""
     report = run_sweep(
-        parse_spec(MULTI_SPEC, "multi.yaml", {"--name": "e2e-multi"}), live=False, **store
+        parse_spec(MULTI_SPEC, "multi.yaml", {"--name": "e2e-multi"}),
+        stores=Stores.resolve(**store),
+        live=False,
     )
     client, parents, children = runs_of(store["tracking_uri"], "e2e-multi")
     assert len(children) == 8
@@ -409,8 +421,8 @@ def test_warm_start_seeds_the_new_sweep_with_the_earlier_trials(ray_session, sto
             "a.yaml",
             {"--name": "e2e-first"},
         ),
+        stores=Stores.resolve(**store),
         live=False,
-        **store,
     )
     assert first.counts["completed"] == 5
     results = Path(store["results_dir"])
@@ -424,9 +436,9 @@ def test_warm_start_seeds_the_new_sweep_with_the_earlier_trials(ray_session, sto
             "b.yaml",
             {"--name": "e2e-second"},
         ),
+        stores=Stores.resolve(**store),
         live=False,
         warm_start="e2e-first",
-        **store,
     )
     _, parents, children = runs_of(store["tracking_uri"], "e2e-second")
     params = parents[0].data.params
@@ -459,7 +471,9 @@ def test_a_wall_time_cap_stops_running_trials_after_their_epoch_and_starts_no_mo
     ray_session, store
 ) -> None:
     report = run_sweep(
-        parse_spec(BUDGET_SPEC, "budget.yaml", {"--name": "e2e-budget"}), live=False, **store
+        parse_spec(BUDGET_SPEC, "budget.yaml", {"--name": "e2e-budget"}),
+        stores=Stores.resolve(**store),
+        live=False,
     )
     assert report.budget_reached == "budget.max_wall_s (10 s)"
     # 400 epochs take far longer than 10 s: the two running trials were stopped, none started.
@@ -490,7 +504,11 @@ def test_extend_adds_trials_to_the_same_parent_and_study_and_changes_nothing_rec
     from tunelab.search import optuna_journal
 
     spec = WARM_SPEC.format(name="e2e-extend", trials=3, low=1e-3)
-    first = run_sweep(parse_spec(spec, "x.yaml", {"--name": "e2e-extend"}), live=False, **store)
+    first = run_sweep(
+        parse_spec(spec, "x.yaml", {"--name": "e2e-extend"}),
+        stores=Stores.resolve(**store),
+        live=False,
+    )
     client, parents, before = runs_of(store["tracking_uri"], "e2e-extend")
     recorded = {
         r.info.run_id: (
@@ -558,7 +576,9 @@ def test_an_epoch_cap_ends_the_sweep_and_stopped_trials_reach_optuna_as_pruned(
     from tunelab.search import optuna_journal
 
     report = run_sweep(
-        parse_spec(PRUNED_SPEC, "pruned.yaml", {"--name": "e2e-pruned"}), live=False, **store
+        parse_spec(PRUNED_SPEC, "pruned.yaml", {"--name": "e2e-pruned"}),
+        stores=Stores.resolve(**store),
+        live=False,
     )
     client, _, children = runs_of(store["tracking_uri"], "e2e-pruned")
     epochs = {

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from tunelab.errors import TunelabError
 from tunelab.promotion import reproduce
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -75,7 +75,7 @@ def test_a_trial_of_two_workers_is_one_trial_that_trains_as_one_worker(ray_sessi
     loaded = parse_spec(
         SPEC.format(trials=4, epochs=3, scheduler=asha), "ddp.yaml", {"--name": "e2e-ddp"}
     )
-    report = run_sweep(loaded, live=False, **store)
+    report = run_sweep(loaded, stores=Stores.resolve(**store), live=False)
     counts = report.counts
     assert counts["completed"] + counts["stopped_early"] == 4 and counts["stopped_early"], counts
     # The workers of a trial ASHA stopped end with it: none is left holding its CPUs.
@@ -121,7 +121,9 @@ def test_a_killed_worker_restarts_the_trial_from_its_checkpoint(ray_session, sto
     )
     outcome: dict = {}
     sweep = threading.Thread(
-        target=lambda: outcome.update(report=run_sweep(loaded, live=False, **store))
+        target=lambda: outcome.update(
+            report=run_sweep(loaded, stores=Stores.resolve(**store), live=False)
+        )
     )
     sweep.start()
     client = MlflowClient(store["tracking_uri"])

@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from tunelab.cli import main
 from tunelab.data import datasets
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -57,9 +57,8 @@ def store(ray_session: int, tmp_path_factory: pytest.TempPathFactory) -> Iterato
             spec = SPEC.format(name=name, epochs=epochs, lr=lr, constraints=constraints)
             sweeps[name] = run_sweep(
                 parse_spec(spec, str(folder / f"{name}.yaml"), {"--name": name}),
+                stores=Stores.resolve(tracking_uri=uri, results_dir=str(folder / "results")),
                 live=False,
-                tracking_uri=uri,
-                results_dir=str(folder / "results"),
             )
         yield {"uri": uri, "folder": folder, "client": MlflowClient(uri, uri), "sweeps": sweeps}
 

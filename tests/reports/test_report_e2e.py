@@ -13,7 +13,7 @@ from mlflow import MlflowClient
 
 from tunelab.cli import main
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -40,9 +40,8 @@ def swept(ray_session: int, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         mp.chdir(folder)  # MLflow's artifacts (./mlruns) and the reports land here
         report = run_sweep(
             parse_spec(SPEC, str(folder / "spec.yaml"), {"--name": "report-cnn"}),
+            stores=Stores.resolve(tracking_uri=uri, results_dir=str(folder / "results")),
             live=False,
-            tracking_uri=uri,
-            results_dir=str(folder / "results"),
         )
         yield {"uri": uri, "folder": folder, "report": report, "client": MlflowClient(uri)}
 

@@ -286,7 +286,7 @@ def server_sweep(
 ) -> Iterator[dict]:
     """One small sweep recorded through the server, for the tests that look at it."""
     from tunelab.spec import parse_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     folder = tmp_path_factory.mktemp("server-sweep")
     before = Path.cwd()
@@ -294,9 +294,11 @@ def server_sweep(
     try:
         report = run_sweep(
             parse_spec(SWEEP_SPEC, "server.yaml", {"--name": "server-sweep"}),
-            tracking_uri=server["url"],
-            database_uri=server["database_uri"],
-            results_dir=str(folder / "results"),
+            stores=Stores.resolve(
+                tracking_uri=server["url"],
+                database_uri=server["database_uri"],
+                results_dir=str(folder / "results"),
+            ),
             live=False,
         )
     finally:

@@ -11,7 +11,7 @@ import pytest
 from tests.server.conftest import ServerProcess
 
 from tunelab.spec import parse_spec
-from tunelab.sweeps import run_sweep
+from tunelab.sweeps import Stores, run_sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -66,8 +66,7 @@ def test_a_ten_second_outage_loses_nothing_and_duplicates_nothing(
     try:
         report = run_sweep(
             parse_spec(SPEC, "outage.yaml", {"--name": "outage-sweep"}),
-            tracking_uri=server.url,
-            results_dir=str(tmp_path / "results"),
+            stores=Stores.resolve(tracking_uri=server.url, results_dir=str(tmp_path / "results")),
             live=False,
         )
         chaos.join(timeout=180)

@@ -119,7 +119,7 @@ def watched_sweep(
 ) -> dict[str, Any]:
     """A sweep through the tracking server while Prometheus scrapes; the time it ran."""
     from tunelab.spec import parse_spec
-    from tunelab.sweeps import run_sweep
+    from tunelab.sweeps import Stores, run_sweep
 
     folder = tmp_path_factory.mktemp("watched")
     started = time.time()
@@ -137,9 +137,11 @@ def watched_sweep(
     try:
         report = run_sweep(
             parse_spec(SPEC, "watched.yaml", {"--name": "watched"}),
-            tracking_uri=server["url"],
-            database_uri=server["database_uri"],
-            results_dir=str(folder / "results"),
+            stores=Stores.resolve(
+                tracking_uri=server["url"],
+                database_uri=server["database_uri"],
+                results_dir=str(folder / "results"),
+            ),
             live=False,
         )
     finally:

@@ -11,13 +11,14 @@ from typing import Any
 
 import tunelab
 from tunelab import env
-from tunelab.cli._common import EXIT_NO_RESULT, TRACKING_HELP, add_trust_code
+from tunelab.cli._common import EXIT_NO_RESULT, add_trust_code, shared
 from tunelab.errors import TunelabError
 
 
 def add_commands(commands: Any) -> None:
     promote = commands.add_parser(
         "promote",
+        parents=[shared("--tracking-uri")],
         help="register a sweep's best model and make it the champion if it passes the gates",
         description="Register the sweep's best trial model as a new version (alias challenger), "
         "evaluate it and the champion on the test split, and move the champion alias to it "
@@ -45,34 +46,41 @@ def add_commands(commands: Any) -> None:
     )
     promote.add_argument("--force", action="store_true", help="promote whatever the gates say")
     promote.add_argument("--reason", help="why (required with --force); kept in the registry")
-    promote.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(promote, "the sweep's stored spec")
     promote.set_defaults(run=run_promote)
 
-    models = commands.add_parser("models", help="a registered model's versions and history")
+    models = commands.add_parser(
+        "models",
+        parents=[shared("--tracking-uri")],
+        help="a registered model's versions and history",
+    )
     models.add_argument("name", metavar="NAME")
-    models.add_argument("--tracking-uri", help=TRACKING_HELP)
     models.set_defaults(run=run_models)
 
     rollback = commands.add_parser(
-        "rollback", help="move the champion alias back to the version it replaced"
+        "rollback",
+        parents=[shared("--tracking-uri")],
+        help="move the champion alias back to the version it replaced",
     )
     rollback.add_argument("name", metavar="NAME")
     rollback.add_argument("--reason", help="kept in the registry")
-    rollback.add_argument("--tracking-uri", help=TRACKING_HELP)
     rollback.set_defaults(run=run_rollback)
 
     reproduce = commands.add_parser(
         "reproduce",
+        parents=[shared("--tracking-uri")],
         help="retrain a trial from its logged config and seed; compare the metric",
         description="Exit status 1 when the metric differs by more than 1e-6 relative.",
     )
     reproduce.add_argument("run_id", metavar="RUN_ID")
-    reproduce.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(reproduce, "the run's stored spec")
     reproduce.set_defaults(run=run_reproduce)
 
-    predict = commands.add_parser("predict", help="predict with a registered model on a file")
+    predict = commands.add_parser(
+        "predict",
+        parents=[shared("--tracking-uri")],
+        help="predict with a registered model on a file",
+    )
     predict.add_argument(
         "model", metavar="MODEL", help="models:/NAME@ALIAS or models:/NAME/VERSION"
     )
@@ -80,19 +88,19 @@ def add_commands(commands: Any) -> None:
         "file", metavar="FILE", help="CSV (one example per row, header optional) or .npy"
     )
     predict.add_argument("--out", help="write the predictions as CSV here (default: stdout)")
-    predict.add_argument("--tracking-uri", help=TRACKING_HELP)
     add_trust_code(predict, "the model's stored spec")
     predict.set_defaults(run=run_predict)
 
     serve = commands.add_parser(
-        "serve", help="serve a registered model over HTTP, once its files are verified"
+        "serve",
+        parents=[shared("--tracking-uri")],
+        help="serve a registered model over HTTP, once its files are verified",
     )
     serve.add_argument(
         "model", metavar="MODEL", help="models:/NAME@ALIAS, models:/NAME/VERSION or a run id"
     )
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=5001)
-    serve.add_argument("--tracking-uri", help=TRACKING_HELP)
     serve.set_defaults(run=run_serve)
 
 

@@ -7,12 +7,13 @@ import sys
 from typing import Any
 
 import tunelab
-from tunelab.cli._common import TRACKING_HELP, add_trust_code, integer
+from tunelab.cli._common import add_trust_code, integer, shared
 
 
 def add_commands(commands: Any) -> None:
     report = commands.add_parser(
         "report",
+        parents=[shared("--tracking-uri", "--debug")],
         help="explain a trained model with Captum; the report is logged to the model's run",
         description="Explain a trained model: attributions chosen by its family, checked for "
         "faithfulness, written as HTML, JSON and PNG under --out and logged to the model's run.",
@@ -36,7 +37,6 @@ def add_commands(commands: Any) -> None:
     report.add_argument(
         "--out", default="tunelab_reports", help="output folder (default ./tunelab_reports)"
     )
-    report.add_argument("--tracking-uri", help=TRACKING_HELP)
     report.add_argument(
         "--device",
         default="auto",
@@ -45,7 +45,6 @@ def add_commands(commands: Any) -> None:
     report.add_argument(
         "--no-log", action="store_true", help="write the report locally, do not log it to MLflow"
     )
-    report.add_argument("--debug", action="store_true", help="full tracebacks")
     add_trust_code(report, "the sweep's stored spec")
     report.set_defaults(run=run)
 

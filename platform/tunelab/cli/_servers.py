@@ -12,13 +12,15 @@ from pathlib import Path
 from typing import Any
 
 from tunelab import env
+from tunelab.cli._common import shared
 from tunelab.errors import TunelabError
 
 
 def add_commands(commands: Any) -> None:
-    ui = commands.add_parser("ui", help="start the MLflow UI on the same tracking store")
-    ui.add_argument(
-        "--tracking-uri", help="default: $MLFLOW_TRACKING_URI, else MLflow's default here"
+    ui = commands.add_parser(
+        "ui",
+        parents=[shared("--tracking-uri")],
+        help="start the MLflow UI on the same tracking store",
     )
     ui.add_argument("--host", default="127.0.0.1")
     ui.add_argument("--port", type=int, default=5000)

@@ -15,10 +15,12 @@ from tunelab.cli._common import (
     EXIT_INTERRUPTED,
     EXIT_NO_RESULT,
     EXIT_TERMINATED,
-    TRACKING_HELP,
+    STORES,
     add_trust_code,
     integer,
     invoked_as,
+    shared,
+    stores,
 )
 
 if TYPE_CHECKING:
@@ -26,7 +28,9 @@ if TYPE_CHECKING:
 
 
 def add_commands(commands: Any) -> None:
-    sweep = commands.add_parser("sweep", help="run a sweep from a spec file")
+    sweep = commands.add_parser(
+        "sweep", help="run a sweep from a spec file", parents=[shared(*STORES, "--json", "--debug")]
+    )
     sweep.add_argument(
         "spec",
         metavar="SPEC",
@@ -65,59 +69,29 @@ def add_commands(commands: Any) -> None:
         "it has finished; the command a Kubernetes Job or a CI retry runs again as it is",
     )
     sweep.add_argument(
-        "--address", help="Ray cluster to run on (default: $RAY_ADDRESS, else Ray in-process)"
-    )
-    sweep.add_argument(
-        "--tracking-uri",
-        help="MLflow tracking store (default: $MLFLOW_TRACKING_URI, else MLflow's default in this folder)",
-    )
-    sweep.add_argument(
-        "--results-dir",
-        help="checkpoints and the Optuna study (default: $TUNELAB_RESULTS_DIR or ./tunelab_results)",
-    )
-    sweep.add_argument(
-        "--database-uri",
-        help="server mode: PostgreSQL for the Optuna study (default: $TUNELAB_DATABASE_URI, "
-        "else a file beside the results)",
-    )
-    add_metrics_port(sweep)
-    sweep.add_argument(
         "--warm-start",
         metavar="SWEEP",
         help="seed the search with an earlier sweep's finished trials (same results folder, or "
         "the same database in server mode)",
     )
-    sweep.add_argument(
-        "--json", action="store_true", help="end with one JSON line describing the sweep"
-    )
-    sweep.add_argument("--debug", action="store_true", help="show Ray's logs and full tracebacks")
     add_trust_code(sweep, "the extended sweep's stored spec")
     sweep.set_defaults(run=run)  # tunelab.sweep(extend=...) guards the stored spec itself
 
     resume = commands.add_parser(
         "resume",
+        parents=[shared(*STORES, "--json", "--debug")],
         help="continue a sweep whose driver stopped, from where it was",
         description="Continue a sweep whose driver was killed, preempted or interrupted: its "
         "trials that had not ended go on from their checkpoints in their own runs, its study "
         "as it was. Exit status 0 for a sweep that had finished.",
     )
     resume.add_argument("sweep", metavar="SWEEP")
-    resume.add_argument("--address", help="Ray cluster to run on (default: Ray in-process)")
-    resume.add_argument("--tracking-uri", help=TRACKING_HELP)
-    resume.add_argument(
-        "--results-dir", help="where the sweep keeps its results (as it was given to the sweep)"
-    )
-    resume.add_argument("--database-uri", help="server mode: as it was given to the sweep")
-    add_metrics_port(resume)
-    resume.add_argument(
-        "--json", action="store_true", help="end with one JSON line describing the sweep"
-    )
-    resume.add_argument("--debug", action="store_true", help="show Ray's logs and tracebacks")
     add_trust_code(resume, "the sweep's stored spec")
     resume.set_defaults(run=run_resume)  # tunelab.resume guards the stored spec itself
 
     sweeps = commands.add_parser(
         "sweeps",
+        parents=[shared("--tracking-uri")],
         help="every sweep in the store, its state and its trials; --close an interrupted one",
     )
     sweeps.add_argument(
@@ -126,18 +100,7 @@ def add_commands(commands: Any) -> None:
         help="end an interrupted sweep's runs (left RUNNING by a lost driver) as KILLED",
     )
     sweeps.add_argument("--reason", help="with --close: kept on the runs it ends")
-    sweeps.add_argument("--tracking-uri", help=TRACKING_HELP)
     sweeps.set_defaults(run=run_sweeps)
-
-
-def add_metrics_port(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--metrics-port",
-        type=integer,
-        metavar="PORT",
-        help="with Ray in-process: serve the sweep's metrics and Ray's for Prometheus on this "
-        "port (default: $TUNELAB_METRICS_PORT, else a free one; see dashboards/)",
-    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -156,11 +119,7 @@ def run(args: argparse.Namespace) -> int:
         },
         warm_start=args.warm_start,
         extend=args.extend,
-        address=args.address,
-        tracking_uri=args.tracking_uri,
-        results_dir=args.results_dir,
-        database_uri=args.database_uri,
-        metrics_port=args.metrics_port,
+        **stores(args),
         live=not args.json,
         debug=args.debug,
         trust_code=args.trust_code,
@@ -190,11 +149,7 @@ def run_check(args: argparse.Namespace) -> int:
     check = tunelab.check_sweep(
         args.check_against,
         name=args.name,
-        address=args.address,
-        tracking_uri=args.tracking_uri,
-        results_dir=args.results_dir,
-        database_uri=args.database_uri,
-        metrics_port=args.metrics_port,
+        **stores(args),
         live=not args.json,
         debug=args.debug,
         trust_code=args.trust_code,
@@ -211,11 +166,7 @@ def run_check(args: argparse.Namespace) -> int:
 def run_resume(args: argparse.Namespace) -> int:
     result = tunelab.resume(
         args.sweep,
-        address=args.address,
-        tracking_uri=args.tracking_uri,
-        results_dir=args.results_dir,
-        database_uri=args.database_uri,
-        metrics_port=args.metrics_port,
+        **stores(args),
         live=not args.json,
         debug=args.debug,
         trust_code=args.trust_code,

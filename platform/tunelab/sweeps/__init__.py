@@ -17,14 +17,12 @@ from tunelab.sweeps._extend import EarlierTrial, Extension, prepare_extension
 from tunelab.sweeps._heartbeat import HEARTBEAT_S, STALE_S, Heartbeat, is_stale
 from tunelab.sweeps._listing import SweepInfo, close_sweep, list_sweeps, state_of, sweep_exists
 from tunelab.sweeps._plan import (
-    DEFAULT_RESULTS_DIR,
     Plan,
     default_concurrency,
     fit_trials,
     make_plan,
     release_unbegun,
     reserve_name,
-    results_root,
 )
 from tunelab.sweeps._preflight import (
     Prepared,
@@ -49,6 +47,7 @@ from tunelab.sweeps._state import (
     end_tags,
     trial_outcome,
 )
+from tunelab.sweeps._stores import DEFAULT_RESULTS_DIR, Stores, results_root
 
 __all__ = [
     "DEFAULT_RESULTS_DIR",
@@ -67,6 +66,7 @@ __all__ = [
     "Plan",
     "Prepared",
     "Resumption",
+    "Stores",
     "SweepCheck",
     "SweepInfo",
     "SweepRecorder",

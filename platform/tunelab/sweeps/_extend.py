@@ -15,8 +15,8 @@ from typing import Any
 from tunelab import tracking
 from tunelab.errors import TunelabError
 from tunelab.spec import LoadedSpec, parse_spec
-from tunelab.sweeps._plan import send_kept_writes
 from tunelab.sweeps._state import Outcome
+from tunelab.sweeps._stores import Stores
 from tunelab.tracking.tags import TAG_OUTCOME, TAG_TRIAL_ID
 
 EXTENSION_PARAM = "extension_{number}_trials"
@@ -48,17 +48,12 @@ class Extension:
 
 
 def prepare_extension(
-    sweep: str,
-    *,
-    trials: int,
-    concurrency: int | None,
-    tracking_uri: str | None,
-    results_dir: str | None = None,
+    sweep: str, stores: Stores, *, trials: int, concurrency: int | None
 ) -> tuple[LoadedSpec, Extension]:
     """The recorded spec with `trials` new trials, and what the sweep has already done (what
     its driver kept on disk for the store is sent first)."""
-    client = tracking.client(tracking_uri)
-    send_kept_writes(sweep, results_dir, tracking_uri)
+    client = tracking.client(stores.tracking_uri)
+    stores.send_kept_writes(sweep)
     parent = tracking.find_sweep(client, sweep)
     if parent.info.status == "RUNNING":
         raise TunelabError(f"--extend: sweep {sweep!r} is still running; extend it once it ends")

@@ -21,22 +21,19 @@ from tunelab.spec import (
     hyperband_bracket_size,
     hyperband_reduction_factor,
 )
+from tunelab.sweeps._stores import SPOOL_FILE, Stores, results_root
 
 if TYPE_CHECKING:
     from tunelab.backend import NodeType
     from tunelab.search import Study
 
-DEFAULT_RESULTS_DIR = "tunelab_results"
-SPOOL_FILE = "tracking_spool.jsonl"
 MODEL_TEMPLATE_FOLDER = "model-template"  # the trials' MLflow model, prepared once per run
 
 
 @dataclass(frozen=True)
 class Plan:
     name: str
-    root: Path  # the results folder; the sweep's own is root / name
-    address: str | None  # the Ray cluster to join; None: Ray in this process
-    tracking_uri: str | None  # None: MLflow's default store
+    stores: Stores
     database_storage: Any  # server mode: the study's storage in the database, else None
     earlier: Study | None  # --warm-start: the earlier sweep's study
     debug: bool = False
@@ -49,7 +46,15 @@ class Plan:
 
     @property
     def folder(self) -> Path:
-        return self.root / self.name
+        return self.stores.folder(self.name)
+
+    @property
+    def address(self) -> str | None:
+        return self.stores.address
+
+    @property
+    def tracking_uri(self) -> str | None:
+        return self.stores.tracking_uri
 
     @property
     def spool_path(self) -> Path:
@@ -67,27 +72,22 @@ class Plan:
 
 def make_plan(
     loaded: LoadedSpec,
+    stores: Stores,
     *,
     name: str | None,
-    address: str | None,
-    tracking_uri: str | None,
-    results_dir: str | None,
-    database_uri: str | None,
     warm_start: str | None,
     debug: bool,
     command: str = "--extend",
 ) -> Plan:
-    """The plan, with flags falling back to the environment. `name` is an extended or resumed
-    sweep's own (`command` names which, in errors); else the sweep is named from its spec and
-    the name reserved. Server mode's database and a warm start's source study are checked
-    here, before anything starts."""
-    root = results_root(results_dir)
-    database_uri = database_uri or env.TUNELAB_DATABASE_URI.get()
+    """The plan. `name` is an extended or resumed sweep's own (`command` names which, in
+    errors); else the sweep is named from its spec and the name reserved. Server mode's
+    database and a warm start's source study are checked here, before anything starts."""
+    root = stores.results_root
     database_storage = None
-    if database_uri:  # server mode: the study lives in the server's database; checked first
+    if stores.database_uri:  # server mode: the study lives in the server's database; checked first
         from tunelab.search import study_storage
 
-        database_storage = study_storage(database_uri)
+        database_storage = study_storage(stores.database_uri)
     if name is not None and database_storage is None and not (root / name / JOURNAL_FILE).exists():
         raise TunelabError(f"{command}: no study of sweep {name!r} in {root} (see --results-dir)")
     earlier = None
@@ -104,26 +104,12 @@ def make_plan(
         name = reservation.name
     return Plan(
         name=name,
-        root=root,
-        address=address or env.RAY_ADDRESS.get(),
-        tracking_uri=tracking_uri or env.MLFLOW_TRACKING_URI.get(),
+        stores=stores,
         database_storage=database_storage,
         earlier=earlier,
         debug=debug,
         reservation=reservation,
     )
-
-
-def send_kept_writes(sweep: str, results_dir: str | None, tracking_uri: str | None) -> int:
-    """Send what a stopped driver of `sweep` kept on disk for the tracking store (it was away
-    when the driver stopped), before anything reads the sweep's runs; how many writes."""
-    from tunelab import tracking
-
-    return tracking.replay_kept(results_root(results_dir) / sweep / SPOOL_FILE, tracking_uri)
-
-
-def results_root(explicit: str | None = None) -> Path:
-    return Path(explicit or env.TUNELAB_RESULTS_DIR.get() or DEFAULT_RESULTS_DIR).resolve()
 
 
 @dataclass(frozen=True)
@@ -184,7 +170,7 @@ def reserve_name(loaded: LoadedSpec, root: Path, database_storage: Any = None) -
     raise TunelabError(f"no free name for a sweep like '{base}' in {root}")
 
 
-def release_unbegun(name: str, results_dir: str | None, database_uri: str | None) -> bool:
+def release_unbegun(name: str, results_dir: str | Path | None, database_uri: str | None) -> bool:
     """Give back the name of a sweep that was reserved and never began: its driver stopped
     after taking the name and before recording the sweep (a submitter killed at start), so its
     folder (and in server mode its study) holds no trial. Whether it released one. For a name

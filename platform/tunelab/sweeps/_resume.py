@@ -23,8 +23,8 @@ from tunelab.search import SEED_KEY
 from tunelab.spec import LoadedSpec
 from tunelab.sweeps._extend import EarlierTrial, recorded_trials
 from tunelab.sweeps._listing import stopped_sweep
-from tunelab.sweeps._plan import results_root, send_kept_writes
 from tunelab.sweeps._state import Outcome
+from tunelab.sweeps._stores import Stores
 
 RESUMED_PARAM = "resumed_{number}_at"
 
@@ -110,15 +110,13 @@ class Resumption:
         return len(self.going_on()) + self.new_trials(budget_trials)
 
 
-def prepare_resume(
-    sweep: str, *, tracking_uri: str | None, results_dir: str | None = None
-) -> tuple[LoadedSpec, Resumption] | None:
+def prepare_resume(sweep: str, stores: Stores) -> tuple[LoadedSpec, Resumption] | None:
     """The recorded spec and trials of an interrupted sweep; None for a finished one. A sweep
     whose heartbeat is fresh is waited on until it goes stale (its driver was stopped a moment
     ago), and refused if it is renewed meanwhile (it runs somewhere). What its driver kept on
     disk for the store is sent first."""
-    client = tracking.client(tracking_uri)
-    send_kept_writes(sweep, results_dir, tracking_uri)
+    client = tracking.client(stores.tracking_uri)
+    stores.send_kept_writes(sweep)
     parent = stopped_sweep(client, sweep, "resume", wait=True)
     if parent is None:
         return None
@@ -136,7 +134,7 @@ def prepare_resume(
             summary = {}  # killed before any trial ended
     number = 1 + sum(1 for key in parent.data.params if key.startswith("resumed_"))
     trials = [
-        recovered(client, trial, results_root(results_dir) / sweep / trial.name, loaded)
+        recovered(client, trial, stores.folder(sweep) / trial.name, loaded)
         if trial.outcome in (None, Outcome.KILLED)
         else trial
         for trial in recorded_trials(client, parent, loaded)

@@ -33,6 +33,7 @@ from tunelab.sweeps._recorder import SweepRecorder, resumed_key
 from tunelab.sweeps._result import SweepResult
 from tunelab.sweeps._resume import Resumption, resume_params
 from tunelab.sweeps._state import RUN_STATUS, SweepState, TrialRecord, end_tags
+from tunelab.sweeps._stores import Stores
 from tunelab.tracking import ModelTemplate, TrackingWriter, spec_writer, sweep_tags
 from tunelab.training import trainer_of
 
@@ -45,11 +46,7 @@ EXAMPLE_INPUTS = 2  # validation examples saved as the model's input example
 def run_sweep(
     loaded: LoadedSpec,
     *,
-    address: str | None = None,
-    tracking_uri: str | None = None,
-    results_dir: str | None = None,
-    database_uri: str | None = None,
-    metrics_port: int | None = None,
+    stores: Stores,
     live: bool = True,
     debug: bool = False,
     warm_start: str | None = None,
@@ -71,18 +68,15 @@ def run_sweep(
     continued = extend or resume
     plan = make_plan(
         loaded,
+        stores,
         name=continued.sweep if continued is not None else None,
         command="resume" if resume is not None else "--extend",
-        address=address,
-        tracking_uri=tracking_uri,
-        results_dir=results_dir,
-        database_uri=database_uri,
         warm_start=warm_start,
         debug=debug,
     )
     began = False
     try:
-        with Cluster(plan.address, debug=debug, metrics_port=metrics_port) as cluster:
+        with Cluster(plan.address, debug=debug, metrics_port=stores.metrics_port) as cluster:
             nodes = cluster.nodes() if plan.address else [local_resources(loaded.spec)]
             # What an autoscaler can add counts: a 0-CPU head with workers from 0 takes a sweep.
             workers = concurrency(loaded, nodes, cluster.node_types())  # before any run exists
@@ -356,7 +350,7 @@ def run_recorded(
                 data=prepared.data,
                 architecture=prepared.arch,
                 options=prepared.options,
-                results_dir=plan.root,
+                results_dir=plan.stores.results_root,
                 concurrency=concurrency,
                 events=recorder,
                 budget=budget,
