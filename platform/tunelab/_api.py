@@ -52,7 +52,10 @@ def sweep(
     serves the sweep's metrics and its own for Prometheus (see dashboards/). `resume` with a
     `name`: start the sweep if the store has none of that name, go on with it if its driver
     stopped (see `resume`), return None if it has finished: the one command a Kubernetes Job,
-    a preempted head or a CI retry can run again and again."""
+    a preempted head or a CI retry can run again and again.
+
+    (Long for its parameters and this text: the body routes to a new, extended or resumed
+    sweep.)"""
     from tunelab.plugins import stored_code
     from tunelab.spec import override_path
     from tunelab.sweeps import Stores, run_sweep

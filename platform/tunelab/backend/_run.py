@@ -68,35 +68,17 @@ def run_trials(
     name, from its last checkpoint; `earlier`, every trial of a resumed sweep as ASHA had seen
     it; `asked`, the Optuna trials its lost driver had asked for but not recorded, which the
     first new trials take. After Ctrl-C or SIGTERM, Ray stops gracefully and returns
-    as usual; the trials it left running never end."""
+    as usual; the trials it left running never end.
+
+    Long on purpose: Ray Tune's Tuner is one declaration of every part (searcher, scheduler,
+    trainable, callbacks, stopper, retries), each built by its own function, here side by side."""
     continued = continued or []
     env.apply_library_defaults(
         "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS",
         "RAY_AIR_NEW_OUTPUT",
         "TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S",
     )
-    metrics = [metric for metric, _ in spec.targets]
-    modes = [mode for _, mode in spec.targets]
-    searcher = BudgetedOptunaSearch(
-        space=define_by_run(spec),
-        # Several objectives: Optuna searches for the Pareto front; Tune ranks by the first.
-        metric=metrics if len(metrics) > 1 else metrics[0],
-        mode=modes if len(modes) > 1 else modes[0],
-        sampler=make_sampler(spec, sampler_seed),
-        storage=study_storage,
-        study_name=sweep,
-        sweep=sweep,
-        max_epochs=spec.budget.max_epochs,
-        stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
-        continued=continued,
-        asked=asked,
-        in_order=(
-            (concurrency, spec.budget.trials - len(continued))
-            if spec.searcher.reproducible
-            else None
-        ),
-        constraints=spec.constraints,
-    )
+    searcher = _searcher(spec, sweep, study_storage, concurrency, continued, asked, sampler_seed)
     groups = None
     scheduler = make_scheduler(
         spec,
@@ -138,34 +120,7 @@ def run_trials(
         run_config=tune.RunConfig(
             name=sweep,
             storage_path=str(results_dir),
-            # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
-            # trial without one; tunelab itself reads nothing back from it.
-            callbacks=[
-                GroupCallback(sweep) if groups is not None else ForwardingCallback(sweep),
-                JsonLoggerCallback(),
-                *([WorkersCallback()] if spec.resources.workers > 1 else []),
-                # The best `keep` by the metric, and the latest (see _retention: not Ray's
-                # CheckpointConfig(num_to_keep), which snapshots the experiment each time).
-                *(
-                    [
-                        RetentionCallback(
-                            sweep,
-                            spec.checkpoints.keep,
-                            spec.metric,
-                            spec.mode,
-                            # what PBT hands an exploiting trial: a perturbation epoch's
-                            pin_every=(
-                                population_interval(spec)
-                                if spec.scheduler.population_based
-                                else None
-                            ),
-                        )
-                    ]
-                    # A fused group's members keep every checkpoint (in their own folders).
-                    if spec.checkpoints.keep is not None and groups is None
-                    else []
-                ),
-            ],
+            callbacks=_callbacks(spec, sweep, fused=groups is not None),
             stop=stopper(spec, sweep, budget),
             # A trial whose worker or node dies restarts from its last checkpoint, on any node.
             failure_config=tune.FailureConfig(max_failures=spec.failure.max_retries),
@@ -180,6 +135,69 @@ def run_trials(
     if budget.overran and not end.terminated:
         searcher.prune_unfinished()  # Ray stopped them with the experiment, telling no searcher
     return end
+
+
+def _searcher(
+    spec: SweepSpec,
+    sweep: str,
+    study_storage: Any,
+    concurrency: int,
+    continued: list[Continued],
+    asked: Sequence[int],
+    sampler_seed: int | None,
+) -> BudgetedOptunaSearch:
+    """Optuna's search for Ray Tune, in the sweep's study (see _searcher)."""
+    metrics = [metric for metric, _ in spec.targets]
+    modes = [mode for _, mode in spec.targets]
+    return BudgetedOptunaSearch(
+        space=define_by_run(spec),
+        # Several objectives: Optuna searches for the Pareto front; Tune ranks by the first.
+        metric=metrics if len(metrics) > 1 else metrics[0],
+        mode=modes if len(modes) > 1 else modes[0],
+        sampler=make_sampler(spec, sampler_seed),
+        storage=study_storage,
+        study_name=sweep,
+        sweep=sweep,
+        max_epochs=spec.budget.max_epochs,
+        stopped_as_pruned=spec.searcher.stopped_trials == "pruned",
+        continued=continued,
+        asked=asked,
+        in_order=(
+            (concurrency, spec.budget.trials - len(continued))
+            if spec.searcher.reproducible
+            else None
+        ),
+        constraints=spec.constraints,
+    )
+
+
+def _callbacks(spec: SweepSpec, sweep: str, *, fused: bool) -> list[tune.Callback]:
+    """What Ray Tune tells of each trial: the sweep (one callback per trial, or per fused
+    group), result.json in each trial's folder, the data-parallel workers' release, and the
+    checkpoints' retention."""
+    callbacks: list[tune.Callback] = [
+        GroupCallback(sweep) if fused else ForwardingCallback(sweep),
+        # Tuner.fit() builds a ResultGrid from each trial's result.json and warns for every
+        # trial without one; tunelab itself reads nothing back from it.
+        JsonLoggerCallback(),
+    ]
+    if spec.resources.workers > 1:
+        callbacks.append(WorkersCallback())
+    # A fused group's members keep every checkpoint (in their own folders).
+    if spec.checkpoints.keep is not None and not fused:
+        # The best `keep` by the metric, and the latest (see _retention: not Ray's
+        # CheckpointConfig(num_to_keep), which snapshots the experiment each time).
+        callbacks.append(
+            RetentionCallback(
+                sweep,
+                spec.checkpoints.keep,
+                spec.metric,
+                spec.mode,
+                # what PBT hands an exploiting trial: a perturbation epoch's
+                pin_every=population_interval(spec) if spec.scheduler.population_based else None,
+            )
+        )
+    return callbacks
 
 
 def _trainable(

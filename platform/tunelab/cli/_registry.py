@@ -16,6 +16,7 @@ from tunelab.errors import TunelabError
 
 
 def add_commands(commands: Any) -> None:
+    """The registry's six commands and their flags (long: declarations, one after another)."""
     promote = commands.add_parser(
         "promote",
         parents=[shared("--tracking-uri")],

@@ -114,6 +114,10 @@ def _promote(
     tracking_uri: str | None,
     progress: Callable[[str], None],
 ) -> Decision:
+    """`promote`'s steps (see there). Long on purpose: they are the order the registry sees
+    (the challenger registered and aliased before any gate is evaluated; the decision's record
+    checked before the champion alias moves; the alias, the version's tags, the history), which
+    a split would hide behind functions that each take most of the others' values."""
     from tunelab.promotion._evaluation import (
         data_fingerprint,
         evaluate_on_test,

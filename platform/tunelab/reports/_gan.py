@@ -28,6 +28,7 @@ GAN_SAMPLE_SEED = 1234
 
 
 def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanation:
+    """What a GAN's discriminator looks at, on real and generated examples alike."""
     gan: Any = m.model
     device = next(gan.parameters()).device
     real = torch.as_tensor(m.data.val.x[:examples], device=device)
@@ -97,7 +98,12 @@ def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanat
                 image_grid(images, titles, columns=shown, cmap="gray"),
             )
         )
-    history = m.state.get("samples_by_epoch")
+    _add_sample_history(section, m.state.get("samples_by_epoch"))
+    return explanation([section, faith], attributions, methods)
+
+
+def _add_sample_history(section: Section, history: Any) -> None:
+    """The generator's samples of the same latent vectors at each epoch, one row per epoch."""
     if isinstance(history, Tensor) and history.dim() == 5:
         epochs = history.shape[0]
         section.numbers["sample_grids_epochs"] = list(range(1, epochs + 1))
@@ -117,7 +123,6 @@ def _explain_gan(m: Material, methods: Sequence[str], examples: int) -> Explanat
         section.notes.append(
             "This checkpoint holds no per-epoch samples (trained before tunelab kept them)."
         )
-    return explanation([section, faith], attributions, methods)
 
 
 def _matches(state: dict[str, Any], info: DataInfo) -> bool:

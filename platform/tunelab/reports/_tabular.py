@@ -39,39 +39,18 @@ def tabular_section(
     target: Tensor,
     attributions: dict[str, Tensor],
 ) -> Section:
-    from sklearn.inspection import permutation_importance
-
+    """What a tabular model relies on: each method's global importance per feature, against
+    permutation importance (the validation score lost when a feature is shuffled)."""
     section = Section("Features: what the model relies on", "tabular")
     n_features = x.shape[1]
     features = list(m.data.feature_names) or [f"x{i}" for i in range(n_features)]
     importance = {method: global_attribution(attr) for method, attr in attributions.items()}
     classification = m.data.task == "classification"
-
-    def score(_estimator: Any, xs: np.ndarray, ys: np.ndarray) -> float:
-        out = A.outputs(model, torch.as_tensor(xs, dtype=x.dtype, device=x.device)).cpu()
-        if classification:
-            return float((out.argmax(1).numpy() == ys).mean())
-        return -float(((out.reshape(-1).numpy() - ys) ** 2).mean())
-
-    permuted = permutation_importance(
-        _Fitted(),
-        x.cpu().numpy(),
-        y,
-        scoring=score,
-        n_repeats=PERMUTATION_REPEATS,
-        random_state=0,
-    )
+    permuted = _permutation_importance(model, x, y, classification)
     perm = permuted.importances_mean
-    agreement = {}
-    for method, values in importance.items():
-        agreement[method] = {
-            "spearman_vs_permutation": A.spearman(values, perm),
-            "kendall_vs_permutation": _kendall(values, perm),
-            "top5_overlap_with_permutation": len(
-                set(np.argsort(-values)[:5]) & set(np.argsort(-perm)[:5])
-            )
-            / min(5, n_features),
-        }
+    agreement = {
+        method: _agreement(values, perm, n_features) for method, values in importance.items()
+    }
     primary = next(iter(importance))
     ranking = np.argsort(-importance[primary])
     section.numbers.update(
@@ -130,6 +109,40 @@ def tabular_section(
         )
     )
     return section
+
+
+def _permutation_importance(
+    model: nn.Module, x: Tensor, y: np.ndarray, classification: bool
+) -> Any:
+    """scikit-learn's permutation importance of the model's accuracy (or negative MSE)."""
+    from sklearn.inspection import permutation_importance
+
+    def score(_estimator: Any, xs: np.ndarray, ys: np.ndarray) -> float:
+        out = A.outputs(model, torch.as_tensor(xs, dtype=x.dtype, device=x.device)).cpu()
+        if classification:
+            return float((out.argmax(1).numpy() == ys).mean())
+        return -float(((out.reshape(-1).numpy() - ys) ** 2).mean())
+
+    return permutation_importance(
+        _Fitted(),
+        x.cpu().numpy(),
+        y,
+        scoring=score,
+        n_repeats=PERMUTATION_REPEATS,
+        random_state=0,
+    )
+
+
+def _agreement(values: np.ndarray, perm: np.ndarray, n_features: int) -> dict[str, float]:
+    """How a method's ranking of the features agrees with permutation importance's."""
+    return {
+        "spearman_vs_permutation": A.spearman(values, perm),
+        "kendall_vs_permutation": _kendall(values, perm),
+        "top5_overlap_with_permutation": len(
+            set(np.argsort(-values)[:5]) & set(np.argsort(-perm)[:5])
+        )
+        / min(5, n_features),
+    }
 
 
 class _Fitted:

@@ -137,6 +137,9 @@ def load_spec(path: str | Path, overrides: Mapping[str, Any] | None = None) -> L
 
 
 def check_spec(loaded: LoadedSpec) -> None:
+    """Everything a spec names, checked against what it names (the model, its trainer, the
+    dataset, the search space, the scheduler and searcher), before anything starts: a
+    SpecError located at the key at fault."""
     spec = loaded.spec
     arch = resolve_model(loaded)
     if arch.trainer not in trainers:
@@ -151,45 +154,60 @@ def check_spec(loaded: LoadedSpec) -> None:
     _check_options(loaded, "dataset", spec.dataset.label, dataset.options, spec.dataset.options)
     if dataset.task is not None or dataset.input_kind is not None:
         check_compatible(loaded, arch, dataset.task, dataset.input_kind)
-
     if spec.budget.max_gpu_hours is not None and spec.resources.gpu == 0:
         raise loaded.locate(
             ("budget", "max_gpu_hours"), "caps GPU-hours, but resources.gpu is 0: no GPU is used"
         )
+    _check_space(loaded, arch, {**trainer.hyperparameters, **arch.hyperparameters})
+    _check_ranges(loaded, {**trainer.ranges, **arch.ranges})
+    _check_conditions(loaded)
+    _check_objectives(loaded)
+    _check_scheduler(loaded, arch)
+    if spec.fusion is not None:
+        _check_fusion(loaded, arch)
+    if spec.resources.workers > 1:
+        _check_workers(loaded, arch)
+    _check_reproducible(loaded)
 
-    known = {**trainer.hyperparameters, **arch.hyperparameters}
-    for name, param in spec.space.items():
+
+def _check_space(loaded: LoadedSpec, arch: Architecture, known: Mapping[str, Any]) -> None:
+    """Each searched name is the model's or its trainer's (unless the model is not strict);
+    a named value (an optimizer, an activation) is one of those known."""
+    for name, param in loaded.spec.space.items():
         if name not in known and arch.strict:
             raise loaded.locate(
                 ("space", name),
-                f"not a hyperparameter of model '{spec.model.name}' or its trainer; "
+                f"not a hyperparameter of model '{loaded.spec.model.name}' or its trainer; "
                 f"known: {', '.join(sorted(known))}",
             )
         allowed = NAMED_VALUES.get(name)
-        if allowed:
-            values = (
-                param.choices
-                if isinstance(param, CategoricalParam)
-                else ([param.value] if isinstance(param, ConstantParam) else None)
+        if not allowed:
+            continue
+        values = (
+            param.choices
+            if isinstance(param, CategoricalParam)
+            else ([param.value] if isinstance(param, ConstantParam) else None)
+        )
+        if values is None:
+            raise loaded.locate(
+                ("space", name, "type"), f"must be categorical, one of {', '.join(allowed)}"
             )
-            if values is None:
-                raise loaded.locate(
-                    ("space", name, "type"), f"must be categorical, one of {', '.join(allowed)}"
+        for index, value in enumerate(values):
+            if value not in allowed:
+                where = (
+                    ("space", name, "choices", index)
+                    if isinstance(param, CategoricalParam)
+                    else ("space", name)
                 )
-            for index, value in enumerate(values):
-                if value not in allowed:
-                    where = (
-                        ("space", name, "choices", index)
-                        if isinstance(param, CategoricalParam)
-                        else ("space", name)
-                    )
-                    raise loaded.locate(
-                        where, f"unknown {name} {value!r}; available: {', '.join(allowed)}"
-                    )
-    _check_ranges(loaded, {**trainer.ranges, **arch.ranges})
-    _check_conditions(loaded)
+                raise loaded.locate(
+                    where, f"unknown {name} {value!r}; available: {', '.join(allowed)}"
+                )
 
-    scheduler = spec.scheduler
+
+def _check_objectives(loaded: LoadedSpec) -> None:
+    """Several objectives, or constraints, with a scheduler and sampler that handle them; tpe's
+    settings with tpe alone."""
+    spec, scheduler, searcher = loaded.spec, loaded.spec.scheduler, loaded.spec.searcher
     if spec.objectives and scheduler.type not in ("asha", "fifo"):
         raise loaded.locate(
             ("scheduler",),
@@ -201,23 +219,28 @@ def check_spec(loaded: LoadedSpec) -> None:
             ref_path(loaded, "scheduler", "brackets"),
             "a multi-objective sweep's asha has one bracket",
         )
-    if spec.objectives and spec.searcher.sampler == "cmaes":
+    if spec.objectives and searcher.sampler == "cmaes":
         raise loaded.locate(
             ("searcher",),
             "cmaes optimises one objective; for several use tpe, nsga2, gp or random",
         )
-    if spec.constraints and spec.searcher.sampler == "cmaes":
+    if spec.constraints and searcher.sampler == "cmaes":
         raise loaded.locate(
             ("searcher",),
             "cmaes cannot learn constraints; use tpe, nsga2 or gp (random and qmc need none)",
         )
-    searcher = spec.searcher
     if searcher.sampler != "tpe":
         for key in ("startup_trials", "multivariate", "constant_liar"):
             if getattr(searcher, key) is not None:
                 raise loaded.locate(
                     ("searcher", key), f"is a tpe setting; the sampler here is {searcher.sampler}"
                 )
+
+
+def _check_scheduler(loaded: LoadedSpec, arch: Architecture) -> None:
+    """The scheduler's settings: each its own scheduler's, the grace period within the budget,
+    hyperband's concurrency, population based training's (see _population)."""
+    spec, scheduler = loaded.spec, loaded.spec.scheduler
     if scheduler.grace_period is not None and scheduler.grace_period > spec.budget.max_epochs:
         raise loaded.locate(
             ("scheduler", "grace_period"),
@@ -240,21 +263,21 @@ def check_spec(loaded: LoadedSpec) -> None:
             )
     if scheduler.population_based:
         check_population(loaded, arch)
-    else:
-        for key in POPULATION_SETTINGS:
-            if getattr(scheduler, key) is not None:
-                raise loaded.locate(
-                    ("scheduler", key),
-                    f"is a pbt and pb2 setting; the scheduler here is {scheduler.type}",
-                )
-    if spec.fusion is not None:
-        _check_fusion(loaded, arch)
-    if spec.resources.workers > 1:
-        _check_workers(loaded, arch)
-    if spec.searcher.reproducible and scheduler.type not in ("fifo", "asha"):
+        return
+    for key in POPULATION_SETTINGS:
+        if getattr(scheduler, key) is not None:
+            raise loaded.locate(
+                ("scheduler", key),
+                f"is a pbt and pb2 setting; the scheduler here is {scheduler.type}",
+            )
+
+
+def _check_reproducible(loaded: LoadedSpec) -> None:
+    spec = loaded.spec
+    if spec.searcher.reproducible and spec.scheduler.type not in ("fifo", "asha"):
         raise loaded.locate(
             ("searcher", "reproducible"),
-            f"orders what the searcher sees, and asha's rungs; scheduler {scheduler.type} "
+            f"orders what the searcher sees, and asha's rungs; scheduler {spec.scheduler.type} "
             "decides as results arrive, so the sweep would still vary with timing: use "
             "scheduler asha or fifo",
         )

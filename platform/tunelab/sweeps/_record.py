@@ -82,7 +82,10 @@ def record_sweep(
     terminated: bool = False,
 ) -> SweepResult:
     """Record the sweep's outcome on its parent run, end it, and wait for the store (up to
-    TUNELAB_TRACKING_GIVE_UP_S; what it cannot take stays on disk)."""
+    TUNELAB_TRACKING_GIVE_UP_S; what it cannot take stays on disk).
+
+    Long on purpose: the order of these writes is the contract a reader of the store relies on
+    (the summary and the views before the parent run's end, the end last)."""
     spec = loaded.spec
     counts = state.counts()
     wall_s = time.perf_counter() - started

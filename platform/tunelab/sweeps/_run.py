@@ -56,7 +56,10 @@ def run_sweep(
     """Run the sweep. `warm_start` names an earlier sweep (in the same results folder, or the
     same database in server mode) whose finished trials seed the search. `extend` runs more
     trials of a finished sweep, in its parent run and its study (see `prepare_extension`);
-    `resume` continues an interrupted one from where it was (see `prepare_resume`)."""
+    `resume` continues an interrupted one from where it was (see `prepare_resume`).
+
+    Long on purpose: the sweep's steps in the order they happen, each a call, with the one
+    rule that spans them (a sweep stopped before its parent run exists gives its name back)."""
     # Ray is imported here, not at the top: `tunelab --help` and spec errors must stay instant.
     from tunelab.backend import Cluster
     from tunelab.search import quiet_optuna
@@ -299,7 +302,8 @@ def run_recorded(
     resume: Resumption | None = None,
 ) -> Stop:
     """Run the trials on the backend, each event recorded as it happens; with `live`, under
-    the live board. When the sweep was interrupted, its open trials end KILLED."""
+    the live board. When the sweep was interrupted, its open trials end KILLED. (Long for the
+    recorder's and the board's set-up, which need the plan, the session and the resumption.)"""
     from tunelab import backend, training
 
     spec = loaded.spec

@@ -126,7 +126,10 @@ def train_fused(
     dropped and `failed(i, error)` told. The group ends when no member is left. `restores`
     (one checkpoint's state per member, all of the same epoch) go on after that epoch, as
     `train_supervised` goes on from one. `epoch_end(epoch)` is called once every member's report
-    (or failure) of the epoch is made, before any is asked whether it goes on."""
+    (or failure) of the epoch is made, before any is asked whether it goes on.
+
+    Long on purpose, as each trainer's loop is: one epoch of the stacked model read top to
+    bottom, beside train_supervised's, which it must match step for step (tests compare them)."""
     reason = unfusable(arch)
     if reason is not None:
         raise ValueError(reason)

@@ -63,7 +63,10 @@ def train_gan(
     options: Mapping[str, Any] | None = None,
 ) -> None:
     """Non-saturating GAN losses, Adam for each network with its own learning rate and betas.
-    `options["reference"]` is the reference classifier whose features score the samples."""
+    `options["reference"]` is the reference classifier whose features score the samples.
+
+    Long on purpose, as each trainer's loop is: the whole training of a GAN, read top to bottom
+    (set-up, restore, each epoch's two steps, scoring, checkpoint)."""
     options = dict(options or {})
     reference = options.pop("reference")
     trainer_hp, model_hp = split_hyperparameters(config, arch, options)

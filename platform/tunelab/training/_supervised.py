@@ -152,6 +152,9 @@ def train_supervised(
     checkpoints; the others stop with it when its metrics are not finite. Each worker draws its
     own dropout masks. Batch norm normalizes each worker's slice by its own statistics (on CUDA,
     synchronized batch norm uses the whole batch's).
+
+    Long on purpose, as each trainer's loop is: the whole training read top to bottom (set-up,
+    restore, each epoch, validation, checkpoint), the one place a reader checks what a trial does.
     """
     trainer_hp, model_hp = split_hyperparameters(config, arch, options)
     seed = int(config.get("seed", 0))
