@@ -97,19 +97,3 @@ def test_trials_of_several_workers_fit_by_their_workers_across_nodes() -> None:
         "t.yaml:7: resources.workers: the cluster cannot hold one trial's 6 workers of 1 CPU "
         "and 0 GPU each: it has room for 5"
     )
-
-
-def test_the_views_are_warmed_only_where_the_trials_leave_a_core(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The views' warm-up runs beside the trials only on a core they do not take: on a laptop
-    whose cores the trials fill it would slow them (see sweeps/_run.open_tracking)."""
-    from tunelab.sweeps._plan import spare_core
-
-    spec = parse_spec(WORKERS.format(workers=2), "t.yaml").spec  # 2 CPUs a trial
-    monkeypatch.setattr("os.cpu_count", lambda: 4)
-    assert not spare_core(spec, 2, None)  # 2 trials of 2 CPUs fill 4 cores
-    assert spare_core(spec, 1, None)
-    assert spare_core(spec, 2, "ray://head:10001")  # the trials run on the cluster's nodes
-    monkeypatch.setattr("os.cpu_count", lambda: 2)
-    assert not spare_core(spec, 1, None)

@@ -278,16 +278,6 @@ def default_concurrency(spec: SweepSpec, fits: int) -> int:
     return fits
 
 
-def spare_core(spec: SweepSpec, concurrency: int, address: str | None) -> bool:
-    """Whether the driver's machine keeps a core that the trials do not take: a local sweep's
-    trials take their CPUs times `concurrency` of this machine's; a cluster's run on its nodes
-    (where the driver's node holds trials too, this says yes)."""
-    if address:
-        return True
-    taken = concurrency * spec.resources.cpu * spec.resources.workers
-    return (os.cpu_count() or 1) - taken >= 1
-
-
 def local_resources(spec: SweepSpec) -> tuple[float, float]:
     """(CPUs, GPUs) the in-process Ray will see on this machine."""
     gpus = 0.0

@@ -26,6 +26,7 @@ from tunelab.tracking import (
     parent_summary_writer,
 )
 from tunelab.tracking.tags import TAG_PARETO
+from tunelab.views import ViewsProcess
 
 GIVE_UP_S = 120.0  # default wait for an unreachable tracking store at the end
 
@@ -80,6 +81,7 @@ def record_sweep(
     interrupted: bool,
     started: float,
     terminated: bool = False,
+    views: ViewsProcess | None = None,
 ) -> SweepResult:
     """Record the sweep's outcome on its parent run, end it, and wait for the store (up to
     TUNELAB_TRACKING_GIVE_UP_S; what it cannot take stays on disk).
@@ -89,6 +91,8 @@ def record_sweep(
     spec = loaded.spec
     counts = state.counts()
     wall_s = time.perf_counter() - started
+    if views is not None:  # drawn there while the last trials' results are recorded here
+        views.draw(plan.name, study_storage, ",".join(metric for metric, _ in spec.targets))
     give_up_at = time.monotonic() + (env.TUNELAB_TRACKING_GIVE_UP_S.get() or GIVE_UP_S)
     writer.flush(timeout_s=max(0.0, give_up_at - time.monotonic()))
 
@@ -104,7 +108,7 @@ def record_sweep(
         folder_writer(
             parent_run_id,
             VIEWS_ARTIFACT,
-            lambda folder: _draw_views(folder, plan.name, study_storage, spec, state),
+            lambda folder: _draw_views(folder, plan.name, study_storage, spec, state, views),
             prefix="tunelab-views-",
             keep_in=plan.folder / VIEWS_ARTIFACT,
         ),
@@ -227,12 +231,21 @@ def trial_rows(state: SweepState, writer: TrackingWriter, spec: SweepSpec) -> li
     return rows
 
 
-def _draw_views(folder: Any, name: str, storage: Any, spec: SweepSpec, state: SweepState) -> None:
+def _draw_views(
+    folder: Path,
+    name: str,
+    storage: Any,
+    spec: SweepSpec,
+    state: SweepState,
+    views: ViewsProcess | None,
+) -> None:
+    """The sweep's views, from the process that drew them, or else drawn here."""
     from tunelab.search import load_study
     from tunelab.views import draw_population, draw_views_into
 
-    study = load_study(name, storage)
-    draw_views_into(folder, study, target_name=",".join(metric for metric, _ in spec.targets))
+    if views is None or not views.drawn(folder):
+        study = load_study(name, storage)
+        draw_views_into(folder, study, target_name=",".join(metric for metric, _ in spec.targets))
     if spec.scheduler.population_based:
         from tunelab.backend import SCHEDULE_PREFIX
 

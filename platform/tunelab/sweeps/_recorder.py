@@ -77,6 +77,7 @@ class SweepRecorder:
         keep_models: int = 0,
         on_trial_end: Callable[[], None] | None = None,
         metrics: SweepMetrics | None = None,
+        on_first_result: Callable[[], None] | None = None,
     ) -> None:
         self.spec, self.sweep, self.parent_run_id = spec, sweep, parent_run_id
         self.writer, self.board, self.state = writer, board, state
@@ -89,6 +90,7 @@ class SweepRecorder:
         self.best: float | None = None  # the best trial's metric, for the board and metrics
         self.metrics = metrics  # what Prometheus sees of the sweep (see dashboards/)
         self.exploits: dict[str, dict[str, Any]] = {}  # told before the result they follow
+        self.on_first_result = on_first_result  # called once, with the sweep's first result
 
     def trial_started(self, trial_id: str, name: str, config: dict[str, Any]) -> None:
         config = dict(config)
@@ -128,6 +130,10 @@ class SweepRecorder:
         return record
 
     def trial_result(self, trial_id: str, result: TrialResult) -> None:
+        first = self.on_first_result
+        if first is not None:
+            self.on_first_result = None
+            first()
         record = self.state.trials[trial_id]
         if result.error is not None:  # the trial's code raised: it ends, failed, on completion
             record.error = result.error

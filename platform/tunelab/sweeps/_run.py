@@ -24,7 +24,6 @@ from tunelab.sweeps._plan import (
     concurrency,
     local_resources,
     make_plan,
-    spare_core,
 )
 from tunelab.sweeps._preflight import Prepared, prepare
 from tunelab.sweeps._ranking import TOP_TRIALS
@@ -36,6 +35,7 @@ from tunelab.sweeps._state import RUN_STATUS, SweepState, TrialRecord, end_tags
 from tunelab.sweeps._stores import Stores
 from tunelab.tracking import ModelTemplate, TrackingWriter, spec_writer, sweep_tags
 from tunelab.training import trainer_of
+from tunelab.views import ViewsProcess
 
 if TYPE_CHECKING:
     from tunelab.views import Board
@@ -78,6 +78,7 @@ def run_sweep(
         debug=debug,
     )
     began = False
+    session: Session | None = None
     try:
         with Cluster(plan.address, debug=debug, metrics_port=stores.metrics_port) as cluster:
             nodes = cluster.nodes() if plan.address else [local_resources(loaded.spec)]
@@ -92,14 +93,7 @@ def run_sweep(
                 continued = resume
                 loaded = loaded.with_trials(resume.to_run(loaded.spec.budget.trials))
             params = parent_params(loaded, seeded, continued)
-            session = open_tracking(
-                plan,
-                loaded,
-                prepared,
-                params,
-                continued,
-                warm_views=spare_core(loaded.spec, workers, plan.address),
-            )
+            session = open_tracking(plan, loaded, prepared, params, continued)
             with Heartbeat(session.writer):  # from the parent run's creation to the last trial
                 cluster.start()  # Ray in this process starts while the writer reaches the store
                 parent_run_id = session.writer.wait_ready()
@@ -135,6 +129,7 @@ def run_sweep(
                 state=state,
                 writer=session.writer,
                 template=session.template,
+                views=session.views,
                 parent_run_id=parent_run_id,
                 study_storage=study_storage,
                 interrupted=stop.interrupted,
@@ -145,6 +140,9 @@ def run_sweep(
         if not began:
             plan.release()  # stopped before it began: bad input, no store, Ctrl-C
         raise
+    finally:
+        if session is not None:
+            session.views.close()
 
 
 def open_study(plan: Plan, loaded: LoadedSpec) -> tuple[Any, WarmStart | None]:
@@ -168,6 +166,7 @@ class Stop:
 class Session:
     writer: TrackingWriter
     template: ModelTemplate  # the trials' MLflow model, saved once, weights copied in per trial
+    views: ViewsProcess  # where the sweep's views are drawn at its end
 
 
 def recorded(continued: Extension | Resumption | None) -> int:
@@ -193,16 +192,13 @@ def open_tracking(
     prepared: Prepared,
     params: dict[str, str] | None,
     continued: Extension | Resumption | None = None,
-    *,
-    warm_views: bool = True,
 ) -> Session:
     """Start the writer: it connects and creates the parent run (or reopens an extended or
     resumed sweep's) while the caller goes on; the model folder is saved on its thread while Ray
-    starts, and, with `warm_views`, the views' libraries are warmed there too. That warm-up
-    (imports and first drawing, 3-4 s of the driver's CPU) saves about 1.2 s after the last
-    trial, but on a machine whose cores the trials fill it slows their start by more: a 16-trial
-    sweep on 2 cores took 11.4 s without it against 12.7-12.9 s with it (benchmarks/README.md),
-    so it is done only where the machine keeps a core the trials do not take (`spare_core`)."""
+    starts. And start the process that draws the sweep's views at its end (see views._process):
+    drawn in the driver, with their libraries' imports and first use, they kept the sweep's end
+    waiting 2.5-3 s on 2 cores; warmed up on the driver's writer thread instead, they slowed
+    the first trials' start by more where the trials took every core (benchmarks/README.md)."""
     spec = loaded.spec
     if isinstance(continued, Extension):
         params = extension_params(continued, spec.budget.trials)
@@ -235,9 +231,7 @@ def open_tracking(
         folder=plan.folder / MODEL_TEMPLATE_FOLDER,  # an upload kept for the store outlives us
     )
     writer.call("prepare the model folder", lambda _client, _ids: template.prepare(), local=True)
-    if warm_views:
-        writer.call("warm up the views", lambda _client, _ids: _prewarm_views(), local=True)
-    return Session(writer, template)
+    return Session(writer, template, ViewsProcess())
 
 
 def earlier_key(run_id: str) -> str:
@@ -334,6 +328,7 @@ def run_recorded(
             summary_writer(spec, state, time.perf_counter() - started, final=False),
         ),
         metrics=metrics,
+        on_first_result=session.views.start,
     )
     if resume is not None:  # ended here as Optuna had it, before its model was logged
         for trial in resume.trials:
@@ -396,12 +391,6 @@ def _live(board: Board | None, console: Any) -> Iterator[None]:
         yield
     if not console.is_terminal:
         console.line()
-
-
-def _prewarm_views() -> None:
-    from tunelab.views import prewarm_views
-
-    prewarm_views()
 
 
 def scheduled_metrics(spec: SweepSpec, trainer: str) -> tuple[str, ...]:
