@@ -23,6 +23,8 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from tunelab import env
+
 WAIT_S = 60.0  # the longest the driver waits for the views, before it draws them itself
 
 
@@ -42,14 +44,16 @@ class ViewsProcess:
             return
         self.started = True
         package_root = str(Path(__file__).resolve().parents[2])  # where tunelab is importable
-        paths = [package_root, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+        paths = [package_root, *(env.PYTHONPATH.get() or "").split(os.pathsep)]
         with contextlib.suppress(OSError):
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "tunelab.views._process"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
-                env={**os.environ, "PYTHONPATH": os.pathsep.join(paths)},
+                env=env.environment_with(
+                    {env.PYTHONPATH.name: os.pathsep.join(dict.fromkeys(p for p in paths if p))}
+                ),
             )
 
     def draw(self, study_name: str, storage: Any, target_name: str) -> None:
