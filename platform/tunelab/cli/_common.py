@@ -80,6 +80,5 @@ def shared(*flags: str) -> argparse.ArgumentParser:
 
 def stores(args: argparse.Namespace) -> dict[str, Any]:
     """The STORES flags as given, by tunelab.sweep's keyword."""
-    return {
-        flag[2:].replace("-", "_"): getattr(args, flag[2:].replace("-", "_")) for flag in STORES
-    }
+    keywords = (flag.removeprefix("--").replace("-", "_") for flag in STORES)
+    return {keyword: getattr(args, keyword) for keyword in keywords}
